@@ -1,0 +1,77 @@
+# ispd: the two commands that matter are `make run` and `make test`.
+# Everything else is a step of those or a convenience.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+NPM ?= npm
+# debug builds in a third of the time of release; `make run PROFILE=release`
+# for a faster binary.
+PROFILE ?= debug
+CARGO_PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
+
+.PHONY: setup assets build run serve worker up down test test-sqlite lint fmt migrate seed bench clean help
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+node_modules/.package-lock.json: package.json package-lock.json
+	$(NPM) ci --no-audit --no-fund
+
+static/.vite/manifest.json: node_modules/.package-lock.json vite.config.js tailwind.config.js postcss.config.js $(wildcard frontend/*) $(wildcard templates/*.html templates/**/*.html)
+	$(NPM) run build
+
+assets: static/.vite/manifest.json ## Build CSS and JS into static/ (npm ci on first use)
+
+build: assets ## Build assets and the ispd binary
+	$(CARGO) build $(CARGO_PROFILE_FLAG) --locked --bin ispd
+
+setup: build ## Install npm packages, build assets and ispd
+
+run: setup ## Migrate and run web + worker on http://127.0.0.1:8080 (SQLite, embedded jobs)
+	$(CARGO) run $(CARGO_PROFILE_FLAG) --locked --bin ispd -- run
+
+serve: setup ## Run only the web and API server
+	$(CARGO) run $(CARGO_PROFILE_FLAG) --locked --bin ispd -- serve
+
+worker: setup ## Run only the background worker
+	$(CARGO) run $(CARGO_PROFILE_FLAG) --locked --bin ispd -- worker
+
+migrate: ## Apply migrations to both databases
+	$(CARGO) run --locked --bin ispd -- migrate
+
+seed: ## Load demo data (pools, subnets, packages, users, a router entry)
+	$(CARGO) run --locked --bin ispd -- seed
+
+up: ## Start the Docker Compose stack (needs a Docker engine)
+	docker compose up -d --build
+
+down: ## Stop the Docker Compose stack
+	docker compose down
+
+# SQLite always; PostgreSQL and MariaDB when TEST_POSTGRES_URL / TEST_MYSQL_URL
+# are set (.ci/run sets both). See docs/TESTING.md.
+test: assets ## Run every test on every database configured
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		$(CARGO) nextest run --workspace --locked --no-fail-fast; \
+	else \
+		echo "cargo-nextest not found: using cargo test"; \
+		$(CARGO) test --workspace --locked --no-fail-fast; \
+	fi
+
+test-sqlite: ## Run the tests on SQLite only
+	env -u TEST_POSTGRES_URL -u TEST_MYSQL_URL -u TEST_REQUIRE_ALL_BACKENDS $(MAKE) test
+
+lint: node_modules/.package-lock.json ## rustfmt, clippy (warnings are errors), eslint
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(NPM) run lint
+
+fmt: ## Format the Rust code
+	$(CARGO) fmt --all
+
+bench: ## Run the benchmarks (see docs/BENCHMARKS.md)
+	@echo "No benchmarks yet: they arrive with IP allocation (docs/BENCHMARKS.md)."
+
+clean: ## Remove build output and local data
+	$(CARGO) clean
+	rm -rf node_modules static/assets static/.vite

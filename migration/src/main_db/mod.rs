@@ -1,0 +1,14 @@
+//! The main database: address plan, subscribers, routers, staff and audit.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_initial_schema;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261128_000001_initial_schema::Migration)]
+    }
+}

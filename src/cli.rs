@@ -1,0 +1,433 @@
+//! The `ispd` command line: one binary for the web server, the worker, and
+//! every administrative task.
+
+use std::io::BufRead;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use migration::{Migrator, MigratorTrait, RadiusMigrator};
+
+use crate::app::{self, AppState};
+use crate::audit::Actor;
+use crate::config::{AppEnv, Config};
+use crate::crypto::{random_password, AppKey, Secret};
+use crate::db::Databases;
+use crate::staff::service::{self as staff, StaffError};
+use crate::staff::{validate_password, Role, StaffUsername};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ispd",
+    version,
+    about = "Network services for ISPs: IP address management, RADIUS subscribers, MikroTik routers",
+    long_about = "Network services for ISPs: IP address management, RADIUS subscribers, MikroTik routers.\n\n\
+        Settings come from the environment and from a .env file in the working directory; \
+        .env.example documents each one. With none set, ispd runs on SQLite files under ./data."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the web UI and the JSON API (/api/v1). Databases must be migrated.
+    Serve,
+    /// Run background jobs and their schedule.
+    Worker,
+    /// Migrate, create the first admin if there is none, then serve web and worker in one process.
+    Run,
+    /// Apply (or inspect, or roll back) migrations of both databases.
+    Migrate(MigrateArgs),
+    /// Manage staff accounts.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Application key (APP_KEY) tools.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Load demo data: a few pools, subnets, packages, users and a router entry.
+    Seed,
+    /// RADIUS tasks.
+    #[command(subcommand)]
+    Radius(RadiusCommand),
+    /// MikroTik tasks.
+    #[command(subcommand)]
+    Mikrotik(MikrotikCommand),
+    /// IP address management tasks.
+    #[command(subcommand)]
+    Ipam(IpamCommand),
+    /// Network-wide checks.
+    #[command(subcommand)]
+    Network(NetworkCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    #[command(subcommand)]
+    pub action: Option<MigrateAction>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateAction {
+    /// Apply every pending migration (the default).
+    Up,
+    /// Show applied and pending migrations.
+    Status,
+    /// Roll back the most recent migrations of both databases.
+    Down {
+        /// How many migrations to roll back on each database.
+        #[arg(long, default_value_t = 1)]
+        steps: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create a staff member. Prints a generated password unless --password-stdin is given.
+    Create {
+        #[arg(long)]
+        username: String,
+        /// admin, operator or viewer.
+        #[arg(long, default_value = "admin")]
+        role: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a new password for a staff member. Prints a generated one unless --password-stdin is given.
+    ResetPassword {
+        #[arg(long)]
+        username: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token and print it once.
+    Create {
+        /// What the token is for, e.g. "billing".
+        #[arg(long)]
+        name: String,
+        /// admin, operator or viewer.
+        #[arg(long)]
+        role: String,
+        /// Lifetime such as 90d, 12h or 2w. Without it the token does not expire.
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    /// Revoke a token by id: it stops working at once.
+    Revoke { id: i32 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Print a new random APP_KEY (32 bytes, base64).
+    Generate,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RadiusCommand {
+    /// Write every user and package into the RADIUS tables.
+    SyncUsers {
+        /// Print the drift without writing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MikrotikCommand {
+    /// Read active sessions from every router into ispd.
+    SyncSessions,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IpamCommand {
+    /// Release expired allocations.
+    Cleanup,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// Check that every router and database answers.
+    HealthCheck,
+}
+
+/// Failures the caller reports as a configuration problem (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct BadConfig(#[from] pub crate::config::ConfigError);
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Key(KeyCommand::Generate) => {
+            println!("{}", AppKey::generate().to_base64());
+            Ok(())
+        }
+        command => {
+            let config = Config::from_env().map_err(BadConfig)?;
+            crate::telemetry::init(&config.log_level, config.log_format);
+            run_with_config(command, config).await
+        }
+    }
+}
+
+async fn run_with_config(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => {
+            let state = prepare(config, false).await?;
+            serve(state).await
+        }
+        Command::Run => {
+            let state = prepare(config, true).await?;
+            ensure_first_admin(&state).await?;
+            serve(state).await
+        }
+        Command::Worker => bail!(
+            "the worker has no jobs yet: scheduled jobs arrive with the jobs feature; `ispd serve` runs the web and API on their own"
+        ),
+        Command::Migrate(args) => migrate(&config, args.action.unwrap_or(MigrateAction::Up)).await,
+        Command::Admin(admin) => {
+            let db = Databases::connect(&config).await?;
+            require_migrated(&db).await?;
+            match admin {
+                AdminCommand::Create {
+                    username,
+                    role,
+                    password_stdin,
+                } => {
+                    let username = StaffUsername::parse(&username)
+                        .map_err(|e| anyhow::anyhow!("--username: {e}"))?;
+                    let role: Role = role.parse().map_err(|e| anyhow::anyhow!("--role: {e}"))?;
+                    let (password, generated) = password_from(password_stdin)?;
+                    staff::create_staff(&db.main, &Actor::cli(), &username, role, &password)
+                        .await?;
+                    println!("Created {role} \"{}\".", username.as_str());
+                    if generated {
+                        println!("Password: {}", password.expose());
+                    }
+                    Ok(())
+                }
+                AdminCommand::ResetPassword {
+                    username,
+                    password_stdin,
+                } => {
+                    let (password, generated) = password_from(password_stdin)?;
+                    staff::reset_password(&db.main, &Actor::cli(), &username, &password).await?;
+                    println!("Password of \"{username}\" changed.");
+                    if generated {
+                        println!("New password: {}", password.expose());
+                    }
+                    Ok(())
+                }
+            }
+        }
+        Command::Token(token) => {
+            let db = Databases::connect(&config).await?;
+            require_migrated(&db).await?;
+            match token {
+                TokenCommand::Create {
+                    name,
+                    role,
+                    expires,
+                } => {
+                    let name = name.trim();
+                    if name.is_empty() || name.len() > 100 {
+                        bail!("--name: must be 1 to 100 characters long");
+                    }
+                    let role: Role = role.parse().map_err(|e| anyhow::anyhow!("--role: {e}"))?;
+                    let expires_at = match expires {
+                        Some(text) => Some(
+                            chrono::Utc::now()
+                                + staff::parse_lifetime(&text)
+                                    .map_err(|e| anyhow::anyhow!("--expires: {e}"))?,
+                        ),
+                        None => None,
+                    };
+                    let issued =
+                        staff::create_token(&db.main, &Actor::cli(), name, role, expires_at)
+                            .await?;
+                    eprintln!(
+                        "Created token {} \"{}\" ({role}{}). It is shown only now:",
+                        issued.token.id,
+                        issued.token.name,
+                        expires_at
+                            .map(|at| format!(", expires {}", at.format("%Y-%m-%d %H:%M UTC")))
+                            .unwrap_or_default()
+                    );
+                    println!("{}", issued.plaintext.expose());
+                    Ok(())
+                }
+                TokenCommand::Revoke { id } => {
+                    let token = staff::revoke_token(&db.main, &Actor::cli(), id)
+                        .await
+                        .map_err(|e| match e {
+                            StaffError::NoSuchToken(_) => anyhow::anyhow!("{e}"),
+                            other => other.into(),
+                        })?;
+                    println!("Token {} \"{}\" is revoked.", token.id, token.name);
+                    Ok(())
+                }
+            }
+        }
+        Command::Seed => {
+            let state = prepare(config, true).await?;
+            let summary = crate::seed::load_demo_data(&state.db.main, &state.app_key).await?;
+            println!("{summary}");
+            Ok(())
+        }
+        Command::Key(KeyCommand::Generate) => unreachable!("handled before configuration"),
+        Command::Radius(RadiusCommand::SyncUsers { .. }) => not_available("radius sync-users"),
+        Command::Mikrotik(MikrotikCommand::SyncSessions) => {
+            not_available("mikrotik sync-sessions")
+        }
+        Command::Ipam(IpamCommand::Cleanup) => not_available("ipam cleanup"),
+        Command::Network(NetworkCommand::HealthCheck) => not_available("network health-check"),
+    }
+}
+
+/// The domain commands are declared now so that scripts and schedules can
+/// name them; each says plainly that it does nothing yet.
+fn not_available(command: &str) -> anyhow::Result<()> {
+    bail!("`ispd {command}` is not available in this version yet")
+}
+
+/// Connects, migrates when asked (or checks that no migration is pending),
+/// and resolves the application key.
+async fn prepare(config: Config, migrate: bool) -> anyhow::Result<AppState> {
+    let app_key = resolve_app_key(&config)?;
+    let db = Databases::connect(&config).await?;
+    if migrate {
+        db.migrate().await?;
+    } else {
+        require_migrated(&db).await?;
+    }
+    Ok(AppState::new(config, db, app_key))
+}
+
+async fn require_migrated(db: &Databases) -> anyhow::Result<()> {
+    let pending = db.pending_migrations().await?;
+    if !pending.is_empty() {
+        bail!(
+            "the databases need migrating ({} pending: {}); run `ispd migrate`",
+            pending.len(),
+            pending.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// APP_KEY when set; otherwise (outside production) the key file in the
+/// data directory, created on first use and never overwritten.
+fn resolve_app_key(config: &Config) -> anyhow::Result<AppKey> {
+    match &config.app_key {
+        Some(key) => Ok(key.clone()),
+        None => {
+            debug_assert!(config.app_env != AppEnv::Production);
+            let path = config.data_dir.join("app.key");
+            let key = AppKey::load_or_create(&path)?;
+            tracing::info!(path = %path.display(), "using the application key file (APP_KEY is not set)");
+            Ok(key)
+        }
+    }
+}
+
+async fn serve(state: AppState) -> anyhow::Result<()> {
+    let addr = state.config.listen_addr;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (LISTEN_ADDR)"))?;
+    app::serve(state, listener).await
+}
+
+/// On first run there is no staff member: create `admin` and print its
+/// password once. ADMIN_PASSWORD, when set, is used instead of a random one.
+/// There is never a default password.
+async fn ensure_first_admin(state: &AppState) -> anyhow::Result<()> {
+    if staff::count_staff(&state.db.main).await? > 0 {
+        return Ok(());
+    }
+    let (password, generated) = match &state.config.admin_password {
+        Some(password) => {
+            validate_password(password.expose())
+                .map_err(|e| anyhow::anyhow!("ADMIN_PASSWORD: {e}"))?;
+            (password.clone(), false)
+        }
+        None => (Secret::new(random_password(20)), true),
+    };
+    let username = StaffUsername::parse("admin").expect("a valid name");
+    staff::create_staff(
+        &state.db.main,
+        &Actor::system(),
+        &username,
+        Role::Admin,
+        &password,
+    )
+    .await?;
+    let line = "=".repeat(64);
+    // stdout, never the log: the password must not end up in log storage.
+    println!("{line}");
+    println!("  First run: created the staff account \"admin\".");
+    if generated {
+        println!("  Password:  {}", password.expose());
+        println!("  It is shown only this once. Sign in and change it.");
+    } else {
+        println!("  Password:  the value of ADMIN_PASSWORD.");
+    }
+    println!("{line}");
+    Ok(())
+}
+
+async fn migrate(config: &Config, action: MigrateAction) -> anyhow::Result<()> {
+    let db = Databases::connect(config).await?;
+    match action {
+        MigrateAction::Up => {
+            db.migrate().await?;
+            println!("Both databases are up to date.");
+        }
+        MigrateAction::Status => {
+            for (label, migrations) in [
+                ("main", Migrator::get_migration_with_status(&db.main).await?),
+                (
+                    "radius",
+                    RadiusMigrator::get_migration_with_status(&db.radius).await?,
+                ),
+            ] {
+                for m in migrations {
+                    println!(
+                        "{label:<7} {:<10} {}",
+                        format!("{:?}", m.status()),
+                        m.name()
+                    );
+                }
+            }
+        }
+        MigrateAction::Down { steps } => {
+            Migrator::down(&db.main, Some(steps)).await?;
+            RadiusMigrator::down(&db.radius, Some(steps)).await?;
+            println!("Rolled back {steps} migration(s) on each database.");
+        }
+    }
+    Ok(())
+}
+
+/// A password from stdin, or a generated one (second value true).
+fn password_from(stdin: bool) -> anyhow::Result<(Secret, bool)> {
+    if !stdin {
+        return Ok((Secret::new(random_password(20)), true));
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let password = line.trim_end_matches(['\r', '\n']).to_string();
+    validate_password(&password).map_err(|e| anyhow::anyhow!("password: {e}"))?;
+    Ok((Secret::new(password), false))
+}

@@ -1,0 +1,111 @@
+//! Connections to the main and RADIUS databases, and their migrations.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use migration::{Migrator, MigratorTrait, RadiusMigrator};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+
+use crate::config::{redact_url, Config};
+
+/// Both database connections. They are separate pools even when both are
+/// SQLite files, because FreeRADIUS reads the RADIUS tables on its own.
+#[derive(Clone, Debug)]
+pub struct Databases {
+    pub main: DatabaseConnection,
+    pub radius: DatabaseConnection,
+}
+
+impl Databases {
+    pub async fn connect(config: &Config) -> anyhow::Result<Self> {
+        Ok(Self {
+            main: connect(&config.database_url, config.ipam_lock_timeout)
+                .await
+                .context("connecting to the main database (DATABASE_URL)")?,
+            radius: connect(&config.radius_database_url, config.ipam_lock_timeout)
+                .await
+                .context("connecting to the RADIUS database (RADIUS_DATABASE_URL)")?,
+        })
+    }
+
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        Migrator::up(&self.main, None)
+            .await
+            .context("migrating the main database")?;
+        RadiusMigrator::up(&self.radius, None)
+            .await
+            .context("migrating the RADIUS database")?;
+        Ok(())
+    }
+
+    /// Names of migrations not yet applied, on either database.
+    pub async fn pending_migrations(&self) -> anyhow::Result<Vec<String>> {
+        let mut pending: Vec<String> = Migrator::get_pending_migrations(&self.main)
+            .await?
+            .iter()
+            .map(|m| format!("main: {}", m.name()))
+            .collect();
+        pending.extend(
+            RadiusMigrator::get_pending_migrations(&self.radius)
+                .await?
+                .iter()
+                .map(|m| format!("radius: {}", m.name())),
+        );
+        Ok(pending)
+    }
+}
+
+/// Opens a pool with the settings each backend needs.
+///
+/// SQLite gets WAL (readers never wait for the writer) and a busy timeout
+/// (writers queue instead of failing at once with SQLITE_BUSY).
+pub async fn connect(url: &str, busy_timeout: Duration) -> anyhow::Result<DatabaseConnection> {
+    if let Some(path) = sqlite_file_path(url) {
+        if let Some(dir) = std::path::Path::new(&path).parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating the directory {}", dir.display()))?;
+            }
+        }
+    }
+    let mut options = ConnectOptions::new(url.to_string());
+    options
+        .max_connections(10)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(30))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(move |opts| {
+            opts.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(busy_timeout)
+                .foreign_keys(true)
+        });
+    Database::connect(options)
+        .await
+        .with_context(|| format!("cannot open {}", redact_url(url)))
+}
+
+/// The file behind a `sqlite:` URL, if it names one (not `:memory:`).
+fn sqlite_file_path(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && !path.starts_with(":memory:")).then(|| path.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqlite_file_path;
+
+    #[test]
+    fn sqlite_urls_name_their_file() {
+        assert_eq!(
+            sqlite_file_path("sqlite://./data/ispd.db?mode=rwc").as_deref(),
+            Some("./data/ispd.db")
+        );
+        assert_eq!(sqlite_file_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_file_path("postgres://db/ispd"), None);
+    }
+}

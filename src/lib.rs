@@ -1,0 +1,17 @@
+//! ispd: network services for Internet service providers.
+
+pub mod app;
+pub mod audit;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod error;
+pub mod ipam;
+pub mod mikrotik;
+pub mod radius;
+pub mod seed;
+pub mod staff;
+pub mod telemetry;
+pub mod users;
+pub mod web;

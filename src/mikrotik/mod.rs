@@ -1,0 +1,3 @@
+//! MikroTik routers, driven over the RouterOS API.
+
+pub mod entities;

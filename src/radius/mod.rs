@@ -1,0 +1,3 @@
+//! RADIUS: the FreeRADIUS SQL tables on their own connection.
+
+pub mod entities;

@@ -1,0 +1,106 @@
+//! Staff accounts and API tokens: the people and scripts that operate ispd.
+
+pub mod entities;
+pub mod service;
+
+use std::fmt;
+use std::str::FromStr;
+
+/// What a staff member or token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    /// Read only.
+    Viewer,
+    /// Day-to-day changes.
+    Operator,
+    /// Everything, including staff and tokens.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "viewer" => Ok(Role::Viewer),
+            "operator" => Ok(Role::Operator),
+            "admin" => Ok(Role::Admin),
+            other => Err(format!(
+                "\"{other}\" is not a role (admin, operator or viewer)"
+            )),
+        }
+    }
+}
+
+/// A staff login name: 3-64 characters of letters, digits, `.`, `_`, `-`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaffUsername(String);
+
+impl StaffUsername {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let name = raw.trim();
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        if !(3..=64).contains(&name.len()) {
+            return Err("must be 3 to 64 characters long".into());
+        }
+        if !name.chars().all(allowed) {
+            return Err("may contain only letters, digits, '.', '_' and '-'".into());
+        }
+        Ok(Self(name.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Minimum length of a staff password chosen by a person.
+pub const MIN_PASSWORD_LEN: usize = 12;
+
+pub fn validate_password(password: &str) -> Result<(), String> {
+    if password.chars().count() < MIN_PASSWORD_LEN {
+        return Err(format!(
+            "must be at least {MIN_PASSWORD_LEN} characters long"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_parse_and_order_by_power() {
+        assert_eq!("admin".parse::<Role>().unwrap(), Role::Admin);
+        assert!(Role::Admin > Role::Operator && Role::Operator > Role::Viewer);
+        assert!("root".parse::<Role>().unwrap_err().contains("not a role"));
+    }
+
+    #[test]
+    fn usernames_are_checked() {
+        assert!(StaffUsername::parse("admin").is_ok());
+        for bad in ["ab", "has space", "semi;colon", &"x".repeat(65)] {
+            assert!(
+                StaffUsername::parse(bad).is_err(),
+                "{bad} should be refused"
+            );
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! Creating staff, resetting passwords, issuing and revoking API tokens.
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, Set, TransactionTrait,
+};
+use sha2::{Digest, Sha256};
+
+use super::entities::{api_token, staff_user};
+use super::{Role, StaffUsername};
+use crate::audit::{self, Actor};
+use crate::crypto::Secret;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StaffError {
+    #[error("a staff member named \"{0}\" already exists")]
+    UsernameTaken(String),
+    #[error("no staff member named \"{0}\"")]
+    NoSuchUser(String),
+    #[error("no API token with id {0}")]
+    NoSuchToken(i32),
+    #[error(transparent)]
+    Db(#[from] sea_orm::DbErr),
+}
+
+/// Prefix of every API token, so that leaked tokens are easy to recognise
+/// (and to find with secret scanners).
+pub const TOKEN_PREFIX: &str = "ispd_";
+
+pub async fn count_staff(db: &impl ConnectionTrait) -> Result<u64, StaffError> {
+    Ok(staff_user::Entity::find().count(db).await?)
+}
+
+pub async fn find_by_username(
+    db: &impl ConnectionTrait,
+    username: &str,
+) -> Result<Option<staff_user::Model>, StaffError> {
+    Ok(staff_user::Entity::find()
+        .filter(staff_user::Column::Username.eq(username))
+        .one(db)
+        .await?)
+}
+
+pub async fn create_staff(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    username: &StaffUsername,
+    role: Role,
+    password: &Secret,
+) -> Result<staff_user::Model, StaffError> {
+    let password_hash = hash_password(password).await;
+    let txn = db.begin().await?;
+    if find_by_username(&txn, username.as_str()).await?.is_some() {
+        return Err(StaffError::UsernameTaken(username.as_str().into()));
+    }
+    let now = Utc::now();
+    let user = staff_user::ActiveModel {
+        username: Set(username.as_str().into()),
+        password_hash: Set(password_hash),
+        role: Set(role.as_str().into()),
+        is_active: Set(true),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    audit::record(
+        &txn,
+        actor,
+        "staff.create",
+        "staff_user",
+        Some(user.id.to_string()),
+        serde_json::json!({ "username": user.username, "role": user.role }),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(user)
+}
+
+pub async fn reset_password(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    username: &str,
+    password: &Secret,
+) -> Result<staff_user::Model, StaffError> {
+    let password_hash = hash_password(password).await;
+    let txn = db.begin().await?;
+    let user = find_by_username(&txn, username)
+        .await?
+        .ok_or_else(|| StaffError::NoSuchUser(username.into()))?;
+    let mut active: staff_user::ActiveModel = user.into();
+    active.password_hash = Set(password_hash);
+    active.updated_at = Set(Utc::now());
+    let user = active.update(&txn).await?;
+    audit::record(
+        &txn,
+        actor,
+        "staff.reset_password",
+        "staff_user",
+        Some(user.id.to_string()),
+        serde_json::json!({ "username": user.username }),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(user)
+}
+
+/// argon2 is deliberately slow: hash off the async runtime's threads.
+pub async fn hash_password(password: &Secret) -> String {
+    let password = password.clone();
+    tokio::task::spawn_blocking(move || password_auth::generate_hash(password.expose()))
+        .await
+        .expect("password hashing does not panic")
+}
+
+/// A newly created token: the only time its plaintext exists.
+pub struct IssuedToken {
+    pub token: api_token::Model,
+    pub plaintext: Secret,
+}
+
+pub async fn create_token(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    name: &str,
+    role: Role,
+    expires_at: Option<DateTime<Utc>>,
+) -> Result<IssuedToken, StaffError> {
+    let plaintext = format!("{TOKEN_PREFIX}{}", crate::crypto::random_token(32));
+    let now = Utc::now();
+    let txn = db.begin().await?;
+    let token = api_token::ActiveModel {
+        name: Set(name.into()),
+        token_hash: Set(hash_token(&plaintext)),
+        token_prefix: Set(plaintext.chars().take(12).collect()),
+        role: Set(role.as_str().into()),
+        created_by: Set(actor.staff_id()),
+        expires_at: Set(expires_at),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    audit::record(
+        &txn,
+        actor,
+        "token.create",
+        "api_token",
+        Some(token.id.to_string()),
+        serde_json::json!({ "name": token.name, "role": token.role, "expires_at": token.expires_at }),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(IssuedToken {
+        token,
+        plaintext: Secret::new(plaintext),
+    })
+}
+
+pub async fn revoke_token(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    id: i32,
+) -> Result<api_token::Model, StaffError> {
+    let txn = db.begin().await?;
+    let token = api_token::Entity::find_by_id(id)
+        .one(&txn)
+        .await?
+        .ok_or(StaffError::NoSuchToken(id))?;
+    if token.revoked_at.is_some() {
+        return Ok(token);
+    }
+    let mut active: api_token::ActiveModel = token.into();
+    let now = Utc::now();
+    active.revoked_at = Set(Some(now));
+    active.updated_at = Set(now);
+    let token = active.update(&txn).await?;
+    audit::record(
+        &txn,
+        actor,
+        "token.revoke",
+        "api_token",
+        Some(token.id.to_string()),
+        serde_json::json!({ "name": token.name }),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(token)
+}
+
+/// Tokens carry 256 random bits, so one SHA-256 is enough to store them: no
+/// guessing attack needs a slow hash, and the lookup stays an index seek.
+pub fn hash_token(plaintext: &str) -> String {
+    hex::encode(Sha256::digest(plaintext.as_bytes()))
+}
+
+/// Parses a lifetime such as `90d`, `12h` or `2w`.
+pub fn parse_lifetime(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: i64 = number
+        .parse()
+        .map_err(|_| format!("\"{text}\" is not a lifetime such as 90d, 12h or 2w"))?;
+    let duration = match unit {
+        "h" => Duration::hours(n),
+        "d" => Duration::days(n),
+        "w" => Duration::weeks(n),
+        _ => {
+            return Err(format!(
+                "\"{text}\" is not a lifetime such as 90d, 12h or 2w"
+            ))
+        }
+    };
+    if n == 0 || duration > Duration::days(3650) {
+        return Err(format!("\"{text}\" must be between 1h and 3650d"));
+    }
+    Ok(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifetimes_parse() {
+        assert_eq!(parse_lifetime("90d").unwrap(), Duration::days(90));
+        assert_eq!(parse_lifetime("12h").unwrap(), Duration::hours(12));
+        assert_eq!(parse_lifetime("2w").unwrap(), Duration::weeks(2));
+        for bad in ["", "d", "0d", "90", "90y", "-1d", "99999d"] {
+            assert!(parse_lifetime(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn token_hash_is_hex_sha256() {
+        let hash = hash_token("ispd_abc");
+        assert_eq!(hash.len(), 64);
+        assert_ne!(hash, hash_token("ispd_abd"));
+    }
+}

@@ -1,0 +1,20 @@
+//! Logging: text for people, JSON for log shippers; always to stderr, so
+//! that stdout carries only what a command prints on purpose.
+
+use tracing_subscriber::EnvFilter;
+
+use crate::config::LogFormat;
+
+pub fn init(level: &str, format: LogFormat) {
+    // The level was validated with the configuration.
+    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+    // A second init (tests that call into the CLI twice) keeps the first.
+    let _ = result;
+}

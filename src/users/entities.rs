@@ -1,0 +1,122 @@
+//! Subscribers ("network users"), their service packages and sessions.
+
+pub mod service_package {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "service_packages")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        #[sea_orm(unique)]
+        pub name: String,
+        pub description: Option<String>,
+        pub download_rate_kbps: i64,
+        pub upload_rate_kbps: i64,
+        pub burst_download_kbps: Option<i64>,
+        pub burst_upload_kbps: Option<i64>,
+        pub burst_threshold_download_kbps: Option<i64>,
+        pub burst_threshold_upload_kbps: Option<i64>,
+        pub burst_time_secs: Option<i32>,
+        pub session_timeout_secs: Option<i32>,
+        pub simultaneous_use: Option<i32>,
+        #[sea_orm(unique)]
+        pub radius_group: String,
+        pub mikrotik_profile: Option<String>,
+        pub status: String,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {
+        #[sea_orm(has_many = "super::network_user::Entity")]
+        Users,
+    }
+
+    impl Related<super::network_user::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Users.def()
+        }
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod network_user {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "network_users")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        #[sea_orm(unique)]
+        pub username: String,
+        /// Encrypted with APP_KEY (see `crypto`); never returned by the API.
+        pub password_encrypted: String,
+        pub service_type: String,
+        pub package_id: Option<i32>,
+        pub status: String,
+        pub static_ip: Option<String>,
+        pub static_allocation_id: Option<i64>,
+        pub mac_address: Option<String>,
+        pub expires_at: Option<DateTimeUtc>,
+        pub full_name: Option<String>,
+        pub notes: Option<String>,
+        pub radius_sync_pending: bool,
+        pub radius_synced_at: Option<DateTimeUtc>,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {
+        #[sea_orm(
+            belongs_to = "super::service_package::Entity",
+            from = "Column::PackageId",
+            to = "super::service_package::Column::Id"
+        )]
+        Package,
+    }
+
+    impl Related<super::service_package::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Package.def()
+        }
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod network_user_session {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "network_user_sessions")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub user_id: Option<i32>,
+        pub username: String,
+        pub session_id: String,
+        /// Where the session was seen: radius or mikrotik.
+        pub source: String,
+        pub router_id: Option<i32>,
+        pub start_time: DateTimeUtc,
+        pub end_time: Option<DateTimeUtc>,
+        pub upload_bytes: i64,
+        pub download_bytes: i64,
+        pub ip_address: Option<String>,
+        pub mac_address: Option<String>,
+        pub nas_ip: String,
+        pub status: String,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -1,0 +1,3 @@
+//! Network users (subscribers) and service packages.
+
+pub mod entities;

@@ -1,0 +1,440 @@
+//! The `ispd` binary: help, configuration errors, and the first run.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::helpers::{ispd_command, Backend, TestDb};
+
+const SUBCOMMANDS: &[&[&str]] = &[
+    &["serve"],
+    &["worker"],
+    &["run"],
+    &["migrate"],
+    &["migrate", "status"],
+    &["migrate", "down"],
+    &["admin", "create"],
+    &["admin", "reset-password"],
+    &["token", "create"],
+    &["token", "revoke"],
+    &["key", "generate"],
+    &["seed"],
+    &["radius", "sync-users"],
+    &["mikrotik", "sync-sessions"],
+    &["ipam", "cleanup"],
+    &["network", "health-check"],
+];
+
+#[test]
+fn help_describes_every_subcommand() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ispd_command(dir.path()).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for top in [
+        "serve", "worker", "run", "migrate", "admin", "token", "key", "radius", "mikrotik", "ipam",
+        "network",
+    ] {
+        assert!(text.contains(top), "--help lists {top}:\n{text}");
+    }
+    for args in SUBCOMMANDS {
+        let out = ispd_command(dir.path())
+            .args(*args)
+            .arg("--help")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "ispd {args:?} --help failed");
+        assert!(
+            text.contains("Usage: ispd"),
+            "ispd {args:?} --help:\n{text}"
+        );
+        assert!(
+            text.lines().next().is_some_and(|l| !l.is_empty()),
+            "{args:?} has a summary"
+        );
+    }
+}
+
+#[test]
+fn key_generate_prints_a_fresh_32_byte_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys: Vec<String> = (0..2)
+        .map(|_| {
+            let out = ispd_command(dir.path())
+                .args(["key", "generate"])
+                .output()
+                .unwrap();
+            assert!(out.status.success());
+            String::from_utf8(out.stdout).unwrap().trim().to_string()
+        })
+        .collect();
+    assert_ne!(keys[0], keys[1]);
+    for key in &keys {
+        assert!(ispd::crypto::AppKey::from_base64(key).is_ok(), "{key}");
+    }
+}
+
+#[test]
+fn a_malformed_variable_exits_with_one_clear_line_and_no_backtrace() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ispd_command(dir.path())
+        .arg("migrate")
+        .env("LISTEN_ADDR", "nowhere")
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("LISTEN_ADDR"), "{stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_malformed_env_file_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), "LISTEN_ADDR='unterminated\n").unwrap();
+    let out = ispd_command(dir.path()).arg("migrate").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(".env"), "{stderr}");
+}
+
+#[test]
+fn serve_refuses_to_start_on_unmigrated_databases() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ispd_command(dir.path())
+        .arg("serve")
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("ispd migrate"), "{stderr}");
+}
+
+#[test]
+fn domain_commands_say_they_are_not_available_yet() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ispd_command(dir.path())
+        .args(["ipam", "cleanup"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not available"));
+}
+
+/// A running `ispd run`, killed on drop.
+struct Running {
+    child: Child,
+    addr: String,
+    stdout: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `ispd run` in `dir` and waits until it listens.
+fn start_run(dir: &std::path::Path, extra_env: &[(&str, &str)]) -> Running {
+    let mut cmd = ispd_command(dir);
+    cmd.arg("run")
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn ispd run");
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+
+    let (tx, rx) = mpsc::channel::<(bool, String)>();
+    let tx_out = tx.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx_out.send((false, line));
+        }
+    });
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send((true, line));
+        }
+    });
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut out = String::new();
+    let mut err = String::new();
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(remaining) {
+            Ok((false, line)) => {
+                out.push_str(&line);
+                out.push('\n');
+            }
+            Ok((true, line)) => {
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let addr = rest.split_whitespace().next().unwrap().to_string();
+                    // Give the stdout reader a moment: the banner is printed
+                    // before the server starts listening.
+                    std::thread::sleep(Duration::from_millis(200));
+                    while let Ok((is_err, line)) = rx.try_recv() {
+                        if !is_err {
+                            out.push_str(&line);
+                            out.push('\n');
+                        }
+                    }
+                    return Running {
+                        child,
+                        addr,
+                        stdout: out,
+                    };
+                }
+                err.push_str(&line);
+                err.push('\n');
+            }
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("ispd run did not start listening\nstdout:\n{out}\nstderr:\n{err}");
+            }
+        }
+    }
+}
+
+/// A bare HTTP/1.1 GET; returns the status code and the body.
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}
+
+#[test]
+fn run_on_an_empty_data_directory_comes_up_and_prints_the_admin_password_once() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let first = start_run(dir.path(), &[]);
+    let (status, body) = http_get(&first.addr, "/healthz");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"ok\""), "{body}");
+    let (status, body) = http_get(&first.addr, "/readyz");
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = http_get(&first.addr, "/");
+    assert_eq!(status, 200);
+    assert!(body.contains("ispd"), "{body}");
+
+    let password_line = first
+        .stdout
+        .lines()
+        .find(|l| l.contains("Password:"))
+        .unwrap_or_else(|| panic!("no password printed:\n{}", first.stdout));
+    let password = password_line.split("Password:").nth(1).unwrap().trim();
+    assert!(password.len() >= 16, "a strong password: {password_line}");
+    assert!(first.stdout.contains("\"admin\""));
+    drop(first);
+
+    let key_path = dir.path().join("data").join("app.key");
+    let key_before = std::fs::read_to_string(&key_path).expect("a key file in the data directory");
+    assert!(dir.path().join("data").join("ispd.db").exists());
+    assert!(dir.path().join("data").join("radius.db").exists());
+
+    let second = start_run(dir.path(), &[]);
+    assert!(
+        !second.stdout.contains("Password:"),
+        "the password is printed only on the first run:\n{}",
+        second.stdout
+    );
+    assert_eq!(http_get(&second.addr, "/healthz").0, 200);
+    drop(second);
+    assert_eq!(
+        std::fs::read_to_string(&key_path).unwrap(),
+        key_before,
+        "the key file is never overwritten"
+    );
+}
+
+#[test]
+fn run_uses_admin_password_when_set_and_never_prints_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start_run(dir.path(), &[("ADMIN_PASSWORD", "correct-horse-battery")]);
+    assert!(
+        running.stdout.contains("ADMIN_PASSWORD"),
+        "{}",
+        running.stdout
+    );
+    assert!(!running.stdout.contains("correct-horse-battery"));
+}
+
+#[test]
+fn run_refuses_a_short_admin_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ispd_command(dir.path())
+        .arg("run")
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .env("ADMIN_PASSWORD", "short")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("ADMIN_PASSWORD: must be at least 12 characters"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn tokens_and_staff_are_managed_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = |args: &[&str]| {
+        let out = ispd_command(dir.path()).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "ispd {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    ok(&["migrate"]);
+    let created = ok(&[
+        "admin",
+        "create",
+        "--username",
+        "noc-operator",
+        "--role",
+        "operator",
+    ]);
+    assert!(created.contains("Password:"), "{created}");
+    let token = ok(&[
+        "token",
+        "create",
+        "--name",
+        "billing",
+        "--role",
+        "viewer",
+        "--expires",
+        "90d",
+    ]);
+    let token = token.trim();
+    assert!(token.starts_with("ispd_") && token.len() > 40, "{token}");
+    let revoked = ok(&["token", "revoke", "1"]);
+    assert!(revoked.contains("revoked"), "{revoked}");
+    let reset = ok(&["admin", "reset-password", "--username", "noc-operator"]);
+    assert!(reset.contains("New password:"), "{reset}");
+
+    let fail = |args: &[&str], expected: &str| {
+        let out = ispd_command(dir.path()).args(args).output().unwrap();
+        assert!(!out.status.success(), "ispd {args:?} should fail");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expected), "ispd {args:?}: {stderr}");
+    };
+    fail(
+        &["admin", "create", "--username", "noc-operator"],
+        "already exists",
+    );
+    fail(&["admin", "create", "--username", "x y"], "--username");
+    fail(
+        &["token", "create", "--name", "t", "--role", "root"],
+        "--role",
+    );
+    fail(
+        &[
+            "token",
+            "create",
+            "--name",
+            "t",
+            "--role",
+            "viewer",
+            "--expires",
+            "soon",
+        ],
+        "--expires",
+    );
+    fail(&["token", "revoke", "99"], "no API token with id 99");
+    fail(
+        &["admin", "reset-password", "--username", "ghost"],
+        "no staff member",
+    );
+}
+
+#[test]
+fn seed_loads_demo_data_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ispd_command(dir.path()).arg("seed").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        first.contains("pool Residential CGNAT") && first.contains("router demo-router"),
+        "{first}"
+    );
+    let out = ispd_command(dir.path()).arg("seed").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing added"));
+}
+
+async fn migrate_applies_both_migrators_on_the_configured_databases(backend: Backend) {
+    let (Some(main), Some(radius)) = (TestDb::fresh(backend).await, TestDb::fresh(backend).await)
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = ispd_command(dir.path())
+            .args(args)
+            .env("DATABASE_URL", &main.url)
+            .env("RADIUS_DATABASE_URL", &radius.url)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "ispd {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    run(&["migrate"]);
+    let status = run(&["migrate", "status"]);
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("main") && l.contains("Applied")),
+        "{status}"
+    );
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("radius") && l.contains("Applied")),
+        "{status}"
+    );
+    assert!(!status.contains("Pending"), "{status}");
+    run(&["migrate", "down"]);
+    assert!(run(&["migrate", "status"]).contains("Pending"));
+    run(&["migrate"]);
+}
+crate::on_every_backend!(migrate_applies_both_migrators_on_the_configured_databases);

@@ -1,0 +1,179 @@
+//! Test harness: a fresh database per test on the backend under test.
+//!
+//! SQLite always runs, in a temporary file. PostgreSQL and MariaDB run when
+//! TEST_POSTGRES_URL / TEST_MYSQL_URL name a server where we may create
+//! databases; each test gets its own database, dropped afterwards. With
+//! TEST_REQUIRE_ALL_BACKENDS=1 (set by .ci/run) a missing URL is a failure,
+//! not a skip.
+
+use std::time::Duration;
+
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+    MySql,
+}
+
+impl Backend {
+    fn server_url_var(self) -> Option<&'static str> {
+        match self {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some("TEST_POSTGRES_URL"),
+            Backend::MySql => Some("TEST_MYSQL_URL"),
+        }
+    }
+}
+
+pub struct TestDb {
+    pub backend: Backend,
+    pub url: String,
+    pub conn: DatabaseConnection,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    TempDir(#[allow(dead_code)] tempfile::TempDir),
+    DropDatabase { server_url: String, name: String },
+}
+
+impl TestDb {
+    /// A new, empty database; `None` when the backend is not configured.
+    pub async fn fresh(backend: Backend) -> Option<TestDb> {
+        match backend.server_url_var() {
+            None => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+                let conn = connect(&url).await;
+                Some(TestDb {
+                    backend,
+                    url,
+                    conn,
+                    cleanup: Cleanup::TempDir(dir),
+                })
+            }
+            Some(var) => {
+                let server_url = match std::env::var(var) {
+                    Ok(url) if !url.is_empty() => url,
+                    _ => {
+                        if std::env::var("TEST_REQUIRE_ALL_BACKENDS").as_deref() == Ok("1") {
+                            panic!("{var} is not set, and TEST_REQUIRE_ALL_BACKENDS=1");
+                        }
+                        eprintln!("skipped: {var} is not set");
+                        return None;
+                    }
+                };
+                let name = format!("ispd_test_{}", random_suffix());
+                let admin = connect(&server_url).await;
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .unwrap_or_else(|e| panic!("creating test database {name}: {e}"));
+                admin.close().await.ok();
+                let url = with_database(&server_url, &name);
+                let conn = connect(&url).await;
+                Some(TestDb {
+                    backend,
+                    url,
+                    conn,
+                    cleanup: Cleanup::DropDatabase { server_url, name },
+                })
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Cleanup::DropDatabase { server_url, name } = &self.cleanup else {
+            return;
+        };
+        let (server_url, db_name, backend) = (server_url.clone(), name.clone(), self.backend);
+        // Drop runs inside the test's runtime, which cannot block on itself:
+        // use a thread with a runtime of its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let admin = connect(&server_url).await;
+                let sql = match backend {
+                    Backend::Postgres => format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"),
+                    _ => format!("DROP DATABASE IF EXISTS {db_name}"),
+                };
+                admin.execute_unprepared(&sql).await
+            })
+        })
+        .join();
+        if let Ok(Err(e)) = dropped {
+            eprintln!("could not drop test database {name}: {e}");
+        }
+    }
+}
+
+async fn connect(url: &str) -> DatabaseConnection {
+    ispd::db::connect(url, Duration::from_secs(5))
+        .await
+        .unwrap_or_else(|e| panic!("connecting to {url}: {e:#}"))
+}
+
+/// Replaces the database name (the URL's path) in a server URL.
+fn with_database(server_url: &str, name: &str) -> String {
+    let (base, query) = match server_url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (server_url, None),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map(|i| i + scheme_end)
+        .unwrap_or(base.len());
+    let mut url = format!("{}/{name}", &base[..host_end]);
+    if let Some(query) = query {
+        url.push('?');
+        url.push_str(query);
+    }
+    url
+}
+
+fn random_suffix() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 6];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// The `ispd` binary built for these tests.
+pub fn ispd_bin() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_BIN_EXE_ispd"))
+}
+
+/// A Command for the binary with a clean environment: no variable of the
+/// developer's shell, and a working directory without a `.env`.
+pub fn ispd_command(workdir: &std::path::Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(ispd_bin());
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("LOG_LEVEL", "info")
+        .current_dir(workdir);
+    cmd
+}
+
+#[test]
+fn with_database_replaces_the_path() {
+    assert_eq!(
+        with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
+        "postgres://postgres@127.0.0.1:5432/x"
+    );
+    assert_eq!(
+        with_database("mysql://root@127.0.0.1:3306", "x"),
+        "mysql://root@127.0.0.1:3306/x"
+    );
+    assert_eq!(
+        with_database("postgres://u:p@h/db?sslmode=disable", "x"),
+        "postgres://u:p@h/x?sslmode=disable"
+    );
+}

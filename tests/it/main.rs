@@ -1,0 +1,35 @@
+//! ispd's integration tests: one binary, one module per area.
+
+mod helpers;
+
+/// Runs `async fn $name(backend: Backend)` once per backend, as the tests
+/// `$name::sqlite`, `$name::postgres` and `$name::mariadb`.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($name:ident) => {
+        mod $name {
+            use $crate::helpers::Backend;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(Backend::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(Backend::Postgres).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mariadb() {
+                super::$name(Backend::MySql).await
+            }
+        }
+    };
+}
+
+mod cli;
+mod compose;
+mod config;
+mod migrations;
+mod radius_schema;
