@@ -12,6 +12,7 @@ use crate::audit::Actor;
 use crate::config::{AppEnv, Config};
 use crate::crypto::{random_password, AppKey, Secret};
 use crate::db::Databases;
+use crate::jobs;
 use crate::staff::service::{self as staff, StaffError};
 use crate::staff::{validate_password, Role, StaffUsername};
 
@@ -182,16 +183,28 @@ async fn run_with_config(command: Command, config: Config) -> anyhow::Result<()>
     match command {
         Command::Serve => {
             let state = prepare(config, false).await?;
-            serve(state).await
+            serve(state, app::shutdown_signal()).await
+        }
+        Command::Worker => {
+            let state = prepare(config, false).await?;
+            jobs::run_worker(state.db.clone(), app::shutdown_signal()).await
         }
         Command::Run => {
             let state = prepare(config, true).await?;
             ensure_first_admin(&state).await?;
-            serve(state).await
+            // One signal stops both halves.
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                app::shutdown_signal().await;
+                let _ = stop.send(true);
+            });
+            let wait_for_stop = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+                let _ = stopped.wait_for(|&stop| stop).await;
+            };
+            let worker = jobs::run_worker(state.db.clone(), wait_for_stop(stopped.clone()));
+            tokio::try_join!(serve(state, wait_for_stop(stopped)), worker)?;
+            Ok(())
         }
-        Command::Worker => bail!(
-            "the worker has no jobs yet: scheduled jobs arrive with the jobs feature; `ispd serve` runs the web and API on their own"
-        ),
         Command::Migrate(args) => migrate(&config, args.action.unwrap_or(MigrateAction::Up)).await,
         Command::Admin(admin) => {
             let db = Databases::connect(&config).await?;
@@ -284,9 +297,7 @@ async fn run_with_config(command: Command, config: Config) -> anyhow::Result<()>
         }
         Command::Key(KeyCommand::Generate) => unreachable!("handled before configuration"),
         Command::Radius(RadiusCommand::SyncUsers { .. }) => not_available("radius sync-users"),
-        Command::Mikrotik(MikrotikCommand::SyncSessions) => {
-            not_available("mikrotik sync-sessions")
-        }
+        Command::Mikrotik(MikrotikCommand::SyncSessions) => not_available("mikrotik sync-sessions"),
         Command::Ipam(IpamCommand::Cleanup) => not_available("ipam cleanup"),
         Command::Network(NetworkCommand::HealthCheck) => not_available("network health-check"),
     }
@@ -338,12 +349,15 @@ fn resolve_app_key(config: &Config) -> anyhow::Result<AppKey> {
     }
 }
 
-async fn serve(state: AppState) -> anyhow::Result<()> {
+async fn serve(
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let addr = state.config.listen_addr;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr} (LISTEN_ADDR)"))?;
-    app::serve(state, listener).await
+    app::serve(state, listener, shutdown).await
 }
 
 /// On first run there is no staff member: create `admin` and print its

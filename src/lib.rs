@@ -8,6 +8,7 @@ pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod ipam;
+pub mod jobs;
 pub mod mikrotik;
 pub mod radius;
 pub mod seed;

@@ -7,7 +7,7 @@ use sea_orm::{
 };
 use sha2::{Digest, Sha256};
 
-use super::entities::{api_token, staff_user};
+use super::entities::{api_token, staff_session, staff_user};
 use super::{Role, StaffUsername};
 use crate::audit::{self, Actor};
 use crate::crypto::Secret;
@@ -189,6 +189,15 @@ pub async fn revoke_token(
     .await?;
     txn.commit().await?;
     Ok(token)
+}
+
+/// Deletes staff sessions past their expiry; returns how many.
+pub async fn purge_expired_sessions(db: &impl ConnectionTrait) -> Result<u64, StaffError> {
+    let result = staff_session::Entity::delete_many()
+        .filter(staff_session::Column::ExpiryDate.lt(Utc::now()))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
 }
 
 /// Tokens carry 256 random bits, so one SHA-256 is enough to store them: no

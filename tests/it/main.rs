@@ -31,5 +31,6 @@ macro_rules! on_every_backend {
 mod cli;
 mod compose;
 mod config;
+mod jobs;
 mod migrations;
 mod radius_schema;
