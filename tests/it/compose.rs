@@ -183,3 +183,25 @@ fn every_file_mounted_from_the_repository_exists() {
         }
     }
 }
+
+#[test]
+fn migrations_run_once_before_app_and_worker_start() {
+    let compose = compose();
+    let migrate = service(&compose, "migrate");
+    assert_eq!(
+        words(migrate.get("command").expect("migrate has no command")),
+        ["ispd", "migrate"]
+    );
+    for name in ["app", "worker"] {
+        let condition = service(&compose, name)
+            .get("depends_on")
+            .and_then(|deps| deps.get("migrate"))
+            .and_then(|dep| dep.get("condition"))
+            .and_then(Value::as_str);
+        assert_eq!(
+            condition,
+            Some("service_completed_successfully"),
+            "{name} waits for the migrations"
+        );
+    }
+}

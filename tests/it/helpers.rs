@@ -6,6 +6,9 @@
 //! TEST_REQUIRE_ALL_BACKENDS=1 (set by .ci/run) a missing URL is a failure,
 //! not a skip.
 
+// The harness serves every module; not each one uses every helper.
+#![allow(dead_code)]
+
 use std::time::Duration;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection};
@@ -176,4 +179,137 @@ fn with_database_replaces_the_path() {
         with_database("postgres://u:p@h/db?sslmode=disable", "x"),
         "postgres://u:p@h/x?sslmode=disable"
     );
+}
+
+/// ispd's router over fresh, migrated databases, driven in-process.
+pub struct TestApp {
+    pub state: ispd::app::AppState,
+    pub router: axum::Router,
+    _main: TestDb,
+    _radius: TestDb,
+    _data_dir: tempfile::TempDir,
+}
+
+/// A response with its body read.
+pub struct TestResponse {
+    pub status: axum::http::StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub body: bytes::Bytes,
+}
+
+impl TestResponse {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text()))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        Self::spawn_with(backend, &[]).await
+    }
+
+    /// With extra settings, as environment variables would give them.
+    pub async fn spawn_with(backend: Backend, vars: &[(&str, &str)]) -> Option<TestApp> {
+        let main = TestDb::fresh(backend).await?;
+        let radius = TestDb::fresh(backend).await?;
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let mut env: std::collections::HashMap<String, String> = [
+            ("APP_ENV", "test"),
+            ("DATABASE_URL", main.url.as_str()),
+            ("RADIUS_DATABASE_URL", radius.url.as_str()),
+            ("DATA_DIR", data_dir.path().to_str().unwrap()),
+            ("STATIC_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/static")),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (k, v) in vars {
+            env.insert(k.to_string(), v.to_string());
+        }
+        let config = ispd::config::Config::from_lookup(|name| env.get(name).cloned())
+            .expect("test configuration");
+        let databases = ispd::db::Databases {
+            main: main.conn.clone(),
+            radius: radius.conn.clone(),
+        };
+        databases.migrate().await.expect("migrations");
+        let state = ispd::app::AppState::new(config, databases, ispd::crypto::AppKey::generate());
+        let router = ispd::app::build_router(state.clone());
+        Some(TestApp {
+            state,
+            router,
+            _main: main,
+            _radius: radius,
+            _data_dir: data_dir,
+        })
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.state.db.main
+    }
+
+    pub async fn send(&self, request: axum::http::Request<axum::body::Body>) -> TestResponse {
+        use http_body_util::BodyExt;
+        use tower::ServiceExt;
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("the router is infallible");
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.expect("body").to_bytes();
+        TestResponse {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> TestResponse {
+        self.send(
+            axum::http::Request::get(path)
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// Creates a staff member with a known password.
+    pub async fn create_staff(&self, username: &str, role: ispd::staff::Role) -> String {
+        let password = format!("{username}-password-123");
+        ispd::staff::service::create_staff(
+            self.db(),
+            &ispd::audit::Actor::system(),
+            &ispd::staff::StaffUsername::parse(username).unwrap(),
+            role,
+            &ispd::crypto::Secret::new(password.clone()),
+        )
+        .await
+        .expect("create staff");
+        password
+    }
+
+    /// Creates an API token and returns its plaintext.
+    pub async fn create_token(&self, role: ispd::staff::Role) -> String {
+        let issued = ispd::staff::service::create_token(
+            self.db(),
+            &ispd::audit::Actor::system(),
+            &format!("test {role}"),
+            role,
+            None,
+        )
+        .await
+        .expect("create token");
+        issued.plaintext.expose().to_string()
+    }
 }

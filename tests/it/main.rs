@@ -34,3 +34,4 @@ mod config;
 mod jobs;
 mod migrations;
 mod radius_schema;
+mod web;
