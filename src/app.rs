@@ -54,8 +54,10 @@ pub fn build_router(state: AppState) -> Router {
             HeaderValue::from_static("public, max-age=3600"),
         ));
 
+    let auth = crate::web::auth::auth_layer(&state);
     Router::new()
         .merge(crate::web::router())
+        .layer(auth)
         .with_state(state)
         .merge(hashed_assets)
         .merge(other_static)

@@ -1,18 +1,61 @@
-//! One error type for every HTTP surface: a JSON body under /api/v1, an
-//! HTML page elsewhere. Internal errors are logged once, never sent.
+//! One error type for every HTTP surface.
+//!
+//! `AppError` renders as the JSON body every /api/v1 client sees:
+//! `{"error": {"code", "message", "fields"?}}`. The HTML routes pass error
+//! responses through `web::pages::render_errors`, which reads the
+//! [`ErrorInfo`] extension left on the response and shows a page instead.
+//! Internal errors are logged once and never sent.
 
-use axum::http::StatusCode;
+use std::collections::BTreeMap;
+
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+/// Messages per field, for 422 answers.
+pub type FieldErrors = BTreeMap<String, String>;
+
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
+    /// 400: the request could not be read (malformed JSON, bad query).
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401: no valid credentials.
+    #[error("sign in or send a valid API token")]
+    Unauthenticated,
+    /// 403: signed in, but the role does not allow this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404.
     #[error("{0}")]
     NotFound(String),
+    /// 405.
+    #[error("this method is not allowed here")]
+    MethodNotAllowed,
+    /// 409: the request conflicts with the current state.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    /// 413.
+    #[error("the request body is too large (at most {limit} bytes)")]
+    PayloadTooLarge { limit: usize },
+    /// 415.
     #[error("{0}")]
-    Unavailable(String),
-    #[error("internal error")]
+    UnsupportedMediaType(String),
+    /// 422: the input was read but is not valid; one message per field.
+    #[error("{message}")]
+    Validation { message: String, fields: FieldErrors },
+    /// 429.
+    #[error("too many requests: try again in {retry_after_secs} s")]
+    TooManyRequests { retry_after_secs: u64 },
+    /// 503 with Retry-After.
+    #[error("{message}")]
+    Unavailable {
+        message: String,
+        retry_after_secs: u64,
+    },
+    /// 500: details are logged, not sent.
+    #[error("something went wrong on our side; it has been logged")]
     Internal(#[from] anyhow::Error),
 }
 
@@ -23,21 +66,67 @@ impl From<sea_orm::DbErr> for AppError {
 }
 
 impl AppError {
+    pub fn not_found(what: impl Into<String>) -> Self {
+        AppError::NotFound(what.into())
+    }
+
+    pub fn forbidden_for_role() -> Self {
+        AppError::Forbidden("your role does not allow this".into())
+    }
+
+    /// A 422 with one field's message.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        AppError::Validation {
+            message: format!("{field}: {message}"),
+            fields: FieldErrors::from([(field.to_string(), message)]),
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
-            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::Conflict { .. } => StatusCode::CONFLICT,
+            AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
+    /// A stable, machine-readable code.
     pub fn code(&self) -> &'static str {
         match self {
+            AppError::BadRequest(_) => "bad_request",
+            AppError::Unauthenticated => "unauthenticated",
+            AppError::Forbidden(_) => "forbidden",
             AppError::NotFound(_) => "not_found",
-            AppError::Unavailable(_) => "unavailable",
+            AppError::MethodNotAllowed => "method_not_allowed",
+            AppError::Conflict { code, .. } => code,
+            AppError::PayloadTooLarge { .. } => "payload_too_large",
+            AppError::UnsupportedMediaType(_) => "unsupported_media_type",
+            AppError::Validation { .. } => "validation_failed",
+            AppError::TooManyRequests { .. } => "rate_limited",
+            AppError::Unavailable { .. } => "unavailable",
             AppError::Internal(_) => "internal",
         }
     }
+}
+
+/// Left on every error response, so that the HTML layer can render a page
+/// for it without parsing the JSON body.
+#[derive(Debug, Clone)]
+pub struct ErrorInfo {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub fields: FieldErrors,
 }
 
 impl IntoResponse for AppError {
@@ -45,7 +134,39 @@ impl IntoResponse for AppError {
         if let AppError::Internal(err) = &self {
             tracing::error!(error = format!("{err:#}"), "request failed");
         }
-        let body = json!({ "error": { "code": self.code(), "message": self.to_string() } });
-        (self.status(), Json(body)).into_response()
+        let status = self.status();
+        let message = self.to_string();
+        let fields = match &self {
+            AppError::Validation { fields, .. } => fields.clone(),
+            _ => FieldErrors::new(),
+        };
+        let mut error = json!({ "code": self.code(), "message": message });
+        if !fields.is_empty() {
+            error["fields"] = json!(fields);
+        }
+        let mut response = (status, Json(json!({ "error": error }))).into_response();
+        let headers = response.headers_mut();
+        match &self {
+            AppError::Unauthenticated => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"ispd\""),
+                );
+            }
+            AppError::TooManyRequests { retry_after_secs }
+            | AppError::Unavailable {
+                retry_after_secs, ..
+            } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            _ => {}
+        }
+        response.extensions_mut().insert(ErrorInfo {
+            status,
+            code: self.code(),
+            message,
+            fields,
+        });
+        response
     }
 }

@@ -1,6 +1,7 @@
 //! Cross-cutting HTTP: probes, assets, the page layout.
 
 pub mod assets;
+pub mod auth;
 
 use askama::Template;
 use askama_web::WebTemplate;

@@ -1,0 +1,176 @@
+//! Staff sign-in: axum-login over the staff_users table, sessions in the
+//! main database, and role checks.
+
+pub mod session_store;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum_login::{AuthUser, AuthnBackend};
+use sea_orm::{DatabaseConnection, EntityTrait};
+
+use crate::crypto::Secret;
+use crate::staff::entities::staff_user;
+use crate::staff::service::find_by_username;
+use crate::staff::Role;
+
+/// A signed-in staff member, as a request sees them.
+#[derive(Clone)]
+pub struct StaffUser {
+    pub id: i32,
+    pub username: String,
+    pub role: Role,
+    /// Signing in stores this; a changed password no longer matches it,
+    /// which ends every session made with the old one.
+    password_hash: String,
+}
+
+impl std::fmt::Debug for StaffUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaffUser")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StaffUser {
+    fn from_row(row: staff_user::Model) -> Option<Self> {
+        if !row.is_active {
+            return None;
+        }
+        Some(Self {
+            id: row.id,
+            username: row.username,
+            role: row.role.parse().ok()?,
+            password_hash: row.password_hash,
+        })
+    }
+
+    pub fn actor(&self, ip_address: Option<String>) -> crate::audit::Actor {
+        crate::audit::Actor {
+            kind: crate::audit::ActorKind::Staff,
+            id: Some(self.id),
+            name: self.username.clone(),
+            ip_address,
+        }
+    }
+}
+
+impl AuthUser for StaffUser {
+    type Id = i32;
+
+    fn id(&self) -> Self::Id {
+        self.id
+    }
+
+    fn session_auth_hash(&self) -> &[u8] {
+        self.password_hash.as_bytes()
+    }
+}
+
+#[derive(Clone)]
+pub struct Credentials {
+    pub username: String,
+    pub password: Secret,
+}
+
+#[derive(Debug, Clone)]
+pub struct StaffBackend {
+    db: DatabaseConnection,
+}
+
+impl StaffBackend {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
+
+impl AuthnBackend for StaffBackend {
+    type User = StaffUser;
+    type Credentials = Credentials;
+    type Error = sea_orm::DbErr;
+
+    async fn authenticate(&self, creds: Credentials) -> Result<Option<StaffUser>, Self::Error> {
+        let row = find_by_username(&self.db, &creds.username)
+            .await
+            .map_err(|e| match e {
+                crate::staff::service::StaffError::Db(db) => db,
+                other => sea_orm::DbErr::Custom(other.to_string()),
+            })?;
+        // Verify even for an unknown user, against a fixed hash, so that the
+        // response time does not tell which usernames exist.
+        let hash = row
+            .as_ref()
+            .map(|r| r.password_hash.clone())
+            .unwrap_or_else(|| UNKNOWN_USER_HASH.clone());
+        let password = creds.password.clone();
+        let matches = tokio::task::spawn_blocking(move || {
+            password_auth::verify_password(password.expose(), &hash).is_ok()
+        })
+        .await
+        .unwrap_or(false);
+        Ok(row.filter(|_| matches).and_then(StaffUser::from_row))
+    }
+
+    async fn get_user(&self, id: &i32) -> Result<Option<StaffUser>, Self::Error> {
+        Ok(staff_user::Entity::find_by_id(*id)
+            .one(&self.db)
+            .await?
+            .and_then(StaffUser::from_row))
+    }
+}
+
+/// An argon2 hash of a random string nobody knows, made once.
+static UNKNOWN_USER_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    password_auth::generate_hash(crate::crypto::random_password(32))
+});
+
+pub type AuthSession = axum_login::AuthSession<StaffBackend>;
+
+/// The signed-in staff member; requests without one are refused (the web
+/// layer turns that into a redirect to the login page, the API into 401).
+pub struct SignedIn(pub StaffUser);
+
+#[derive(Debug)]
+pub struct NotSignedIn;
+
+impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
+    type Rejection = crate::error::AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let auth = AuthSession::from_request_parts(parts, state)
+            .await
+            .map_err(|_| crate::error::AppError::Unauthenticated)?;
+        auth.user
+            .map(SignedIn)
+            .ok_or(crate::error::AppError::Unauthenticated)
+    }
+}
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "ispd_session";
+
+/// Sessions end after this long without a request.
+pub const SESSION_IDLE_LIMIT: time::Duration = time::Duration::hours(8);
+
+pub type AuthLayer =
+    axum_login::AuthManagerLayer<StaffBackend, session_store::DbSessionStore>;
+
+/// Sessions (HttpOnly, SameSite=Lax, Secure when APP_URL is https, stored
+/// in the main database) and staff authentication on top of them.
+pub fn auth_layer(state: &crate::app::AppState) -> AuthLayer {
+    use tower_sessions::cookie::SameSite;
+    use tower_sessions::{Expiry, SessionManagerLayer};
+    let sessions = SessionManagerLayer::new(session_store::DbSessionStore::new(
+        state.db.main.clone(),
+    ))
+    .with_name(SESSION_COOKIE)
+    .with_http_only(true)
+    .with_same_site(SameSite::Lax)
+    .with_secure(state.config.is_https())
+    .with_expiry(Expiry::OnInactivity(SESSION_IDLE_LIMIT));
+    axum_login::AuthManagerLayerBuilder::new(StaffBackend::new(state.db.main.clone()), sessions)
+        .with_data_key(session_store::AUTH_DATA_KEY)
+        .build()
+}
