@@ -56,7 +56,7 @@ pub fn build_router(state: AppState) -> Router {
 
     let auth = crate::web::auth::auth_layer(&state);
     Router::new()
-        .merge(crate::web::router())
+        .merge(crate::web::router(&state))
         .layer(auth)
         .with_state(state)
         .merge(hashed_assets)

@@ -58,6 +58,14 @@ pub struct Config {
     pub ipam_allocation_timeout: Duration,
     pub ipam_lock_timeout: Duration,
     pub admin_password: Option<crate::crypto::Secret>,
+    /// Requests a second allowed per client on /api/v1 and /metrics
+    /// (a client is an API token, else an address); 0 turns limiting off.
+    pub rate_limit_per_second: u32,
+    /// Requests a client may make at once before the per-second rate applies.
+    pub rate_limit_burst: u32,
+    /// Whether a reverse proxy in front sets X-Forwarded-For: then the
+    /// client address is its last entry, not the peer's.
+    pub trust_proxy: bool,
 }
 
 const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:8080";
@@ -176,6 +184,9 @@ impl Config {
             ipam_allocation_timeout: seconds(&get, "IPAM_ALLOCATION_TIMEOUT", 10)?,
             ipam_lock_timeout: seconds(&get, "IPAM_LOCK_TIMEOUT", 5)?,
             admin_password: get("ADMIN_PASSWORD").map(crate::crypto::Secret::new),
+            rate_limit_per_second: whole_number(&get, "RATE_LIMIT_PER_SECOND", 20, 0..=100_000)?,
+            rate_limit_burst: whole_number(&get, "RATE_LIMIT_BURST", 100, 1..=100_000)?,
+            trust_proxy: boolean(&get, "TRUST_PROXY", false)?,
         })
     }
 
@@ -275,6 +286,47 @@ fn port(
                 format!("\"{text}\" is not a TCP port between 1 and 65535"),
             )),
         },
+    }
+}
+
+fn whole_number(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: u32,
+    range: std::ops::RangeInclusive<u32>,
+) -> Result<u32, ConfigError> {
+    match get(var) {
+        None => Ok(default),
+        Some(text) => match text.trim().parse::<u32>() {
+            Ok(n) if range.contains(&n) => Ok(n),
+            _ => Err(ConfigError::new(
+                var,
+                format!(
+                    "\"{text}\" is not a whole number between {} and {}",
+                    range.start(),
+                    range.end()
+                ),
+            )),
+        },
+    }
+}
+
+fn boolean(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: bool,
+) -> Result<bool, ConfigError> {
+    match get(var).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        None => Ok(default),
+        Some("true" | "1" | "yes") => Ok(true),
+        Some("false" | "0" | "no") => Ok(false),
+        Some(_) => Err(ConfigError::new(
+            var,
+            format!(
+                "\"{}\" is not true or false",
+                get(var).unwrap_or_default().trim()
+            ),
+        )),
     }
 }
 

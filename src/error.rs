@@ -44,7 +44,10 @@ pub enum AppError {
     UnsupportedMediaType(String),
     /// 422: the input was read but is not valid; one message per field.
     #[error("{message}")]
-    Validation { message: String, fields: FieldErrors },
+    Validation {
+        message: String,
+        fields: FieldErrors,
+    },
     /// 429.
     #[error("too many requests: try again in {retry_after_secs} s")]
     TooManyRequests { retry_after_secs: u64 },
@@ -65,6 +68,35 @@ impl From<sea_orm::DbErr> for AppError {
     }
 }
 
+impl From<crate::staff::service::StaffError> for AppError {
+    fn from(err: crate::staff::service::StaffError) -> Self {
+        use crate::staff::service::StaffError;
+        match err {
+            StaffError::UsernameTaken(_) => AppError::Conflict {
+                code: "username_taken",
+                message: err.to_string(),
+            },
+            StaffError::NoSuchUser(_) | StaffError::NoSuchToken(_) => {
+                AppError::NotFound(err.to_string())
+            }
+            // Two requests raced past the service's check; the unique
+            // index on staff_users.username settled it.
+            StaffError::Db(db)
+                if matches!(
+                    db.sql_err(),
+                    Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+                ) =>
+            {
+                AppError::Conflict {
+                    code: "conflict",
+                    message: "the change conflicts with an existing record".into(),
+                }
+            }
+            StaffError::Db(db) => db.into(),
+        }
+    }
+}
+
 impl AppError {
     pub fn not_found(what: impl Into<String>) -> Self {
         AppError::NotFound(what.into())
@@ -81,6 +113,16 @@ impl AppError {
             message: format!("{field}: {message}"),
             fields: FieldErrors::from([(field.to_string(), message)]),
         }
+    }
+
+    /// A 422 with a message for each field in `fields` (none empty).
+    pub fn validation(fields: FieldErrors) -> Self {
+        let names: Vec<&str> = fields.keys().map(String::as_str).collect();
+        let message = match names.as_slice() {
+            [one] => format!("{one}: {}", fields[*one]),
+            _ => format!("these fields are not valid: {}", names.join(", ")),
+        };
+        AppError::Validation { message, fields }
     }
 
     pub fn status(&self) -> StatusCode {

@@ -12,19 +12,33 @@ use sea_orm::DatabaseConnection;
 
 use crate::db::Databases;
 
-/// Hourly, at minute 0 (apalis-cron expressions have a seconds field first).
-const HOUSEKEEPING_SCHEDULE: &str = "0 0 * * * *";
+/// A scheduled job, as the Jobs page lists it.
+pub struct ScheduledJob {
+    pub name: &'static str,
+    /// apalis-cron expression: six fields, seconds first; server time (UTC).
+    pub cron: &'static str,
+    pub description: &'static str,
+}
+
+pub const HOUSEKEEPING: ScheduledJob = ScheduledJob {
+    name: "housekeeping",
+    cron: "0 0 * * * *",
+    description: "Deletes staff sessions past their expiry (hourly, at minute 0).",
+};
+
+/// Every scheduled job.
+pub const SCHEDULE: &[ScheduledJob] = &[HOUSEKEEPING];
 
 /// Runs every worker until `shutdown` completes.
 pub async fn run_worker(
     db: Databases,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let housekeeping_schedule = cron::Schedule::from_str(HOUSEKEEPING_SCHEDULE)?;
-    tracing::info!(schedule = HOUSEKEEPING_SCHEDULE, "worker started");
+    let housekeeping_schedule = cron::Schedule::from_str(HOUSEKEEPING.cron)?;
+    tracing::info!(jobs = SCHEDULE.len(), "worker started");
     Monitor::new()
         .register(move |_restarts| {
-            WorkerBuilder::new("housekeeping")
+            WorkerBuilder::new(HOUSEKEEPING.name)
                 .backend(CronScheduler::new(housekeeping_schedule.clone()))
                 .data(db.main.clone())
                 .build(housekeeping)

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, Set, TransactionTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 use sha2::{Digest, Sha256};
 
@@ -105,6 +105,75 @@ pub async fn reset_password(
     .await?;
     txn.commit().await?;
     Ok(user)
+}
+
+pub async fn record_login(db: &impl ConnectionTrait, id: i32) -> Result<(), StaffError> {
+    staff_user::Entity::update_many()
+        .col_expr(
+            staff_user::Column::LastLoginAt,
+            sea_orm::sea_query::Expr::value(Utc::now()),
+        )
+        .filter(staff_user::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Every staff member, by username.
+pub async fn list_staff(db: &impl ConnectionTrait) -> Result<Vec<staff_user::Model>, StaffError> {
+    Ok(staff_user::Entity::find()
+        .order_by_asc(staff_user::Column::Username)
+        .all(db)
+        .await?)
+}
+
+/// Enables or disables a staff member. A disabled member cannot sign in,
+/// and their sessions are deleted in the same transaction.
+pub async fn set_staff_active(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    id: i32,
+    active: bool,
+) -> Result<staff_user::Model, StaffError> {
+    let txn = db.begin().await?;
+    let user = staff_user::Entity::find_by_id(id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| StaffError::NoSuchUser(format!("#{id}")))?;
+    let mut row: staff_user::ActiveModel = user.into();
+    row.is_active = Set(active);
+    row.updated_at = Set(Utc::now());
+    let user = row.update(&txn).await?;
+    if !active {
+        staff_session::Entity::delete_many()
+            .filter(staff_session::Column::StaffUserId.eq(id))
+            .exec(&txn)
+            .await?;
+    }
+    audit::record(
+        &txn,
+        actor,
+        if active {
+            "staff.enable"
+        } else {
+            "staff.disable"
+        },
+        "staff_user",
+        Some(id.to_string()),
+        serde_json::json!({ "username": user.username }),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(user)
+}
+
+/// Every API token, newest first.
+pub async fn list_tokens(db: &impl ConnectionTrait) -> Result<Vec<api_token::Model>, StaffError> {
+    Ok(api_token::Entity::find()
+        .order_by_desc(api_token::Column::CreatedAt)
+        .order_by_desc(api_token::Column::Id)
+        .all(db)
+        .await?)
 }
 
 /// argon2 is deliberately slow: hash off the async runtime's threads.

@@ -1,10 +1,15 @@
 //! Cross-cutting HTTP: probes, assets, the page layout.
 
+pub mod account;
+pub mod admin;
 pub mod assets;
 pub mod auth;
+pub mod csrf;
+pub mod flash;
+pub mod layout;
+pub mod listing;
+pub mod pages;
 
-use askama::Template;
-use askama_web::WebTemplate;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -15,9 +20,45 @@ use serde_json::json;
 use crate::app::AppState;
 use crate::error::AppError;
 
-pub fn router() -> Router<AppState> {
+/// The HTML routes (staff pages) and the probes. Every page but the login
+/// page requires a signed-in staff member; every state-changing request
+/// carries the CSRF token; errors render as pages.
+pub fn router(state: &AppState) -> Router<AppState> {
+    use axum::middleware::{from_fn, from_fn_with_state};
+    use axum::routing::post;
     Router::new()
-        .route("/", get(home))
+        .route("/", get(pages::dashboard))
+        .route("/login", get(account::login_page).post(account::login))
+        .route("/logout", post(account::logout))
+        .route(
+            "/account/password",
+            get(account::password_page).post(account::change_password),
+        )
+        .route("/ipam/pools", get(pages::pools))
+        .route("/ipam/subnets", get(pages::subnets))
+        .route("/ipam/allocations", get(pages::allocations))
+        .route("/users", get(pages::users))
+        .route("/packages", get(pages::packages))
+        .route("/radius/accounting", get(pages::accounting))
+        .route("/sessions", get(pages::sessions))
+        .route("/mikrotik/routers", get(pages::routers))
+        .route("/mikrotik/pppoe", get(pages::pppoe_users))
+        .route("/jobs", get(pages::jobs))
+        .route("/audit", get(pages::audit))
+        .route("/tokens", get(admin::list_tokens).post(admin::create_token))
+        .route("/tokens/{id}/revoke", post(admin::revoke_token))
+        .route("/staff", get(admin::list_staff).post(admin::create_staff))
+        .route(
+            "/staff/{id}/reset-password",
+            post(admin::reset_staff_password),
+        )
+        .route("/staff/{id}/{action}", post(admin::set_staff_active))
+        .fallback(pages::not_found)
+        .layer(from_fn(csrf::verify))
+        .layer(from_fn_with_state(state.clone(), pages::render_errors))
+        .layer(axum::Extension(std::sync::Arc::new(
+            auth::throttle::LoginThrottle::default(),
+        )))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
 }
@@ -44,18 +85,4 @@ async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, AppE
             "checks": { "database": word(main), "radius_database": word(radius) },
         })),
     ))
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "home.html")]
-struct HomePage {
-    assets: assets::Assets,
-    version: &'static str,
-}
-
-async fn home(State(state): State<AppState>) -> HomePage {
-    HomePage {
-        assets: state.assets.as_ref().clone(),
-        version: env!("CARGO_PKG_VERSION"),
-    }
 }

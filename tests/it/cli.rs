@@ -243,9 +243,11 @@ fn run_on_an_empty_data_directory_comes_up_and_prints_the_admin_password_once() 
     assert!(body.contains("\"ok\""), "{body}");
     let (status, body) = http_get(&first.addr, "/readyz");
     assert_eq!(status, 200, "{body}");
-    let (status, body) = http_get(&first.addr, "/");
+    let (status, _) = http_get(&first.addr, "/");
+    assert_eq!(status, 303, "pages ask for a sign-in");
+    let (status, body) = http_get(&first.addr, "/login");
     assert_eq!(status, 200);
-    assert!(body.contains("ispd"), "{body}");
+    assert!(body.contains("Sign in to ispd"), "{body}");
 
     let password_line = first
         .stdout

@@ -219,6 +219,11 @@ impl TestApp {
 
     /// With extra settings, as environment variables would give them.
     pub async fn spawn_with(backend: Backend, vars: &[(&str, &str)]) -> Option<TestApp> {
+        // Errors the app logs show in the failing test's output.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("warn,ispd=info")
+            .with_test_writer()
+            .try_init();
         let main = TestDb::fresh(backend).await?;
         let radius = TestDb::fresh(backend).await?;
         let data_dir = tempfile::tempdir().expect("temp dir");
@@ -312,4 +317,93 @@ impl TestApp {
         .expect("create token");
         issued.plaintext.expose().to_string()
     }
+}
+
+/// A cookie-carrying client for the HTML pages: it keeps the session cookie
+/// and reads the CSRF token out of the pages it loads.
+pub struct TestBrowser<'a> {
+    pub app: &'a TestApp,
+    pub cookie: Option<String>,
+    pub csrf_token: Option<String>,
+}
+
+impl<'a> TestBrowser<'a> {
+    pub fn new(app: &'a TestApp) -> Self {
+        Self {
+            app,
+            cookie: None,
+            csrf_token: None,
+        }
+    }
+
+    async fn send(&mut self, mut request: axum::http::Request<axum::body::Body>) -> TestResponse {
+        if let Some(cookie) = &self.cookie {
+            request
+                .headers_mut()
+                .insert("cookie", cookie.parse().unwrap());
+        }
+        let response = self.app.send(request).await;
+        if let Some(set_cookie) = response.header("set-cookie") {
+            let pair = set_cookie.split(';').next().unwrap().to_string();
+            // An expired cookie (Max-Age=0) is the server ending the session.
+            if set_cookie.contains("Max-Age=0") {
+                self.cookie = None;
+            } else {
+                self.cookie = Some(pair);
+            }
+        }
+        if let Some(token) = extract_csrf(&response.text()) {
+            self.csrf_token = Some(token);
+        }
+        response
+    }
+
+    pub async fn get(&mut self, path: &str) -> TestResponse {
+        self.send(
+            axum::http::Request::get(path)
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// Posts a form with the current CSRF token added.
+    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> TestResponse {
+        let token = self.csrf_token.clone().unwrap_or_default();
+        let mut all: Vec<(&str, &str)> = fields.to_vec();
+        all.push(("csrf_token", &token));
+        self.post_raw(path, &all).await
+    }
+
+    /// Posts exactly these fields (no token added).
+    pub async fn post_raw(&mut self, path: &str, fields: &[(&str, &str)]) -> TestResponse {
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        self.send(
+            axum::http::Request::post(path)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(axum::body::Body::from(body))
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// Signs in through the login form; panics unless it succeeds.
+    pub async fn sign_in(&mut self, username: &str, password: &str) {
+        self.get("/login").await;
+        let response = self
+            .post("/login", &[("username", username), ("password", password)])
+            .await;
+        assert_eq!(response.status, 303, "sign-in failed: {}", response.text());
+        // Load a page to pick up the session's new CSRF token.
+        self.get("/").await;
+    }
+}
+
+fn extract_csrf(html: &str) -> Option<String> {
+    let marker = "name=\"csrf-token\" content=\"";
+    let start = html.find(marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_string()).filter(|t| !t.is_empty())
 }

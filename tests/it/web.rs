@@ -1,6 +1,8 @@
-//! The HTTP shell: probes, pages, assets.
+//! The HTML shell: probes, sign-in, sessions, CSRF, roles, pages, errors.
 
-use crate::helpers::{Backend, TestApp};
+use ispd::staff::Role;
+
+use crate::helpers::{Backend, TestApp, TestBrowser};
 
 async fn probes_answer(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
@@ -14,3 +16,487 @@ async fn probes_answer(backend: Backend) {
     assert_eq!(ready.json()["checks"]["radius_database"], "ok");
 }
 crate::on_every_backend!(probes_answer);
+
+#[tokio::test]
+async fn pages_redirect_to_the_login_page_which_is_public() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let page = app.get("/ipam/pools?page=2").await;
+    assert_eq!(page.status, 303);
+    assert_eq!(
+        page.header("location"),
+        Some("/login?next=%2Fipam%2Fpools%3Fpage%3D2")
+    );
+    let login = app.get("/login").await;
+    assert_eq!(login.status, 200);
+    let html = login.text();
+    assert!(
+        html.contains("<label class=\"label\" for=\"username\">"),
+        "labelled inputs"
+    );
+    assert!(html.contains("name=\"csrf_token\""));
+    assert!(!html.contains("IP Pools"), "no navigation before sign-in");
+}
+
+#[tokio::test]
+async fn signing_in_rotates_the_session_and_sets_a_safe_cookie() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let password = app.create_staff("noc", Role::Operator).await;
+    let mut browser = TestBrowser::new(&app);
+    browser.get("/login").await;
+    let before = browser
+        .cookie
+        .clone()
+        .expect("the login page starts a session");
+    let response = browser
+        .post(
+            "/login",
+            &[
+                ("username", "noc"),
+                ("password", &password),
+                ("next", "/ipam/pools"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status, 303, "{}", response.text());
+    assert_eq!(response.header("location"), Some("/ipam/pools"));
+    let set_cookie = response
+        .header("set-cookie")
+        .expect("a new cookie")
+        .to_string();
+    assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
+    assert!(set_cookie.contains("SameSite=Lax"), "{set_cookie}");
+    assert!(!set_cookie.contains("Secure"), "plain http: {set_cookie}");
+    assert_ne!(
+        browser.cookie.as_deref(),
+        Some(before.as_str()),
+        "the session id rotates"
+    );
+
+    let dashboard = browser.get("/").await;
+    assert_eq!(dashboard.status, 200);
+    let html = dashboard.text();
+    assert!(
+        html.contains("noc") && html.contains("(operator)"),
+        "the top bar names the member"
+    );
+    for label in [
+        "Dashboard",
+        "IP Pools",
+        "Subnets",
+        "Allocations",
+        "Network Users",
+        "Packages",
+        "RADIUS Accounting",
+        "Online Sessions",
+        "Routers",
+        "PPPoE Users",
+        "Jobs",
+        "Audit log",
+    ] {
+        assert!(html.contains(label), "navigation has {label}");
+    }
+    assert!(
+        !html.contains(">API tokens<") && !html.contains(">Staff<"),
+        "admin items hidden from an operator"
+    );
+}
+
+#[tokio::test]
+async fn the_cookie_is_secure_when_the_app_url_is_https() {
+    let app = TestApp::spawn_with(Backend::Sqlite, &[("APP_URL", "https://ispd.example.net")])
+        .await
+        .unwrap();
+    let login = app.get("/login").await;
+    let cookie = login.header("set-cookie").unwrap();
+    assert!(cookie.contains("Secure"), "{cookie}");
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_refused_and_throttled_after_five_attempts() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    app.create_staff("admin", Role::Admin).await;
+    let mut browser = TestBrowser::new(&app);
+    browser.get("/login").await;
+    for _ in 0..5 {
+        let response = browser
+            .post(
+                "/login",
+                &[("username", "admin"), ("password", "not-the-password")],
+            )
+            .await;
+        assert_eq!(response.status, 401);
+        assert!(response.text().contains("Wrong username or password."));
+    }
+    let refused = browser
+        .post(
+            "/login",
+            &[("username", "admin"), ("password", "not-the-password")],
+        )
+        .await;
+    assert_eq!(refused.status, 429);
+    let retry_after: u64 = refused.header("retry-after").unwrap().parse().unwrap();
+    assert!(retry_after > 0);
+    assert!(refused.text().contains("Too many attempts"));
+}
+
+#[tokio::test]
+async fn login_redirects_only_to_local_paths() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let password = app.create_staff("noc", Role::Viewer).await;
+    for (next, expected) in [
+        ("//evil.example/x", "/"),
+        ("https://evil.example", "/"),
+        ("/audit", "/audit"),
+    ] {
+        let mut browser = TestBrowser::new(&app);
+        browser.get("/login").await;
+        let response = browser
+            .post(
+                "/login",
+                &[("username", "noc"), ("password", &password), ("next", next)],
+            )
+            .await;
+        assert_eq!(response.header("location"), Some(expected), "next={next}");
+    }
+}
+
+#[tokio::test]
+async fn state_changing_requests_need_the_csrf_token() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let password = app.create_staff("boss", Role::Admin).await;
+    let mut browser = TestBrowser::new(&app);
+    browser.sign_in("boss", &password).await;
+
+    let missing = browser
+        .post_raw(
+            "/tokens",
+            &[("name", "x"), ("role", "viewer"), ("expires", "never")],
+        )
+        .await;
+    assert_eq!(missing.status, 403);
+    assert!(
+        missing
+            .text()
+            .contains("security token of this form is missing"),
+        "{}",
+        missing.text()
+    );
+
+    let wrong = browser
+        .post_raw(
+            "/tokens",
+            &[
+                ("name", "x"),
+                ("role", "viewer"),
+                ("expires", "never"),
+                ("csrf_token", "forged"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 403);
+    assert!(wrong.text().contains("is wrong"));
+
+    // htmx sends it as a header instead.
+    let token = browser.csrf_token.clone().unwrap();
+    let mut request = axum::http::Request::post("/logout")
+        .header("x-csrf-token", token)
+        .header("hx-request", "true")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("cookie", browser.cookie.clone().unwrap().parse().unwrap());
+    let logout = app.send(request).await;
+    assert_eq!(logout.status, 303, "{}", logout.text());
+}
+
+#[tokio::test]
+async fn signing_out_ends_the_session() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let password = app.create_staff("noc", Role::Viewer).await;
+    let mut browser = TestBrowser::new(&app);
+    browser.sign_in("noc", &password).await;
+    let stolen_cookie = browser.cookie.clone();
+    let out = browser.post("/logout", &[]).await;
+    assert_eq!(out.header("location"), Some("/login?signed_out=1"));
+    browser.cookie = stolen_cookie;
+    assert_eq!(
+        browser.get("/").await.status,
+        303,
+        "the old cookie no longer works"
+    );
+}
+
+#[tokio::test]
+async fn sessions_survive_a_restart() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let password = app.create_staff("noc", Role::Viewer).await;
+    let cookie = {
+        let mut browser = TestBrowser::new(&app);
+        browser.sign_in("noc", &password).await;
+        browser.cookie.clone()
+    };
+    // A new router (and session layer) over the same database.
+    let mut app = app;
+    app.router = ispd::app::build_router(app.state.clone());
+    let mut same_browser = TestBrowser::new(&app);
+    same_browser.cookie = cookie;
+    assert_eq!(same_browser.get("/").await.status, 200);
+}
+
+async fn changing_the_password_ends_the_other_sessions(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let password = app.create_staff("noc", Role::Operator).await;
+    let mut laptop = TestBrowser::new(&app);
+    laptop.sign_in("noc", &password).await;
+    let mut phone = TestBrowser::new(&app);
+    phone.sign_in("noc", &password).await;
+
+    let refused = laptop
+        .post(
+            "/account/password",
+            &[
+                ("current_password", "wrong"),
+                ("new_password", "short"),
+                ("confirm_password", "other"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    let html = refused.text();
+    assert!(html.contains("This is not your current password."));
+    assert!(html.contains("at least 12 characters"));
+    assert!(html.contains("The two new passwords differ."));
+
+    let new_password = "a-much-better-password";
+    let changed = laptop
+        .post(
+            "/account/password",
+            &[
+                ("current_password", &password),
+                ("new_password", new_password),
+                ("confirm_password", new_password),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status, 303, "{}", changed.text());
+    let dashboard = laptop.get("/").await;
+    assert_eq!(dashboard.status, 200, "this session stays signed in");
+    assert!(dashboard
+        .text()
+        .contains("Password changed. 1 other session(s) signed out."));
+    assert_eq!(
+        phone.get("/").await.status,
+        303,
+        "the other session has ended"
+    );
+
+    let mut fresh = TestBrowser::new(&app);
+    fresh.sign_in("noc", new_password).await;
+}
+crate::on_every_backend!(changing_the_password_ends_the_other_sessions);
+
+async fn every_page_renders_for_its_roles(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    ispd::seed::load_demo_data(app.db(), &app.state.app_key)
+        .await
+        .unwrap();
+    let pages = [
+        "/",
+        "/ipam/pools",
+        "/ipam/subnets",
+        "/ipam/allocations",
+        "/users",
+        "/packages",
+        "/radius/accounting",
+        "/sessions",
+        "/mikrotik/routers",
+        "/mikrotik/pppoe",
+        "/jobs",
+        "/audit",
+        "/account/password",
+    ];
+    for role in [Role::Viewer, Role::Operator, Role::Admin] {
+        let username = format!("member-{role}");
+        let password = app.create_staff(&username, role).await;
+        let mut browser = TestBrowser::new(&app);
+        browser.sign_in(&username, &password).await;
+        for page in pages {
+            let response = browser.get(page).await;
+            assert_eq!(
+                response.status,
+                200,
+                "{role} on {page}: {}",
+                response.text()
+            );
+        }
+        for admin_page in ["/tokens", "/staff"] {
+            let response = browser.get(admin_page).await;
+            let expected = if role == Role::Admin { 200 } else { 403 };
+            assert_eq!(response.status, expected, "{role} on {admin_page}");
+        }
+    }
+    let mut admin = TestBrowser::new(&app);
+    let password = app.create_staff("chief", Role::Admin).await;
+    admin.sign_in("chief", &password).await;
+    let pools = admin.get("/ipam/pools").await.text();
+    assert!(pools.contains("Residential CGNAT") && pools.contains("100.64.0.0 – 100.64.255.255"));
+    let searched = admin.get("/ipam/pools?q=business").await.text();
+    assert!(searched.contains("Business static") && !searched.contains("Residential CGNAT"));
+    let nothing = admin.get("/ipam/pools?q=%25").await.text();
+    assert!(
+        nothing.contains("Nothing matches"),
+        "% is matched literally"
+    );
+    let subnets = admin.get("/ipam/subnets").await.text();
+    assert!(subnets.contains("2001:db8:0:1::/64"));
+    let accounting = admin.get("/radius/accounting").await.text();
+    assert!(accounting.contains("No accounting records yet."));
+}
+crate::on_every_backend!(every_page_renders_for_its_roles);
+
+#[tokio::test]
+async fn a_viewer_cannot_use_admin_forms() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let password = app.create_staff("watcher", Role::Viewer).await;
+    let mut browser = TestBrowser::new(&app);
+    browser.sign_in("watcher", &password).await;
+    let response = browser
+        .post(
+            "/tokens",
+            &[("name", "sneaky"), ("role", "admin"), ("expires", "never")],
+        )
+        .await;
+    assert_eq!(response.status, 403);
+    assert!(response.text().contains("your role does not allow this"));
+    let response = browser
+        .post("/staff", &[("username", "sneaky"), ("role", "admin")])
+        .await;
+    assert_eq!(response.status, 403);
+}
+
+#[tokio::test]
+async fn unknown_pages_get_a_helpful_404() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let password = app.create_staff("noc", Role::Viewer).await;
+    let mut browser = TestBrowser::new(&app);
+    browser.sign_in("noc", &password).await;
+    let response = browser.get("/no/such/page").await;
+    assert_eq!(response.status, 404);
+    let html = response.text();
+    assert!(html.contains("Page not found") && html.contains("Go to the dashboard"));
+    assert!(html.contains("IP Pools"), "inside the usual layout");
+}
+
+async fn admins_issue_and_revoke_tokens_in_the_ui(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let password = app.create_staff("boss", Role::Admin).await;
+    let mut browser = TestBrowser::new(&app);
+    browser.sign_in("boss", &password).await;
+
+    let invalid = browser
+        .post(
+            "/tokens",
+            &[("name", "  "), ("role", "root"), ("expires", "90d")],
+        )
+        .await;
+    assert_eq!(invalid.status, 422);
+    assert!(invalid.text().contains("Give the token a name"));
+
+    let created = browser
+        .post(
+            "/tokens",
+            &[
+                ("name", "<script>alert(1)</script>"),
+                ("role", "operator"),
+                ("expires", "90d"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.text());
+    let html = created.text();
+    let start = html.find("value=\"ispd_").expect("the token is shown once") + 7;
+    let token = &html[start..start + html[start..].find('"').unwrap()];
+    assert!(
+        !html.contains("<script>alert(1)</script>"),
+        "names are escaped"
+    );
+
+    let list = browser.get("/tokens").await.text();
+    assert!(!list.contains(token), "the token is never shown again");
+    assert!(list.contains("&#60;script&#62;alert(1)"), "escaped: {list}");
+    let audit = browser.get("/audit").await.text();
+    assert!(audit.contains("token.create") && !audit.contains("<script>alert"));
+
+    let tokens = ispd::staff::service::list_tokens(app.db()).await.unwrap();
+    let id = tokens[0].id;
+    let revoked = browser.post(&format!("/tokens/{id}/revoke"), &[]).await;
+    assert_eq!(revoked.status, 303);
+    let list = browser.get("/tokens").await.text();
+    assert!(list.contains("revoked"));
+    assert!(list.contains("Token “&#60;script&#62;alert(1)&#60;/script&#62;” revoked."));
+}
+crate::on_every_backend!(admins_issue_and_revoke_tokens_in_the_ui);
+
+async fn admins_manage_staff_in_the_ui(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let password = app.create_staff("boss", Role::Admin).await;
+    let mut browser = TestBrowser::new(&app);
+    browser.sign_in("boss", &password).await;
+
+    let created = browser
+        .post(
+            "/staff",
+            &[("username", "night-shift"), ("role", "operator")],
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.text());
+    let html = created.text();
+    let marker = "id=\"new-password\" readonly value=\"";
+    let start = html.find(marker).expect("the password is shown once") + marker.len();
+    let new_password = html[start..start + html[start..].find('"').unwrap()].to_string();
+
+    let duplicate = browser
+        .post("/staff", &[("username", "night-shift"), ("role", "viewer")])
+        .await;
+    assert_eq!(duplicate.status, 409);
+    assert!(duplicate.text().contains("is taken"));
+    let invalid = browser
+        .post("/staff", &[("username", "a b"), ("role", "viewer")])
+        .await;
+    assert_eq!(invalid.status, 422);
+
+    let mut night = TestBrowser::new(&app);
+    night.sign_in("night-shift", &new_password).await;
+    let member = ispd::staff::service::find_by_username(app.db(), "night-shift")
+        .await
+        .unwrap()
+        .unwrap();
+    let disabled = browser
+        .post(&format!("/staff/{}/disable", member.id), &[])
+        .await;
+    assert_eq!(disabled.status, 303);
+    assert_eq!(
+        night.get("/").await.status,
+        303,
+        "a disabled member is signed out"
+    );
+
+    let boss = ispd::staff::service::find_by_username(app.db(), "boss")
+        .await
+        .unwrap()
+        .unwrap();
+    let refused = browser
+        .post(&format!("/staff/{}/disable", boss.id), &[])
+        .await;
+    assert_eq!(refused.status, 409);
+}
+crate::on_every_backend!(admins_manage_staff_in_the_ui);

@@ -2,6 +2,7 @@
 //! main database, and role checks.
 
 pub mod session_store;
+pub mod throttle;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -47,6 +48,15 @@ impl StaffUser {
         })
     }
 
+    /// 403 unless the member's role is at least `role`.
+    pub fn require(&self, role: Role) -> Result<(), crate::error::AppError> {
+        if self.role >= role {
+            Ok(())
+        } else {
+            Err(crate::error::AppError::forbidden_for_role())
+        }
+    }
+
     pub fn actor(&self, ip_address: Option<String>) -> crate::audit::Actor {
         crate::audit::Actor {
             kind: crate::audit::ActorKind::Staff,
@@ -86,6 +96,37 @@ impl StaffBackend {
     }
 }
 
+impl StaffBackend {
+    pub async fn get_user_by_id(&self, id: i32) -> Result<Option<StaffUser>, sea_orm::DbErr> {
+        Ok(staff_user::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .and_then(StaffUser::from_row))
+    }
+
+    /// Whether `password` is the staff member's current password.
+    pub async fn verify_password(
+        &self,
+        id: i32,
+        password: &Secret,
+    ) -> Result<bool, sea_orm::DbErr> {
+        let Some(row) = staff_user::Entity::find_by_id(id).one(&self.db).await? else {
+            return Ok(false);
+        };
+        Ok(check_password(password, row.password_hash).await)
+    }
+}
+
+/// argon2 is slow by design: verify off the async threads.
+async fn check_password(password: &Secret, hash: String) -> bool {
+    let password = password.clone();
+    tokio::task::spawn_blocking(move || {
+        password_auth::verify_password(password.expose(), &hash).is_ok()
+    })
+    .await
+    .unwrap_or(false)
+}
+
 impl AuthnBackend for StaffBackend {
     type User = StaffUser;
     type Credentials = Credentials;
@@ -104,27 +145,18 @@ impl AuthnBackend for StaffBackend {
             .as_ref()
             .map(|r| r.password_hash.clone())
             .unwrap_or_else(|| UNKNOWN_USER_HASH.clone());
-        let password = creds.password.clone();
-        let matches = tokio::task::spawn_blocking(move || {
-            password_auth::verify_password(password.expose(), &hash).is_ok()
-        })
-        .await
-        .unwrap_or(false);
+        let matches = check_password(&creds.password, hash).await;
         Ok(row.filter(|_| matches).and_then(StaffUser::from_row))
     }
 
     async fn get_user(&self, id: &i32) -> Result<Option<StaffUser>, Self::Error> {
-        Ok(staff_user::Entity::find_by_id(*id)
-            .one(&self.db)
-            .await?
-            .and_then(StaffUser::from_row))
+        self.get_user_by_id(*id).await
     }
 }
 
 /// An argon2 hash of a random string nobody knows, made once.
-static UNKNOWN_USER_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    password_auth::generate_hash(crate::crypto::random_password(32))
-});
+static UNKNOWN_USER_HASH: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| password_auth::generate_hash(crate::crypto::random_password(32)));
 
 pub type AuthSession = axum_login::AuthSession<StaffBackend>;
 
@@ -154,22 +186,20 @@ pub const SESSION_COOKIE: &str = "ispd_session";
 /// Sessions end after this long without a request.
 pub const SESSION_IDLE_LIMIT: time::Duration = time::Duration::hours(8);
 
-pub type AuthLayer =
-    axum_login::AuthManagerLayer<StaffBackend, session_store::DbSessionStore>;
+pub type AuthLayer = axum_login::AuthManagerLayer<StaffBackend, session_store::DbSessionStore>;
 
 /// Sessions (HttpOnly, SameSite=Lax, Secure when APP_URL is https, stored
 /// in the main database) and staff authentication on top of them.
 pub fn auth_layer(state: &crate::app::AppState) -> AuthLayer {
     use tower_sessions::cookie::SameSite;
     use tower_sessions::{Expiry, SessionManagerLayer};
-    let sessions = SessionManagerLayer::new(session_store::DbSessionStore::new(
-        state.db.main.clone(),
-    ))
-    .with_name(SESSION_COOKIE)
-    .with_http_only(true)
-    .with_same_site(SameSite::Lax)
-    .with_secure(state.config.is_https())
-    .with_expiry(Expiry::OnInactivity(SESSION_IDLE_LIMIT));
+    let sessions =
+        SessionManagerLayer::new(session_store::DbSessionStore::new(state.db.main.clone()))
+            .with_name(SESSION_COOKIE)
+            .with_http_only(true)
+            .with_same_site(SameSite::Lax)
+            .with_secure(state.config.is_https())
+            .with_expiry(Expiry::OnInactivity(SESSION_IDLE_LIMIT));
     axum_login::AuthManagerLayerBuilder::new(StaffBackend::new(state.db.main.clone()), sessions)
         .with_data_key(session_store::AUTH_DATA_KEY)
         .build()

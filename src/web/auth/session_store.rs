@@ -60,7 +60,8 @@ fn staff_user_id(record: &Record) -> Option<i32> {
 }
 
 fn to_row(record: &Record) -> Result<staff_session::ActiveModel, session_store::Error> {
-    let data = serde_json::to_vec(&record.data).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+    let data = serde_json::to_vec(&record.data)
+        .map_err(|e| session_store::Error::Encode(e.to_string()))?;
     Ok(staff_session::ActiveModel {
         id: Set(record.id.to_string()),
         staff_user_id: Set(staff_user_id(record)),
@@ -76,8 +77,10 @@ impl SessionStore for DbSessionStore {
         loop {
             let inserted = staff_session::Entity::insert(to_row(record)?)
                 .on_conflict(
+                    // do_nothing_on: MySQL has no ON CONFLICT DO NOTHING;
+                    // this becomes a no-op update there.
                     OnConflict::column(staff_session::Column::Id)
-                        .do_nothing()
+                        .do_nothing_on([staff_session::Column::Id])
                         .to_owned(),
                 )
                 .exec_without_returning(&self.db)

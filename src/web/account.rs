@@ -1,0 +1,268 @@
+//! Signing in and out, and changing one's own password.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use crate::app::AppState;
+use crate::crypto::Secret;
+use crate::error::{AppError, FieldErrors};
+use crate::web::auth::throttle::LoginThrottle;
+use crate::web::auth::{AuthSession, Credentials, SignedIn};
+use crate::web::layout::Chrome;
+use crate::web::{csrf, flash};
+
+#[derive(Template, WebTemplate)]
+#[template(path = "account/login.html")]
+pub struct LoginPage {
+    chrome: Chrome,
+    next: String,
+    username: String,
+    error: Option<String>,
+    signed_out: bool,
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+    signed_out: Option<String>,
+}
+
+pub async fn login_page(
+    auth: AuthSession,
+    chrome: Chrome,
+    Query(query): Query<LoginQuery>,
+) -> Response {
+    let next = safe_next(query.next.as_deref());
+    if auth.user.is_some() {
+        return Redirect::to(&next).into_response();
+    }
+    LoginPage {
+        chrome: chrome.at("", "Sign in"),
+        next,
+        username: String::new(),
+        error: None,
+        signed_out: query.signed_out.is_some(),
+    }
+    .into_response()
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+    next: Option<String>,
+}
+
+pub async fn login(
+    mut auth: AuthSession,
+    Extension(throttle): Extension<Arc<LoginThrottle>>,
+    parts: RequestParts,
+    State(state): State<AppState>,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, AppError> {
+    // In-process tests have no peer address; they share one bucket.
+    let address = parts.address.unwrap_or_else(|| "unknown".into());
+    let username = form.username.trim().to_string();
+    let next = safe_next(form.next.as_deref());
+    if let Err(wait) = throttle.check(&username, &address) {
+        tracing::warn!(username = %username, address = %address, "sign-in refused: too many failures");
+        return Err(AppError::TooManyRequests {
+            retry_after_secs: wait.as_secs(),
+        });
+    }
+    let credentials = Credentials {
+        username: username.clone(),
+        password: Secret::new(form.password),
+    };
+    let user = auth
+        .authenticate(credentials)
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))?;
+    let Some(user) = user else {
+        throttle.record_failure(&username, &address);
+        tracing::warn!(username = %username, address = %address, "sign-in failed");
+        let chrome = Chrome::build(&state, Some(&auth.session), Some(&auth)).await?;
+        let page = LoginPage {
+            chrome: chrome.at("", "Sign in"),
+            next,
+            username,
+            error: Some("Wrong username or password.".into()),
+            signed_out: false,
+        };
+        return Ok((axum::http::StatusCode::UNAUTHORIZED, page).into_response());
+    };
+    throttle.record_success(&username);
+    // login() rotates the session id; a new CSRF token goes with it.
+    auth.login(&user)
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))?;
+    csrf::rotate(&auth.session).await?;
+    crate::staff::service::record_login(&state.db.main, user.id).await?;
+    tracing::info!(username = %user.username, address = %address, "signed in");
+    Ok(Redirect::to(&next).into_response())
+}
+
+pub async fn logout(mut auth: AuthSession) -> Result<Redirect, AppError> {
+    auth.logout()
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))?;
+    Ok(Redirect::to("/login?signed_out=1"))
+}
+
+/// Only a local path: `/x`, never `//host`, `/\host` or `https://host`.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.starts_with("/\\")
+                && !path.chars().any(|c| c.is_control()) =>
+        {
+            path.to_string()
+        }
+        _ => "/".to_string(),
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "account/password.html")]
+pub struct PasswordPage {
+    chrome: Chrome,
+    errors: FieldErrors,
+}
+
+impl PasswordPage {
+    fn field_error(&self, field: &str) -> Option<&str> {
+        self.errors.get(field).map(String::as_str)
+    }
+}
+
+pub async fn password_page(_user: SignedIn, chrome: Chrome) -> PasswordPage {
+    PasswordPage {
+        chrome: chrome.at("", "Change my password"),
+        errors: FieldErrors::new(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    current_password: String,
+    new_password: String,
+    confirm_password: String,
+}
+
+pub async fn change_password(
+    SignedIn(user): SignedIn,
+    mut auth: AuthSession,
+    session: Session,
+    State(state): State<AppState>,
+    parts: RequestParts,
+    Form(form): Form<PasswordForm>,
+) -> Result<Response, AppError> {
+    let mut errors = FieldErrors::new();
+    if let Err(e) = crate::staff::validate_password(&form.new_password) {
+        errors.insert("new_password".into(), format!("The new password {e}."));
+    }
+    if form.new_password != form.confirm_password {
+        errors.insert(
+            "confirm_password".into(),
+            "The two new passwords differ.".into(),
+        );
+    }
+    let verified = auth
+        .backend
+        .verify_password(user.id, &Secret::new(form.current_password))
+        .await?;
+    if !verified {
+        errors.insert(
+            "current_password".into(),
+            "This is not your current password.".into(),
+        );
+    }
+    if !errors.is_empty() {
+        let chrome = Chrome::build(&state, Some(&session), Some(&auth)).await?;
+        let page = PasswordPage {
+            chrome: chrome.at("", "Change my password"),
+            errors,
+        };
+        return Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+    }
+    let actor = user.actor(parts.address);
+    crate::staff::service::reset_password(
+        &state.db.main,
+        &actor,
+        &user.username,
+        &Secret::new(form.new_password),
+    )
+    .await
+    .map_err(|e| AppError::Internal(e.into()))?;
+    // Every other session of this person ends; this one is re-signed with
+    // the new password's hash so that it stays valid.
+    let store = crate::web::auth::session_store::DbSessionStore::new(state.db.main.clone());
+    let ended = store
+        .delete_sessions_of(user.id, session.id().as_ref())
+        .await?;
+    let updated = auth
+        .backend
+        .get_user_by_id(user.id)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
+    auth.login(&updated)
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))?;
+    flash::success(
+        &session,
+        format!("Password changed. {ended} other session(s) signed out."),
+    )
+    .await;
+    Ok(Redirect::to("/").into_response())
+}
+
+/// What handlers want to know of the request itself.
+pub struct RequestParts {
+    /// The client's address, when the server knows it.
+    pub address: Option<String>,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestParts {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self {
+            address: parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(addr)| addr.ip().to_string()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn only_local_paths_are_redirect_targets() {
+        assert_eq!(safe_next(Some("/ipam/pools?page=2")), "/ipam/pools?page=2");
+        for evil in [
+            "//evil.example",
+            "/\\evil.example",
+            "https://evil.example",
+            "javascript:alert(1)",
+            "",
+            "/\nx",
+        ] {
+            assert_eq!(safe_next(Some(evil)), "/", "{evil:?}");
+        }
+        assert_eq!(safe_next(None), "/");
+    }
+}

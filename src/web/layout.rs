@@ -1,0 +1,128 @@
+//! What every page shares: the signed-in staff member, the navigation, the
+//! CSRF token, flash messages and the asset links.
+
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use tower_sessions::Session;
+
+use crate::app::AppState;
+use crate::error::AppError;
+use crate::staff::Role;
+use crate::web::assets::Assets;
+use crate::web::auth::{AuthSession, StaffUser};
+use crate::web::flash::{self, Flash};
+
+pub struct NavItem {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub href: &'static str,
+    pub min_role: Role,
+}
+
+/// The side navigation, in order. Items above a member's role are hidden.
+pub const NAV: &[NavItem] = &[
+    nav("dashboard", "Dashboard", "/", Role::Viewer),
+    nav("pools", "IP Pools", "/ipam/pools", Role::Viewer),
+    nav("subnets", "Subnets", "/ipam/subnets", Role::Viewer),
+    nav(
+        "allocations",
+        "Allocations",
+        "/ipam/allocations",
+        Role::Viewer,
+    ),
+    nav("users", "Network Users", "/users", Role::Viewer),
+    nav("packages", "Packages", "/packages", Role::Viewer),
+    nav(
+        "accounting",
+        "RADIUS Accounting",
+        "/radius/accounting",
+        Role::Viewer,
+    ),
+    nav("sessions", "Online Sessions", "/sessions", Role::Viewer),
+    nav("routers", "Routers", "/mikrotik/routers", Role::Viewer),
+    nav("pppoe", "PPPoE Users", "/mikrotik/pppoe", Role::Viewer),
+    nav("jobs", "Jobs", "/jobs", Role::Viewer),
+    nav("audit", "Audit log", "/audit", Role::Viewer),
+    nav("tokens", "API tokens", "/tokens", Role::Admin),
+    nav("staff", "Staff", "/staff", Role::Admin),
+];
+
+const fn nav(
+    key: &'static str,
+    label: &'static str,
+    href: &'static str,
+    min_role: Role,
+) -> NavItem {
+    NavItem {
+        key,
+        label,
+        href,
+        min_role,
+    }
+}
+
+/// The page frame. Handlers take it as an extractor and name the active
+/// navigation item with [`Chrome::at`].
+pub struct Chrome {
+    pub assets: Arc<Assets>,
+    pub user: Option<StaffUser>,
+    pub csrf_token: String,
+    pub flashes: Vec<Flash>,
+    pub active: &'static str,
+    pub title: String,
+}
+
+impl Chrome {
+    pub fn at(mut self, active: &'static str, title: impl Into<String>) -> Self {
+        self.active = active;
+        self.title = title.into();
+        self
+    }
+
+    pub fn nav(&self) -> impl Iterator<Item = &'static NavItem> + '_ {
+        let role = self.user.as_ref().map(|u| u.role);
+        NAV.iter()
+            .filter(move |item| role.is_some_and(|role| role >= item.min_role))
+    }
+
+    pub fn can(&self, role: Role) -> bool {
+        self.user.as_ref().is_some_and(|u| u.role >= role)
+    }
+
+    pub async fn build(
+        state: &AppState,
+        session: Option<&Session>,
+        auth: Option<&AuthSession>,
+    ) -> Result<Self, AppError> {
+        let (csrf_token, flashes) = match session {
+            Some(session) => (
+                crate::web::csrf::token_for(session).await?,
+                flash::take(session).await,
+            ),
+            None => (String::new(), Vec::new()),
+        };
+        Ok(Self {
+            assets: state.assets.clone(),
+            user: auth.and_then(|a| a.user.clone()),
+            csrf_token,
+            flashes,
+            active: "",
+            title: String::new(),
+        })
+    }
+}
+
+impl FromRequestParts<AppState> for Chrome {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let session = parts.extensions.get::<Session>().cloned();
+        let auth = parts.extensions.get::<AuthSession>().cloned();
+        Self::build(state, session.as_ref(), auth.as_ref()).await
+    }
+}

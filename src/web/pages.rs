@@ -1,0 +1,808 @@
+//! The staff pages of the shell: the dashboard, one list per area, and
+//! error pages. Each area's own issue replaces its list with full pages.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Query, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    Statement,
+};
+use tower_sessions::Session;
+
+use crate::app::AppState;
+use crate::audit::entities::audit_log;
+use crate::error::{AppError, ErrorInfo};
+use crate::ipam::entities::{ip_allocation, ip_pool, ip_subnet};
+use crate::mikrotik::entities::{mikrotik_pppoe_user, mikrotik_router};
+use crate::users::entities::{network_user, network_user_session, service_package};
+use crate::web::auth::{AuthSession, SignedIn};
+use crate::web::layout::Chrome;
+use crate::web::listing::{contains, fetch_page, or_dash, when, when_opt, ListQuery, Listing};
+
+#[derive(Template, WebTemplate)]
+#[template(path = "dashboard.html")]
+pub struct DashboardPage {
+    chrome: Chrome,
+    counts: Vec<(&'static str, u64, &'static str)>,
+}
+
+pub async fn dashboard(
+    _user: SignedIn,
+    chrome: Chrome,
+    State(state): State<AppState>,
+) -> Result<DashboardPage, AppError> {
+    let db = &state.db.main;
+    let counts = vec![
+        (
+            "IP pools",
+            ip_pool::Entity::find().count(db).await?,
+            "/ipam/pools",
+        ),
+        (
+            "Subnets",
+            ip_subnet::Entity::find().count(db).await?,
+            "/ipam/subnets",
+        ),
+        (
+            "Active allocations",
+            ip_allocation::Entity::find()
+                .filter(ip_allocation::Column::Active.eq(true))
+                .count(db)
+                .await?,
+            "/ipam/allocations",
+        ),
+        (
+            "Network users",
+            network_user::Entity::find().count(db).await?,
+            "/users",
+        ),
+        (
+            "Online sessions",
+            network_user_session::Entity::find()
+                .filter(network_user_session::Column::Status.eq("active"))
+                .count(db)
+                .await?,
+            "/sessions",
+        ),
+        (
+            "Routers",
+            mikrotik_router::Entity::find().count(db).await?,
+            "/mikrotik/routers",
+        ),
+    ];
+    Ok(DashboardPage {
+        chrome: chrome.at("dashboard", "Dashboard"),
+        counts,
+    })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "list.html")]
+pub struct ListPage {
+    chrome: Chrome,
+    heading: &'static str,
+    description: &'static str,
+    searchable: bool,
+    empty_title: &'static str,
+    empty_hint: &'static str,
+    base_path: &'static str,
+    listing: Listing,
+}
+
+/// What differs between the list pages.
+struct ListSpec {
+    nav: &'static str,
+    heading: &'static str,
+    description: &'static str,
+    base_path: &'static str,
+    searchable: bool,
+    empty_title: &'static str,
+    empty_hint: &'static str,
+    columns: Vec<&'static str>,
+}
+
+impl ListSpec {
+    fn render(
+        self,
+        chrome: Chrome,
+        query: &ListQuery,
+        rows: Vec<Vec<String>>,
+        total: u64,
+    ) -> ListPage {
+        ListPage {
+            chrome: chrome.at(self.nav, self.heading),
+            heading: self.heading,
+            description: self.description,
+            searchable: self.searchable,
+            empty_title: self.empty_title,
+            empty_hint: self.empty_hint,
+            base_path: self.base_path,
+            listing: Listing {
+                columns: self.columns,
+                rows,
+                total,
+                page: query.page(),
+                q: query.search(),
+                base_path: self.base_path,
+            },
+        }
+    }
+}
+
+pub async fn pools(
+    _user: SignedIn,
+    chrome: Chrome,
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<ListPage, AppError> {
+    let mut select = ip_pool::Entity::find().order_by_asc(ip_pool::Column::Name);
+    let q = query.search();
+    if !q.is_empty() {
+        select = select.filter(contains(ip_pool::Column::Name, &q));
+    }
+    let (pools, total) = fetch_page(&state.db.main, select, query.page()).await?;
+    let rows = pools
+        .into_iter()
+        .map(|p| {
+            vec![
+                p.name,
+                format!("{} – {}", p.start_ip, p.end_ip),
+                or_dash(&p.gateway),
+                or_dash(&p.vlan_id),
+                p.status,
+            ]
+        })
+        .collect();
+    Ok(ListSpec {
+        nav: "pools",
+        heading: "IP Pools",
+        description: "Address ranges that subnets are carved from.",
+        base_path: "/ipam/pools",
+        searchable: true,
+        empty_title: "No IP pools yet.",
+        empty_hint: "Pools appear here once they are created (or after `make seed`).",
+        columns: vec!["Name", "Range", "Gateway", "VLAN", "Status"],
+    }
+    .render(chrome, &query, rows, total))
+}
+
+pub async fn subnets(
+    _user: SignedIn,
+    chrome: Chrome,
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<ListPage, AppError> {
+    let mut select = ip_subnet::Entity::find().order_by_asc(ip_subnet::Column::NetworkKey);
+    let q = query.search();
+    if !q.is_empty() {
+        select = select.filter(contains(ip_subnet::Column::Network, &q));
+    }
+    let (subnets, total) = fetch_page(&state.db.main, select, query.page()).await?;
+    let pool_names: std::collections::HashMap<i32, String> = ip_pool::Entity::find()
+        .filter(ip_pool::Column::Id.is_in(subnets.iter().map(|s| s.pool_id)))
+        .all(&state.db.main)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p.name))
+        .collect();
+    let rows = subnets
+        .into_iter()
+        .map(|s| {
+            vec![
+                format!("{}/{}", s.network, s.prefix_length),
+                pool_names.get(&s.pool_id).cloned().unwrap_or_default(),
+                or_dash(&s.gateway),
+                or_dash(&s.vlan_id),
+                s.status,
+            ]
+        })
+        .collect();
+    Ok(ListSpec {
+        nav: "subnets",
+        heading: "Subnets",
+        description: "Networks inside the pools, from which addresses are allocated.",
+        base_path: "/ipam/subnets",
+        searchable: true,
+        empty_title: "No subnets yet.",
+        empty_hint: "Subnets appear here once they are added to a pool.",
+        columns: vec!["Network", "Pool", "Gateway", "VLAN", "Status"],
+    }
+    .render(chrome, &query, rows, total))
+}
+
+pub async fn allocations(
+    _user: SignedIn,
+    chrome: Chrome,
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<ListPage, AppError> {
+    let mut select = ip_allocation::Entity::find()
+        .order_by_desc(ip_allocation::Column::AllocatedAt)
+        .order_by_desc(ip_allocation::Column::Id);
+    let q = query.search();
+    if !q.is_empty() {
+        select = select.filter(
+            sea_orm::Condition::any()
+                .add(contains(ip_allocation::Column::IpAddress, &q))
+                .add(contains(ip_allocation::Column::Username, &q))
+                .add(contains(ip_allocation::Column::MacAddress, &q)),
+        );
+    }
+    let (allocations, total) = fetch_page(&state.db.main, select, query.page()).await?;
+    let rows = allocations
+        .into_iter()
+        .map(|a| {
+            vec![
+                a.ip_address,
+                or_dash(&a.username),
+                or_dash(&a.mac_address),
+                when(&a.allocated_at),
+                when_opt(&a.released_at),
+                a.status,
+            ]
+        })
+        .collect();
+    Ok(ListSpec {
+        nav: "allocations",
+        heading: "Allocations",
+        description: "Addresses handed out, newest first; released ones stay as history.",
+        base_path: "/ipam/allocations",
+        searchable: true,
+        empty_title: "No addresses allocated yet.",
+        empty_hint: "Allocations appear here as subscribers receive addresses.",
+        columns: vec![
+            "Address",
+            "Username",
+            "MAC",
+            "Allocated",
+            "Released",
+            "Status",
+        ],
+    }
+    .render(chrome, &query, rows, total))
+}
+
+pub async fn users(
+    _user: SignedIn,
+    chrome: Chrome,
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<ListPage, AppError> {
+    let mut select = network_user::Entity::find().order_by_asc(network_user::Column::Username);
+    let q = query.search();
+    if !q.is_empty() {
+        select = select.filter(contains(network_user::Column::Username, &q));
+    }
+    let (users, total) = fetch_page(&state.db.main, select, query.page()).await?;
+    let packages: std::collections::HashMap<i32, String> = service_package::Entity::find()
+        .all(&state.db.main)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p.name))
+        .collect();
+    let rows = users
+        .into_iter()
+        .map(|u| {
+            vec![
+                u.username,
+                u.service_type,
+                u.package_id
+                    .and_then(|id| packages.get(&id).cloned())
+                    .unwrap_or_else(|| "—".into()),
+                u.status,
+                or_dash(&u.static_ip),
+                when_opt(&u.expires_at),
+            ]
+        })
+        .collect();
+    Ok(ListSpec {
+        nav: "users",
+        heading: "Network Users",
+        description: "Subscribers: PPPoE, hotspot and static.",
+        base_path: "/users",
+        searchable: true,
+        empty_title: "No network users yet.",
+        empty_hint: "Subscribers appear here once they are created (or after `make seed`).",
+        columns: vec![
+            "Username",
+            "Service",
+            "Package",
+            "Status",
+            "Static IP",
+            "Expires",
+        ],
+    }
+    .render(chrome, &query, rows, total))
+}
+
+fn rate(kbps: i64) -> String {
+    if kbps % 1000 == 0 {
+        format!("{}M", kbps / 1000)
+    } else {
+        format!("{kbps}k")
+    }
+}
+
+pub async fn packages(
+    _user: SignedIn,
+    chrome: Chrome,
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<ListPage, AppError> {
+    let mut select = service_package::Entity::find().order_by_asc(service_package::Column::Name);
+    let q = query.search();
+    if !q.is_empty() {
+        select = select.filter(contains(service_package::Column::Name, &q));
+    }
+    let (packages, total) = fetch_page(&state.db.main, select, query.page()).await?;
+    let rows = packages
+        .into_iter()
+        .map(|p| {
+            vec![
+                p.name,
+                format!(
+                    "{}/{}",
+                    rate(p.download_rate_kbps),
+                    rate(p.upload_rate_kbps)
+                ),
+                p.radius_group,
+                or_dash(&p.mikrotik_profile),
+                or_dash(&p.simultaneous_use),
+                p.status,
+            ]
+        })
+        .collect();
+    Ok(ListSpec {
+        nav: "packages",
+        heading: "Packages",
+        description: "Service packages: rates, RADIUS group and PPP profile.",
+        base_path: "/packages",
+        searchable: true,
+        empty_title: "No packages yet.",
+        empty_hint: "Packages appear here once they are created (or after `make seed`).",
+        columns: vec![
+            "Name",
+            "Down/Up",
+            "RADIUS group",
+            "PPP profile",
+            "Sessions",
+            "Status",
+        ],
+    }
+    .render(chrome, &query, rows, total))
+}
+
+pub async fn accounting(
+    _user: SignedIn,
+    chrome: Chrome,
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<ListPage, AppError> {
+    let db = &state.db.radius;
+    let backend = db.get_database_backend();
+    // PostgreSQL stores addresses as inet, which must be read as text.
+    let address = |col: &str| match backend {
+        DbBackend::Postgres => format!("abbrev({col})"),
+        _ => col.to_string(),
+    };
+    let q = query.search();
+    let (filter, values): (&str, Vec<sea_orm::Value>) = if q.is_empty() {
+        ("", vec![])
+    } else {
+        (
+            " WHERE LOWER(username) LIKE ?",
+            vec![format!("%{}%", q.to_lowercase()).into()],
+        )
+    };
+    let filter = if backend == DbBackend::Postgres {
+        filter.replace('?', "$1")
+    } else {
+        filter.to_string()
+    };
+    let count_row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            format!("SELECT COUNT(*) AS total FROM radacct{filter}"),
+            values.clone(),
+        ))
+        .await?;
+    let total: i64 = count_row
+        .map(|row| row.try_get("", "total"))
+        .transpose()?
+        .unwrap_or(0);
+    let offset = (query.page() - 1) * crate::web::listing::PER_PAGE;
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            format!(
+                "SELECT username, {} AS nas, {} AS framed, acctstarttime, acctstoptime, \
+                 acctinputoctets, acctoutputoctets FROM radacct{filter} \
+                 ORDER BY radacctid DESC LIMIT {} OFFSET {offset}",
+                address("nasipaddress"),
+                address("framedipaddress"),
+                crate::web::listing::PER_PAGE
+            ),
+            values,
+        ))
+        .await?;
+    let text = |row: &sea_orm::QueryResult, col: &str| -> String {
+        row.try_get::<Option<String>>("", col)
+            .ok()
+            .flatten()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "—".into())
+    };
+    let time = |row: &sea_orm::QueryResult, col: &str| -> String {
+        when_opt(
+            &row.try_get::<Option<chrono::DateTime<chrono::Utc>>>("", col)
+                .ok()
+                .flatten(),
+        )
+    };
+    let octets = |row: &sea_orm::QueryResult, col: &str| -> String {
+        or_dash(&row.try_get::<Option<i64>>("", col).ok().flatten())
+    };
+    let rows = rows
+        .iter()
+        .map(|row| {
+            vec![
+                text(row, "username"),
+                text(row, "nas"),
+                text(row, "framed"),
+                time(row, "acctstarttime"),
+                time(row, "acctstoptime"),
+                octets(row, "acctinputoctets"),
+                octets(row, "acctoutputoctets"),
+            ]
+        })
+        .collect();
+    Ok(ListSpec {
+        nav: "accounting",
+        heading: "RADIUS Accounting",
+        description: "Sessions as FreeRADIUS records them in radacct, newest first.",
+        base_path: "/radius/accounting",
+        searchable: true,
+        empty_title: "No accounting records yet.",
+        empty_hint: "FreeRADIUS writes a record when a subscriber's session starts.",
+        columns: vec![
+            "Username",
+            "NAS",
+            "Address",
+            "Started",
+            "Stopped",
+            "Bytes in",
+            "Bytes out",
+        ],
+    }
+    .render(chrome, &query, rows, total.max(0) as u64))
+}
+
+pub async fn sessions(
+    _user: SignedIn,
+    chrome: Chrome,
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<ListPage, AppError> {
+    let mut select = network_user_session::Entity::find()
+        .filter(network_user_session::Column::Status.eq("active"))
+        .order_by_desc(network_user_session::Column::StartTime)
+        .order_by_desc(network_user_session::Column::Id);
+    let q = query.search();
+    if !q.is_empty() {
+        select = select.filter(contains(network_user_session::Column::Username, &q));
+    }
+    let (sessions, total) = fetch_page(&state.db.main, select, query.page()).await?;
+    let rows = sessions
+        .into_iter()
+        .map(|s| {
+            vec![
+                s.username,
+                or_dash(&s.ip_address),
+                or_dash(&s.mac_address),
+                s.nas_ip,
+                when(&s.start_time),
+                s.download_bytes.to_string(),
+                s.upload_bytes.to_string(),
+            ]
+        })
+        .collect();
+    Ok(ListSpec {
+        nav: "sessions",
+        heading: "Online Sessions",
+        description: "Subscribers online now, from RADIUS accounting and the routers.",
+        base_path: "/sessions",
+        searchable: true,
+        empty_title: "Nobody is online.",
+        empty_hint: "Sessions appear here as subscribers connect.",
+        columns: vec![
+            "Username",
+            "Address",
+            "MAC",
+            "NAS",
+            "Since",
+            "Bytes down",
+            "Bytes up",
+        ],
+    }
+    .render(chrome, &query, rows, total))
+}
+
+pub async fn routers(
+    _user: SignedIn,
+    chrome: Chrome,
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<ListPage, AppError> {
+    let mut select = mikrotik_router::Entity::find().order_by_asc(mikrotik_router::Column::Name);
+    let q = query.search();
+    if !q.is_empty() {
+        select = select.filter(contains(mikrotik_router::Column::Name, &q));
+    }
+    let (routers, total) = fetch_page(&state.db.main, select, query.page()).await?;
+    let rows = routers
+        .into_iter()
+        .map(|r| {
+            vec![
+                r.name,
+                format!("{}:{}", r.ip_address, r.api_port),
+                if r.use_tls { "API-SSL" } else { "API" }.into(),
+                r.status,
+                or_dash(&r.identity),
+                or_dash(&r.version),
+                when_opt(&r.last_seen_at),
+            ]
+        })
+        .collect();
+    Ok(ListSpec {
+        nav: "routers",
+        heading: "Routers",
+        description: "MikroTik routers driven over the RouterOS API.",
+        base_path: "/mikrotik/routers",
+        searchable: true,
+        empty_title: "No routers yet.",
+        empty_hint: "Routers appear here once they are added (or after `make seed`).",
+        columns: vec![
+            "Name",
+            "Address",
+            "Transport",
+            "Status",
+            "Identity",
+            "Version",
+            "Last seen",
+        ],
+    }
+    .render(chrome, &query, rows, total))
+}
+
+pub async fn pppoe_users(
+    _user: SignedIn,
+    chrome: Chrome,
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<ListPage, AppError> {
+    let mut select =
+        mikrotik_pppoe_user::Entity::find().order_by_asc(mikrotik_pppoe_user::Column::Username);
+    let q = query.search();
+    if !q.is_empty() {
+        select = select.filter(contains(mikrotik_pppoe_user::Column::Username, &q));
+    }
+    let (secrets, total) = fetch_page(&state.db.main, select, query.page()).await?;
+    let routers: std::collections::HashMap<i32, String> = mikrotik_router::Entity::find()
+        .all(&state.db.main)
+        .await?
+        .into_iter()
+        .map(|r| (r.id, r.name))
+        .collect();
+    let rows = secrets
+        .into_iter()
+        .map(|s| {
+            vec![
+                s.username,
+                routers.get(&s.router_id).cloned().unwrap_or_default(),
+                s.service,
+                or_dash(&s.profile),
+                or_dash(&s.remote_address),
+                s.status,
+            ]
+        })
+        .collect();
+    Ok(ListSpec {
+        nav: "pppoe",
+        heading: "PPPoE Users",
+        description: "PPP secrets ispd keeps on the routers.",
+        base_path: "/mikrotik/pppoe",
+        searchable: true,
+        empty_title: "No PPPoE secrets yet.",
+        empty_hint: "Secrets appear here once subscribers are provisioned on a router.",
+        columns: vec![
+            "Username",
+            "Router",
+            "Service",
+            "Profile",
+            "Remote address",
+            "Status",
+        ],
+    }
+    .render(chrome, &query, rows, total))
+}
+
+pub async fn jobs(_user: SignedIn, chrome: Chrome, Query(query): Query<ListQuery>) -> ListPage {
+    let rows: Vec<Vec<String>> = crate::jobs::SCHEDULE
+        .iter()
+        .map(|job| vec![job.name.into(), job.cron.into(), job.description.into()])
+        .collect();
+    let total = rows.len() as u64;
+    ListSpec {
+        nav: "jobs",
+        heading: "Jobs",
+        description: "Background jobs and their schedule (server time, UTC; cron fields start with seconds).",
+        base_path: "/jobs",
+        searchable: false,
+        empty_title: "No jobs are scheduled.",
+        empty_hint: "",
+        columns: vec!["Job", "Schedule", "What it does"],
+    }
+    .render(chrome, &query, rows, total)
+}
+
+pub async fn audit(
+    _user: SignedIn,
+    chrome: Chrome,
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<ListPage, AppError> {
+    let mut select = audit_log::Entity::find()
+        .order_by_desc(audit_log::Column::CreatedAt)
+        .order_by_desc(audit_log::Column::Id);
+    let q = query.search();
+    if !q.is_empty() {
+        select = select.filter(
+            sea_orm::Condition::any()
+                .add(contains(audit_log::Column::Action, &q))
+                .add(contains(audit_log::Column::ActorName, &q))
+                .add(contains(audit_log::Column::EntityType, &q)),
+        );
+    }
+    let (entries, total) = fetch_page(&state.db.main, select, query.page()).await?;
+    let rows = entries
+        .into_iter()
+        .map(|e| {
+            vec![
+                when(&e.created_at),
+                format!("{} ({})", e.actor_name, e.actor_kind),
+                e.action,
+                match e.entity_id {
+                    Some(id) => format!("{} #{id}", e.entity_type),
+                    None => e.entity_type,
+                },
+                e.details.unwrap_or_default(),
+            ]
+        })
+        .collect();
+    Ok(ListSpec {
+        nav: "audit",
+        heading: "Audit log",
+        description: "Every change, who made it and when; newest first.",
+        base_path: "/audit",
+        searchable: true,
+        empty_title: "Nothing has changed yet.",
+        empty_hint: "Changes made in the UI, the API and the CLI are recorded here.",
+        columns: vec!["When", "Who", "Action", "What", "Details"],
+    }
+    .render(chrome, &query, rows, total))
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    chrome: Chrome,
+    status: u16,
+    heading: &'static str,
+    message: String,
+}
+
+#[derive(Template)]
+#[template(path = "partials/error_fragment.html")]
+struct ErrorFragment {
+    message: String,
+}
+
+pub async fn not_found() -> AppError {
+    AppError::not_found(
+        "There is no page at this address. It may have moved, or the link is mistyped.",
+    )
+}
+
+/// Turns error responses of the HTML routes into pages: a sign-in redirect
+/// for 401, an inline message for htmx requests, a full page otherwise.
+pub async fn render_errors(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let session = request.extensions().get::<Session>().cloned();
+    let auth = request.extensions().get::<AuthSession>().cloned();
+    let is_htmx = request.headers().contains_key("hx-request");
+    let method = request.method().clone();
+    let path_and_query = request
+        .uri()
+        .path_and_query()
+        .map(|pq| pq.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
+
+    let response = next.run(request).await;
+    let Some(info) = response.extensions().get::<ErrorInfo>().cloned() else {
+        return response;
+    };
+    let mut headers = response.headers().clone();
+    headers.remove(header::CONTENT_TYPE);
+    headers.remove(header::CONTENT_LENGTH);
+    headers.remove(header::WWW_AUTHENTICATE);
+
+    if info.status == StatusCode::UNAUTHORIZED {
+        let next = if method == Method::GET {
+            path_and_query
+        } else {
+            "/".into()
+        };
+        let target = format!(
+            "/login?next={}",
+            form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+        );
+        if is_htmx {
+            let mut response = StatusCode::UNAUTHORIZED.into_response();
+            if let Ok(value) = HeaderValue::from_str(&target) {
+                response.headers_mut().insert("hx-redirect", value);
+            }
+            return response;
+        }
+        return Redirect::to(&target).into_response();
+    }
+
+    let mut rendered = if is_htmx {
+        let html = ErrorFragment {
+            message: info.message.clone(),
+        }
+        .render()
+        .unwrap_or_else(|_| info.message.clone());
+        let mut response = (info.status, axum::response::Html(html)).into_response();
+        // Show the message in the page's message area, whatever the target.
+        response
+            .headers_mut()
+            .insert("hx-retarget", HeaderValue::from_static("#flash-area"));
+        response
+            .headers_mut()
+            .insert("hx-reswap", HeaderValue::from_static("innerHTML"));
+        response
+    } else {
+        let chrome = match Chrome::build(&state, session.as_ref(), auth.as_ref()).await {
+            Ok(chrome) => chrome,
+            Err(_) => return (info.status, info.message).into_response(),
+        };
+        let heading = match info.status {
+            StatusCode::NOT_FOUND => "Page not found",
+            StatusCode::FORBIDDEN => "Not allowed",
+            StatusCode::TOO_MANY_REQUESTS => "Too many attempts",
+            StatusCode::INTERNAL_SERVER_ERROR => "Something went wrong",
+            s if s.is_client_error() => "This request could not be handled",
+            _ => "The service is unavailable",
+        };
+        let page = ErrorPage {
+            chrome: chrome.at("", heading),
+            status: info.status.as_u16(),
+            heading,
+            message: info.message.clone(),
+        };
+        (info.status, page).into_response()
+    };
+    for (name, value) in headers.iter() {
+        if name == header::RETRY_AFTER || name.as_str().starts_with("x-") || name == header::VARY {
+            rendered.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    rendered
+}
