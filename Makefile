@@ -50,13 +50,17 @@ down: ## Stop the Docker Compose stack
 
 # SQLite always; PostgreSQL and MariaDB when TEST_POSTGRES_URL / TEST_MYSQL_URL
 # are set (.ci/run sets both). See docs/TESTING.md.
-test: assets ## Run every test on every database configured
+test: assets ## Run every test on every database configured, then the browser tests
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace --locked --no-fail-fast; \
 	else \
 		echo "cargo-nextest not found: using cargo test"; \
 		$(CARGO) test --workspace --locked --no-fail-fast; \
 	fi
+	@# Browser tests: a real ispd in headless Chromium (docs/TESTING.md).
+	@test -x /usr/bin/chromium || { echo "error: /usr/bin/chromium not found: the browser tests need Debian's chromium package (apt-get install chromium; .ci/run installs it)" >&2; exit 1; }
+	$(CARGO) build --locked --bin ispd
+	ISPD_BIN="$${CARGO_TARGET_DIR:-target}/debug/ispd" $(NPM) run test:browser
 
 test-sqlite: ## Run the tests on SQLite only
 	env -u TEST_POSTGRES_URL -u TEST_MYSQL_URL -u TEST_REQUIRE_ALL_BACKENDS $(MAKE) test

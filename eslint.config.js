@@ -15,6 +15,16 @@ export default [
     },
   },
   {
+    // Browser tests run in Node (node --test); the callbacks they pass to
+    // page.evaluate() run in Chromium and see the page's globals.
+    files: ["tests/browser/**/*.js"],
+    languageOptions: {
+      ecmaVersion: 2022,
+      sourceType: "module",
+      globals: { ...globals.node, ...globals.browser },
+    },
+  },
+  {
     files: ["*.config.js"],
     languageOptions: {
       ecmaVersion: 2022,

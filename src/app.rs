@@ -1,11 +1,16 @@
 //! The application: shared state, the router of every domain, and serving.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderValue, Request};
+use axum::middleware::{from_fn, from_fn_with_state, Next};
+use axum::response::Response;
 use axum::Router;
 use tokio::net::TcpListener;
 use tower_http::compression::CompressionLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -14,6 +19,8 @@ use crate::config::Config;
 use crate::crypto::AppKey;
 use crate::db::Databases;
 use crate::web::assets::Assets;
+use crate::web::metrics::Metrics;
+use crate::web::rate_limit::RateLimit;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -21,19 +28,30 @@ pub struct AppState {
     pub db: Databases,
     pub app_key: AppKey,
     pub assets: Arc<Assets>,
+    /// Request counts and latencies, for /metrics.
+    pub metrics: Arc<Metrics>,
+    /// The API's rate limiter; None when RATE_LIMIT_PER_SECOND is 0.
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl AppState {
     pub fn new(config: Config, db: Databases, app_key: AppKey) -> Self {
         let assets = Assets::load(&config.static_dir);
+        let rate_limit = RateLimit::from_config(&config);
         Self {
             config: Arc::new(config),
             db,
             app_key,
             assets: Arc::new(assets),
+            metrics: Metrics::new(),
+            rate_limit,
         }
     }
 }
+
+/// The request id header: taken from the client (or a proxy) when present,
+/// else generated; echoed on the response and recorded in the request's span.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 pub fn build_router(state: AppState) -> Router {
     // Vite puts a content hash in every file name under assets/, so those
@@ -54,15 +72,80 @@ pub fn build_router(state: AppState) -> Router {
             HeaderValue::from_static("public, max-age=3600"),
         ));
 
+    let mut metrics_route = crate::web::metrics::router();
+    if let Some(limit) = &state.rate_limit {
+        metrics_route = metrics_route.layer(limit.layer());
+    }
+
     let auth = crate::web::auth::auth_layer(&state);
+    let metrics = state.metrics.clone();
     Router::new()
         .merge(crate::web::router(&state))
+        .merge(crate::api::router(&state))
+        .merge(metrics_route)
         .layer(auth)
         .with_state(state)
         .merge(hashed_assets)
         .merge(other_static)
+        // Inside the router, where the matched route is known.
+        .route_layer(from_fn(crate::web::metrics::label_route))
         .layer(CompressionLayer::new())
-        .layer(TraceLayer::new_for_http())
+        .layer(from_fn_with_state(metrics, crate::web::metrics::track))
+        .layer(from_fn(remember_request_span))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(from_fn(drop_unusable_request_id))
+}
+
+/// A request id from outside ends up in every log line of the request:
+/// keep it only if it is short and plain, else a new one is generated.
+async fn drop_unusable_request_id(mut request: axum::extract::Request, next: Next) -> Response {
+    let usable = |value: &HeaderValue| {
+        let bytes = value.as_bytes();
+        (1..=128).contains(&bytes.len())
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+    };
+    if request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .is_some_and(|value| !usable(value))
+    {
+        request.headers_mut().remove(REQUEST_ID_HEADER);
+    }
+    next.run(request).await
+}
+
+/// The span of a request, for handlers to record fields on: inner layers
+/// (sessions, authentication) open spans of their own, so the current span
+/// there is not this one.
+#[derive(Debug, Clone)]
+pub struct RequestSpan(pub tracing::Span);
+
+async fn remember_request_span(mut request: axum::extract::Request, next: Next) -> Response {
+    request
+        .extensions_mut()
+        .insert(RequestSpan(tracing::Span::current()));
+    next.run(request).await
+}
+
+/// The span of one request: method, path (never the query, which may hold
+/// search terms) and request id; the API fills in who called.
+fn request_span<B>(request: &Request<B>) -> tracing::Span {
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        request_id = %request_id,
+        caller = tracing::field::Empty,
+    )
 }
 
 /// Serves until `shutdown` completes, then finishes the requests in flight.
@@ -73,7 +156,20 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!("listening on http://{addr}");
-    axum::serve(listener, build_router(state))
+    if let Some(limit) = state.rate_limit.clone() {
+        // Forget idle clients now and then, so that the limiter's table
+        // does not grow with every address it has ever seen.
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                limit.forget_idle_clients();
+            }
+        });
+    }
+    // Peer addresses reach the rate limiter and the audit log.
+    let app = build_router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
     Ok(())

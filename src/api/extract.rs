@@ -36,9 +36,10 @@ fn json_rejection(rejection: JsonRejection) -> AppError {
         JsonRejection::MissingJsonContentType(_) => AppError::UnsupportedMediaType(
             "send the body as JSON, with Content-Type: application/json".into(),
         ),
-        JsonRejection::JsonSyntaxError(err) => {
-            AppError::BadRequest(format!("the body is not valid JSON: {}", serde_detail(&err)))
-        }
+        JsonRejection::JsonSyntaxError(err) => AppError::BadRequest(format!(
+            "the body is not valid JSON: {}",
+            serde_detail(&err)
+        )),
         JsonRejection::JsonDataError(err) => data_error(&err),
         JsonRejection::BytesRejection(BytesRejection::FailedToBufferBody(
             FailedToBufferBody::LengthLimitError(_),
@@ -53,9 +54,9 @@ fn json_rejection(rejection: JsonRejection) -> AppError {
 }
 
 /// The serde_path_to_error error inside an axum JSON rejection.
-fn path_error(
-    err: &(dyn std::error::Error + 'static),
-) -> Option<&serde_path_to_error::Error<serde_json::Error>> {
+fn path_error<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a serde_path_to_error::Error<serde_json::Error>> {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = source {
         if let Some(found) = e.downcast_ref::<serde_path_to_error::Error<serde_json::Error>>() {

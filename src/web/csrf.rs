@@ -85,7 +85,7 @@ fn is_form(request: &Request) -> bool {
 
 fn forbidden(reason: &str) -> Response {
     AppError::Forbidden(format!(
-        "{reason}: reload the page and try again (CSRF protection)"
+        "{reason}. Reload the page and try again (CSRF protection)."
     ))
     .into_response()
 }
@@ -98,7 +98,7 @@ pub async fn verify(session: Session, request: Request, next: Next) -> Response 
     }
     let expected = match session.get::<String>(SESSION_KEY).await {
         Ok(Some(token)) => token,
-        Ok(None) => return forbidden("this form has expired"),
+        Ok(None) => return forbidden("This form has expired"),
         Err(e) => return AppError::Internal(e.into()).into_response(),
     };
     let from_header = request
@@ -130,7 +130,7 @@ pub async fn verify(session: Session, request: Request, next: Next) -> Response 
         Some(token) if bool::from(token.as_bytes().ct_eq(expected.as_bytes())) => {
             next.run(request).await
         }
-        Some(_) => forbidden("the security token of this form is wrong"),
-        None => forbidden("the security token of this form is missing"),
+        Some(_) => forbidden("The security token of this form is wrong"),
+        None => forbidden("The security token of this form is missing"),
     }
 }

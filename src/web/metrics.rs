@@ -95,7 +95,12 @@ impl Metrics {
         );
         out.push_str("# TYPE ispd_http_requests_total counter\n");
         for (key, s) in &series {
-            let _ = writeln!(out, "ispd_http_requests_total{{{}}} {}", labels(key), s.count);
+            let _ = writeln!(
+                out,
+                "ispd_http_requests_total{{{}}} {}",
+                labels(key),
+                s.count
+            );
         }
         out.push_str(
             "# HELP ispd_http_request_duration_seconds Time to answer an HTTP request (until the response headers), by route template, method and status.\n",
@@ -220,9 +225,9 @@ mod tests {
         metrics.observe("/a", &Method::GET, 200, 0.2);
         metrics.observe("/b\"", &Method::from_bytes(b"BREW").unwrap(), 418, 20.0);
         let text = metrics.render();
-        assert!(text.contains(
-            "ispd_http_requests_total{route=\"/a\",method=\"GET\",status=\"200\"} 2"
-        ));
+        assert!(
+            text.contains("ispd_http_requests_total{route=\"/a\",method=\"GET\",status=\"200\"} 2")
+        );
         assert!(text.contains(
             "ispd_http_request_duration_seconds_bucket{route=\"/a\",method=\"GET\",status=\"200\",le=\"0.005\"} 1"
         ));

@@ -8,7 +8,10 @@ pub mod csrf;
 pub mod flash;
 pub mod layout;
 pub mod listing;
+pub mod metrics;
 pub mod pages;
+pub mod pagination;
+pub mod rate_limit;
 
 use axum::extract::State;
 use axum::http::StatusCode;

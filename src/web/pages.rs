@@ -164,7 +164,7 @@ pub async fn pools(
         base_path: "/ipam/pools",
         searchable: true,
         empty_title: "No IP pools yet.",
-        empty_hint: "Pools appear here once they are created (or after `make seed`).",
+        empty_hint: "Pools appear here once they are created (or after running make seed).",
         columns: vec!["Name", "Range", "Gateway", "VLAN", "Status"],
     }
     .render(chrome, &query, rows, total))
@@ -306,7 +306,7 @@ pub async fn users(
         base_path: "/users",
         searchable: true,
         empty_title: "No network users yet.",
-        empty_hint: "Subscribers appear here once they are created (or after `make seed`).",
+        empty_hint: "Subscribers appear here once they are created (or after running make seed).",
         columns: vec![
             "Username",
             "Service",
@@ -363,7 +363,7 @@ pub async fn packages(
         base_path: "/packages",
         searchable: true,
         empty_title: "No packages yet.",
-        empty_hint: "Packages appear here once they are created (or after `make seed`).",
+        empty_hint: "Packages appear here once they are created (or after running make seed).",
         columns: vec![
             "Name",
             "Down/Up",
@@ -564,7 +564,7 @@ pub async fn routers(
         base_path: "/mikrotik/routers",
         searchable: true,
         empty_title: "No routers yet.",
-        empty_hint: "Routers appear here once they are added (or after `make seed`).",
+        empty_hint: "Routers appear here once they are added (or after running make seed).",
         columns: vec![
             "Name",
             "Address",

@@ -2,8 +2,9 @@
 //!
 //! In: `?page=` (from 1), `?per_page=` (default 50, at most 500) and
 //! `?sort=` (comma-separated fields from the endpoint's allow-list, `-` in
-//! front for descending; ties are broken by id, in the direction of the
-//! first field, so that pages never overlap or skip rows).
+//! front for descending; empty values sort last either way; ties are broken
+//! by id, in the direction of the first field, so that pages never overlap
+//! or skip rows).
 //!
 //! Out: `{"data": [...], "meta": {"total", "page", "per_page"}}` and an RFC
 //! 8288 `Link` header with `first`, `prev`, `next` and `last`, built from the
@@ -12,7 +13,7 @@
 use axum::http::{header, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use sea_orm::sea_query::{Expr, Func, LikeExpr, SimpleExpr};
+use sea_orm::sea_query::{Expr, Func, LikeExpr, NullOrdering, SimpleExpr};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, Order, PaginatorTrait,
     QueryOrder, QuerySelect, Select,
@@ -148,7 +149,7 @@ impl<C: ColumnTrait + Copy> Sort<C> {
         E: EntityTrait<Column = C>,
     {
         for (column, order) in &self.keys {
-            select = select.order_by(*column, order.clone());
+            select = select.order_by_with_nulls(*column, order.clone(), NullOrdering::Last);
         }
         let tiebreak = self
             .keys
@@ -181,6 +182,8 @@ where
 /// Case-insensitive "contains", the same on every backend; `%`, `_` and
 /// `\` in the search text match themselves.
 pub fn contains(column: impl sea_orm::IntoSimpleExpr, search: &str) -> SimpleExpr {
+    // Imported here only: ExprTrait's min/max would shadow Ord's elsewhere.
+    use sea_orm::sea_query::ExprTrait;
     let escaped = search
         .to_lowercase()
         .replace('\\', "\\\\")

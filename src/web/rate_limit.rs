@@ -128,11 +128,6 @@ impl RateLimit {
         limiter.retain_recent();
         limiter.shrink_to_fit();
     }
-
-    /// How many clients are tracked.
-    pub fn tracked_clients(&self) -> usize {
-        self.config.limiter().len()
-    }
 }
 
 fn too_many_requests(error: GovernorError) -> Response<Body> {
@@ -195,6 +190,9 @@ mod tests {
             bearer_token(&headers(&[("authorization", "Basic abc")])),
             None
         );
-        assert_eq!(bearer_token(&headers(&[("authorization", "Bearer ")])), None);
+        assert_eq!(
+            bearer_token(&headers(&[("authorization", "Bearer ")])),
+            None
+        );
     }
 }

@@ -29,6 +29,9 @@ fn an_empty_environment_gives_the_embedded_defaults() {
     assert_eq!(config.mikrotik_api_timeout, Duration::from_secs(30));
     assert_eq!(config.mikrotik_default_port, 8728);
     assert!(!config.is_https());
+    assert_eq!(config.rate_limit_per_second, 20);
+    assert_eq!(config.rate_limit_burst, 100);
+    assert!(!config.trust_proxy);
 }
 
 #[test]
@@ -51,6 +54,9 @@ fn every_variable_is_read() {
         ("MIKROTIK_DEFAULT_PORT", "8729"),
         ("IPAM_ALLOCATION_TIMEOUT", "7"),
         ("IPAM_LOCK_TIMEOUT", "3"),
+        ("RATE_LIMIT_PER_SECOND", "5"),
+        ("RATE_LIMIT_BURST", "10"),
+        ("TRUST_PROXY", "true"),
     ])
     .unwrap();
     assert_eq!(config.app_env, AppEnv::Production);
@@ -68,6 +74,9 @@ fn every_variable_is_read() {
     assert_eq!(config.mikrotik_default_port, 8729);
     assert_eq!(config.ipam_allocation_timeout, Duration::from_secs(7));
     assert_eq!(config.ipam_lock_timeout, Duration::from_secs(3));
+    assert_eq!(config.rate_limit_per_second, 5);
+    assert_eq!(config.rate_limit_burst, 10);
+    assert!(config.trust_proxy);
     assert!(!config.uses_embedded_databases());
 }
 
@@ -115,6 +124,27 @@ fn each_malformed_variable_gives_an_error_that_names_it() {
             "not a whole number of seconds",
         ),
         ("IPAM_LOCK_TIMEOUT", "1.5", "not a whole number of seconds"),
+        (
+            "RATE_LIMIT_PER_SECOND",
+            "fast",
+            "not a whole number between 0 and 100000",
+        ),
+        (
+            "RATE_LIMIT_PER_SECOND",
+            "-1",
+            "not a whole number between 0 and 100000",
+        ),
+        (
+            "RATE_LIMIT_BURST",
+            "0",
+            "not a whole number between 1 and 100000",
+        ),
+        (
+            "RATE_LIMIT_BURST",
+            "100001",
+            "not a whole number between 1 and 100000",
+        ),
+        ("TRUST_PROXY", "maybe", "not true or false"),
     ];
     for (var, value, expected) in cases {
         let err = config_from(&[(var, value)]).expect_err(&format!("{var}={value} must fail"));

@@ -28,6 +28,7 @@ macro_rules! on_every_backend {
     };
 }
 
+mod api;
 mod cli;
 mod compose;
 mod config;

@@ -500,3 +500,47 @@ async fn admins_manage_staff_in_the_ui(backend: Backend) {
     assert_eq!(refused.status, 409);
 }
 crate::on_every_backend!(admins_manage_staff_in_the_ui);
+
+#[tokio::test]
+async fn hashed_assets_are_cached_for_a_year_and_compressed() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let manifest = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/static/.vite/manifest.json"
+    ))
+    .expect("front-end assets are built (make assets; make test does it)");
+    let manifest: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    let css = manifest["main.js"]["css"][0].as_str().unwrap();
+    let js = manifest["main.js"]["file"].as_str().unwrap();
+
+    let login = app.get("/login").await.text();
+    assert!(login.contains(&format!("/static/{css}")) && login.contains(&format!("/static/{js}")));
+    assert!(
+        !login.contains("http://") && !login.contains("https://"),
+        "no CDN: every asset is ours"
+    );
+    assert!(!login.contains("<script>"), "no inline scripts");
+
+    for encoding in ["br", "gzip"] {
+        let response = app
+            .send(
+                axum::http::Request::get(format!("/static/{js}"))
+                    .header("accept-encoding", encoding)
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(response.status, 200);
+        assert_eq!(response.header("content-encoding"), Some(encoding));
+        assert_eq!(
+            response.header("cache-control"),
+            Some("public, max-age=31536000, immutable")
+        );
+    }
+    let favicon = app.get("/static/favicon.svg").await;
+    assert_eq!(favicon.status, 200);
+    assert_eq!(
+        favicon.header("cache-control"),
+        Some("public, max-age=3600")
+    );
+}

@@ -1,0 +1,171 @@
+//! The OpenAPI 3.1 document: shared schemas, the error responses every
+//! endpoint refers to, and the security schemes.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::json;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Object, Ref, RefOr, Response, ResponseBuilder, Type};
+use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
+
+/// The body of every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"error": {"code": "not_found", "message": "no API token with id 7"}}))]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable and machine-readable: `bad_request`, `unauthenticated`,
+    /// `forbidden`, `not_found`, `method_not_allowed`, `username_taken`,
+    /// `conflict`, `payload_too_large`, `unsupported_media_type`,
+    /// `validation_failed`, `rate_limited`, `unavailable`, `internal`.
+    #[schema(example = "validation_failed")]
+    pub code: String,
+    /// For people; may change between versions.
+    #[schema(example = "name: must be 1 to 100 characters long")]
+    pub message: String,
+    /// 422 only: one message per invalid field or query parameter.
+    #[schema(example = json!({"name": "must be 1 to 100 characters long"}))]
+    pub fields: Option<BTreeMap<String, String>>,
+}
+
+fn error_response(
+    description: &str,
+    example: serde_json::Value,
+    headers: &[(&str, Type, &str)],
+) -> RefOr<Response> {
+    let mut response = ResponseBuilder::new().description(description).content(
+        "application/json",
+        ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("ErrorBody")))
+            .example(Some(example))
+            .build(),
+    );
+    for (name, ty, description) in headers {
+        response = response.header(
+            *name,
+            HeaderBuilder::new()
+                .schema(Some(Object::with_type(ty.clone())))
+                .description(Some(*description))
+                .build(),
+        );
+    }
+    RefOr::T(response.build())
+}
+
+/// One reusable response per error status; `#/components/responses/<Name>`.
+macro_rules! error_responses {
+    ($($name:ident: $description:literal, $code:literal, $message:literal $(, fields = $fields:tt)? $(, header $header:literal: $ty:ident = $header_description:literal)*;)*) => {
+        $(
+            #[doc = $description]
+            pub struct $name;
+
+            impl<'r> ToResponse<'r> for $name {
+                fn response() -> (&'r str, RefOr<Response>) {
+                    #[allow(unused_mut)]
+                    let mut error = json!({ "code": $code, "message": $message });
+                    $( error["fields"] = json!($fields); )?
+                    (
+                        stringify!($name),
+                        error_response(
+                            $description,
+                            json!({ "error": error }),
+                            &[$(($header, Type::$ty, $header_description)),*],
+                        ),
+                    )
+                }
+            }
+        )*
+    };
+}
+
+error_responses! {
+    BadRequest: "The request could not be read: malformed JSON, or a query string that cannot be parsed.",
+        "bad_request", "the body is not valid JSON: EOF while parsing an object";
+    Unauthenticated: "No valid credentials: send `Authorization: Bearer <token>` (or sign in).",
+        "unauthenticated", "sign in or send a valid API token",
+        header "WWW-Authenticate": String = "`Bearer realm=\"ispd\"`";
+    Forbidden: "The caller's role does not allow this.",
+        "forbidden", "your role does not allow this";
+    NotFound: "Nothing with this id, or no such path.",
+        "not_found", "no API token with id 7";
+    Conflict: "The request conflicts with what exists, e.g. a username that is taken.",
+        "username_taken", "a staff member named \"noc\" already exists";
+    PayloadTooLarge: "The body is larger than the API accepts (64 KiB).",
+        "payload_too_large", "the request body is too large (at most 65536 bytes)";
+    UnsupportedMediaType: "The body is not sent as `application/json`.",
+        "unsupported_media_type", "send the body as JSON, with Content-Type: application/json";
+    ValidationFailed: "The request was read, but some fields or parameters are not valid; `fields` says which.",
+        "validation_failed", "these fields are not valid: name, role",
+        fields = {"name": "must be 1 to 100 characters long", "role": "\"root\" is not a role (admin, operator or viewer)"};
+    RateLimited: "Too many requests from this token or address.",
+        "rate_limited", "too many requests: try again in 1 s",
+        header "Retry-After": Integer = "Seconds to wait before the next request.";
+    Internal: "Something failed on the server; the details are logged, never sent.",
+        "internal", "something went wrong on our side; it has been logged";
+    Unavailable: "A dependency (a database) does not answer.",
+        "unavailable", "the database does not answer";
+}
+
+/// The security schemes: a bearer API token, or the staff session cookie.
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut bearer = Http::new(HttpAuthScheme::Bearer);
+        bearer.bearer_format = Some("ispd API token".into());
+        bearer.description = Some(
+            "An API token from `ispd token create` or `POST /api/v1/tokens`: \
+             `Authorization: Bearer ispd_...`."
+                .into(),
+        );
+        components.add_security_scheme("bearer", SecurityScheme::Http(bearer));
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::web::auth::SESSION_COOKIE,
+                "The staff web session. Requests that change state must also send the \
+                 session's CSRF token in `X-CSRF-Token`.",
+            ))),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "ispd API",
+        description = "The JSON API of ispd. Conventions (authentication, errors, pagination, \
+            sorting, rate limits, request ids) are described in docs/API.md.",
+        license(name = "MIT OR Apache-2.0", identifier = "MIT OR Apache-2.0"),
+    ),
+    modifiers(&SecuritySchemes),
+    components(
+        schemas(ErrorBody, ErrorDetail),
+        responses(
+            BadRequest,
+            Unauthenticated,
+            Forbidden,
+            NotFound,
+            Conflict,
+            PayloadTooLarge,
+            UnsupportedMediaType,
+            ValidationFailed,
+            RateLimited,
+            Internal,
+            Unavailable,
+        ),
+    ),
+    tags(
+        (name = "system", description = "Health and the caller's identity."),
+        (name = "tokens", description = "API tokens (admin)."),
+        (name = "staff", description = "Staff accounts (admin)."),
+        (name = "audit", description = "The audit log: who changed what."),
+    ),
+)]
+pub struct ApiDoc;

@@ -1,0 +1,141 @@
+//! The JSON API under `/api/v1`, its OpenAPI document and the Swagger UI.
+//!
+//! Every route needs an API token or a staff session (see [`auth`]),
+//! except `GET /api/v1/health`. Every answer that is not a success has the
+//! body of [`crate::error::AppError`]; docs/API.md has the conventions.
+
+pub mod audit;
+pub mod auth;
+pub mod docs;
+pub mod extract;
+pub mod service;
+pub mod staff;
+pub mod system;
+pub mod tokens;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::header;
+use axum::middleware::{from_fn, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Json, Router};
+use tower_sessions::Session;
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::app::AppState;
+use crate::error::AppError;
+use crate::web::auth::AuthSession;
+use auth::ApiCaller;
+use docs::{Internal, RateLimited, Unauthenticated};
+
+/// Where the API lives.
+pub const PREFIX: &str = "/api/v1";
+/// Where the Swagger UI lives.
+pub const DOCS_PATH: &str = "/api/docs";
+/// Larger request bodies are refused with 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A staff role, as the API spells it (for the documentation).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum RoleName {
+    Admin,
+    Operator,
+    Viewer,
+}
+
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(system::health))
+        .routes(routes!(system::me))
+        .routes(routes!(openapi_json))
+        .routes(routes!(tokens::list_tokens, tokens::create_token))
+        .routes(routes!(tokens::get_token, tokens::revoke_token))
+        .routes(routes!(staff::list_staff, staff::create_staff))
+        .routes(routes!(audit::list_audit_log))
+}
+
+/// The OpenAPI 3.1 document of every `/api/v1` route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, api) = routes().split_for_parts();
+    docs::ApiDoc::openapi().nest(PREFIX, api)
+}
+
+/// `/api/v1/...` and the Swagger UI. Must sit inside the session and
+/// authentication layer (`app::build_router` puts it there).
+pub fn router(state: &AppState) -> Router<AppState> {
+    let (api, paths) = routes().split_for_parts();
+    let document = Arc::new(docs::ApiDoc::openapi().nest(PREFIX, paths));
+    let mut api = api
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(from_fn(csrf_for_cookies))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(Extension(document));
+    if let Some(limit) = &state.rate_limit {
+        api = api.layer(limit.layer());
+    }
+    let swagger = SwaggerUi::new(DOCS_PATH).config(
+        utoipa_swagger_ui::Config::new([format!("{PREFIX}/openapi.json")])
+            .persist_authorization(true)
+            .display_operation_id(true),
+    );
+    let swagger = Router::from(swagger).route_layer(from_fn(docs_need_sign_in));
+    Router::new().nest(PREFIX, api).merge(swagger)
+}
+
+/// The Swagger UI loads the document with the browser's session: send a
+/// visitor who has none to the login page first, and back here after.
+async fn docs_need_sign_in(session: AuthSession, request: Request, next: Next) -> Response {
+    if session.user.is_some() {
+        return next.run(request).await;
+    }
+    let back: String = form_urlencoded::byte_serialize(request.uri().path().as_bytes()).collect();
+    Redirect::to(&format!("/login?next={back}")).into_response()
+}
+
+/// The OpenAPI document (3.1) of this API.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "system",
+    operation_id = "get_openapi",
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "This document.", content_type = "application/json",
+            body = Object),
+        (status = 401, response = Unauthenticated),
+        (status = 429, response = RateLimited),
+        (status = 500, response = Internal),
+    ),
+)]
+async fn openapi_json(
+    _caller: ApiCaller,
+    Extension(document): Extension<Arc<utoipa::openapi::OpenApi>>,
+) -> Json<Arc<utoipa::openapi::OpenApi>> {
+    Json(document)
+}
+
+async fn not_found() -> AppError {
+    AppError::not_found("there is no API endpoint at this path (see /api/v1/openapi.json)")
+}
+
+async fn method_not_allowed() -> AppError {
+    AppError::MethodNotAllowed
+}
+
+/// CSRF protection (the staff pages' own check) for requests that carry a
+/// cookie. A request with neither cookie nor token has no authority to
+/// borrow: it goes on, to be refused with 401 by the route.
+async fn csrf_for_cookies(session: Session, request: Request, next: Next) -> Response {
+    if request.headers().contains_key(header::COOKIE) {
+        crate::web::csrf::verify(session, request, next).await
+    } else {
+        next.run(request).await
+    }
+}

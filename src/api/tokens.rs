@@ -1,0 +1,296 @@
+//! `/tokens`: list, create, show and revoke API tokens (admin only).
+
+use axum::extract::{OriginalUri, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::ApiCaller;
+use super::docs::{
+    BadRequest, Forbidden, Internal, NotFound, PayloadTooLarge, RateLimited, Unauthenticated,
+    UnsupportedMediaType, ValidationFailed,
+};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::service::{self, TokenFilter};
+use crate::app::AppState;
+use crate::error::{AppError, FieldErrors};
+use crate::staff::entities::api_token;
+use crate::staff::service as staff;
+use crate::staff::Role;
+use crate::web::pagination::{filters, Page, PageParams, Paged, Sort};
+
+/// An API token as the API shows it: never its hash, and its plaintext only
+/// in the answer that creates it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenView {
+    #[schema(example = 3)]
+    pub id: i32,
+    #[schema(example = "billing")]
+    pub name: String,
+    /// The token's first characters, to recognise it.
+    #[schema(example = "ispd_q3Xk9b2")]
+    pub prefix: String,
+    #[schema(value_type = super::RoleName, example = "operator")]
+    pub role: String,
+    /// The staff member who created it; null when made by the CLI or a token.
+    #[schema(example = 1)]
+    pub created_by: Option<i32>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Updated at most once a minute.
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Neither revoked nor expired.
+    #[schema(example = true)]
+    pub active: bool,
+}
+
+impl From<api_token::Model> for TokenView {
+    fn from(token: api_token::Model) -> Self {
+        let active = service::is_active(&token, Utc::now());
+        Self {
+            id: token.id,
+            name: token.name,
+            prefix: token.token_prefix,
+            role: token.role,
+            created_by: token.created_by,
+            created_at: token.created_at,
+            expires_at: token.expires_at,
+            last_used_at: token.last_used_at,
+            revoked_at: token.revoked_at,
+            active,
+        }
+    }
+}
+
+/// Filters and order of `GET /tokens`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TokenQuery {
+    /// Part of the token's name, any case.
+    pub name: Option<String>,
+    /// Only tokens of this role.
+    #[param(value_type = Option<super::RoleName>)]
+    pub role: Option<String>,
+    /// `true`: tokens that work now; `false`: revoked or expired ones.
+    #[param(value_type = Option<bool>)]
+    pub active: Option<String>,
+    /// `id`, `name`, `role`, `created_at`, `expires_at` or `last_used_at`;
+    /// `-` in front for descending; comma-separated for several. Default `id`.
+    #[param(example = "-created_at")]
+    pub sort: Option<String>,
+}
+
+const SORTS: &[(&str, api_token::Column)] = &[
+    ("id", api_token::Column::Id),
+    ("name", api_token::Column::Name),
+    ("role", api_token::Column::Role),
+    ("created_at", api_token::Column::CreatedAt),
+    ("expires_at", api_token::Column::ExpiresAt),
+    ("last_used_at", api_token::Column::LastUsedAt),
+];
+
+/// List API tokens.
+#[utoipa::path(
+    get,
+    path = "/tokens",
+    tag = "tokens",
+    operation_id = "list_tokens",
+    security(("bearer" = []), ("session" = [])),
+    params(PageParams, TokenQuery),
+    responses(
+        (status = 200, description = "One page of tokens.", body = Page<TokenView>,
+            headers(("Link" = String, description = "RFC 8288 links to the first, previous, next and last pages.")),
+            example = json!({"data": [{"id": 3, "name": "billing", "prefix": "ispd_q3Xk9b2",
+                "role": "operator", "created_by": 1, "created_at": "2026-12-01T10:00:00Z",
+                "expires_at": null, "last_used_at": "2026-12-02T08:15:00Z", "revoked_at": null,
+                "active": true}], "meta": {"total": 1, "page": 1, "per_page": 50}})),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 422, response = ValidationFailed),
+        (status = 429, response = RateLimited),
+        (status = 500, response = Internal),
+    ),
+)]
+pub async fn list_tokens(
+    caller: ApiCaller,
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    ApiQuery(paging): ApiQuery<PageParams>,
+    ApiQuery(query): ApiQuery<TokenQuery>,
+) -> Result<Paged<TokenView>, AppError> {
+    caller.require(Role::Admin)?;
+    let mut errors = FieldErrors::new();
+    let page = paging.validate(&mut errors);
+    let filter = TokenFilter {
+        name: filters::text("name", query.name.as_deref(), 100, &mut errors),
+        role: filters::role("role", query.role.as_deref(), &mut errors),
+        active: filters::boolean("active", query.active.as_deref(), &mut errors),
+    };
+    let sort = Sort::parse(query.sort.as_deref(), SORTS, "id", &mut errors);
+    if !errors.is_empty() {
+        return Err(AppError::validation(errors));
+    }
+    let (rows, total) = service::list_tokens(&state.db.main, &filter, &sort, page).await?;
+    Ok(Paged::new(&uri, page, total, rows).map(TokenView::from))
+}
+
+/// The body of `POST /tokens`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"name": "billing", "role": "operator", "expires_in_days": 90}))]
+pub struct CreateToken {
+    /// What the token is for: 1 to 100 characters.
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 100)]
+    pub name: Option<String>,
+    #[schema(required = true, value_type = super::RoleName)]
+    pub role: Option<String>,
+    /// Days until the token stops working (1 to 3650). Omitted or null: never.
+    #[schema(minimum = 1, maximum = 3650)]
+    pub expires_in_days: Option<i64>,
+}
+
+/// The answer to `POST /tokens`: the token, and once only, its plaintext.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedToken {
+    /// The token to send as `Authorization: Bearer ...`. Shown only now.
+    #[schema(example = "ispd_q3Xk9b2...")]
+    pub token: String,
+    #[serde(flatten)]
+    pub details: TokenView,
+}
+
+/// Create an API token. Its plaintext is in this answer and nowhere else.
+#[utoipa::path(
+    post,
+    path = "/tokens",
+    tag = "tokens",
+    operation_id = "create_token",
+    security(("bearer" = []), ("session" = [])),
+    request_body = CreateToken,
+    responses(
+        (status = 201, description = "Created; `Location` names it.", body = CreatedToken,
+            headers(("Location" = String, description = "The new token's URL.")),
+            example = json!({"token": "ispd_q3Xk9b2...", "id": 3, "name": "billing",
+                "prefix": "ispd_q3Xk9b2", "role": "operator", "created_by": 1,
+                "created_at": "2026-12-01T10:00:00Z", "expires_at": "2027-03-01T10:00:00Z",
+                "last_used_at": null, "revoked_at": null, "active": true})),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+        (status = 429, response = RateLimited),
+        (status = 500, response = Internal),
+    ),
+)]
+pub async fn create_token(
+    caller: ApiCaller,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreateToken>,
+) -> Result<impl IntoResponse, AppError> {
+    caller.require(Role::Admin)?;
+    let mut errors = FieldErrors::new();
+    let name = body.name.as_deref().map(str::trim).unwrap_or("");
+    if name.is_empty() || name.chars().count() > 100 {
+        errors.insert("name".into(), "must be 1 to 100 characters long".into());
+    }
+    let role = match body.role.as_deref().map(str::trim) {
+        None | Some("") => {
+            errors.insert(
+                "role".into(),
+                "is required (admin, operator or viewer)".into(),
+            );
+            None
+        }
+        Some(text) => text
+            .parse::<Role>()
+            .map_err(|problem| errors.insert("role".into(), problem))
+            .ok(),
+    };
+    let expires_at = match body.expires_in_days {
+        None => None,
+        Some(days) if (1..=3650).contains(&days) => Some(Utc::now() + chrono::Duration::days(days)),
+        Some(_) => {
+            errors.insert(
+                "expires_in_days".into(),
+                "must be a whole number of days from 1 to 3650".into(),
+            );
+            None
+        }
+    };
+    let Some(role) = role.filter(|_| errors.is_empty()) else {
+        return Err(AppError::validation(errors));
+    };
+    let issued = staff::create_token(&state.db.main, &caller.actor, name, role, expires_at).await?;
+    let location = format!("/api/v1/tokens/{}", issued.token.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(CreatedToken {
+            token: issued.plaintext.expose().to_string(),
+            details: issued.token.into(),
+        }),
+    ))
+}
+
+/// Show one API token.
+#[utoipa::path(
+    get,
+    path = "/tokens/{id}",
+    tag = "tokens",
+    operation_id = "get_token",
+    security(("bearer" = []), ("session" = [])),
+    params(("id" = i32, Path, description = "The token's id.")),
+    responses(
+        (status = 200, description = "The token.", body = TokenView),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 429, response = RateLimited),
+        (status = 500, response = Internal),
+    ),
+)]
+pub async fn get_token(
+    caller: ApiCaller,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i32>,
+) -> Result<Json<TokenView>, AppError> {
+    caller.require(Role::Admin)?;
+    let token = service::get_token(&state.db.main, id)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("no API token with id {id}")))?;
+    Ok(Json(token.into()))
+}
+
+/// Revoke an API token: it stops working at once. Revoking a revoked token
+/// changes nothing and answers the same.
+#[utoipa::path(
+    delete,
+    path = "/tokens/{id}",
+    tag = "tokens",
+    operation_id = "revoke_token",
+    security(("bearer" = []), ("session" = [])),
+    params(("id" = i32, Path, description = "The token's id.")),
+    responses(
+        (status = 200, description = "The token, now revoked.", body = TokenView),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 429, response = RateLimited),
+        (status = 500, response = Internal),
+    ),
+)]
+pub async fn revoke_token(
+    caller: ApiCaller,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i32>,
+) -> Result<Json<TokenView>, AppError> {
+    caller.require(Role::Admin)?;
+    let token = staff::revoke_token(&state.db.main, &caller.actor, id).await?;
+    Ok(Json(token.into()))
+}
