@@ -8,9 +8,9 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::ApiCaller;
 use super::docs::{BadRequest, Internal, RateLimited, Unauthenticated, ValidationFailed};
 use super::extract::ApiQuery;
-use super::service::{self, AuditFilter};
 use crate::app::AppState;
 use crate::audit::entities::audit_log;
+use crate::audit::{self, AuditFilter};
 use crate::error::{AppError, FieldErrors};
 use crate::staff::Role;
 use crate::web::pagination::{filters, Page, PageParams, Paged, Sort};
@@ -140,6 +140,6 @@ pub async fn list_audit_log(
     if !errors.is_empty() {
         return Err(AppError::validation(errors));
     }
-    let (rows, total) = service::list_audit_log(&state.db.main, &filter, &sort, page).await?;
+    let (rows, total) = audit::list_audit_log(&state.db.main, &filter, &sort, page).await?;
     Ok(Paged::new(&uri, page, total, rows).map(AuditEntry::from))
 }

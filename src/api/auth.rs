@@ -55,7 +55,7 @@ impl FromRequestParts<AppState> for ApiCaller {
             .map(|ip| ip.to_string());
         let caller = if parts.headers.contains_key(header::AUTHORIZATION) {
             let token = bearer_token(&parts.headers).ok_or(AppError::Unauthenticated)?;
-            let token = super::service::authenticate_token(&state.db.main, token)
+            let token = crate::staff::service::authenticate_token(&state.db.main, token)
                 .await?
                 .ok_or(AppError::Unauthenticated)?;
             let Ok(role) = token.role.parse::<Role>() else {

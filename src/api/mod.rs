@@ -8,7 +8,6 @@ pub mod audit;
 pub mod auth;
 pub mod docs;
 pub mod extract;
-pub mod service;
 pub mod staff;
 pub mod system;
 pub mod tokens;

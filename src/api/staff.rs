@@ -13,12 +13,11 @@ use super::docs::{
     UnsupportedMediaType, ValidationFailed,
 };
 use super::extract::{ApiJson, ApiQuery};
-use super::service::{self, StaffFilter};
 use crate::app::AppState;
 use crate::crypto::Secret;
 use crate::error::{AppError, FieldErrors};
 use crate::staff::entities::staff_user;
-use crate::staff::service as staff;
+use crate::staff::service::{self as staff, StaffFilter};
 use crate::staff::{validate_password, Role, StaffUsername};
 use crate::web::pagination::{filters, Page, PageParams, Paged, Sort};
 
@@ -119,7 +118,7 @@ pub async fn list_staff(
     if !errors.is_empty() {
         return Err(AppError::validation(errors));
     }
-    let (rows, total) = service::list_staff(&state.db.main, &filter, &sort, page).await?;
+    let (rows, total) = staff::list_staff(&state.db.main, &filter, &sort, page).await?;
     Ok(Paged::new(&uri, page, total, rows).map(StaffView::from))
 }
 

@@ -14,11 +14,10 @@ use super::docs::{
     UnsupportedMediaType, ValidationFailed,
 };
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use super::service::{self, TokenFilter};
 use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
 use crate::staff::entities::api_token;
-use crate::staff::service as staff;
+use crate::staff::service::{self as staff, TokenFilter};
 use crate::staff::Role;
 use crate::web::pagination::{filters, Page, PageParams, Paged, Sort};
 
@@ -50,7 +49,7 @@ pub struct TokenView {
 
 impl From<api_token::Model> for TokenView {
     fn from(token: api_token::Model) -> Self {
-        let active = service::is_active(&token, Utc::now());
+        let active = staff::is_active(&token, Utc::now());
         Self {
             id: token.id,
             name: token.name,
@@ -135,7 +134,7 @@ pub async fn list_tokens(
     if !errors.is_empty() {
         return Err(AppError::validation(errors));
     }
-    let (rows, total) = service::list_tokens(&state.db.main, &filter, &sort, page).await?;
+    let (rows, total) = staff::list_tokens(&state.db.main, &filter, &sort, page).await?;
     Ok(Paged::new(&uri, page, total, rows).map(TokenView::from))
 }
 
@@ -261,7 +260,7 @@ pub async fn get_token(
     ApiPath(id): ApiPath<i32>,
 ) -> Result<Json<TokenView>, AppError> {
     caller.require(Role::Admin)?;
-    let token = service::get_token(&state.db.main, id)
+    let token = staff::get_token(&state.db.main, id)
         .await?
         .ok_or_else(|| AppError::not_found(format!("no API token with id {id}")))?;
     Ok(Json(token.into()))

@@ -3,7 +3,11 @@
 pub mod entities;
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
+};
+
+use crate::web::pagination::{fetch_page, PageRequest, Sort};
 
 use entities::audit_log;
 
@@ -87,4 +91,35 @@ pub async fn record(
     .insert(db)
     .await?;
     Ok(())
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct AuditFilter {
+    pub action: Option<String>,
+    pub entity_type: Option<String>,
+    pub entity_id: Option<String>,
+    /// The actor's name, exactly.
+    pub actor: Option<String>,
+}
+
+pub async fn list_audit_log(
+    db: &impl ConnectionTrait,
+    filter: &AuditFilter,
+    sort: &Sort<audit_log::Column>,
+    page: PageRequest,
+) -> Result<(Vec<audit_log::Model>, u64), DbErr> {
+    let mut select = audit_log::Entity::find();
+    if let Some(action) = &filter.action {
+        select = select.filter(audit_log::Column::Action.eq(action.as_str()));
+    }
+    if let Some(entity_type) = &filter.entity_type {
+        select = select.filter(audit_log::Column::EntityType.eq(entity_type.as_str()));
+    }
+    if let Some(entity_id) = &filter.entity_id {
+        select = select.filter(audit_log::Column::EntityId.eq(entity_id.as_str()));
+    }
+    if let Some(actor) = &filter.actor {
+        select = select.filter(audit_log::Column::ActorName.eq(actor.as_str()));
+    }
+    fetch_page(db, sort.apply(select, audit_log::Column::Id), page).await
 }

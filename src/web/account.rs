@@ -1,11 +1,10 @@
 //! Signing in and out, and changing one's own password.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
@@ -233,15 +232,20 @@ pub struct RequestParts {
     pub address: Option<String>,
 }
 
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestParts {
+impl axum::extract::FromRequestParts<AppState> for RequestParts {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let address = crate::web::rate_limit::client_address(
+            &parts.headers,
+            &parts.extensions,
+            state.config.trust_proxy,
+        );
         Ok(Self {
-            address: parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(addr)| addr.ip().to_string()),
+            address: address.map(|ip| ip.to_string()),
         })
     }
 }

@@ -6,12 +6,14 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
+use sea_orm::{EntityTrait, Order};
 use serde::Deserialize;
 use tower_sessions::Session;
 
 use crate::app::AppState;
 use crate::crypto::{random_password, Secret};
 use crate::error::{AppError, FieldErrors};
+use crate::staff::entities::{api_token, staff_user};
 use crate::staff::service::{self as staff, StaffError};
 use crate::staff::{Role, StaffUsername};
 use crate::web::account::RequestParts;
@@ -19,6 +21,13 @@ use crate::web::auth::SignedIn;
 use crate::web::flash;
 use crate::web::layout::Chrome;
 use crate::web::listing::{when, when_opt};
+use crate::web::pagination::{PageRequest, Sort, MAX_PER_PAGE};
+
+/// Token and staff lists are short; one page holds them.
+const ADMIN_LIST_PAGE: PageRequest = PageRequest {
+    page: 1,
+    per_page: MAX_PER_PAGE,
+};
 
 pub struct TokenRow {
     id: i32,
@@ -51,8 +60,18 @@ async fn tokens_page(
     form: Option<&TokenForm>,
 ) -> Result<TokensPage, AppError> {
     let now = chrono::Utc::now();
-    let tokens = staff::list_tokens(&state.db.main)
-        .await?
+    let newest_first = Sort::by(vec![
+        (api_token::Column::CreatedAt, Order::Desc),
+        (api_token::Column::Id, Order::Desc),
+    ]);
+    let (tokens, _) = staff::list_tokens(
+        &state.db.main,
+        &staff::TokenFilter::default(),
+        &newest_first,
+        ADMIN_LIST_PAGE,
+    )
+    .await?;
+    let tokens = tokens
         .into_iter()
         .map(|t| TokenRow {
             status: if t.revoked_at.is_some() {
@@ -196,8 +215,14 @@ async fn staff_page(
     errors: FieldErrors,
     form: Option<&StaffForm>,
 ) -> Result<StaffPage, AppError> {
-    let staff = staff::list_staff(&state.db.main)
-        .await?
+    let (members, _) = staff::list_staff(
+        &state.db.main,
+        &staff::StaffFilter::default(),
+        &Sort::by(vec![(staff_user::Column::Username, Order::Asc)]),
+        ADMIN_LIST_PAGE,
+    )
+    .await?;
+    let staff = members
         .into_iter()
         .map(|m| StaffRow {
             id: m.id,
@@ -299,10 +324,9 @@ pub async fn reset_staff_password(
     Path(id): Path<i32>,
 ) -> Result<StaffPage, AppError> {
     user.require(Role::Admin)?;
-    let member = staff::list_staff(&state.db.main)
+    let member = staff_user::Entity::find_by_id(id)
+        .one(&state.db.main)
         .await?
-        .into_iter()
-        .find(|m| m.id == id)
         .ok_or_else(|| AppError::not_found("no such staff member"))?;
     let password = Secret::new(random_password(20));
     staff::reset_password(

@@ -67,14 +67,6 @@ fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-fn has_bearer_token(request: &Request) -> bool {
-    request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer "))
-}
-
 fn is_form(request: &Request) -> bool {
     request
         .headers()
@@ -93,7 +85,9 @@ fn forbidden(reason: &str) -> Response {
 /// Middleware: refuses a state-changing, cookie-authenticated request
 /// whose token is missing or wrong, with a 403 that says so.
 pub async fn verify(session: Session, request: Request, next: Next) -> Response {
-    if is_safe(request.method()) || has_bearer_token(&request) {
+    if is_safe(request.method())
+        || crate::web::rate_limit::bearer_token(request.headers()).is_some()
+    {
         return next.run(request).await;
     }
     let expected = match session.get::<String>(SESSION_KEY).await {

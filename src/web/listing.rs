@@ -1,11 +1,11 @@
 //! Paged tables for the HTML pages: `?page=` and `?q=` in, rows out.
 
-use sea_orm::sea_query::{Expr, Func, SimpleExpr};
-use sea_orm::{ConnectionTrait, EntityTrait, FromQueryResult, PaginatorTrait, Select};
 use serde::Deserialize;
 
+use crate::web::pagination::{PageRequest, DEFAULT_PER_PAGE};
+
 /// Rows per HTML page.
-pub const PER_PAGE: u64 = 50;
+pub const PER_PAGE: u64 = DEFAULT_PER_PAGE;
 
 #[derive(Debug, Deserialize, Default)]
 pub struct ListQuery {
@@ -19,8 +19,15 @@ impl ListQuery {
         self.page
             .as_deref()
             .and_then(|p| p.parse::<u64>().ok())
-            .filter(|p| *p >= 1)
+            .filter(|p| (1..=crate::web::pagination::MAX_PAGE).contains(p))
             .unwrap_or(1)
+    }
+
+    pub fn page_request(&self) -> PageRequest {
+        PageRequest {
+            page: self.page(),
+            per_page: PER_PAGE,
+        }
     }
 
     /// The search text, trimmed; empty when absent.
@@ -71,36 +78,6 @@ impl Listing {
         }
         Some(href)
     }
-}
-
-/// One page of a query, with the total count.
-pub async fn fetch_page<E, M>(
-    db: &impl ConnectionTrait,
-    select: Select<E>,
-    page: u64,
-) -> Result<(Vec<M>, u64), sea_orm::DbErr>
-where
-    E: EntityTrait<Model = M>,
-    M: FromQueryResult + Sized + Send + Sync,
-{
-    let paginator = select.paginate(db, PER_PAGE);
-    let total = paginator.num_items().await?;
-    let rows = paginator.fetch_page(page.saturating_sub(1)).await?;
-    Ok((rows, total))
-}
-
-/// Case-insensitive "contains", the same on every backend; `%` and `_` in
-/// the search are matched literally.
-pub fn contains(column: impl sea_orm::IntoSimpleExpr, search: &str) -> SimpleExpr {
-    // Imported here only: ExprTrait's min/max would shadow Ord's elsewhere.
-    use sea_orm::sea_query::ExprTrait;
-    let escaped = search
-        .to_lowercase()
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    Expr::expr(Func::lower(column.into_simple_expr()))
-        .like(sea_orm::sea_query::LikeExpr::new(format!("%{escaped}%")).escape('\\'))
 }
 
 /// A timestamp as staff read it.

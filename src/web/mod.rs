@@ -13,15 +13,12 @@ pub mod pages;
 pub mod pagination;
 pub mod rate_limit;
 
-use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
 use crate::app::AppState;
-use crate::error::AppError;
 
 /// The HTML routes (staff pages) and the probes. Every page but the login
 /// page requires a signed-in staff member; every state-changing request
@@ -63,29 +60,11 @@ pub fn router(state: &AppState) -> Router<AppState> {
             auth::throttle::LoginThrottle::default(),
         )))
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+        // Readiness is the API health check: databases, and Redis when set.
+        .route("/readyz", get(crate::api::system::health))
 }
 
 /// The process is up.
 async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
-}
-
-/// Both databases answer (and Redis, once jobs use it): safe to route traffic.
-async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, AppError> {
-    let main = state.db.main.ping().await.is_ok();
-    let radius = state.db.radius.ping().await.is_ok();
-    let status = if main && radius {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    let word = |ok: bool| if ok { "ok" } else { "unreachable" };
-    Ok((
-        status,
-        Json(json!({
-            "status": if main && radius { "ready" } else { "not_ready" },
-            "checks": { "database": word(main), "radius_database": word(radius) },
-        })),
-    ))
 }

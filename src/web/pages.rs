@@ -21,7 +21,8 @@ use crate::mikrotik::entities::{mikrotik_pppoe_user, mikrotik_router};
 use crate::users::entities::{network_user, network_user_session, service_package};
 use crate::web::auth::{AuthSession, SignedIn};
 use crate::web::layout::Chrome;
-use crate::web::listing::{contains, fetch_page, or_dash, when, when_opt, ListQuery, Listing};
+use crate::web::listing::{or_dash, when, when_opt, ListQuery, Listing};
+use crate::web::pagination::{contains, fetch_page};
 
 #[derive(Template, WebTemplate)]
 #[template(path = "dashboard.html")]
@@ -144,7 +145,7 @@ pub async fn pools(
     if !q.is_empty() {
         select = select.filter(contains(ip_pool::Column::Name, &q));
     }
-    let (pools, total) = fetch_page(&state.db.main, select, query.page()).await?;
+    let (pools, total) = fetch_page(&state.db.main, select, query.page_request()).await?;
     let rows = pools
         .into_iter()
         .map(|p| {
@@ -181,7 +182,7 @@ pub async fn subnets(
     if !q.is_empty() {
         select = select.filter(contains(ip_subnet::Column::Network, &q));
     }
-    let (subnets, total) = fetch_page(&state.db.main, select, query.page()).await?;
+    let (subnets, total) = fetch_page(&state.db.main, select, query.page_request()).await?;
     let pool_names: std::collections::HashMap<i32, String> = ip_pool::Entity::find()
         .filter(ip_pool::Column::Id.is_in(subnets.iter().map(|s| s.pool_id)))
         .all(&state.db.main)
@@ -232,7 +233,7 @@ pub async fn allocations(
                 .add(contains(ip_allocation::Column::MacAddress, &q)),
         );
     }
-    let (allocations, total) = fetch_page(&state.db.main, select, query.page()).await?;
+    let (allocations, total) = fetch_page(&state.db.main, select, query.page_request()).await?;
     let rows = allocations
         .into_iter()
         .map(|a| {
@@ -277,7 +278,7 @@ pub async fn users(
     if !q.is_empty() {
         select = select.filter(contains(network_user::Column::Username, &q));
     }
-    let (users, total) = fetch_page(&state.db.main, select, query.page()).await?;
+    let (users, total) = fetch_page(&state.db.main, select, query.page_request()).await?;
     let packages: std::collections::HashMap<i32, String> = service_package::Entity::find()
         .all(&state.db.main)
         .await?
@@ -338,7 +339,7 @@ pub async fn packages(
     if !q.is_empty() {
         select = select.filter(contains(service_package::Column::Name, &q));
     }
-    let (packages, total) = fetch_page(&state.db.main, select, query.page()).await?;
+    let (packages, total) = fetch_page(&state.db.main, select, query.page_request()).await?;
     let rows = packages
         .into_iter()
         .map(|p| {
@@ -495,7 +496,7 @@ pub async fn sessions(
     if !q.is_empty() {
         select = select.filter(contains(network_user_session::Column::Username, &q));
     }
-    let (sessions, total) = fetch_page(&state.db.main, select, query.page()).await?;
+    let (sessions, total) = fetch_page(&state.db.main, select, query.page_request()).await?;
     let rows = sessions
         .into_iter()
         .map(|s| {
@@ -542,7 +543,7 @@ pub async fn routers(
     if !q.is_empty() {
         select = select.filter(contains(mikrotik_router::Column::Name, &q));
     }
-    let (routers, total) = fetch_page(&state.db.main, select, query.page()).await?;
+    let (routers, total) = fetch_page(&state.db.main, select, query.page_request()).await?;
     let rows = routers
         .into_iter()
         .map(|r| {
@@ -590,7 +591,7 @@ pub async fn pppoe_users(
     if !q.is_empty() {
         select = select.filter(contains(mikrotik_pppoe_user::Column::Username, &q));
     }
-    let (secrets, total) = fetch_page(&state.db.main, select, query.page()).await?;
+    let (secrets, total) = fetch_page(&state.db.main, select, query.page_request()).await?;
     let routers: std::collections::HashMap<i32, String> = mikrotik_router::Entity::find()
         .all(&state.db.main)
         .await?
@@ -667,7 +668,7 @@ pub async fn audit(
                 .add(contains(audit_log::Column::EntityType, &q)),
         );
     }
-    let (entries, total) = fetch_page(&state.db.main, select, query.page()).await?;
+    let (entries, total) = fetch_page(&state.db.main, select, query.page_request()).await?;
     let rows = entries
         .into_iter()
         .map(|e| {

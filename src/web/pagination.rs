@@ -109,6 +109,11 @@ pub struct Sort<C> {
 }
 
 impl<C: ColumnTrait + Copy> Sort<C> {
+    /// A fixed order, for callers that do not take `?sort=`.
+    pub fn by(keys: Vec<(C, Order)>) -> Self {
+        Self { keys }
+    }
+
     /// Parses `?sort=`: fields from `allowed`, each optionally prefixed by
     /// `-`, comma-separated; `default` (same syntax, trusted) when absent.
     pub fn parse(

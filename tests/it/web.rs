@@ -434,8 +434,14 @@ async fn admins_issue_and_revoke_tokens_in_the_ui(backend: Backend) {
     let audit = browser.get("/audit").await.text();
     assert!(audit.contains("token.create") && !audit.contains("<script>alert"));
 
-    let tokens = ispd::staff::service::list_tokens(app.db()).await.unwrap();
-    let id = tokens[0].id;
+    use ispd::staff::entities::api_token;
+    use sea_orm::EntityTrait;
+    let id = api_token::Entity::find()
+        .one(app.db())
+        .await
+        .unwrap()
+        .expect("the token exists")
+        .id;
     let revoked = browser.post(&format!("/tokens/{id}/revoke"), &[]).await;
     assert_eq!(revoked.status, 303);
     let list = browser.get("/tokens").await.text();
