@@ -68,9 +68,11 @@ const ANSI = /\x1b\[[0-9;]*m/g; // eslint-disable-line no-control-regex
 
 /**
  * Starts `ispd run` in a fresh temporary directory (cwd and DATA_DIR) and
- * resolves once it logs its address. `name` labels the log file.
+ * resolves once it logs its address. `name` labels the log file. With
+ * `{ firstRun: true }` no ADMIN_PASSWORD is given, so ispd makes one up and
+ * prints it; `server.output()` returns what it printed.
  */
-export async function startIspd(name) {
+export async function startIspd(name, { firstRun = false } = {}) {
   const bin = ispdBinary();
   const staticDir = path.join(REPO_DIR, "static");
   if (!existsSync(path.join(staticDir, ".vite", "manifest.json"))) {
@@ -87,7 +89,7 @@ export async function startIspd(name) {
     TMPDIR: process.env.TMPDIR ?? tmpdir(),
     DATA_DIR: dataDir,
     STATIC_DIR: staticDir,
-    ADMIN_PASSWORD,
+    ...(firstRun ? {} : { ADMIN_PASSWORD }),
     LISTEN_ADDR: "127.0.0.1:0",
     LOG_LEVEL: "info",
     LOG_FORMAT: "text",
@@ -127,6 +129,8 @@ export async function startIspd(name) {
 
   const server = {
     baseURL,
+    /** Everything ispd printed so far (stdout and stderr). */
+    output: () => log.replace(ANSI, ""),
     /** Stops ispd (SIGTERM, then SIGKILL), keeps its log, removes its files. */
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {

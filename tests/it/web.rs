@@ -550,3 +550,21 @@ async fn hashed_assets_are_cached_for_a_year_and_compressed() {
         Some("public, max-age=3600")
     );
 }
+
+#[tokio::test]
+async fn a_failure_inside_shows_the_500_page_without_details() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let password = app.create_staff("noc", Role::Viewer).await;
+    let mut browser = TestBrowser::new(&app);
+    browser.sign_in("noc", &password).await;
+    sea_orm::ConnectionTrait::execute_unprepared(app.db(), "DROP TABLE ip_pools")
+        .await
+        .unwrap();
+    let response = browser.get("/ipam/pools").await;
+    assert_eq!(response.status, 500);
+    let html = response.text();
+    assert!(html.contains("Something went wrong") && html.contains("it has been logged"));
+    for leak in ["ip_pools", "no such table", "SELECT"] {
+        assert!(!html.contains(leak), "the page mentions {leak}");
+    }
+}
