@@ -165,3 +165,25 @@ pub mod ip_allocation_history {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod ip_free_range {
+    use sea_orm::entity::prelude::*;
+
+    /// A run of free addresses in a subnet, bounds included.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "ip_free_ranges")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub subnet_id: i32,
+        #[sea_orm(column_type = "Binary(16)")]
+        pub start_key: Vec<u8>,
+        #[sea_orm(column_type = "Binary(16)")]
+        pub end_key: Vec<u8>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
