@@ -73,8 +73,14 @@ lint: node_modules/.package-lock.json ## rustfmt, clippy (warnings are errors), 
 fmt: ## Format the Rust code
 	$(CARGO) fmt --all
 
-bench: ## Run the benchmarks (see docs/BENCHMARKS.md)
-	@echo "No benchmarks yet: they arrive with IP allocation (docs/BENCHMARKS.md)."
+# SQLite in a temporary file, and PostgreSQL in a scratch database on the
+# server BENCH_POSTGRES_URL names (default postgres://postgres@127.0.0.1:5432/postgres;
+# skipped if that default does not answer). Optimised build (cargo bench).
+# `make bench BENCH_ARGS=--quick` for a short smoke run; --sqlite or
+# --postgres for one backend.
+BENCH_ARGS ?=
+bench: ## Run the IPAM benchmarks on SQLite and PostgreSQL (docs/BENCHMARKS.md)
+	$(CARGO) bench --locked --bench ipam -- $(BENCH_ARGS)
 
 clean: ## Remove build output and local data
 	$(CARGO) clean

@@ -187,7 +187,7 @@ async fn run_with_config(command: Command, config: Config) -> anyhow::Result<()>
         }
         Command::Worker => {
             let state = prepare(config, false).await?;
-            jobs::run_worker(state.db.clone(), app::shutdown_signal()).await
+            jobs::run_worker(job_context(&state), app::shutdown_signal()).await
         }
         Command::Run => {
             let state = prepare(config, true).await?;
@@ -201,7 +201,7 @@ async fn run_with_config(command: Command, config: Config) -> anyhow::Result<()>
             let wait_for_stop = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
                 let _ = stopped.wait_for(|&stop| stop).await;
             };
-            let worker = jobs::run_worker(state.db.clone(), wait_for_stop(stopped.clone()));
+            let worker = jobs::run_worker(job_context(&state), wait_for_stop(stopped.clone()));
             tokio::try_join!(serve(state, wait_for_stop(stopped)), worker)?;
             Ok(())
         }
@@ -298,8 +298,26 @@ async fn run_with_config(command: Command, config: Config) -> anyhow::Result<()>
         Command::Key(KeyCommand::Generate) => unreachable!("handled before configuration"),
         Command::Radius(RadiusCommand::SyncUsers { .. }) => not_available("radius sync-users"),
         Command::Mikrotik(MikrotikCommand::SyncSessions) => not_available("mikrotik sync-sessions"),
-        Command::Ipam(IpamCommand::Cleanup) => not_available("ipam cleanup"),
+        Command::Ipam(IpamCommand::Cleanup) => {
+            let db = Databases::connect(&config).await?;
+            require_migrated(&db).await?;
+            let settings = crate::ipam::service::IpamSettings::from_config(&config);
+            let report =
+                crate::ipam::service::cleanup_expired(&db.main, settings, &Actor::cli()).await?;
+            println!(
+                "Released {} expired allocation(s); {} had been released already.",
+                report.released, report.already_released
+            );
+            Ok(())
+        }
         Command::Network(NetworkCommand::HealthCheck) => not_available("network health-check"),
+    }
+}
+
+fn job_context(state: &AppState) -> jobs::JobContext {
+    jobs::JobContext {
+        db: state.db.clone(),
+        ipam: crate::ipam::service::IpamSettings::from_config(&state.config),
     }
 }
 

@@ -1,18 +1,15 @@
 //! Demo data for `make seed`, so that a fresh install has something to show.
 //! Running it twice adds nothing the second time.
 
-use std::net::IpAddr;
-
 use chrono::Utc;
-use ipnet::IpNet;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
     TransactionTrait,
 };
 
 use crate::crypto::{random_password, AppKey};
-use crate::ipam::entities::{ip_pool, ip_subnet};
-use crate::ipam::key::ip_key;
+use crate::ipam::entities::ip_pool;
+use crate::ipam::service as ipam;
 use crate::mikrotik::entities::mikrotik_router;
 use crate::users::entities::{network_user, service_package};
 
@@ -80,64 +77,58 @@ const USERS: &[(&str, &str, &str)] = &[
 ];
 
 pub async fn load_demo_data(db: &DatabaseConnection, key: &AppKey) -> anyhow::Result<String> {
-    let txn = db.begin().await?;
-    let now = Utc::now();
+    let actor = crate::audit::Actor::system();
     let mut added = Vec::new();
 
     for pool in POOLS {
         if ip_pool::Entity::find()
             .filter(ip_pool::Column::Name.eq(pool.name))
-            .one(&txn)
+            .one(db)
             .await?
             .is_some()
         {
             continue;
         }
-        let start: IpAddr = pool.start.parse()?;
-        let end: IpAddr = pool.end.parse()?;
-        let version = if start.is_ipv4() { 4 } else { 6 };
-        let saved = ip_pool::ActiveModel {
-            name: Set(pool.name.into()),
-            description: Set(Some("Demo data".into())),
-            ip_version: Set(version),
-            start_ip: Set(start.to_string()),
-            end_ip: Set(end.to_string()),
-            start_key: Set(ip_key(start).to_vec()),
-            end_key: Set(ip_key(end).to_vec()),
-            gateway: Set(Some(pool.gateway.into())),
-            dns_servers: Set(Some(serde_json::to_string(pool.dns)?)),
-            vlan_id: Set(Some(pool.vlan)),
-            status: Set("active".into()),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        }
-        .insert(&txn)
-        .await?;
+        // Through the IPAM service, like any other change: validated,
+        // audited, and with the subnets' free address ranges in place.
+        let saved = ipam::create_pool(
+            db,
+            &actor,
+            &ipam::PoolInput {
+                name: pool.name.into(),
+                description: Some("Demo data".into()),
+                start_ip: pool.start.into(),
+                end_ip: pool.end.into(),
+                gateway: Some(pool.gateway.into()),
+                dns_servers: pool.dns.iter().map(|d| d.to_string()).collect(),
+                vlan_id: Some(i64::from(pool.vlan)),
+                status: None,
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("demo pool {}: {e:?}", pool.name))?;
         added.push(format!("pool {}", pool.name));
         for (cidr, gateway) in pool.subnets {
-            let net: IpNet = cidr.parse()?;
-            ip_subnet::ActiveModel {
-                pool_id: Set(saved.id),
-                ip_version: Set(version),
-                network: Set(net.network().to_string()),
-                prefix_length: Set(net.prefix_len().into()),
-                network_key: Set(ip_key(net.network()).to_vec()),
-                last_key: Set(ip_key(net.broadcast()).to_vec()),
-                gateway: Set(Some((*gateway).into())),
-                vlan_id: Set(Some(pool.vlan)),
-                description: Set(None),
-                status: Set("active".into()),
-                created_at: Set(now),
-                updated_at: Set(now),
-                ..Default::default()
-            }
-            .insert(&txn)
-            .await?;
+            ipam::create_subnet(
+                db,
+                &actor,
+                &ipam::SubnetInput {
+                    pool_id: saved.id,
+                    network: (*cidr).into(),
+                    gateway: Some((*gateway).into()),
+                    vlan_id: Some(i64::from(pool.vlan)),
+                    status: None,
+                    description: None,
+                },
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("demo subnet {cidr}: {e:?}"))?;
             added.push(format!("subnet {cidr}"));
         }
     }
 
+    let txn = db.begin().await?;
+    let now = Utc::now();
     for (name, down, up, group, profile) in PACKAGES {
         if service_package::Entity::find()
             .filter(service_package::Column::Name.eq(*name))

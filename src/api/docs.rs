@@ -109,6 +109,11 @@ error_responses! {
         "internal", "something went wrong on our side; it has been logged";
     Unavailable: "A dependency (a database) does not answer.",
         "unavailable", "the database does not answer";
+    IpamConflict: "The IPAM change conflicts with the current state: `subnet_full`, `address_in_use` (the requested address is allocated), or `conflict` (e.g. deleting a pool that still has active allocations, allocating from a reserved subnet).",
+        "subnet_full", "subnet 10.0.0.0/29 is full: 5 of 5 usable addresses allocated";
+    IpamBusy: "The subnet's lock was not granted within IPAM_LOCK_TIMEOUT: other changes to it are under way. Retry after `Retry-After` seconds.",
+        "unavailable", "the subnet is busy with other changes; try again in a moment",
+        header "Retry-After": Integer = "Seconds to wait before retrying.";
 }
 
 /// The security schemes: a bearer API token, or the staff session cookie.
@@ -159,6 +164,8 @@ impl Modify for SecuritySchemes {
             RateLimited,
             Internal,
             Unavailable,
+            IpamConflict,
+            IpamBusy,
         ),
     ),
     tags(
@@ -166,6 +173,8 @@ impl Modify for SecuritySchemes {
         (name = "tokens", description = "API tokens (admin)."),
         (name = "staff", description = "Staff accounts (admin)."),
         (name = "audit", description = "The audit log: who changed what."),
+        (name = "ipam", description = "IP address management: pools, subnets, allocations and \
+            address history. Viewers read; operators and admins change."),
     ),
 )]
 pub struct ApiDoc;

@@ -83,6 +83,12 @@ impl KeyRange {
         (self.end - self.start).saturating_add(1)
     }
 
+    /// Always false: a range holds at least one address (`new` refuses
+    /// start > end).
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
     pub fn contains(&self, key: u128) -> bool {
         self.start <= key && key <= self.end
     }

@@ -306,7 +306,7 @@ pub async fn create_pool(
     input: &PoolInput,
 ) -> Result<ip_pool::Model, IpamError> {
     let spec = input.validate()?;
-    let txn = db.begin().await?;
+    let txn = begin_write(db).await?;
     check_pool_name_free(&txn, &spec.name, None).await?;
     let now = Utc::now();
     let mut row = pool_model(&spec, now);
@@ -344,7 +344,7 @@ pub async fn update_pool(
     input: &PoolInput,
 ) -> Result<ip_pool::Model, IpamError> {
     let spec = input.validate()?;
-    let txn = db.begin().await?;
+    let txn = begin_write(db).await?;
     let existing = find_pool(&txn, id).await?;
     check_pool_name_free(&txn, &spec.name, Some(id)).await?;
     // Every subnet must stay inside the new range.
@@ -387,12 +387,20 @@ pub async fn update_pool(
 /// Deletes a pool and its subnets; refused while any address in it is
 /// allocated. Address history stays.
 pub async fn delete_pool(db: &DatabaseConnection, actor: &Actor, id: i32) -> Result<(), IpamError> {
-    let txn = db.begin().await?;
-    let pool = find_pool(&txn, id).await?;
-    let subnet_ids: Vec<i32> = ip_subnet::Entity::find()
-        .filter(ip_subnet::Column::PoolId.eq(id))
-        .all(&txn)
+    let txn = begin_write(db).await?;
+    let pool = lock_pool(&txn, id)
         .await?
+        .ok_or_else(|| IpamError::NotFound(format!("no IP pool with id {id}")))?;
+    // Lock the pool's subnets too, so that no allocation commits between
+    // the count below and the deletion.
+    let mut subnets = ip_subnet::Entity::find().filter(ip_subnet::Column::PoolId.eq(id));
+    if txn.get_database_backend() != DbBackend::Sqlite {
+        subnets = subnets.lock_exclusive();
+    }
+    let subnet_ids: Vec<i32> = subnets
+        .all(&txn)
+        .await
+        .map_err(classify)?
         .into_iter()
         .map(|s| s.id)
         .collect();
@@ -610,10 +618,10 @@ pub async fn create_subnet(
         return Err(IpamError::Invalid(errors));
     };
 
-    let txn = db.begin().await?;
-    // Subnets of one pool are created one at a time: the overlap check
-    // below then cannot race with another creation in the same pool.
-    let pool = lock_pool(&txn, input.pool_id).await?;
+    let txn = begin_write(db).await?;
+    let pool = find_pool(&txn, input.pool_id).await.map_err(|_| {
+        IpamError::invalid("pool_id", format!("no IP pool with id {}", input.pool_id))
+    })?;
     let range = cidr.range();
     let pool_range = KeyRange {
         start: key_from_bytes(&pool.start_key).unwrap_or(0),
@@ -631,6 +639,18 @@ pub async fn create_subnet(
             ),
         ));
     }
+    // Any subnet that could overlap this one lies in a pool that overlaps
+    // it. Locking those pools (in id order, so two creations never wait on
+    // each other in a cycle) serialises every creation that could clash,
+    // so the overlap check below cannot race.
+    let mut neighbours = ip_pool::Entity::find()
+        .filter(ip_pool::Column::StartKey.lte(key_bytes(range.end)))
+        .filter(ip_pool::Column::EndKey.gte(key_bytes(range.start)))
+        .order_by_asc(ip_pool::Column::Id);
+    if txn.get_database_backend() != DbBackend::Sqlite {
+        neighbours = neighbours.lock_exclusive();
+    }
+    neighbours.all(&txn).await.map_err(classify)?;
     // Two ranges overlap when each starts before the other ends.
     if let Some(other) = ip_subnet::Entity::find()
         .filter(ip_subnet::Column::NetworkKey.lte(key_bytes(range.end)))
@@ -681,16 +701,32 @@ pub async fn create_subnet(
     Ok(subnet)
 }
 
-async fn lock_pool(txn: &DatabaseTransaction, id: i32) -> Result<ip_pool::Model, IpamError> {
+/// The pool, row-locked until the transaction ends (None if there is none).
+async fn lock_pool(
+    txn: &DatabaseTransaction,
+    id: i32,
+) -> Result<Option<ip_pool::Model>, IpamError> {
     let mut query = ip_pool::Entity::find_by_id(id);
     if txn.get_database_backend() != DbBackend::Sqlite {
         query = query.lock_exclusive();
     }
-    query
-        .one(txn)
-        .await
-        .map_err(classify)?
-        .ok_or_else(|| IpamError::invalid("pool_id", format!("no IP pool with id {id}")))
+    query.one(txn).await.map_err(classify)
+}
+
+/// A transaction for a change. On SQLite it takes the write lock at BEGIN
+/// (IMMEDIATE): a transaction that first reads and then writes would fail
+/// with SQLITE_BUSY under contention instead of waiting its turn.
+async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, IpamError> {
+    match db.get_database_backend() {
+        DbBackend::Sqlite => db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await
+            .map_err(classify),
+        _ => db.begin().await.map_err(classify),
+    }
 }
 
 pub async fn update_subnet(
@@ -857,20 +893,7 @@ async fn lock_subnet(
     id: i32,
 ) -> Result<(DatabaseTransaction, ip_subnet::Model), IpamError> {
     let backend = db.get_database_backend();
-    let txn = match backend {
-        // One writer at a time: take the write lock at BEGIN, so that the
-        // transaction never has to upgrade a read lock (which fails with
-        // SQLITE_BUSY instead of waiting). busy_timeout bounds the wait.
-        DbBackend::Sqlite => {
-            db.begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..Default::default()
-            })
-            .await
-        }
-        _ => db.begin().await,
-    }
-    .map_err(classify)?;
+    let txn = begin_write(db).await?;
     let millis = settings.lock_timeout.as_millis().max(1);
     match backend {
         DbBackend::Postgres => {
@@ -1158,26 +1181,51 @@ async fn try_allocate(
     let username = spec.username.as_ref().map(|u| u.as_str().to_string());
 
     // Idempotency: the same MAC and username already hold an address here.
-    let mut same = ip_allocation::Entity::find()
-        .filter(ip_allocation::Column::SubnetId.eq(subnet.id))
-        .filter(ip_allocation::Column::Active.eq(true));
-    same = match &mac {
-        Some(mac) => same.filter(ip_allocation::Column::MacAddress.eq(mac.as_str())),
-        None => same.filter(ip_allocation::Column::MacAddress.is_null()),
-    };
-    same = match &username {
-        Some(name) => same.filter(ip_allocation::Column::Username.eq(name.as_str())),
-        None => same.filter(ip_allocation::Column::Username.is_null()),
-    };
-    if let Some(existing) = same.one(&txn).await? {
-        let wanted = spec.ip.map(to_u128);
-        if wanted.is_none_or(|w| Some(w) == key_from_bytes(&existing.ip_key)) {
-            txn.commit().await?;
-            return Ok(Allocated {
-                allocation: existing,
-                created: false,
-            });
+    // With a MAC, the (subnet_id, mac_address) index finds it. Without one,
+    // `subnet_id = ? AND mac_address IS NULL` matches every MAC-less
+    // allocation of the subnet, and SQLite (no planner statistics) still
+    // picks that index over the username's, reading all of them: a cost
+    // that grows with the subnet (docs/BENCHMARKS.md). So a username alone
+    // is looked up by the username index, and this subnet's row kept.
+    let existing = match (&mac, &username) {
+        (None, Some(name)) => ip_allocation::Entity::find()
+            .filter(ip_allocation::Column::Username.eq(name.as_str()))
+            .filter(ip_allocation::Column::Active.eq(true))
+            .filter(ip_allocation::Column::MacAddress.is_null())
+            .all(&txn)
+            .await?
+            .into_iter()
+            .find(|a| a.subnet_id == subnet.id),
+        _ => {
+            let mut same = ip_allocation::Entity::find()
+                .filter(ip_allocation::Column::SubnetId.eq(subnet.id))
+                .filter(ip_allocation::Column::Active.eq(true));
+            same = match &mac {
+                Some(mac) => same.filter(ip_allocation::Column::MacAddress.eq(mac.as_str())),
+                None => same.filter(ip_allocation::Column::MacAddress.is_null()),
+            };
+            same = match &username {
+                Some(name) => same.filter(ip_allocation::Column::Username.eq(name.as_str())),
+                None => same.filter(ip_allocation::Column::Username.is_null()),
+            };
+            same.one(&txn).await?
         }
+    };
+    if let Some(existing) = existing {
+        let wanted = spec.ip.map(to_u128);
+        if wanted.is_some_and(|w| Some(w) != key_from_bytes(&existing.ip_key)) {
+            // One subscriber, one address per subnet: a second one would
+            // leave the first orphaned.
+            return Err(IpamError::Conflict(format!(
+                "this MAC address and username already hold {} in {label}; release it first",
+                existing.ip_address
+            )));
+        }
+        txn.commit().await?;
+        return Ok(Allocated {
+            allocation: existing,
+            created: false,
+        });
     }
 
     let cidr = subnet_cidr(&subnet);
@@ -1596,6 +1644,12 @@ struct CountPerSubnet {
 }
 
 /// Active allocations per subnet, counted by the database.
+///
+/// COUNT(subnet_id), not COUNT(id): every column the query reads is then in
+/// the unique index on (subnet_id, ip_key, active), so PostgreSQL counts
+/// the pool's entries with an index-only scan. COUNT(id) made it read the
+/// whole table, every pool's allocations (docs/BENCHMARKS.md). (SQLite and
+/// MariaDB keep the primary key in each index and were not affected.)
 async fn allocated_per_subnet(
     db: &impl ConnectionTrait,
     subnet_ids: &[i32],
@@ -1606,7 +1660,7 @@ async fn allocated_per_subnet(
     let counts = ip_allocation::Entity::find()
         .select_only()
         .column(ip_allocation::Column::SubnetId)
-        .column_as(ip_allocation::Column::Id.count(), "allocated")
+        .column_as(ip_allocation::Column::SubnetId.count(), "allocated")
         .filter(ip_allocation::Column::SubnetId.is_in(subnet_ids.iter().copied()))
         .filter(ip_allocation::Column::Active.eq(true))
         .group_by(ip_allocation::Column::SubnetId)

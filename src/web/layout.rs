@@ -32,6 +32,7 @@ pub const NAV: &[NavItem] = &[
         "/ipam/allocations",
         Role::Viewer,
     ),
+    nav("history", "Address history", "/ipam/history", Role::Viewer),
     nav("users", "Network Users", "/users", Role::Viewer),
     nav("packages", "Packages", "/packages", Role::Viewer),
     nav(

@@ -34,9 +34,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/account/password",
             get(account::password_page).post(account::change_password),
         )
-        .route("/ipam/pools", get(pages::pools))
-        .route("/ipam/subnets", get(pages::subnets))
-        .route("/ipam/allocations", get(pages::allocations))
+        .merge(crate::ipam::html::router())
         .route("/users", get(pages::users))
         .route("/packages", get(pages::packages))
         .route("/radius/accounting", get(pages::accounting))

@@ -25,6 +25,7 @@ export const NAV = [
   { label: "IP Pools", path: "/ipam/pools", heading: "IP Pools" },
   { label: "Subnets", path: "/ipam/subnets", heading: "Subnets" },
   { label: "Allocations", path: "/ipam/allocations", heading: "Allocations" },
+  { label: "Address history", path: "/ipam/history", heading: "Address history" },
   { label: "Network Users", path: "/users", heading: "Network Users" },
   { label: "Packages", path: "/packages", heading: "Packages" },
   { label: "RADIUS Accounting", path: "/radius/accounting", heading: "RADIUS Accounting" },

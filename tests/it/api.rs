@@ -977,6 +977,17 @@ async fn the_openapi_document_is_valid_openapi_3_1() {
         "/api/v1/tokens/{id}",
         "/api/v1/staff",
         "/api/v1/audit-log",
+        "/api/v1/ipam/pools",
+        "/api/v1/ipam/pools/{id}",
+        "/api/v1/ipam/pools/{id}/utilization",
+        "/api/v1/ipam/subnets",
+        "/api/v1/ipam/subnets/{id}",
+        "/api/v1/ipam/subnets/{id}/available-ips",
+        "/api/v1/ipam/allocate",
+        "/api/v1/ipam/release",
+        "/api/v1/ipam/allocations",
+        "/api/v1/ipam/allocations/{id}",
+        "/api/v1/ipam/history",
     ]
     .into();
     assert_eq!(

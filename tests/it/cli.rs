@@ -123,7 +123,7 @@ fn serve_refuses_to_start_on_unmigrated_databases() {
 fn domain_commands_say_they_are_not_available_yet() {
     let dir = tempfile::tempdir().unwrap();
     let out = ispd_command(dir.path())
-        .args(["ipam", "cleanup"])
+        .args(["radius", "sync-users"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -379,6 +379,29 @@ fn tokens_and_staff_are_managed_from_the_cli() {
     fail(
         &["admin", "reset-password", "--username", "ghost"],
         "no staff member",
+    );
+}
+
+#[test]
+fn ipam_cleanup_reports_what_it_released() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(ispd_command(dir.path())
+        .arg("migrate")
+        .status()
+        .unwrap()
+        .success());
+    let out = ispd_command(dir.path())
+        .args(["ipam", "cleanup"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "Released 0 expired allocation(s); 0 had been released already."
     );
 }
 

@@ -51,7 +51,13 @@ async fn the_worker_runs_until_told_to_stop() {
         radius: radius.conn.clone(),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let worker = tokio::spawn(ispd::jobs::run_worker(databases, async move {
+    let context = ispd::jobs::JobContext {
+        db: databases,
+        ipam: ispd::ipam::service::IpamSettings {
+            lock_timeout: Duration::from_secs(5),
+        },
+    };
+    let worker = tokio::spawn(ispd::jobs::run_worker(context, async move {
         let _ = stopped.await;
     }));
     tokio::time::sleep(Duration::from_millis(300)).await;
