@@ -200,6 +200,40 @@ pub fn initial_free_ranges(cidr: &Cidr, gateway: Option<IpAddr>) -> Vec<KeyRange
     }
 }
 
+/// What stays free of `ranges` once the `taken` keys (sorted) are out: the
+/// free set of a subnet, rebuilt from its allocations. Its first range
+/// starts at the lowest free address.
+pub fn free_ranges_around(ranges: &[KeyRange], taken: &[u128]) -> Vec<KeyRange> {
+    debug_assert!(taken.windows(2).all(|w| w[0] <= w[1]), "taken is sorted");
+    let mut free = Vec::new();
+    for range in ranges {
+        // `next`: the lowest key not yet known to be taken (None past u128::MAX).
+        let mut next = Some(range.start);
+        let inside = taken.partition_point(|k| *k < range.start);
+        for &key in taken[inside..].iter().take_while(|k| **k <= range.end) {
+            if let Some(start) = next.filter(|start| key > *start) {
+                free.push(KeyRange {
+                    start,
+                    end: key - 1,
+                });
+            }
+            // Past the top of the key space nothing is left; a repeated key
+            // never moves `next` back.
+            next = match (next, key.checked_add(1)) {
+                (Some(current), Some(after)) => Some(current.max(after)),
+                _ => None,
+            };
+        }
+        if let Some(start) = next.filter(|start| *start <= range.end) {
+            free.push(KeyRange {
+                start,
+                end: range.end,
+            });
+        }
+    }
+    free
+}
+
 /// Checks a gateway: inside the subnet, and not its network or broadcast
 /// address (which `usable` leaves out).
 pub fn check_gateway(cidr: &Cidr, gateway: IpAddr) -> Result<(), String> {
@@ -512,6 +546,24 @@ mod tests {
         fn keys_round_trip(a in any::<u32>(), b in any::<u128>()) {
             prop_assert_eq!(from_u128(to_u128(IpAddr::V4(a.into())), IpVersion::V4), IpAddr::V4(a.into()));
             prop_assert_eq!(from_u128(to_u128(IpAddr::V6(b.into())), IpVersion::V6), IpAddr::V6(b.into()));
+        }
+
+        /// The free set rebuilt from a sorted set of taken addresses holds
+        /// exactly the untaken ones, and starts at the lowest free address.
+        #[test]
+        fn free_ranges_are_the_complement_of_the_taken_set(
+            start in 0u128..64,
+            len in 1u128..64,
+            mut taken in proptest::collection::vec(0u128..140, 0..40),
+        ) {
+            taken.sort_unstable();
+            let usable = KeyRange::new(start, start + len - 1).unwrap();
+            let free = free_ranges_around(&[usable], &taken);
+            let naive: Vec<u128> = (usable.start..=usable.end).filter(|k| !taken.contains(k)).collect();
+            let from_ranges: Vec<u128> = free.iter().flat_map(|r| r.start..=r.end).collect();
+            prop_assert_eq!(&from_ranges, &naive);
+            prop_assert_eq!(free.first().map(|r| r.start), naive.first().copied(), "the lowest free address");
+            prop_assert!(free.windows(2).all(|w| w[0].end + 1 < w[1].start), "ranges are disjoint and not adjacent");
         }
 
         #[test]

@@ -25,8 +25,8 @@ use sea_orm::{
 };
 
 use super::domain::{
-    check_gateway, from_u128, initial_free_ranges, key_bytes, key_from_bytes, to_u128, Cidr,
-    IpVersion, KeyRange, MacAddress, NetUsername, RangeStatus, VlanId,
+    check_gateway, free_ranges_around, from_u128, initial_free_ranges, key_bytes, key_from_bytes,
+    to_u128, Cidr, IpVersion, KeyRange, MacAddress, NetUsername, RangeStatus, VlanId,
 };
 use super::entities::{ip_allocation, ip_allocation_history, ip_free_range, ip_pool, ip_subnet};
 use crate::audit::{self, Actor};
@@ -1362,34 +1362,8 @@ pub async fn rebuild_free_ranges(
         .filter(ip_free_range::Column::SubnetId.eq(subnet_id))
         .exec(&txn)
         .await?;
-    for range in initial_free_ranges(&cidr, gateway) {
-        // `next`: the lowest key not yet known to be taken (None past u128::MAX).
-        let mut next = Some(range.start);
-        for key in taken.iter().copied().filter(|k| range.contains(*k)) {
-            if let Some(start) = next.filter(|start| key > *start) {
-                insert_free_range(
-                    &txn,
-                    subnet_id,
-                    KeyRange {
-                        start,
-                        end: key - 1,
-                    },
-                )
-                .await?;
-            }
-            next = key.checked_add(1);
-        }
-        if let Some(start) = next.filter(|start| *start <= range.end) {
-            insert_free_range(
-                &txn,
-                subnet_id,
-                KeyRange {
-                    start,
-                    end: range.end,
-                },
-            )
-            .await?;
-        }
+    for range in free_ranges_around(&initial_free_ranges(&cidr, gateway), &taken) {
+        insert_free_range(&txn, subnet_id, range).await?;
     }
     txn.commit().await?;
     Ok(())

@@ -606,3 +606,42 @@ async fn a_held_subnet_lock_gives_busy_not_a_hang(backend: Backend) {
     allocate(&app, request(subnet_id, "waiter")).await.unwrap();
 }
 crate::on_every_backend!(a_held_subnet_lock_gives_busy_not_a_hang);
+
+async fn the_unique_index_catches_a_corrupt_free_set_and_the_allocation_is_retried(
+    backend: Backend,
+) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let pool_id = pool(&app, "P", "10.0.0.0", "10.0.0.255").await;
+    let subnet_id = subnet(&app, pool_id, "10.0.0.0/24", None).await;
+    let first = allocate(&app, request(subnet_id, "alice"))
+        .await
+        .unwrap()
+        .allocation;
+    assert_eq!(first.ip_address, "10.0.0.1");
+    // Corrupt the free set: claim the allocated 10.0.0.1 is free again.
+    use sea_orm::ActiveModelTrait;
+    ip_free_range::ActiveModel {
+        subnet_id: sea_orm::Set(subnet_id),
+        start_key: sea_orm::Set(first.ip_key.clone()),
+        end_key: sea_orm::Set(first.ip_key.clone()),
+        ..Default::default()
+    }
+    .insert(app.db())
+    .await
+    .unwrap();
+    let second = allocate(&app, request(subnet_id, "bob"))
+        .await
+        .expect("retried, not surfaced");
+    assert_eq!(second.allocation.ip_address, "10.0.0.2");
+    let free = service::available_ips(app.db(), subnet_id, None, 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        free.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        ["10.0.0.3", "10.0.0.4"],
+        "the free set was repaired"
+    );
+}
+crate::on_every_backend!(the_unique_index_catches_a_corrupt_free_set_and_the_allocation_is_retried);
