@@ -107,6 +107,7 @@ fn status_options(current: &str) -> Vec<(&'static str, bool)> {
 }
 
 /// A utilization bar: an SVG drawing plus the same figure as text.
+#[derive(Default)]
 pub struct Bar {
     pub percent: f64,
     pub text: String,
@@ -466,9 +467,13 @@ async fn pools_page(
     };
     let page = page_request(&query.page);
     let (pools, total) = service::list_pools(db, &filter, &sort, page).await?;
+    let ids: Vec<i32> = pools.iter().map(|p| p.id).collect();
+    let mut usages = service::pools_utilization(db, &ids).await?;
     let mut rows = Vec::with_capacity(pools.len());
     for pool in pools {
-        let usage = service::pool_utilization(db, pool.id).await?;
+        let usage = usages
+            .remove(&pool.id)
+            .expect("every pool asked for has an entry");
         rows.push(PoolRow {
             id: pool.id,
             range: format!("{} – {}", pool.start_ip, pool.end_ip),
@@ -915,12 +920,12 @@ pub async fn list_subnets(
     )
     .await?;
     let mut pools: HashMap<i32, String> = HashMap::new();
+    let usages = service::subnets_utilization(db, &subnets).await?;
     let mut rows = Vec::with_capacity(subnets.len());
     for subnet in subnets {
         if let std::collections::hash_map::Entry::Vacant(entry) = pools.entry(subnet.pool_id) {
             entry.insert(service::get_pool(db, subnet.pool_id).await?.name);
         }
-        let usage = service::subnet_utilization(db, &subnet).await?;
         rows.push(SubnetListRow {
             id: subnet.id,
             network: service::subnet_label(&subnet),
@@ -929,7 +934,7 @@ pub async fn list_subnets(
             gateway: dash(&subnet.gateway),
             vlan: dash(&subnet.vlan_id),
             status: subnet.status,
-            bar: Bar::new(&usage),
+            bar: usages.get(&subnet.id).map(Bar::new).unwrap_or_default(),
         });
     }
     let pager = Pager::new(

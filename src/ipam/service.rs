@@ -1611,6 +1611,17 @@ pub struct PoolUtilization {
     pub subnets: Vec<SubnetUtilization>,
 }
 
+impl PoolUtilization {
+    /// A pool without subnets.
+    pub fn empty(pool_id: i32) -> Self {
+        Self {
+            pool_id,
+            utilization: Utilization::new(0, 0),
+            subnets: Vec::new(),
+        }
+    }
+}
+
 #[derive(FromQueryResult)]
 struct CountPerSubnet {
     subnet_id: i32,
@@ -1654,34 +1665,62 @@ pub async fn pool_utilization(
     pool_id: i32,
 ) -> Result<PoolUtilization, IpamError> {
     find_pool(db, pool_id).await?;
+    let mut usage = pools_utilization(db, &[pool_id]).await?;
+    Ok(usage
+        .remove(&pool_id)
+        .unwrap_or_else(|| PoolUtilization::empty(pool_id)))
+}
+
+/// Utilization of several pools (a page of the pool list) in two queries:
+/// their subnets, and one aggregate count of active allocations.
+pub async fn pools_utilization(
+    db: &impl ConnectionTrait,
+    pool_ids: &[i32],
+) -> Result<HashMap<i32, PoolUtilization>, IpamError> {
     let subnets = ip_subnet::Entity::find()
-        .filter(ip_subnet::Column::PoolId.eq(pool_id))
+        .filter(ip_subnet::Column::PoolId.is_in(pool_ids.iter().copied()))
         .order_by_asc(ip_subnet::Column::NetworkKey)
         .all(db)
         .await?;
+    let per_subnet = subnets_utilization(db, &subnets).await?;
+    let mut pools: HashMap<i32, PoolUtilization> = pool_ids
+        .iter()
+        .map(|&pool_id| (pool_id, PoolUtilization::empty(pool_id)))
+        .collect();
+    for subnet in &subnets {
+        let Some(usage) = per_subnet.get(&subnet.id).cloned() else {
+            continue;
+        };
+        if let Some(pool) = pools.get_mut(&subnet.pool_id) {
+            pool.utilization = Utilization::new(
+                pool.utilization.total.saturating_add(usage.total),
+                pool.utilization.allocated + usage.allocated,
+            );
+            pool.subnets.push(SubnetUtilization {
+                subnet_id: subnet.id,
+                network: subnet_label(subnet),
+                utilization: usage,
+            });
+        }
+    }
+    Ok(pools)
+}
+
+/// Utilization of each subnet given, from one aggregate count.
+pub async fn subnets_utilization(
+    db: &impl ConnectionTrait,
+    subnets: &[ip_subnet::Model],
+) -> Result<HashMap<i32, Utilization>, IpamError> {
     let ids: Vec<i32> = subnets.iter().map(|s| s.id).collect();
     let counts = allocated_per_subnet(db, &ids).await?;
-    let mut total = 0u128;
-    let mut allocated = 0u128;
-    let per_subnet = subnets
+    Ok(subnets
         .iter()
         .map(|s| {
             let usable = usable_count(&subnet_cidr(s), s.gateway.as_deref());
             let used = counts.get(&s.id).copied().unwrap_or(0);
-            total = total.saturating_add(usable);
-            allocated += used;
-            SubnetUtilization {
-                subnet_id: s.id,
-                network: subnet_label(s),
-                utilization: Utilization::new(usable, used),
-            }
+            (s.id, Utilization::new(usable, used))
         })
-        .collect();
-    Ok(PoolUtilization {
-        pool_id,
-        utilization: Utilization::new(total, allocated),
-        subnets: per_subnet,
-    })
+        .collect())
 }
 
 /// Utilization of one subnet.
@@ -1689,11 +1728,10 @@ pub async fn subnet_utilization(
     db: &impl ConnectionTrait,
     subnet: &ip_subnet::Model,
 ) -> Result<Utilization, IpamError> {
-    let counts = allocated_per_subnet(db, &[subnet.id]).await?;
-    Ok(Utilization::new(
-        usable_count(&subnet_cidr(subnet), subnet.gateway.as_deref()),
-        counts.get(&subnet.id).copied().unwrap_or(0),
-    ))
+    let mut usage = subnets_utilization(db, std::slice::from_ref(subnet)).await?;
+    Ok(usage
+        .remove(&subnet.id)
+        .unwrap_or_else(|| Utilization::new(0, 0)))
 }
 
 #[derive(Debug, Default, Clone)]
