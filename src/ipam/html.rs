@@ -1025,6 +1025,9 @@ pub struct AllocSection {
     pub message: Option<Notice>,
     pub available: Vec<String>,
     pub free_text: String,
+    /// In this section (not in the details above it), so that htmx swaps
+    /// after an allocation or release keep it current.
+    pub bar: Bar,
 }
 
 impl AllocSection {
@@ -1119,6 +1122,7 @@ async fn alloc_section(
         message,
         available,
         free_text: format!("{} of {} usable addresses free", usage.free, usage.total),
+        bar: Bar::new(&usage),
     })
 }
 
@@ -1141,7 +1145,6 @@ pub struct SubnetPage {
     chrome: Chrome,
     can_edit: bool,
     subnet: SubnetView,
-    bar: Bar,
     edit: SubnetForm,
     edit_errors: Errors,
     notice: Option<Notice>,
@@ -1173,12 +1176,10 @@ async fn subnet_page(
     let pool = service::get_pool(db, subnet.pool_id).await?;
     let can_edit = chrome.can(Role::Operator);
     let section = alloc_section(state, &subnet, &chrome, extra.section).await?;
-    let usage = service::subnet_utilization(db, &subnet).await?;
     let label = service::subnet_label(&subnet);
     Ok(SubnetPage {
         chrome: chrome.at("subnets", format!("Subnet {label}")),
         can_edit,
-        bar: Bar::new(&usage),
         edit: extra.edit.unwrap_or_else(|| SubnetForm::of(&subnet)),
         edit_errors: extra.edit_errors,
         notice: extra.notice,
