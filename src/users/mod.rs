@@ -1,3 +1,5 @@
 //! Network users (subscribers) and service packages.
 
+pub mod domain;
 pub mod entities;
+pub mod service;

@@ -38,4 +38,5 @@ mod ipam_web;
 mod jobs;
 mod migrations;
 mod radius_schema;
+mod users;
 mod web;
