@@ -63,6 +63,8 @@ pub enum Command {
     /// Network-wide checks.
     #[command(subcommand)]
     Network(NetworkCommand),
+    /// Run a mock MikroTik router (RouterOS API) until Ctrl-C, for development and demos.
+    MockRouteros(crate::mikrotik::routeros::mock::MockRouterosArgs),
 }
 
 #[derive(Debug, Args)]
@@ -170,6 +172,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Key(KeyCommand::Generate) => {
             println!("{}", AppKey::generate().to_base64());
             Ok(())
+        }
+        // Needs no configuration or database.
+        Command::MockRouteros(args) => {
+            crate::mikrotik::routeros::mock::run(args, app::shutdown_signal()).await
         }
         command => {
             let config = Config::from_env().map_err(BadConfig)?;
@@ -295,8 +301,39 @@ async fn run_with_config(command: Command, config: Config) -> anyhow::Result<()>
             println!("{summary}");
             Ok(())
         }
-        Command::Key(KeyCommand::Generate) => unreachable!("handled before configuration"),
-        Command::Radius(RadiusCommand::SyncUsers { .. }) => not_available("radius sync-users"),
+        Command::Key(KeyCommand::Generate) | Command::MockRouteros(_) => {
+            unreachable!("handled before configuration")
+        }
+        Command::Radius(RadiusCommand::SyncUsers { dry_run }) => {
+            let state = prepare(config, false).await?;
+            use std::io::{IsTerminal, Write};
+            let tty = std::io::stderr().is_terminal();
+            let report = crate::radius::service::sync_all_with_progress(
+                &state.db.main,
+                &state.db.radius,
+                &state.app_key,
+                dry_run,
+                |done, total| {
+                    if tty {
+                        eprint!("\rsyncing users: {done}/{total}");
+                        let _ = std::io::stderr().flush();
+                    }
+                },
+            )
+            .await?;
+            if tty {
+                eprintln!();
+            }
+            println!("{report}");
+            if !report.failed.is_empty() {
+                bail!(
+                    "{} user(s) could not be synced (their password does not decrypt with this APP_KEY): {}",
+                    report.failed.len(),
+                    report.failed.join(", ")
+                );
+            }
+            Ok(())
+        }
         Command::Mikrotik(MikrotikCommand::SyncSessions) => not_available("mikrotik sync-sessions"),
         Command::Ipam(IpamCommand::Cleanup) => {
             let db = Databases::connect(&config).await?;

@@ -175,6 +175,11 @@ impl Modify for SecuritySchemes {
         (name = "audit", description = "The audit log: who changed what."),
         (name = "ipam", description = "IP address management: pools, subnets, allocations and \
             address history. Viewers read; operators and admins change."),
+        (name = "users", description = "Network users (subscribers). Passwords are write-only; \
+            operators and admins may reveal one, which the audit log records. Viewers read; \
+            operators and admins change."),
+        (name = "packages", description = "Service packages: rates, burst, limits, RADIUS group \
+            and MikroTik profile. Viewers read; operators and admins change."),
     ),
 )]
 pub struct ApiDoc;

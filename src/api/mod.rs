@@ -58,6 +58,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(staff::list_staff, staff::create_staff))
         .routes(routes!(audit::list_audit_log))
         .merge(crate::ipam::api::routes())
+        .merge(crate::users::api::routes())
 }
 
 /// The OpenAPI 3.1 document of every `/api/v1` route.

@@ -1,5 +1,7 @@
 //! Network users (subscribers) and service packages.
 
+pub mod api;
 pub mod domain;
 pub mod entities;
+pub mod html;
 pub mod service;

@@ -35,8 +35,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
             get(account::password_page).post(account::change_password),
         )
         .merge(crate::ipam::html::router())
-        .route("/users", get(pages::users))
-        .route("/packages", get(pages::packages))
+        .merge(crate::users::html::router())
         .route("/radius/accounting", get(pages::accounting))
         .route("/sessions", get(pages::sessions))
         .route("/mikrotik/routers", get(pages::routers))

@@ -18,7 +18,7 @@ use crate::audit::entities::audit_log;
 use crate::error::{AppError, ErrorInfo};
 use crate::ipam::entities::{ip_allocation, ip_pool, ip_subnet};
 use crate::mikrotik::entities::{mikrotik_pppoe_user, mikrotik_router};
-use crate::users::entities::{network_user, network_user_session, service_package};
+use crate::users::entities::{network_user, network_user_session};
 use crate::web::auth::{AuthSession, SignedIn};
 use crate::web::layout::Chrome;
 use crate::web::listing::{or_dash, when, when_opt, ListQuery, Listing};
@@ -132,116 +132,6 @@ impl ListSpec {
             },
         }
     }
-}
-
-pub async fn users(
-    _user: SignedIn,
-    chrome: Chrome,
-    State(state): State<AppState>,
-    Query(query): Query<ListQuery>,
-) -> Result<ListPage, AppError> {
-    let mut select = network_user::Entity::find().order_by_asc(network_user::Column::Username);
-    let q = query.search();
-    if !q.is_empty() {
-        select = select.filter(contains(network_user::Column::Username, &q));
-    }
-    let (users, total) = fetch_page(&state.db.main, select, query.page_request()).await?;
-    let packages: std::collections::HashMap<i32, String> = service_package::Entity::find()
-        .all(&state.db.main)
-        .await?
-        .into_iter()
-        .map(|p| (p.id, p.name))
-        .collect();
-    let rows = users
-        .into_iter()
-        .map(|u| {
-            vec![
-                u.username,
-                u.service_type,
-                u.package_id
-                    .and_then(|id| packages.get(&id).cloned())
-                    .unwrap_or_else(|| "—".into()),
-                u.status,
-                or_dash(&u.static_ip),
-                when_opt(&u.expires_at),
-            ]
-        })
-        .collect();
-    Ok(ListSpec {
-        nav: "users",
-        heading: "Network Users",
-        description: "Subscribers: PPPoE, hotspot and static.",
-        base_path: "/users",
-        searchable: true,
-        empty_title: "No network users yet.",
-        empty_hint: "Subscribers appear here once they are created (or after running make seed).",
-        columns: vec![
-            "Username",
-            "Service",
-            "Package",
-            "Status",
-            "Static IP",
-            "Expires",
-        ],
-    }
-    .render(chrome, &query, rows, total))
-}
-
-fn rate(kbps: i64) -> String {
-    if kbps % 1000 == 0 {
-        format!("{}M", kbps / 1000)
-    } else {
-        format!("{kbps}k")
-    }
-}
-
-pub async fn packages(
-    _user: SignedIn,
-    chrome: Chrome,
-    State(state): State<AppState>,
-    Query(query): Query<ListQuery>,
-) -> Result<ListPage, AppError> {
-    let mut select = service_package::Entity::find().order_by_asc(service_package::Column::Name);
-    let q = query.search();
-    if !q.is_empty() {
-        select = select.filter(contains(service_package::Column::Name, &q));
-    }
-    let (packages, total) = fetch_page(&state.db.main, select, query.page_request()).await?;
-    let rows = packages
-        .into_iter()
-        .map(|p| {
-            vec![
-                p.name,
-                format!(
-                    "{}/{}",
-                    rate(p.download_rate_kbps),
-                    rate(p.upload_rate_kbps)
-                ),
-                p.radius_group,
-                or_dash(&p.mikrotik_profile),
-                or_dash(&p.simultaneous_use),
-                p.status,
-            ]
-        })
-        .collect();
-    Ok(ListSpec {
-        nav: "packages",
-        heading: "Packages",
-        description: "Service packages: rates, RADIUS group and PPP profile.",
-        base_path: "/packages",
-        searchable: true,
-        empty_title: "No packages yet.",
-        empty_hint: "Packages appear here once they are created (or after running make seed).",
-        columns: vec![
-            "Name",
-            "Down/Up",
-            "RADIUS group",
-            "PPP profile",
-            "Sessions",
-            "Status",
-        ],
-    }
-    .render(chrome, &query, rows, total))
 }
 
 pub async fn accounting(

@@ -988,6 +988,11 @@ async fn the_openapi_document_is_valid_openapi_3_1() {
         "/api/v1/ipam/allocations",
         "/api/v1/ipam/allocations/{id}",
         "/api/v1/ipam/history",
+        "/api/v1/packages",
+        "/api/v1/packages/{id}",
+        "/api/v1/users",
+        "/api/v1/users/{id}",
+        "/api/v1/users/{id}/reveal-password",
     ]
     .into();
     assert_eq!(
@@ -1018,7 +1023,8 @@ async fn the_openapi_document_is_valid_openapi_3_1() {
                 assert!(security.contains(&json!({"bearer": []})), "{method} {path}");
                 assert!(responses.contains_key("401"), "{method} {path}: 401");
             }
-            if method == "post" {
+            // An action without a body (revealing a password) reads none.
+            if method == "post" && !path.ends_with("/reveal-password") {
                 for status in ["400", "413", "415", "422"] {
                     assert!(responses.contains_key(status), "{method} {path}: {status}");
                 }

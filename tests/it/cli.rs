@@ -123,7 +123,7 @@ fn serve_refuses_to_start_on_unmigrated_databases() {
 fn domain_commands_say_they_are_not_available_yet() {
     let dir = tempfile::tempdir().unwrap();
     let out = ispd_command(dir.path())
-        .args(["radius", "sync-users"])
+        .args(["mikrotik", "sync-sessions"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -403,6 +403,31 @@ fn ipam_cleanup_reports_what_it_released() {
         String::from_utf8_lossy(&out.stdout).trim(),
         "Released 0 expired allocation(s); 0 had been released already."
     );
+}
+
+#[test]
+fn radius_sync_users_reports_drift_then_writes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(ispd_command(dir.path())
+        .arg("seed")
+        .status()
+        .unwrap()
+        .success());
+    let run = |args: &[&str]| {
+        let out = ispd_command(dir.path()).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "ispd {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let drift = run(&["radius", "sync-users", "--dry-run"]);
+    assert!(drift.contains("users: 3 would be created"), "{drift}");
+    let synced = run(&["radius", "sync-users"]);
+    assert!(synced.contains("users: 3 created"), "{synced}");
+    let again = run(&["radius", "sync-users", "--dry-run"]);
+    assert!(again.contains("3 unchanged"), "{again}");
 }
 
 #[test]

@@ -1,0 +1,851 @@
+//! `/api/v1/users` and `/api/v1/packages`: network users (subscribers) and
+//! service packages.
+//!
+//! Thin handlers: each reads its input, checks the caller's role, calls one
+//! function of [`super::service`] (which validates, allocates static
+//! addresses through IPAM and audits) and builds a view.
+//!
+//! Roles: any signed-in caller (viewer and up) reads; operators and admins
+//! create, change and delete. A user's password is write-only: no view has
+//! it. `POST /users/{id}/reveal-password` (operator and up) returns it, and
+//! the audit log records every call.
+
+use axum::extract::{OriginalUri, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::domain::{mikrotik_rate_limit, Rate, RateLimit, ServiceType, UserStatus};
+use super::entities::{network_user, service_package};
+use super::service::{
+    self, PackageFilter, PackageInput, UserFilter, UserInput, PACKAGE_SORTS, USER_SORTS,
+};
+use crate::api::auth::ApiCaller;
+use crate::api::docs::{
+    BadRequest, Forbidden, Internal, NotFound, PayloadTooLarge, RateLimited, Unauthenticated,
+    UnsupportedMediaType, ValidationFailed,
+};
+use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::app::AppState;
+use crate::crypto::Secret;
+use crate::error::{AppError, FieldErrors};
+use crate::ipam::service::IpamSettings;
+use crate::staff::Role;
+use crate::web::pagination::{filters, Page, PageParams, Paged, Sort};
+
+/// The users and packages routes, relative to `/api/v1`.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_packages, create_package))
+        .routes(routes!(get_package, update_package, delete_package))
+        .routes(routes!(list_users, create_user))
+        .routes(routes!(get_user, update_user, delete_user))
+        .routes(routes!(reveal_password))
+}
+
+fn settings(state: &AppState) -> IpamSettings {
+    IpamSettings::from_config(&state.config)
+}
+
+fn check(errors: FieldErrors) -> Result<(), AppError> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::validation(errors))
+    }
+}
+
+// ---------------------------------------------------------------- views
+
+/// A package's burst: for up to `time_secs`, while the average rate stays
+/// below the thresholds, the subscriber may reach the burst rates.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BurstView {
+    #[schema(example = "30M")]
+    pub download_rate: String,
+    #[schema(example = "8M")]
+    pub upload_rate: String,
+    #[schema(example = "15M")]
+    pub threshold_download: String,
+    #[schema(example = "4M")]
+    pub threshold_upload: String,
+    #[schema(example = 10)]
+    pub time_secs: u32,
+}
+
+/// A service package.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": 1, "name": "Home 20M", "description": "Residential fibre",
+    "download_rate": "20M", "upload_rate": "5M", "download_rate_kbps": 20000,
+    "upload_rate_kbps": 5000, "burst": null, "session_timeout_secs": 86400,
+    "simultaneous_use": 1, "radius_group": "home-20m", "mikrotik_profile": "home-20m",
+    "rate_limit": "5M/20M", "status": "active",
+    "created_at": "2026-12-01T10:00:00Z", "updated_at": "2026-12-01T10:00:00Z"}))]
+pub struct PackageView {
+    #[schema(example = 1)]
+    pub id: i32,
+    #[schema(example = "Home 20M")]
+    pub name: String,
+    pub description: Option<String>,
+    /// In RouterOS units (`M` when whole, else `k`).
+    #[schema(example = "20M")]
+    pub download_rate: String,
+    #[schema(example = "5M")]
+    pub upload_rate: String,
+    #[schema(example = 20000)]
+    pub download_rate_kbps: i64,
+    #[schema(example = 5000)]
+    pub upload_rate_kbps: i64,
+    pub burst: Option<BurstView>,
+    #[schema(example = 86400)]
+    pub session_timeout_secs: Option<i32>,
+    #[schema(example = 1)]
+    pub simultaneous_use: Option<i32>,
+    /// The FreeRADIUS group (radusergroup.groupname) of its users.
+    #[schema(example = "home-20m")]
+    pub radius_group: String,
+    /// The RouterOS PPP profile.
+    #[schema(example = "home-20m")]
+    pub mikrotik_profile: Option<String>,
+    /// The Mikrotik-Rate-Limit value sent to the router: `rx/tx` from the
+    /// router's side, so upload first (`5M/20M` for 20M down, 5M up), then
+    /// the burst settings when there is a burst.
+    #[schema(example = "5M/20M")]
+    pub rate_limit: String,
+    #[schema(example = "active")]
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+fn rate_text(kbps: i64) -> String {
+    Rate::from_column(kbps)
+        .map(|r| r.to_string())
+        .unwrap_or_default()
+}
+
+impl From<service_package::Model> for PackageView {
+    fn from(p: service_package::Model) -> Self {
+        let rate_limit = mikrotik_rate_limit(&p);
+        let burst = RateLimit::of_package(&p)
+            .and_then(|l| l.burst)
+            .map(|b| BurstView {
+                download_rate: b.download.to_string(),
+                upload_rate: b.upload.to_string(),
+                threshold_download: b.threshold_download.to_string(),
+                threshold_upload: b.threshold_upload.to_string(),
+                time_secs: b.time_secs,
+            });
+        Self {
+            id: p.id,
+            download_rate: rate_text(p.download_rate_kbps),
+            upload_rate: rate_text(p.upload_rate_kbps),
+            name: p.name,
+            description: p.description,
+            download_rate_kbps: p.download_rate_kbps,
+            upload_rate_kbps: p.upload_rate_kbps,
+            burst,
+            session_timeout_secs: p.session_timeout_secs,
+            simultaneous_use: p.simultaneous_use,
+            radius_group: p.radius_group,
+            mikrotik_profile: p.mikrotik_profile,
+            rate_limit,
+            status: p.status,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+/// A network user (subscriber). The password is never part of it.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": 7, "username": "alice@isp.example", "service_type": "static",
+    "package_id": 1, "status": "active", "static_ip": "100.64.0.2", "static_allocation_id": 12,
+    "mac_address": "aa:bb:cc:dd:ee:ff", "expires_at": null, "full_name": "Alice Example",
+    "notes": null, "radius_sync_pending": true, "radius_synced_at": null,
+    "created_at": "2026-12-01T10:05:00Z", "updated_at": "2026-12-01T10:05:00Z"}))]
+pub struct UserView {
+    #[schema(example = 7)]
+    pub id: i32,
+    #[schema(example = "alice@isp.example")]
+    pub username: String,
+    /// `pppoe`, `hotspot` or `static`.
+    #[schema(example = "pppoe")]
+    pub service_type: String,
+    #[schema(example = 1)]
+    pub package_id: Option<i32>,
+    /// `active`, `suspended` or `disabled`.
+    #[schema(example = "active")]
+    pub status: String,
+    /// A static user's address, allocated from IPAM.
+    #[schema(example = "100.64.0.2")]
+    pub static_ip: Option<String>,
+    /// The IPAM allocation holding `static_ip`.
+    pub static_allocation_id: Option<i64>,
+    #[schema(example = "aa:bb:cc:dd:ee:ff")]
+    pub mac_address: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub full_name: Option<String>,
+    pub notes: Option<String>,
+    /// True until the RADIUS sync has written the user's current state.
+    pub radius_sync_pending: bool,
+    pub radius_synced_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<network_user::Model> for UserView {
+    fn from(u: network_user::Model) -> Self {
+        Self {
+            id: u.id,
+            username: u.username,
+            service_type: u.service_type,
+            package_id: u.package_id,
+            status: u.status,
+            static_ip: u.static_ip,
+            static_allocation_id: u.static_allocation_id,
+            mac_address: u.mac_address,
+            expires_at: u.expires_at,
+            full_name: u.full_name,
+            notes: u.notes,
+            radius_sync_pending: u.radius_sync_pending,
+            radius_synced_at: u.radius_synced_at,
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+        }
+    }
+}
+
+/// A user's password, in clear (`POST /users/{id}/reveal-password`).
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"id": 7, "username": "alice@isp.example", "password": "Sup3r-secret pass"}))]
+pub struct RevealedPassword {
+    pub id: i32,
+    pub username: String,
+    pub password: String,
+}
+
+// ------------------------------------------------------------- packages
+
+/// Filters and order of `GET /packages`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PackageQuery {
+    /// Part of the name or RADIUS group, any case.
+    pub q: Option<String>,
+    /// `id`, `name`, `download_rate`, `upload_rate`, `radius_group` or
+    /// `created_at`; `-` in front for descending; comma-separated for
+    /// several. Default `name`.
+    #[param(example = "-download_rate")]
+    pub sort: Option<String>,
+}
+
+/// The body of `POST /packages` and `PUT /packages/{id}` (every field; an
+/// omitted optional field is cleared). Rates are text such as `20M`,
+/// `512k`, `1G` or a plain number of kbit/s.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"name": "Home 20M", "description": "Residential fibre",
+    "download_rate": "20M", "upload_rate": "5M", "burst_download_rate": "30M",
+    "burst_upload_rate": "8M", "burst_threshold_download": "15M", "burst_threshold_upload": "4M",
+    "burst_time_secs": 10, "session_timeout_secs": 86400, "simultaneous_use": 1,
+    "radius_group": "home-20m", "mikrotik_profile": "home-20m"}))]
+pub struct PackageBody {
+    /// 1 to 64 characters, unique.
+    #[schema(min_length = 1, max_length = 64)]
+    pub name: String,
+    /// At most 1000 characters.
+    pub description: Option<String>,
+    /// Above zero, at most 100G.
+    #[schema(example = "20M")]
+    pub download_rate: String,
+    #[schema(example = "5M")]
+    pub upload_rate: String,
+    /// A burst needs all five burst fields, or none. Above `download_rate`.
+    pub burst_download_rate: Option<String>,
+    /// Above `upload_rate`.
+    pub burst_upload_rate: Option<String>,
+    /// Not above `download_rate`.
+    pub burst_threshold_download: Option<String>,
+    /// Not above `upload_rate`.
+    pub burst_threshold_upload: Option<String>,
+    /// 1 to 3600.
+    #[schema(minimum = 1, maximum = 3600)]
+    pub burst_time_secs: Option<i64>,
+    /// From 1.
+    #[schema(minimum = 1)]
+    pub session_timeout_secs: Option<i64>,
+    /// From 1.
+    #[schema(minimum = 1)]
+    pub simultaneous_use: Option<i64>,
+    /// 1 to 64 letters, digits and `. _ -`; unique.
+    #[schema(example = "home-20m")]
+    pub radius_group: String,
+    /// 1 to 64 characters, no quotes or backslashes.
+    pub mikrotik_profile: Option<String>,
+}
+
+impl From<PackageBody> for PackageInput {
+    fn from(b: PackageBody) -> Self {
+        Self {
+            name: b.name,
+            description: b.description,
+            download_rate: b.download_rate,
+            upload_rate: b.upload_rate,
+            burst_download_rate: b.burst_download_rate,
+            burst_upload_rate: b.burst_upload_rate,
+            burst_threshold_download: b.burst_threshold_download,
+            burst_threshold_upload: b.burst_threshold_upload,
+            burst_time_secs: b.burst_time_secs,
+            session_timeout_secs: b.session_timeout_secs,
+            simultaneous_use: b.simultaneous_use,
+            radius_group: b.radius_group,
+            mikrotik_profile: b.mikrotik_profile,
+        }
+    }
+}
+
+/// List service packages.
+#[utoipa::path(
+    get,
+    path = "/packages",
+    tag = "packages",
+    operation_id = "list_packages",
+    security(("bearer" = []), ("session" = [])),
+    params(PageParams, PackageQuery),
+    responses(
+        (status = 200, description = "One page of packages.", body = Page<PackageView>,
+            headers(("Link" = String, description = "RFC 8288 links to the first, previous, next and last pages.")),
+            example = json!({"data": [{"id": 1, "name": "Home 20M", "description": null,
+                "download_rate": "20M", "upload_rate": "5M", "download_rate_kbps": 20000,
+                "upload_rate_kbps": 5000, "burst": null, "session_timeout_secs": null,
+                "simultaneous_use": 1, "radius_group": "home-20m", "mikrotik_profile": null,
+                "rate_limit": "5M/20M", "status": "active",
+                "created_at": "2026-12-01T10:00:00Z", "updated_at": "2026-12-01T10:00:00Z"}],
+                "meta": {"total": 1, "page": 1, "per_page": 50}})),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 422, response = ValidationFailed),
+        (status = 429, response = RateLimited),
+        (status = 500, response = Internal),
+    ),
+)]
+pub async fn list_packages(
+    caller: ApiCaller,
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    ApiQuery(paging): ApiQuery<PageParams>,
+    ApiQuery(query): ApiQuery<PackageQuery>,
+) -> Result<Paged<PackageView>, AppError> {
+    caller.require(Role::Viewer)?;
+    let mut errors = FieldErrors::new();
+    let page = paging.validate(&mut errors);
+    let filter = PackageFilter {
+        q: filters::text("q", query.q.as_deref(), 100, &mut errors),
+    };
+    let sort = Sort::parse(query.sort.as_deref(), PACKAGE_SORTS, "name", &mut errors);
+    check(errors)?;
+    let (rows, total) = service::list_packages(&state.db.main, &filter, &sort, page).await?;
+    Ok(Paged::new(&uri, page, total, rows).map(PackageView::from))
+}
+
+/// Create a service package.
+#[utoipa::path(
+    post,
+    path = "/packages",
+    tag = "packages",
+    operation_id = "create_package",
+    security(("bearer" = []), ("session" = [])),
+    request_body = PackageBody,
+    responses(
+        (status = 201, description = "Created; `Location` names it.", body = PackageView,
+            headers(("Location" = String, description = "The new package's URL."))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "A field is not valid: the name or RADIUS group is taken, a rate does not parse, a burst is incomplete, below its base rate or with a threshold above it.",
+            body = crate::api::docs::ErrorBody,
+            example = json!({"error": {"code": "validation_failed",
+                "message": "these fields are not valid: download_rate",
+                "fields": {"download_rate": "\"20X\" is not a rate such as 20M, 512k, 1G or 2048 (kbit/s)"}}})),
+        (status = 429, response = RateLimited),
+        (status = 500, response = Internal),
+    ),
+)]
+pub async fn create_package(
+    caller: ApiCaller,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<PackageBody>,
+) -> Result<Response, AppError> {
+    caller.require(Role::Operator)?;
+    let package = service::create_package(&state.db.main, &caller.actor, &body.into()).await?;
+    let location = format!("/api/v1/packages/{}", package.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(PackageView::from(package)),
+    )
+        .into_response())
+}
+
+/// Show one service package.
+#[utoipa::path(
+    get,
+    path = "/packages/{id}",
+    tag = "packages",
+    operation_id = "get_package",
+    security(("bearer" = []), ("session" = [])),
+    params(("id" = i32, Path, description = "The package's id.")),
+    responses(
+        (status = 200, description = "The package.", body = PackageView),
+        (status = 401, response = Unauthenticated),
+        (status = 404, response = NotFound),
+        (status = 429, response = RateLimited),
+        (status = 500, response = Internal),
+    ),
+)]
+pub async fn get_package(
+    caller: ApiCaller,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i32>,
+) -> Result<Json<PackageView>, AppError> {
+    caller.require(Role::Viewer)?;
+    Ok(Json(service::get_package(&state.db.main, id).await?.into()))
+}
+
+/// Replace a package's settings (every field, as in `POST`). Its users are
+/// marked for RADIUS sync.
+#[utoipa::path(
+    put,
+    path = "/packages/{id}",
+    tag = "packages",
+    operation_id = "update_package",
+    security(("bearer" = []), ("session" = [])),
+    params(("id" = i32, Path, description = "The package's id.")),
+    request_body = PackageBody,
+    responses(
+        (status = 200, description = "The package, changed.", body = PackageView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+        (status = 429, response = RateLimited),
+        (status = 500, response = Internal),
+    ),
+)]
+pub async fn update_package(
+    caller: ApiCaller,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i32>,
+    ApiJson(body): ApiJson<PackageBody>,
+) -> Result<Json<PackageView>, AppError> {
+    caller.require(Role::Operator)?;
+    let package = service::update_package(&state.db.main, &caller.actor, id, &body.into()).await?;
+    Ok(Json(package.into()))
+}
+
+/// Delete a service package. Refused (409 `package_in_use`) while any user
+/// is on it.
+#[utoipa::path(
+    delete,
+    path = "/packages/{id}",
+    tag = "packages",
+    operation_id = "delete_package",
+    security(("bearer" = []), ("session" = [])),
+    params(("id" = i32, Path, description = "The package's id.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, description = "Users are still on the package.",
+            body = crate::api::docs::ErrorBody,
+            example = json!({"error": {"code": "package_in_use",
+                "message": "package \"Home 20M\" still has 3 user(s); move them to another package first"}})),
+        (status = 429, response = RateLimited),
+        (status = 500, response = Internal),
+    ),
+)]
+pub async fn delete_package(
+    caller: ApiCaller,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i32>,
+) -> Result<StatusCode, AppError> {
+    caller.require(Role::Operator)?;
+    service::delete_package(&state.db.main, &caller.actor, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---------------------------------------------------------------- users
+
+/// Filters and order of `GET /users`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UserQuery {
+    /// Part of the username, full name, MAC address or static IP, any case.
+    pub q: Option<String>,
+    /// `active`, `suspended` or `disabled`.
+    #[param(example = "active")]
+    pub status: Option<String>,
+    /// `pppoe`, `hotspot` or `static`.
+    #[param(example = "pppoe")]
+    pub service_type: Option<String>,
+    /// Only users on this package.
+    #[param(value_type = Option<i32>, example = 1)]
+    pub package_id: Option<String>,
+    /// `id`, `username`, `status`, `service_type`, `package_id`,
+    /// `expires_at`, `created_at` or `updated_at`; `-` in front for
+    /// descending; comma-separated for several. Default `username`.
+    #[param(example = "username")]
+    pub sort: Option<String>,
+}
+
+/// Reads the user-list filters; problems go into `errors` by parameter.
+pub fn user_filter(
+    q: Option<&str>,
+    status: Option<&str>,
+    service_type: Option<&str>,
+    package_id: Option<&str>,
+    errors: &mut FieldErrors,
+) -> UserFilter {
+    fn text(raw: Option<&str>) -> Option<&str> {
+        raw.map(str::trim).filter(|t| !t.is_empty())
+    }
+    let status = text(status).and_then(|s| {
+        s.parse::<UserStatus>()
+            .map_err(|e| errors.insert("status".into(), e))
+            .ok()
+    });
+    let service_type = text(service_type).and_then(|s| {
+        s.parse::<ServiceType>()
+            .map_err(|e| errors.insert("service_type".into(), e))
+            .ok()
+    });
+    let package_id = text(package_id).and_then(|s| match s.parse::<i32>() {
+        Ok(id) if id > 0 => Some(id),
+        _ => {
+            errors.insert(
+                "package_id".into(),
+                "must be a positive whole number".into(),
+            );
+            None
+        }
+    });
+    UserFilter {
+        q: filters::text("q", q, 100, errors),
+        status,
+        service_type,
+        package_id,
+    }
+}
+
+/// The body of `POST /users` and `PUT /users/{id}` (every field; an
+/// omitted optional field is cleared).
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"username": "alice@isp.example", "password": "Sup3r-secret pass",
+    "service_type": "static", "package_id": 1, "status": "active",
+    "mac_address": "aa:bb:cc:dd:ee:ff", "expires_at": "2027-12-31T23:59:59Z",
+    "static_subnet_id": 1, "static_ip": null, "full_name": "Alice Example", "notes": null}))]
+pub struct UserBody {
+    /// RADIUS-safe and unique.
+    #[schema(example = "alice@isp.example")]
+    pub username: String,
+    /// Write-only, never returned. 8 to 128 characters, no control
+    /// characters. Required on `POST`; on `PUT`, omitted keeps the current
+    /// password.
+    #[schema(write_only, min_length = 8, max_length = 128)]
+    pub password: Option<String>,
+    /// `pppoe`, `hotspot` or `static`.
+    #[schema(example = "pppoe")]
+    pub service_type: String,
+    /// The service package.
+    #[schema(example = 1)]
+    pub package_id: Option<i32>,
+    /// `active` (default), `suspended` or `disabled`.
+    pub status: Option<String>,
+    /// Binds the user to this MAC address.
+    pub mac_address: Option<String>,
+    /// RFC 3339; in the future when the user is created.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// For `static` only (and then required): the IPAM subnet the address
+    /// comes from.
+    pub static_subnet_id: Option<i32>,
+    /// For `static` only: this address, else the lowest free one.
+    pub static_ip: Option<String>,
+    /// At most 128 characters.
+    pub full_name: Option<String>,
+    /// At most 10 000 characters.
+    pub notes: Option<String>,
+}
+
+impl From<UserBody> for UserInput {
+    fn from(b: UserBody) -> Self {
+        Self {
+            username: b.username,
+            password: b.password.map(Secret::new),
+            service_type: b.service_type,
+            package_id: b.package_id,
+            status: b.status,
+            mac_address: b.mac_address,
+            expires_at: b.expires_at,
+            static_subnet_id: b.static_subnet_id,
+            static_ip: b.static_ip,
+            full_name: b.full_name,
+            notes: b.notes,
+        }
+    }
+}
+
+/// List network users.
+#[utoipa::path(
+    get,
+    path = "/users",
+    tag = "users",
+    operation_id = "list_users",
+    security(("bearer" = []), ("session" = [])),
+    params(PageParams, UserQuery),
+    responses(
+        (status = 200, description = "One page of users (never their passwords).", body = Page<UserView>,
+            headers(("Link" = String, description = "RFC 8288 links to the first, previous, next and last pages.")),
+            example = json!({"data": [{"id": 7, "username": "alice@isp.example",
+                "service_type": "pppoe", "package_id": 1, "status": "active", "static_ip": null,
+                "static_allocation_id": null, "mac_address": null, "expires_at": null,
+                "full_name": "Alice Example", "notes": null, "radius_sync_pending": false,
+                "radius_synced_at": "2026-12-01T10:06:00Z",
+                "created_at": "2026-12-01T10:05:00Z", "updated_at": "2026-12-01T10:05:00Z"}],
+                "meta": {"total": 1, "page": 1, "per_page": 50}})),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 422, response = ValidationFailed),
+        (status = 429, response = RateLimited),
+        (status = 500, response = Internal),
+    ),
+)]
+pub async fn list_users(
+    caller: ApiCaller,
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    ApiQuery(paging): ApiQuery<PageParams>,
+    ApiQuery(query): ApiQuery<UserQuery>,
+) -> Result<Paged<UserView>, AppError> {
+    caller.require(Role::Viewer)?;
+    let mut errors = FieldErrors::new();
+    let page = paging.validate(&mut errors);
+    let filter = user_filter(
+        query.q.as_deref(),
+        query.status.as_deref(),
+        query.service_type.as_deref(),
+        query.package_id.as_deref(),
+        &mut errors,
+    );
+    let sort = Sort::parse(query.sort.as_deref(), USER_SORTS, "username", &mut errors);
+    check(errors)?;
+    let (rows, total) = service::list_users(&state.db.main, &filter, &sort, page).await?;
+    Ok(Paged::new(&uri, page, total, rows).map(UserView::from))
+}
+
+/// Create a network user. A static user's address is allocated from the
+/// IPAM subnet `static_subnet_id` (the lowest free one unless `static_ip`
+/// names one).
+#[utoipa::path(
+    post,
+    path = "/users",
+    tag = "users",
+    operation_id = "create_user",
+    security(("bearer" = []), ("session" = [])),
+    request_body = UserBody,
+    responses(
+        (status = 201, description = "Created; `Location` names it. No password in it.", body = UserView,
+            headers(("Location" = String, description = "The new user's URL."))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 409, description = "The static address cannot be had: `subnet_full`, `address_in_use`, or `conflict` (a reserved subnet).",
+            body = crate::api::docs::ErrorBody,
+            example = json!({"error": {"code": "subnet_full",
+                "message": "subnet 100.64.0.0/29 is full: 5 of 5 usable addresses allocated"}})),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "A field is not valid: the username is taken or not RADIUS-safe, the password is too short, no such package or subnet, a static user without `static_subnet_id`, an address outside the subnet, an expiry in the past.",
+            body = crate::api::docs::ErrorBody,
+            example = json!({"error": {"code": "validation_failed",
+                "message": "these fields are not valid: password, static_subnet_id",
+                "fields": {"password": "must be 8 to 128 characters long",
+                    "static_subnet_id": "is required for a static user: the subnet its address comes from"}}})),
+        (status = 429, response = RateLimited),
+        (status = 500, response = Internal),
+        (status = 503, response = crate::api::docs::IpamBusy),
+    ),
+)]
+pub async fn create_user(
+    caller: ApiCaller,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<UserBody>,
+) -> Result<Response, AppError> {
+    caller.require(Role::Operator)?;
+    let user = service::create_user(
+        &state.db.main,
+        &state.app_key,
+        settings(&state),
+        &caller.actor,
+        &body.into(),
+    )
+    .await?;
+    let location = format!("/api/v1/users/{}", user.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(UserView::from(user)),
+    )
+        .into_response())
+}
+
+/// Show one network user (never its password).
+#[utoipa::path(
+    get,
+    path = "/users/{id}",
+    tag = "users",
+    operation_id = "get_user",
+    security(("bearer" = []), ("session" = [])),
+    params(("id" = i32, Path, description = "The user's id.")),
+    responses(
+        (status = 200, description = "The user.", body = UserView),
+        (status = 401, response = Unauthenticated),
+        (status = 404, response = NotFound),
+        (status = 429, response = RateLimited),
+        (status = 500, response = Internal),
+    ),
+)]
+pub async fn get_user(
+    caller: ApiCaller,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i32>,
+) -> Result<Json<UserView>, AppError> {
+    caller.require(Role::Viewer)?;
+    Ok(Json(service::get_user(&state.db.main, id).await?.into()))
+}
+
+/// Replace a user's settings (every field, as in `POST`; without
+/// `password` the current one stays). Leaving `static` service releases the
+/// address; a new subnet takes a new address and releases the old one.
+#[utoipa::path(
+    put,
+    path = "/users/{id}",
+    tag = "users",
+    operation_id = "update_user",
+    security(("bearer" = []), ("session" = [])),
+    params(("id" = i32, Path, description = "The user's id.")),
+    request_body = UserBody,
+    responses(
+        (status = 200, description = "The user, changed.", body = UserView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, description = "The new static address cannot be had: `subnet_full`, `address_in_use` or `conflict`.",
+            body = crate::api::docs::ErrorBody,
+            example = json!({"error": {"code": "address_in_use",
+                "message": "100.64.0.9 is the static address of user \"bob\""}})),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+        (status = 429, response = RateLimited),
+        (status = 500, response = Internal),
+        (status = 503, response = crate::api::docs::IpamBusy),
+    ),
+)]
+pub async fn update_user(
+    caller: ApiCaller,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i32>,
+    ApiJson(body): ApiJson<UserBody>,
+) -> Result<Json<UserView>, AppError> {
+    caller.require(Role::Operator)?;
+    let written = service::update_user(
+        &state.db.main,
+        &state.app_key,
+        settings(&state),
+        &caller.actor,
+        id,
+        &body.into(),
+    )
+    .await?;
+    Ok(Json(written.user.into()))
+}
+
+/// Delete a network user and release its static address. Its RADIUS rows
+/// go with the next sync.
+#[utoipa::path(
+    delete,
+    path = "/users/{id}",
+    tag = "users",
+    operation_id = "delete_user",
+    security(("bearer" = []), ("session" = [])),
+    params(("id" = i32, Path, description = "The user's id.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 429, response = RateLimited),
+        (status = 500, response = Internal),
+    ),
+)]
+pub async fn delete_user(
+    caller: ApiCaller,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i32>,
+) -> Result<StatusCode, AppError> {
+    caller.require(Role::Operator)?;
+    service::delete_user(&state.db.main, settings(&state), &caller.actor, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Reveal a user's password, for staff who must read it out (operators
+/// and admins). Every call is recorded in the audit log
+/// (`network_user.reveal_password`, without the password). The answer
+/// carries `Cache-Control: no-store`.
+#[utoipa::path(
+    post,
+    path = "/users/{id}/reveal-password",
+    tag = "users",
+    operation_id = "reveal_user_password",
+    security(("bearer" = []), ("session" = [])),
+    params(("id" = i32, Path, description = "The user's id.")),
+    responses(
+        (status = 200, description = "The password, in clear.", body = RevealedPassword),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 429, response = RateLimited),
+        (status = 500, response = Internal),
+    ),
+)]
+pub async fn reveal_password(
+    caller: ApiCaller,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i32>,
+) -> Result<Response, AppError> {
+    caller.require(Role::Operator)?;
+    let user = service::get_user(&state.db.main, id).await?;
+    let password =
+        service::reveal_password(&state.db.main, &state.app_key, &caller.actor, id).await?;
+    Ok((
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(RevealedPassword {
+            id,
+            username: user.username,
+            password: password.expose().to_string(),
+        }),
+    )
+        .into_response())
+}

@@ -1,0 +1,1373 @@
+//! Network users and service packages: the staff pages. Every handler
+//! parses the form, calls one function of [`super::service`] and builds a
+//! view; the rules live in the service.
+//!
+//! Forms post normally: a redirect with a flash message on success, the
+//! same page with inline messages (422) or a notice (409) otherwise. The
+//! users list's search form also carries `hx-get`: htmx then swaps only the
+//! results (the `results` block of `users/users.html`).
+//!
+//! A user's password never appears in a page, not even in a form sent
+//! back with errors, except on the answer to "Reveal password" (operator
+//! and up, a POST with the CSRF token, audited by the service), which is
+//! sent with `Cache-Control: no-store`.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use sea_orm::Order;
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::domain::{mikrotik_rate_limit, Rate, RateLimit};
+use super::entities::{network_user, service_package};
+use super::service::{self, PackageFilter, PackageInput, UserInput, UsersError};
+use crate::app::AppState;
+use crate::crypto::Secret;
+use crate::error::{AppError, FieldErrors};
+use crate::ipam::entities::ip_subnet;
+use crate::ipam::service::{self as ipam, IpamSettings, SubnetFilter};
+use crate::staff::Role;
+use crate::web::account::RequestParts;
+use crate::web::auth::SignedIn;
+use crate::web::flash;
+use crate::web::layout::Chrome;
+use crate::web::listing::{when, when_opt, PER_PAGE};
+use crate::web::pagination::{PageRequest, Sort, MAX_PAGE, MAX_PER_PAGE};
+
+/// The users and packages pages; merged into the staff router (behind its
+/// auth, CSRF and error layers) by `web::router`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/users", get(list_users).post(create_user))
+        .route("/users.csv", get(export_users))
+        .route("/users/new", get(new_user))
+        .route("/users/{id}", get(show_user).post(update_user))
+        .route("/users/{id}/delete", post(delete_user))
+        .route("/users/{id}/reveal-password", post(reveal_password))
+        .route("/packages", get(list_packages).post(create_package))
+        .route("/packages/{id}", get(show_package).post(update_package))
+        .route("/packages/{id}/delete", post(delete_package))
+}
+
+const STATUSES: [&str; 3] = ["active", "suspended", "disabled"];
+const SERVICE_TYPES: [&str; 3] = ["pppoe", "hotspot", "static"];
+
+// ------------------------------------------------------------ view helpers
+
+/// Inline messages of one form, by field name; `_form` holds the ones that
+/// belong to no field shown.
+#[derive(Debug, Default, Clone)]
+pub struct Errors(FieldErrors);
+
+impl Errors {
+    fn from_fields(fields: FieldErrors, known: &[&str]) -> Self {
+        let mut errors = FieldErrors::new();
+        for (key, message) in fields {
+            let field = if known.contains(&key.as_str()) {
+                key
+            } else {
+                "_form".to_string()
+            };
+            errors
+                .entry(field)
+                .and_modify(|m: &mut String| {
+                    m.push_str("; ");
+                    m.push_str(&message);
+                })
+                .or_insert(message);
+        }
+        Self(errors)
+    }
+
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.0.get(field).map(String::as_str)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// A message shown above a section.
+pub struct Notice {
+    pub kind: &'static str,
+    pub text: String,
+}
+
+impl Notice {
+    fn error(text: impl Into<String>) -> Self {
+        Self {
+            kind: "error",
+            text: text.into(),
+        }
+    }
+}
+
+/// "1–50 of 120" and the links to the pages around, keeping the filters.
+pub struct Pager {
+    base: &'static str,
+    params: Vec<(&'static str, String)>,
+    pub page: u64,
+    pub total: u64,
+    shown: u64,
+}
+
+impl Pager {
+    pub fn first_shown(&self) -> u64 {
+        if self.shown == 0 {
+            0
+        } else {
+            (self.page - 1) * PER_PAGE + 1
+        }
+    }
+
+    pub fn last_shown(&self) -> u64 {
+        ((self.page - 1) * PER_PAGE + self.shown).min(self.total)
+    }
+
+    pub fn href(&self, step: i64) -> Option<String> {
+        let target = self.page as i64 + step;
+        let last = self.total.div_ceil(PER_PAGE).max(1) as i64;
+        if target < 1 || target > last {
+            return None;
+        }
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in self.params.iter().filter(|(_, v)| !v.is_empty()) {
+            query.append_pair(k, v);
+        }
+        query.append_pair("page", &target.to_string());
+        Some(format!("{}?{}", self.base, query.finish()))
+    }
+}
+
+/// One `<option>`: value, label, selected.
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+fn choices(values: &[&str], current: &str) -> Vec<Choice> {
+    values
+        .iter()
+        .map(|v| Choice {
+            value: v.to_string(),
+            label: v.to_string(),
+            selected: *v == current,
+        })
+        .collect()
+}
+
+fn page_request(raw: &Option<String>) -> PageRequest {
+    let page = raw
+        .as_deref()
+        .and_then(|p| p.trim().parse::<u64>().ok())
+        .filter(|p| (1..=MAX_PAGE).contains(p))
+        .unwrap_or(1);
+    PageRequest {
+        page,
+        per_page: PER_PAGE,
+    }
+}
+
+fn text(raw: &Option<String>) -> String {
+    raw.as_deref()
+        .unwrap_or("")
+        .trim()
+        .chars()
+        .take(100)
+        .collect()
+}
+
+fn dash(value: &Option<impl ToString>) -> String {
+    value
+        .as_ref()
+        .map(|v| v.to_string())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "—".into())
+}
+
+fn optional_string(text: &str) -> Option<String> {
+    Some(text.trim().to_string()).filter(|t| !t.is_empty())
+}
+
+/// An id from the path; anything else is a 404 page, not a 400.
+fn path_id(raw: &str, what: &str) -> Result<i32, AppError> {
+    raw.parse()
+        .map_err(|_| AppError::not_found(format!("There is no such {what}.")))
+}
+
+/// "" -> None; a whole number -> Some; anything else -> a field message.
+fn optional_number<T: std::str::FromStr>(
+    field: &str,
+    text: &str,
+    errors: &mut FieldErrors,
+) -> Option<T> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    match text.parse::<T>() {
+        Ok(n) => Some(n),
+        Err(_) => {
+            errors.insert(field.into(), format!("\"{text}\" is not a whole number"));
+            None
+        }
+    }
+}
+
+/// A `datetime-local` value (or RFC 3339), read as UTC.
+fn parse_utc(text: &str) -> Result<DateTime<Utc>, String> {
+    let text = text.trim();
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    for format in ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"] {
+        if let Ok(at) = NaiveDateTime::parse_from_str(text, format) {
+            return Ok(at.and_utc());
+        }
+    }
+    Err(format!(
+        "\"{text}\" is not a date and time such as 2027-01-31T14:30 (UTC)"
+    ))
+}
+
+/// Messages found reading the form, plus the service's own.
+fn merged(mut early: FieldErrors, later: Result<(), UsersError>) -> UsersError {
+    if let Err(UsersError::Invalid(fields)) = later {
+        for (k, v) in fields {
+            early.entry(k).or_insert(v);
+        }
+    }
+    UsersError::Invalid(early)
+}
+
+fn is_htmx(headers: &HeaderMap) -> bool {
+    headers.contains_key("hx-request") && !headers.contains_key("hx-history-restore-request")
+}
+
+fn with_vary(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("HX-Request"));
+    response
+}
+
+fn see_other(path: String) -> Response {
+    Redirect::to(&path).into_response()
+}
+
+fn all() -> PageRequest {
+    PageRequest {
+        page: 1,
+        per_page: MAX_PER_PAGE,
+    }
+}
+
+async fn package_names(state: &AppState) -> Result<HashMap<i32, String>, AppError> {
+    let (packages, _) = service::list_packages(
+        &state.db.main,
+        &PackageFilter::default(),
+        &Sort::by(vec![(service_package::Column::Name, Order::Asc)]),
+        all(),
+    )
+    .await?;
+    Ok(packages.into_iter().map(|p| (p.id, p.name)).collect())
+}
+
+async fn package_choices(state: &AppState, current: &str) -> Result<Vec<Choice>, AppError> {
+    let (packages, _) = service::list_packages(
+        &state.db.main,
+        &PackageFilter::default(),
+        &Sort::by(vec![(service_package::Column::Name, Order::Asc)]),
+        all(),
+    )
+    .await?;
+    Ok(packages
+        .into_iter()
+        .map(|p| {
+            let value = p.id.to_string();
+            Choice {
+                selected: value == current,
+                label: format!("{} ({})", p.name, mikrotik_rate_limit(&p)),
+                value,
+            }
+        })
+        .collect())
+}
+
+async fn subnet_choices(state: &AppState, current: &str) -> Result<Vec<Choice>, AppError> {
+    let (subnets, _) = ipam::list_subnets(
+        &state.db.main,
+        &SubnetFilter::default(),
+        &Sort::by(vec![(ip_subnet::Column::NetworkKey, Order::Asc)]),
+        all(),
+    )
+    .await?;
+    Ok(subnets
+        .into_iter()
+        .map(|s| {
+            let value = s.id.to_string();
+            Choice {
+                selected: value == current,
+                label: match &s.description {
+                    Some(d) if !d.is_empty() => format!("{} ({d})", ipam::subnet_label(&s)),
+                    _ => ipam::subnet_label(&s),
+                },
+                value,
+            }
+        })
+        .collect())
+}
+
+// ---------------------------------------------------------------- users
+
+/// The user form; the same fields create and change a user. No `Debug`:
+/// it holds a password.
+#[derive(Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct UserForm {
+    pub username: String,
+    /// Required to create; empty on the edit form keeps the current one.
+    /// Never sent back to the browser.
+    pub password: String,
+    pub service_type: String,
+    pub package_id: String,
+    pub status: String,
+    pub mac_address: String,
+    pub expires_at: String,
+    pub static_subnet_id: String,
+    pub static_ip: String,
+    pub full_name: String,
+    pub notes: String,
+}
+
+const USER_FIELDS: &[&str] = &[
+    "username",
+    "password",
+    "service_type",
+    "package_id",
+    "status",
+    "mac_address",
+    "expires_at",
+    "static_subnet_id",
+    "static_ip",
+    "full_name",
+    "notes",
+];
+
+impl UserForm {
+    fn blank() -> Self {
+        Self {
+            service_type: "pppoe".into(),
+            status: "active".into(),
+            ..Default::default()
+        }
+    }
+
+    fn of(user: &network_user::Model) -> Self {
+        Self {
+            username: user.username.clone(),
+            password: String::new(),
+            service_type: user.service_type.clone(),
+            package_id: user.package_id.map(|p| p.to_string()).unwrap_or_default(),
+            status: user.status.clone(),
+            mac_address: user.mac_address.clone().unwrap_or_default(),
+            expires_at: user
+                .expires_at
+                .map(|at| at.format("%Y-%m-%dT%H:%M").to_string())
+                .unwrap_or_default(),
+            // The subnet is not stored on the user: the page shows the
+            // address, and a static user keeps it unless a subnet is chosen.
+            static_subnet_id: String::new(),
+            static_ip: user.static_ip.clone().unwrap_or_default(),
+            full_name: user.full_name.clone().unwrap_or_default(),
+            notes: user.notes.clone().unwrap_or_default(),
+        }
+    }
+
+    /// The form as it goes back to the browser: without the password.
+    fn without_password(mut self) -> Self {
+        self.password = String::new();
+        self
+    }
+
+    pub fn status_options(&self) -> Vec<Choice> {
+        choices(&STATUSES, &self.status)
+    }
+
+    pub fn type_options(&self) -> Vec<Choice> {
+        choices(&SERVICE_TYPES, &self.service_type)
+    }
+
+    /// The service's input, and what could not even be read as its type.
+    fn input(&self) -> (UserInput, FieldErrors) {
+        let mut errors = FieldErrors::new();
+        let expires_at = match optional_string(&self.expires_at).map(|t| parse_utc(&t)) {
+            Some(Ok(at)) => Some(at),
+            Some(Err(e)) => {
+                errors.insert("expires_at".into(), e);
+                None
+            }
+            None => None,
+        };
+        let input = UserInput {
+            username: self.username.clone(),
+            password: Some(self.password.clone())
+                .filter(|p| !p.is_empty())
+                .map(Secret::new),
+            service_type: self.service_type.clone(),
+            package_id: optional_number("package_id", &self.package_id, &mut errors),
+            status: optional_string(&self.status),
+            mac_address: optional_string(&self.mac_address),
+            expires_at,
+            static_subnet_id: optional_number(
+                "static_subnet_id",
+                &self.static_subnet_id,
+                &mut errors,
+            ),
+            static_ip: optional_string(&self.static_ip),
+            full_name: optional_string(&self.full_name),
+            notes: optional_string(&self.notes),
+        };
+        (input, errors)
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct UserListQuery {
+    page: Option<String>,
+    q: Option<String>,
+    status: Option<String>,
+    service_type: Option<String>,
+    package_id: Option<String>,
+}
+
+pub struct UserRow {
+    pub id: i32,
+    pub username: String,
+    pub full_name: String,
+    pub service_type: String,
+    pub package: String,
+    pub status: String,
+    pub static_ip: String,
+    pub expires: String,
+}
+
+/// The users list and its filters.
+pub struct UserResults {
+    pub rows: Vec<UserRow>,
+    pub pager: Pager,
+    pub filtered: bool,
+    pub csv_href: String,
+    pub can_edit: bool,
+    /// A filter that did not parse (shown, and ignored).
+    pub problem: Option<String>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "users/users.html")]
+pub struct UsersPage {
+    chrome: Chrome,
+    q: String,
+    status_options: Vec<Choice>,
+    type_options: Vec<Choice>,
+    package_options: Vec<Choice>,
+    results: UserResults,
+}
+
+#[derive(Template)]
+#[template(path = "users/users.html", block = "results")]
+pub struct UserResultsFragment {
+    results: UserResults,
+}
+
+fn list_params(query: &UserListQuery) -> Vec<(&'static str, String)> {
+    vec![
+        ("q", text(&query.q)),
+        ("status", text(&query.status)),
+        ("service_type", text(&query.service_type)),
+        ("package_id", text(&query.package_id)),
+    ]
+}
+
+fn list_filter(query: &UserListQuery) -> (service::UserFilter, Option<String>) {
+    let mut errors = FieldErrors::new();
+    let filter = super::api::user_filter(
+        query.q.as_deref(),
+        query.status.as_deref(),
+        query.service_type.as_deref(),
+        query.package_id.as_deref(),
+        &mut errors,
+    );
+    let problem = (!errors.is_empty()).then(|| {
+        errors
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    });
+    (filter, problem)
+}
+
+async fn user_results(
+    state: &AppState,
+    chrome: &Chrome,
+    query: &UserListQuery,
+) -> Result<UserResults, AppError> {
+    let (filter, problem) = list_filter(query);
+    let page = page_request(&query.page);
+    let sort = Sort::by(vec![(network_user::Column::Username, Order::Asc)]);
+    let (users, total) = service::list_users(&state.db.main, &filter, &sort, page).await?;
+    let packages = package_names(state).await?;
+    let rows: Vec<UserRow> = users
+        .into_iter()
+        .map(|u| UserRow {
+            id: u.id,
+            package: u
+                .package_id
+                .and_then(|id| packages.get(&id).cloned())
+                .unwrap_or_else(|| "—".into()),
+            full_name: u.full_name.clone().unwrap_or_default(),
+            service_type: u.service_type,
+            status: u.status,
+            static_ip: dash(&u.static_ip),
+            expires: when_opt(&u.expires_at),
+            username: u.username,
+        })
+        .collect();
+    let params = list_params(query);
+    let filtered = params.iter().any(|(_, v)| !v.is_empty());
+    let csv_query = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params.iter().filter(|(_, v)| !v.is_empty()))
+        .finish();
+    Ok(UserResults {
+        pager: Pager {
+            base: "/users",
+            params,
+            page: page.page,
+            total,
+            shown: rows.len() as u64,
+        },
+        rows,
+        filtered,
+        csv_href: if csv_query.is_empty() {
+            "/users.csv".into()
+        } else {
+            format!("/users.csv?{csv_query}")
+        },
+        can_edit: chrome.can(Role::Operator),
+        problem,
+    })
+}
+
+pub async fn list_users(
+    _user: SignedIn,
+    chrome: Chrome,
+    headers: HeaderMap,
+    State(state): State<AppState>,
+    Query(query): Query<UserListQuery>,
+) -> Result<Response, AppError> {
+    let results = user_results(&state, &chrome, &query).await?;
+    if is_htmx(&headers) {
+        let html = UserResultsFragment { results }
+            .render()
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("rendering a fragment: {e}")))?;
+        return Ok(with_vary(Html(html).into_response()));
+    }
+    let page = UsersPage {
+        chrome: chrome.at("users", "Network Users"),
+        q: text(&query.q),
+        status_options: choices(&STATUSES, &text(&query.status)),
+        type_options: choices(&SERVICE_TYPES, &text(&query.service_type)),
+        package_options: package_choices(&state, &text(&query.package_id)).await?,
+        results,
+    };
+    Ok(with_vary(page.into_response()))
+}
+
+fn csv_field(value: &str) -> String {
+    // A leading = + - @ would be a formula in a spreadsheet.
+    let value = if value.starts_with(['=', '+', '-', '@']) {
+        format!("'{value}")
+    } else {
+        value.to_string()
+    };
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value
+    }
+}
+
+/// The filtered users as CSV (never their passwords).
+pub async fn export_users(
+    _user: SignedIn,
+    State(state): State<AppState>,
+    Query(query): Query<UserListQuery>,
+) -> Result<Response, AppError> {
+    let (filter, _) = list_filter(&query);
+    let packages = package_names(&state).await?;
+    let sort = Sort::by(vec![(network_user::Column::Username, Order::Asc)]);
+    let mut out = String::from(
+        "id,username,full_name,service_type,package,status,static_ip,mac_address,expires_at,created_at\r\n",
+    );
+    let mut page = 1;
+    loop {
+        let request = PageRequest {
+            page,
+            per_page: MAX_PER_PAGE,
+        };
+        let (users, total) = service::list_users(&state.db.main, &filter, &sort, request).await?;
+        for u in &users {
+            let package = u
+                .package_id
+                .and_then(|id| packages.get(&id).cloned())
+                .unwrap_or_default();
+            let fields = [
+                u.id.to_string(),
+                u.username.clone(),
+                u.full_name.clone().unwrap_or_default(),
+                u.service_type.clone(),
+                package,
+                u.status.clone(),
+                u.static_ip.clone().unwrap_or_default(),
+                u.mac_address.clone().unwrap_or_default(),
+                u.expires_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                u.created_at.to_rfc3339(),
+            ];
+            let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+            out.push_str(&line.join(","));
+            out.push_str("\r\n");
+        }
+        if users.is_empty() || page * MAX_PER_PAGE >= total {
+            break;
+        }
+        page += 1;
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"network-users.csv\"",
+            ),
+        ],
+        out,
+    )
+        .into_response())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "users/user_new.html")]
+pub struct NewUserPage {
+    chrome: Chrome,
+    form: UserForm,
+    errors: Errors,
+    package_options: Vec<Choice>,
+    subnet_options: Vec<Choice>,
+    creating: bool,
+}
+
+async fn new_user_page(
+    state: &AppState,
+    chrome: Chrome,
+    form: UserForm,
+    errors: Errors,
+) -> Result<NewUserPage, AppError> {
+    Ok(NewUserPage {
+        chrome: chrome.at("users", "New network user"),
+        package_options: package_choices(state, &form.package_id).await?,
+        subnet_options: subnet_choices(state, &form.static_subnet_id).await?,
+        form: form.without_password(),
+        errors,
+        creating: true,
+    })
+}
+
+pub async fn new_user(
+    SignedIn(user): SignedIn,
+    chrome: Chrome,
+    State(state): State<AppState>,
+) -> Result<NewUserPage, AppError> {
+    user.require(Role::Operator)?;
+    new_user_page(&state, chrome, UserForm::blank(), Errors::default()).await
+}
+
+pub async fn create_user(
+    SignedIn(user): SignedIn,
+    chrome: Chrome,
+    parts: RequestParts,
+    session: Session,
+    State(state): State<AppState>,
+    Form(form): Form<UserForm>,
+) -> Result<Response, AppError> {
+    user.require(Role::Operator)?;
+    let (input, early) = form.input();
+    let created = if early.is_empty() {
+        service::create_user(
+            &state.db.main,
+            &state.app_key,
+            IpamSettings::from_config(&state.config),
+            &user.actor(parts.address),
+            &input,
+        )
+        .await
+    } else {
+        Err(merged(early, input.validate(true).map(|_| ())))
+    };
+    match created {
+        Ok(created) => {
+            flash::success(&session, format!("User “{}” created.", created.username)).await;
+            Ok(see_other(format!("/users/{}", created.id)))
+        }
+        Err(UsersError::Invalid(fields)) => {
+            let errors = Errors::from_fields(fields, USER_FIELDS);
+            let page = new_user_page(&state, chrome, form, errors).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+        Err(UsersError::Conflict { message, .. }) => {
+            let errors = Errors::from_fields(
+                FieldErrors::from([("static_ip".to_string(), message)]),
+                USER_FIELDS,
+            );
+            let page = new_user_page(&state, chrome, form, errors).await?;
+            Ok((StatusCode::CONFLICT, page).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub struct UserView {
+    pub id: i32,
+    pub username: String,
+    pub full_name: String,
+    pub service_type: String,
+    pub status: String,
+    pub package: String,
+    pub package_id: Option<i32>,
+    pub rate_limit: String,
+    pub static_ip: String,
+    pub mac_address: String,
+    pub expires: String,
+    pub notes: String,
+    pub radius: String,
+    pub created: String,
+    pub updated: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "users/user.html")]
+pub struct UserPage {
+    chrome: Chrome,
+    can_edit: bool,
+    user: UserView,
+    form: UserForm,
+    errors: Errors,
+    package_options: Vec<Choice>,
+    subnet_options: Vec<Choice>,
+    creating: bool,
+    notice: Option<Notice>,
+    /// Only on the answer to "Reveal password".
+    revealed: Option<String>,
+}
+
+#[derive(Default)]
+struct UserPageState {
+    form: Option<UserForm>,
+    errors: Errors,
+    notice: Option<Notice>,
+    revealed: Option<String>,
+}
+
+async fn user_page(
+    state: &AppState,
+    chrome: Chrome,
+    id: i32,
+    extra: UserPageState,
+) -> Result<UserPage, AppError> {
+    let db = &state.db.main;
+    let user = service::get_user(db, id).await?;
+    let package = match user.package_id {
+        Some(pid) => match service::get_package(db, pid).await {
+            Ok(p) => Some(p),
+            Err(UsersError::NotFound(_)) => None,
+            Err(e) => return Err(e.into()),
+        },
+        None => None,
+    };
+    let form = extra
+        .form
+        .unwrap_or_else(|| UserForm::of(&user))
+        .without_password();
+    let view = UserView {
+        id: user.id,
+        username: user.username.clone(),
+        full_name: dash(&user.full_name),
+        service_type: user.service_type.clone(),
+        status: user.status.clone(),
+        package: package
+            .as_ref()
+            .map(|p| p.name.clone())
+            .unwrap_or_else(|| "—".into()),
+        package_id: package.as_ref().map(|p| p.id),
+        rate_limit: package
+            .as_ref()
+            .map(mikrotik_rate_limit)
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| "—".into()),
+        static_ip: dash(&user.static_ip),
+        mac_address: dash(&user.mac_address),
+        expires: when_opt(&user.expires_at),
+        notes: user.notes.clone().unwrap_or_default(),
+        radius: if user.radius_sync_pending {
+            "waiting for the next RADIUS sync".into()
+        } else {
+            format!("synced {}", when_opt(&user.radius_synced_at))
+        },
+        created: when(&user.created_at),
+        updated: when(&user.updated_at),
+    };
+    Ok(UserPage {
+        can_edit: chrome.can(Role::Operator),
+        chrome: chrome.at("users", format!("User {}", user.username)),
+        user: view,
+        package_options: package_choices(state, &form.package_id).await?,
+        subnet_options: subnet_choices(state, &form.static_subnet_id).await?,
+        form,
+        errors: extra.errors,
+        creating: false,
+        notice: extra.notice,
+        revealed: extra.revealed,
+    })
+}
+
+pub async fn show_user(
+    _user: SignedIn,
+    chrome: Chrome,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<UserPage, AppError> {
+    user_page(
+        &state,
+        chrome,
+        path_id(&id, "network user")?,
+        UserPageState::default(),
+    )
+    .await
+}
+
+pub async fn update_user(
+    SignedIn(user): SignedIn,
+    chrome: Chrome,
+    parts: RequestParts,
+    session: Session,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Form(form): Form<UserForm>,
+) -> Result<Response, AppError> {
+    user.require(Role::Operator)?;
+    let id = path_id(&id, "network user")?;
+    let (mut input, early) = form.input();
+    // A static user whose form names no subnet keeps the address it has.
+    if input.static_subnet_id.is_none() && form.service_type.trim() == "static" {
+        if let Some(allocation_id) = service::get_user(&state.db.main, id)
+            .await?
+            .static_allocation_id
+        {
+            if let Ok(allocation) = ipam::get_allocation(&state.db.main, allocation_id).await {
+                input.static_subnet_id = Some(allocation.subnet_id);
+            }
+        }
+    }
+    let updated = if early.is_empty() {
+        service::update_user(
+            &state.db.main,
+            &state.app_key,
+            IpamSettings::from_config(&state.config),
+            &user.actor(parts.address),
+            id,
+            &input,
+        )
+        .await
+        .map(|w| w.user)
+    } else {
+        Err(merged(early, input.validate(false).map(|_| ())))
+    };
+    let conflict = match updated {
+        Ok(updated) => {
+            flash::success(&session, format!("User “{}” saved.", updated.username)).await;
+            return Ok(see_other(format!("/users/{id}")));
+        }
+        Err(UsersError::Invalid(fields)) => (StatusCode::UNPROCESSABLE_ENTITY, fields),
+        Err(UsersError::Conflict { message, .. }) => (
+            StatusCode::CONFLICT,
+            FieldErrors::from([("static_ip".to_string(), message)]),
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    let extra = UserPageState {
+        form: Some(form),
+        errors: Errors::from_fields(conflict.1, USER_FIELDS),
+        ..Default::default()
+    };
+    let page = user_page(&state, chrome, id, extra).await?;
+    Ok((conflict.0, page).into_response())
+}
+
+pub async fn delete_user(
+    SignedIn(user): SignedIn,
+    parts: RequestParts,
+    session: Session,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    user.require(Role::Operator)?;
+    let id = path_id(&id, "network user")?;
+    let deleted = service::delete_user(
+        &state.db.main,
+        IpamSettings::from_config(&state.config),
+        &user.actor(parts.address),
+        id,
+    )
+    .await?;
+    let mut message = format!("User “{}” deleted.", deleted.user.username);
+    if let Some(allocation) = deleted.unreleased_allocation {
+        message.push_str(&format!(
+            " Its address (allocation {allocation}) could not be released; release it in IPAM."
+        ));
+    }
+    flash::success(&session, message).await;
+    Ok(see_other("/users".into()))
+}
+
+/// Shows the password once, on this answer only; audited by the service.
+pub async fn reveal_password(
+    SignedIn(user): SignedIn,
+    chrome: Chrome,
+    parts: RequestParts,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    user.require(Role::Operator)?;
+    let id = path_id(&id, "network user")?;
+    let password = service::reveal_password(
+        &state.db.main,
+        &state.app_key,
+        &user.actor(parts.address),
+        id,
+    )
+    .await?;
+    let extra = UserPageState {
+        revealed: Some(password.expose().to_string()),
+        ..Default::default()
+    };
+    let page = user_page(&state, chrome, id, extra).await?;
+    Ok((
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::PRAGMA, "no-cache"),
+        ],
+        page,
+    )
+        .into_response())
+}
+
+// ------------------------------------------------------------- packages
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct PackageForm {
+    pub name: String,
+    pub description: String,
+    pub download_rate: String,
+    pub upload_rate: String,
+    pub burst_download_rate: String,
+    pub burst_upload_rate: String,
+    pub burst_threshold_download: String,
+    pub burst_threshold_upload: String,
+    pub burst_time_secs: String,
+    pub session_timeout_secs: String,
+    pub simultaneous_use: String,
+    pub radius_group: String,
+    pub mikrotik_profile: String,
+}
+
+const PACKAGE_FIELDS: &[&str] = &[
+    "name",
+    "description",
+    "download_rate",
+    "upload_rate",
+    "burst_download_rate",
+    "burst_upload_rate",
+    "burst_threshold_download",
+    "burst_threshold_upload",
+    "burst_time_secs",
+    "session_timeout_secs",
+    "simultaneous_use",
+    "radius_group",
+    "mikrotik_profile",
+];
+
+fn rate_text(kbps: Option<i64>) -> String {
+    kbps.and_then(Rate::from_column)
+        .map(|r| r.to_string())
+        .unwrap_or_default()
+}
+
+impl PackageForm {
+    fn of(p: &service_package::Model) -> Self {
+        let n = |v: Option<i32>| v.map(|v| v.to_string()).unwrap_or_default();
+        Self {
+            name: p.name.clone(),
+            description: p.description.clone().unwrap_or_default(),
+            download_rate: rate_text(Some(p.download_rate_kbps)),
+            upload_rate: rate_text(Some(p.upload_rate_kbps)),
+            burst_download_rate: rate_text(p.burst_download_kbps),
+            burst_upload_rate: rate_text(p.burst_upload_kbps),
+            burst_threshold_download: rate_text(p.burst_threshold_download_kbps),
+            burst_threshold_upload: rate_text(p.burst_threshold_upload_kbps),
+            burst_time_secs: n(p.burst_time_secs),
+            session_timeout_secs: n(p.session_timeout_secs),
+            simultaneous_use: n(p.simultaneous_use),
+            radius_group: p.radius_group.clone(),
+            mikrotik_profile: p.mikrotik_profile.clone().unwrap_or_default(),
+        }
+    }
+
+    fn input(&self) -> (PackageInput, FieldErrors) {
+        let mut errors = FieldErrors::new();
+        let input = PackageInput {
+            name: self.name.clone(),
+            description: optional_string(&self.description),
+            download_rate: self.download_rate.clone(),
+            upload_rate: self.upload_rate.clone(),
+            burst_download_rate: optional_string(&self.burst_download_rate),
+            burst_upload_rate: optional_string(&self.burst_upload_rate),
+            burst_threshold_download: optional_string(&self.burst_threshold_download),
+            burst_threshold_upload: optional_string(&self.burst_threshold_upload),
+            burst_time_secs: optional_number("burst_time_secs", &self.burst_time_secs, &mut errors),
+            session_timeout_secs: optional_number(
+                "session_timeout_secs",
+                &self.session_timeout_secs,
+                &mut errors,
+            ),
+            simultaneous_use: optional_number(
+                "simultaneous_use",
+                &self.simultaneous_use,
+                &mut errors,
+            ),
+            radius_group: self.radius_group.clone(),
+            mikrotik_profile: optional_string(&self.mikrotik_profile),
+        };
+        (input, errors)
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct PackageListQuery {
+    page: Option<String>,
+    q: Option<String>,
+}
+
+pub struct PackageRow {
+    pub id: i32,
+    pub name: String,
+    pub rates: String,
+    pub rate_limit: String,
+    pub radius_group: String,
+    pub profile: String,
+    pub sessions: String,
+    pub timeout: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "users/packages.html")]
+pub struct PackagesPage {
+    chrome: Chrome,
+    can_edit: bool,
+    rows: Vec<PackageRow>,
+    pager: Pager,
+    q: String,
+    form: PackageForm,
+    errors: Errors,
+}
+
+fn rates_of(p: &service_package::Model) -> String {
+    format!(
+        "{} down / {} up",
+        rate_text(Some(p.download_rate_kbps)),
+        rate_text(Some(p.upload_rate_kbps))
+    )
+}
+
+async fn packages_page(
+    state: &AppState,
+    chrome: Chrome,
+    query: &PackageListQuery,
+    form: PackageForm,
+    errors: Errors,
+) -> Result<PackagesPage, AppError> {
+    let q = text(&query.q);
+    let page = page_request(&query.page);
+    let (packages, total) = service::list_packages(
+        &state.db.main,
+        &PackageFilter {
+            q: Some(q.clone()).filter(|q| !q.is_empty()),
+        },
+        &Sort::by(vec![(service_package::Column::Name, Order::Asc)]),
+        page,
+    )
+    .await?;
+    let rows: Vec<PackageRow> = packages
+        .iter()
+        .map(|p| PackageRow {
+            id: p.id,
+            name: p.name.clone(),
+            rates: rates_of(p),
+            rate_limit: mikrotik_rate_limit(p),
+            radius_group: p.radius_group.clone(),
+            profile: dash(&p.mikrotik_profile),
+            sessions: dash(&p.simultaneous_use),
+            timeout: dash(&p.session_timeout_secs.map(|s| format!("{s} s"))),
+        })
+        .collect();
+    Ok(PackagesPage {
+        can_edit: chrome.can(Role::Operator),
+        chrome: chrome.at("packages", "Packages"),
+        pager: Pager {
+            base: "/packages",
+            params: vec![("q", q.clone())],
+            page: page.page,
+            total,
+            shown: rows.len() as u64,
+        },
+        rows,
+        q,
+        form,
+        errors,
+    })
+}
+
+pub async fn list_packages(
+    _user: SignedIn,
+    chrome: Chrome,
+    State(state): State<AppState>,
+    Query(query): Query<PackageListQuery>,
+) -> Result<PackagesPage, AppError> {
+    packages_page(
+        &state,
+        chrome,
+        &query,
+        PackageForm::default(),
+        Errors::default(),
+    )
+    .await
+}
+
+pub async fn create_package(
+    SignedIn(user): SignedIn,
+    chrome: Chrome,
+    parts: RequestParts,
+    session: Session,
+    State(state): State<AppState>,
+    Form(form): Form<PackageForm>,
+) -> Result<Response, AppError> {
+    user.require(Role::Operator)?;
+    let (input, early) = form.input();
+    let created = if early.is_empty() {
+        service::create_package(&state.db.main, &user.actor(parts.address), &input).await
+    } else {
+        Err(merged(early, input.validate().map(|_| ())))
+    };
+    match created {
+        Ok(package) => {
+            flash::success(&session, format!("Package “{}” created.", package.name)).await;
+            Ok(see_other(format!("/packages/{}", package.id)))
+        }
+        Err(UsersError::Invalid(fields)) => {
+            let errors = Errors::from_fields(fields, PACKAGE_FIELDS);
+            let page =
+                packages_page(&state, chrome, &PackageListQuery::default(), form, errors).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub struct PackageView {
+    pub id: i32,
+    pub name: String,
+    pub description: String,
+    pub rates: String,
+    pub burst: String,
+    pub rate_limit: String,
+    pub timeout: String,
+    pub sessions: String,
+    pub radius_group: String,
+    pub profile: String,
+    pub status: String,
+    pub users: u64,
+    pub created: String,
+    pub updated: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "users/package.html")]
+pub struct PackagePage {
+    chrome: Chrome,
+    can_edit: bool,
+    package: PackageView,
+    form: PackageForm,
+    errors: Errors,
+    notice: Option<Notice>,
+}
+
+#[derive(Default)]
+struct PackagePageState {
+    form: Option<PackageForm>,
+    errors: Errors,
+    notice: Option<Notice>,
+}
+
+async fn package_page(
+    state: &AppState,
+    chrome: Chrome,
+    id: i32,
+    extra: PackagePageState,
+) -> Result<PackagePage, AppError> {
+    let db = &state.db.main;
+    let p = service::get_package(db, id).await?;
+    let (_, users) = service::list_users(
+        db,
+        &service::UserFilter {
+            package_id: Some(id),
+            ..Default::default()
+        },
+        &Sort::by(vec![(network_user::Column::Id, Order::Asc)]),
+        PageRequest {
+            page: 1,
+            per_page: 1,
+        },
+    )
+    .await?;
+    let burst = RateLimit::of_package(&p)
+        .and_then(|l| l.burst)
+        .map(|b| {
+            format!(
+                "{} down / {} up, while the average stays below {} / {}, for up to {} s",
+                b.download, b.upload, b.threshold_download, b.threshold_upload, b.time_secs
+            )
+        })
+        .unwrap_or_else(|| "—".into());
+    let view = PackageView {
+        id: p.id,
+        name: p.name.clone(),
+        description: p.description.clone().unwrap_or_default(),
+        rates: rates_of(&p),
+        burst,
+        rate_limit: mikrotik_rate_limit(&p),
+        timeout: dash(&p.session_timeout_secs.map(|s| format!("{s} s"))),
+        sessions: dash(&p.simultaneous_use),
+        radius_group: p.radius_group.clone(),
+        profile: dash(&p.mikrotik_profile),
+        status: p.status.clone(),
+        users,
+        created: when(&p.created_at),
+        updated: when(&p.updated_at),
+    };
+    Ok(PackagePage {
+        can_edit: chrome.can(Role::Operator),
+        chrome: chrome.at("packages", format!("Package {}", p.name)),
+        form: extra.form.unwrap_or_else(|| PackageForm::of(&p)),
+        package: view,
+        errors: extra.errors,
+        notice: extra.notice,
+    })
+}
+
+pub async fn show_package(
+    _user: SignedIn,
+    chrome: Chrome,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<PackagePage, AppError> {
+    package_page(
+        &state,
+        chrome,
+        path_id(&id, "package")?,
+        PackagePageState::default(),
+    )
+    .await
+}
+
+pub async fn update_package(
+    SignedIn(user): SignedIn,
+    chrome: Chrome,
+    parts: RequestParts,
+    session: Session,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Form(form): Form<PackageForm>,
+) -> Result<Response, AppError> {
+    user.require(Role::Operator)?;
+    let id = path_id(&id, "package")?;
+    let (input, early) = form.input();
+    let updated = if early.is_empty() {
+        service::update_package(&state.db.main, &user.actor(parts.address), id, &input).await
+    } else {
+        Err(merged(early, input.validate().map(|_| ())))
+    };
+    match updated {
+        Ok(package) => {
+            flash::success(&session, format!("Package “{}” saved.", package.name)).await;
+            Ok(see_other(format!("/packages/{id}")))
+        }
+        Err(UsersError::Invalid(fields)) => {
+            let extra = PackagePageState {
+                form: Some(form),
+                errors: Errors::from_fields(fields, PACKAGE_FIELDS),
+                ..Default::default()
+            };
+            let page = package_page(&state, chrome, id, extra).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn delete_package(
+    SignedIn(user): SignedIn,
+    chrome: Chrome,
+    parts: RequestParts,
+    session: Session,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    user.require(Role::Operator)?;
+    let id = path_id(&id, "package")?;
+    let name = service::get_package(&state.db.main, id).await?.name;
+    match service::delete_package(&state.db.main, &user.actor(parts.address), id).await {
+        Ok(()) => {
+            flash::success(&session, format!("Package “{name}” deleted.")).await;
+            Ok(see_other("/packages".into()))
+        }
+        Err(UsersError::Conflict { message, .. }) => {
+            let extra = PackagePageState {
+                notice: Some(Notice::error(message)),
+                ..Default::default()
+            };
+            let page = package_page(&state, chrome, id, extra).await?;
+            Ok((StatusCode::CONFLICT, page).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}

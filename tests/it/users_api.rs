@@ -1,0 +1,627 @@
+//! The users and packages API: CRUD, validation field by field, the
+//! write-only password and its audited reveal, packages in use, roles.
+
+use axum::body::Body;
+use axum::http::{Method, Request};
+use ispd::audit::entities::audit_log;
+use ispd::staff::Role;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::{json, Value};
+
+use crate::helpers::{Backend, TestApp, TestResponse};
+
+const PASSWORD: &str = "Sup3r-secret pass";
+
+async fn call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> TestResponse {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {token}"));
+    let body = match body {
+        Some(value) => {
+            request = request.header("content-type", "application/json");
+            Body::from(value.to_string())
+        }
+        None => Body::empty(),
+    };
+    app.send(request.body(body).unwrap()).await
+}
+
+fn assert_error(response: &TestResponse, status: u16, code: &str) -> Value {
+    assert_eq!(response.status, status, "{}", response.text());
+    let error = response.json()["error"].clone();
+    assert_eq!(error["code"], code, "{error}");
+    error
+}
+
+fn assert_invalid(response: &TestResponse, field: &str, part: &str) {
+    let error = assert_error(response, 422, "validation_failed");
+    let message = error["fields"][field]
+        .as_str()
+        .unwrap_or_else(|| panic!("no message for {field}: {error}"));
+    assert!(
+        message.contains(part),
+        "{field}: {message:?} lacks {part:?}"
+    );
+}
+
+/// No answer ever carries the password or its ciphertext.
+fn assert_no_password(response: &TestResponse) {
+    let text = response.text();
+    assert!(!text.contains(PASSWORD), "password leaked: {text}");
+    assert!(!text.contains("password"), "a password field: {text}");
+}
+
+struct Fixture {
+    app: TestApp,
+    op: String,
+    viewer: String,
+}
+
+async fn spawn(backend: Backend) -> Option<Fixture> {
+    let app = TestApp::spawn(backend).await?;
+    let op = app.create_token(Role::Operator).await;
+    let viewer = app.create_token(Role::Viewer).await;
+    Some(Fixture { app, op, viewer })
+}
+
+fn package_body(name: &str, group: &str) -> Value {
+    json!({"name": name, "download_rate": "20M", "upload_rate": "5M", "radius_group": group,
+           "simultaneous_use": 1, "mikrotik_profile": "home"})
+}
+
+impl Fixture {
+    async fn send(&self, method: Method, path: &str, body: Option<Value>) -> TestResponse {
+        call(&self.app, method, path, &self.op, body).await
+    }
+
+    async fn package(&self, name: &str, group: &str) -> i64 {
+        let response = self
+            .send(
+                Method::POST,
+                "/api/v1/packages",
+                Some(package_body(name, group)),
+            )
+            .await;
+        assert_eq!(response.status, 201, "{}", response.text());
+        response.json()["id"].as_i64().unwrap()
+    }
+
+    async fn subnet(&self) -> i64 {
+        let pool = self
+            .send(
+                Method::POST,
+                "/api/v1/ipam/pools",
+                Some(json!({"name": "static", "start_ip": "100.64.0.0", "end_ip": "100.64.0.255"})),
+            )
+            .await;
+        assert_eq!(pool.status, 201, "{}", pool.text());
+        let subnet = self
+            .send(
+                Method::POST,
+                "/api/v1/ipam/subnets",
+                Some(
+                    json!({"pool_id": pool.json()["id"], "network": "100.64.0.0/29",
+                            "gateway": "100.64.0.1"}),
+                ),
+            )
+            .await;
+        assert_eq!(subnet.status, 201, "{}", subnet.text());
+        subnet.json()["id"].as_i64().unwrap()
+    }
+}
+
+async fn packages_can_be_created_read_listed_changed_and_deleted(backend: Backend) {
+    let Some(f) = spawn(backend).await else {
+        return;
+    };
+    let created = f
+        .send(
+            Method::POST,
+            "/api/v1/packages",
+            Some(
+                json!({"name": "Home 20M", "download_rate": "20M", "upload_rate": "5M",
+                "burst_download_rate": "30M", "burst_upload_rate": "8M",
+                "burst_threshold_download": "15M", "burst_threshold_upload": "4M",
+                "burst_time_secs": 10, "session_timeout_secs": 86400, "simultaneous_use": 1,
+                "radius_group": "home-20m", "mikrotik_profile": "home-20m"}),
+            ),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    let package = created.json();
+    let id = package["id"].as_i64().unwrap();
+    assert_eq!(
+        created.header("location"),
+        Some(format!("/api/v1/packages/{id}").as_str())
+    );
+    assert_eq!(package["rate_limit"], "5M/20M 8M/30M 4M/15M 10/10");
+    assert_eq!(package["download_rate_kbps"], 20000);
+    assert_eq!(package["burst"]["time_secs"], 10);
+
+    let got = call(
+        &f.app,
+        Method::GET,
+        &format!("/api/v1/packages/{id}"),
+        &f.viewer,
+        None,
+    )
+    .await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.json()["name"], "Home 20M");
+
+    let listed = call(
+        &f.app,
+        Method::GET,
+        "/api/v1/packages?q=home&sort=-name",
+        &f.viewer,
+        None,
+    )
+    .await;
+    assert_eq!(listed.status, 200, "{}", listed.text());
+    assert_eq!(listed.json()["meta"]["total"], 1);
+
+    let updated = f
+        .send(
+            Method::PUT,
+            &format!("/api/v1/packages/{id}"),
+            Some(package_body("Home 50M", "home-50m")),
+        )
+        .await;
+    assert_eq!(updated.status, 200, "{}", updated.text());
+    let updated = updated.json();
+    assert_eq!(updated["name"], "Home 50M");
+    assert_eq!(updated["burst"], Value::Null, "an omitted burst is cleared");
+    assert_eq!(updated["rate_limit"], "5M/20M");
+
+    let deleted = f
+        .send(Method::DELETE, &format!("/api/v1/packages/{id}"), None)
+        .await;
+    assert_eq!(deleted.status, 204);
+    let gone = f
+        .send(Method::GET, &format!("/api/v1/packages/{id}"), None)
+        .await;
+    assert_error(&gone, 404, "not_found");
+    let bad_sort = f
+        .send(Method::GET, "/api/v1/packages?sort=nope", None)
+        .await;
+    assert_invalid(&bad_sort, "sort", "cannot be sorted");
+}
+crate::on_every_backend!(packages_can_be_created_read_listed_changed_and_deleted);
+
+async fn each_bad_package_field_is_a_422_naming_it(backend: Backend) {
+    let Some(f) = spawn(backend).await else {
+        return;
+    };
+    f.package("Taken", "taken").await;
+    let cases: &[(Value, &str, &str)] = &[
+        (json!({"name": ""}), "name", "1 to 64"),
+        (json!({"name": "Taken"}), "name", "exists already"),
+        (
+            json!({"download_rate": "20X"}),
+            "download_rate",
+            "is not a rate",
+        ),
+        (json!({"upload_rate": "0"}), "upload_rate", "above zero"),
+        (
+            json!({"radius_group": "has space"}),
+            "radius_group",
+            "may contain only",
+        ),
+        (
+            json!({"radius_group": "taken"}),
+            "radius_group",
+            "exists already",
+        ),
+        (
+            json!({"mikrotik_profile": "a\"b"}),
+            "mikrotik_profile",
+            "quotes",
+        ),
+        (json!({"simultaneous_use": 0}), "simultaneous_use", "from 1"),
+        (
+            json!({"session_timeout_secs": -5}),
+            "session_timeout_secs",
+            "from 1",
+        ),
+        (
+            json!({"burst_download_rate": "30M"}),
+            "burst_time_secs",
+            "required",
+        ),
+        (
+            json!({"burst_download_rate": "10M", "burst_upload_rate": "8M",
+                   "burst_threshold_download": "15M", "burst_threshold_upload": "4M",
+                   "burst_time_secs": 10}),
+            "burst_download_rate",
+            "must be above",
+        ),
+        (
+            json!({"simultaneous_use": "two"}),
+            "simultaneous_use",
+            "invalid type",
+        ),
+    ];
+    for (change, field, part) in cases {
+        let mut body = package_body("Fresh", "fresh");
+        for (k, v) in change.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let response = f.send(Method::POST, "/api/v1/packages", Some(body)).await;
+        assert_invalid(&response, field, part);
+    }
+    let missing = f
+        .send(
+            Method::POST,
+            "/api/v1/packages",
+            Some(json!({"name": "x", "upload_rate": "1M", "radius_group": "x"})),
+        )
+        .await;
+    assert_invalid(&missing, "download_rate", "is required");
+}
+crate::on_every_backend!(each_bad_package_field_is_a_422_naming_it);
+
+async fn users_are_managed_and_their_password_is_never_returned(backend: Backend) {
+    let Some(f) = spawn(backend).await else {
+        return;
+    };
+    let package = f.package("Home", "home").await;
+    let subnet = f.subnet().await;
+    let created = f
+        .send(
+            Method::POST,
+            "/api/v1/users",
+            Some(
+                json!({"username": "alice", "password": PASSWORD, "service_type": "static",
+                "package_id": package, "static_subnet_id": subnet,
+                "mac_address": "AA-BB-CC-DD-EE-FF", "full_name": "Alice"}),
+            ),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    assert_no_password(&created);
+    let user = created.json();
+    let id = user["id"].as_i64().unwrap();
+    assert_eq!(
+        created.header("location"),
+        Some(format!("/api/v1/users/{id}").as_str())
+    );
+    assert_eq!(user["static_ip"], "100.64.0.2");
+    assert_eq!(user["mac_address"], "aa:bb:cc:dd:ee:ff");
+    assert_eq!(user["status"], "active");
+    assert_eq!(user["radius_sync_pending"], true);
+
+    let got = call(
+        &f.app,
+        Method::GET,
+        &format!("/api/v1/users/{id}"),
+        &f.viewer,
+        None,
+    )
+    .await;
+    assert_eq!(got.status, 200);
+    assert_no_password(&got);
+
+    let listed = call(
+        &f.app,
+        Method::GET,
+        &format!("/api/v1/users?service_type=static&status=active&package_id={package}&q=ali"),
+        &f.viewer,
+        None,
+    )
+    .await;
+    assert_eq!(listed.status, 200, "{}", listed.text());
+    assert_no_password(&listed);
+    assert_eq!(listed.json()["meta"]["total"], 1);
+    let none = f
+        .send(Method::GET, "/api/v1/users?status=suspended", None)
+        .await;
+    assert_eq!(none.json()["meta"]["total"], 0);
+    for (query, field) in [
+        ("status=gone", "status"),
+        ("service_type=dhcp", "service_type"),
+        ("package_id=x", "package_id"),
+        ("sort=password", "sort"),
+    ] {
+        let response = f
+            .send(Method::GET, &format!("/api/v1/users?{query}"), None)
+            .await;
+        assert_error(&response, 422, "validation_failed");
+        assert!(response.json()["error"]["fields"][field].is_string());
+    }
+
+    // Leaving static service releases the address; without a password the
+    // old one stays.
+    let updated = f
+        .send(
+            Method::PUT,
+            &format!("/api/v1/users/{id}"),
+            Some(
+                json!({"username": "alice", "service_type": "pppoe", "package_id": package,
+                "status": "suspended"}),
+            ),
+        )
+        .await;
+    assert_eq!(updated.status, 200, "{}", updated.text());
+    assert_no_password(&updated);
+    assert_eq!(updated.json()["static_ip"], Value::Null);
+    assert_eq!(updated.json()["status"], "suspended");
+    let revealed = f
+        .send(
+            Method::POST,
+            &format!("/api/v1/users/{id}/reveal-password"),
+            None,
+        )
+        .await;
+    assert_eq!(revealed.json()["password"], PASSWORD);
+
+    let changed = f
+        .send(
+            Method::PUT,
+            &format!("/api/v1/users/{id}"),
+            Some(json!({"username": "alice", "password": "An0ther-password",
+                "service_type": "pppoe", "package_id": package})),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.text());
+    assert!(!changed.text().contains("An0ther-password"));
+
+    let deleted = f
+        .send(Method::DELETE, &format!("/api/v1/users/{id}"), None)
+        .await;
+    assert_eq!(deleted.status, 204);
+    let gone = f
+        .send(Method::GET, &format!("/api/v1/users/{id}"), None)
+        .await;
+    assert_error(&gone, 404, "not_found");
+    let gone = f
+        .send(Method::DELETE, &format!("/api/v1/users/{id}"), None)
+        .await;
+    assert_error(&gone, 404, "not_found");
+    let not_a_user = f.send(Method::GET, "/api/v1/users/abc", None).await;
+    assert_error(&not_a_user, 404, "not_found");
+}
+crate::on_every_backend!(users_are_managed_and_their_password_is_never_returned);
+
+async fn each_bad_user_field_is_a_422_naming_it(backend: Backend) {
+    let Some(f) = spawn(backend).await else {
+        return;
+    };
+    let package = f.package("Home", "home").await;
+    let subnet = f.subnet().await;
+    let base = json!({"username": "bob", "password": PASSWORD, "service_type": "pppoe",
+                      "package_id": package});
+    let taken = f
+        .send(Method::POST, "/api/v1/users", Some(base.clone()))
+        .await;
+    assert_eq!(taken.status, 201, "{}", taken.text());
+    let cases: Vec<(Value, &str, &str)> = vec![
+        (
+            json!({"username": "carol", "password": null}),
+            "password",
+            "required",
+        ),
+        (
+            json!({"username": "carol", "password": "short"}),
+            "password",
+            "8 to 128",
+        ),
+        (json!({"username": ""}), "username", ""),
+        (json!({"username": "has space"}), "username", ""),
+        (json!({"username": "bob"}), "username", "exists already"),
+        (
+            json!({"username": "carol", "service_type": "dhcp"}),
+            "service_type",
+            "not a service type",
+        ),
+        (
+            json!({"username": "carol", "package_id": 9999}),
+            "package_id",
+            "no service package",
+        ),
+        (
+            json!({"username": "carol", "package_id": null}),
+            "package_id",
+            "required",
+        ),
+        (
+            json!({"username": "carol", "status": "gone"}),
+            "status",
+            "not a status",
+        ),
+        (
+            json!({"username": "carol", "mac_address": "zz"}),
+            "mac_address",
+            "",
+        ),
+        (
+            json!({"username": "carol", "expires_at": "2000-01-01T00:00:00Z"}),
+            "expires_at",
+            "future",
+        ),
+        (
+            json!({"username": "carol", "expires_at": "tomorrow"}),
+            "expires_at",
+            "",
+        ),
+        (
+            json!({"username": "carol", "service_type": "static"}),
+            "static_subnet_id",
+            "required",
+        ),
+        (
+            json!({"username": "carol", "static_subnet_id": subnet}),
+            "static_subnet_id",
+            "only for",
+        ),
+        (
+            json!({"username": "carol", "static_ip": "100.64.0.3"}),
+            "static_ip",
+            "only for",
+        ),
+        (
+            json!({"username": "carol", "service_type": "static", "static_subnet_id": 9999}),
+            "static_subnet_id",
+            "no IPAM subnet",
+        ),
+        (
+            json!({"username": "carol", "service_type": "static", "static_subnet_id": subnet,
+                   "static_ip": "10.9.9.9"}),
+            "static_ip",
+            "",
+        ),
+        (
+            json!({"username": "carol", "full_name": "x".repeat(129)}),
+            "full_name",
+            "128",
+        ),
+    ];
+    for (change, field, part) in cases {
+        let mut body = base.clone();
+        for (k, v) in change.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let response = f.send(Method::POST, "/api/v1/users", Some(body)).await;
+        assert_invalid(&response, field, part);
+        assert!(!response.text().contains(PASSWORD));
+    }
+    let missing = f
+        .send(Method::PUT, "/api/v1/users/9999", Some(base.clone()))
+        .await;
+    assert_error(&missing, 404, "not_found");
+}
+crate::on_every_backend!(each_bad_user_field_is_a_422_naming_it);
+
+async fn revealing_a_password_is_audited_and_needs_an_operator(backend: Backend) {
+    let Some(f) = spawn(backend).await else {
+        return;
+    };
+    let package = f.package("Home", "home").await;
+    let created = f
+        .send(
+            Method::POST,
+            "/api/v1/users",
+            Some(
+                json!({"username": "dave", "password": PASSWORD, "service_type": "hotspot",
+                "package_id": package}),
+            ),
+        )
+        .await;
+    let id = created.json()["id"].as_i64().unwrap();
+    let path = format!("/api/v1/users/{id}/reveal-password");
+
+    let refused = call(&f.app, Method::POST, &path, &f.viewer, None).await;
+    assert_error(&refused, 403, "forbidden");
+    let audited = || async {
+        audit_log::Entity::find()
+            .filter(audit_log::Column::Action.eq("network_user.reveal_password"))
+            .all(f.app.db())
+            .await
+            .unwrap()
+    };
+    assert!(audited().await.is_empty(), "a refused reveal is no reveal");
+
+    let revealed = f.send(Method::POST, &path, None).await;
+    assert_eq!(revealed.status, 200, "{}", revealed.text());
+    assert_eq!(revealed.header("cache-control"), Some("no-store"));
+    assert_eq!(revealed.json()["password"], PASSWORD);
+    assert_eq!(revealed.json()["username"], "dave");
+    let entries = audited().await;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(
+        entries[0].entity_id.as_deref(),
+        Some(id.to_string().as_str())
+    );
+    // The audit log never holds the password.
+    let all = audit_log::Entity::find().all(f.app.db()).await.unwrap();
+    for entry in all {
+        assert!(!format!("{entry:?}").contains(PASSWORD), "{entry:?}");
+    }
+    let missing = f
+        .send(Method::POST, "/api/v1/users/9999/reveal-password", None)
+        .await;
+    assert_error(&missing, 404, "not_found");
+}
+crate::on_every_backend!(revealing_a_password_is_audited_and_needs_an_operator);
+
+async fn a_package_in_use_is_a_409_and_viewers_change_nothing(backend: Backend) {
+    let Some(f) = spawn(backend).await else {
+        return;
+    };
+    let package = f.package("Home", "home").await;
+    let created = f
+        .send(
+            Method::POST,
+            "/api/v1/users",
+            Some(
+                json!({"username": "erin", "password": PASSWORD, "service_type": "pppoe",
+                "package_id": package}),
+            ),
+        )
+        .await;
+    let user = created.json()["id"].as_i64().unwrap();
+    let in_use = f
+        .send(Method::DELETE, &format!("/api/v1/packages/{package}"), None)
+        .await;
+    let error = assert_error(&in_use, 409, "package_in_use");
+    assert!(error["message"].as_str().unwrap().contains("1 user"));
+
+    let v = &f.viewer;
+    let attempts = [
+        (
+            Method::POST,
+            "/api/v1/packages".to_string(),
+            Some(package_body("V", "v")),
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/packages/{package}"),
+            Some(package_body("V", "v")),
+        ),
+        (Method::DELETE, format!("/api/v1/packages/{package}"), None),
+        (
+            Method::POST,
+            "/api/v1/users".to_string(),
+            Some(
+                json!({"username": "v", "password": PASSWORD, "service_type": "pppoe",
+                "package_id": package}),
+            ),
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/users/{user}"),
+            Some(json!({"username": "v", "service_type": "pppoe", "package_id": package})),
+        ),
+        (Method::DELETE, format!("/api/v1/users/{user}"), None),
+    ];
+    for (method, path, body) in attempts {
+        let response = call(&f.app, method.clone(), &path, v, body).await;
+        assert_error(&response, 403, "forbidden");
+    }
+    let unauthenticated = f
+        .app
+        .send(Request::get("/api/v1/users").body(Body::empty()).unwrap())
+        .await;
+    assert_error(&unauthenticated, 401, "unauthenticated");
+    // Moving the user away frees the package.
+    let other = f.package("Other", "other").await;
+    let moved = f
+        .send(
+            Method::PUT,
+            &format!("/api/v1/users/{user}"),
+            Some(json!({"username": "erin", "service_type": "pppoe", "package_id": other})),
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.text());
+    let deleted = f
+        .send(Method::DELETE, &format!("/api/v1/packages/{package}"), None)
+        .await;
+    assert_eq!(deleted.status, 204);
+}
+crate::on_every_backend!(a_package_in_use_is_a_409_and_viewers_change_nothing);
