@@ -1589,21 +1589,6 @@ pub async fn list_allocations(
     })
 }
 
-/// One CSV cell. A cell that a spreadsheet would run as a formula
-/// (starting with = + - @, tab or carriage return) gets a leading quote.
-pub fn csv_cell(value: &str) -> String {
-    let mut cell = String::with_capacity(value.len() + 3);
-    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        cell.push('\'');
-    }
-    cell.push_str(value);
-    if cell.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", cell.replace('"', "\"\""))
-    } else {
-        cell
-    }
-}
-
 fn rfc3339(at: &Option<DateTime<Utc>>) -> String {
     at.map(|t| t.to_rfc3339()).unwrap_or_default()
 }
@@ -1641,7 +1626,7 @@ pub async fn export_allocations(
                 rfc3339(&a.released_at),
                 rfc3339(&a.expires_at),
             ];
-            let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
+            let line: Vec<String> = cells.iter().map(|c| crate::web::csv::cell(c)).collect();
             out.push_str(&line.join(","));
             out.push_str("\r\n");
         }
@@ -1788,14 +1773,17 @@ mod tests {
 
     #[test]
     fn formula_cells_are_defused_and_quoted_cells_escaped() {
-        assert_eq!(csv_cell("alice"), "alice");
-        assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
-        assert_eq!(csv_cell("+1"), "'+1");
-        assert_eq!(csv_cell("-1+2"), "'-1+2");
-        assert_eq!(csv_cell("@evil"), "'@evil");
-        assert_eq!(csv_cell("a,b"), "\"a,b\"");
-        assert_eq!(csv_cell("2001:db8::1"), "2001:db8::1");
-        assert_eq!(csv_cell(""), "");
+        assert_eq!(crate::web::csv::cell("alice"), "alice");
+        assert_eq!(
+            crate::web::csv::cell("=HYPERLINK(\"x\")"),
+            "\"'=HYPERLINK(\"\"x\"\")\""
+        );
+        assert_eq!(crate::web::csv::cell("+1"), "'+1");
+        assert_eq!(crate::web::csv::cell("-1+2"), "'-1+2");
+        assert_eq!(crate::web::csv::cell("@evil"), "'@evil");
+        assert_eq!(crate::web::csv::cell("a,b"), "\"a,b\"");
+        assert_eq!(crate::web::csv::cell("2001:db8::1"), "2001:db8::1");
+        assert_eq!(crate::web::csv::cell(""), "");
     }
 
     #[test]

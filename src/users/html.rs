@@ -594,20 +594,6 @@ pub async fn list_users(
     Ok(with_vary(page.into_response()))
 }
 
-fn csv_field(value: &str) -> String {
-    // A leading = + - @ would be a formula in a spreadsheet.
-    let value = if value.starts_with(['=', '+', '-', '@']) {
-        format!("'{value}")
-    } else {
-        value.to_string()
-    };
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value
-    }
-}
-
 /// The filtered users as CSV (never their passwords).
 pub async fn export_users(
     _user: SignedIn,
@@ -644,7 +630,7 @@ pub async fn export_users(
                 u.expires_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
                 u.created_at.to_rfc3339(),
             ];
-            let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+            let line: Vec<String> = fields.iter().map(|f| crate::web::csv::cell(f)).collect();
             out.push_str(&line.join(","));
             out.push_str("\r\n");
         }

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod assets;
 pub mod auth;
 pub mod csrf;
+pub mod csv;
 pub mod flash;
 pub mod layout;
 pub mod listing;
