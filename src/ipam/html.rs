@@ -14,8 +14,8 @@ use std::str::FromStr;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -32,6 +32,7 @@ use crate::staff::Role;
 use crate::web::account::RequestParts;
 use crate::web::auth::SignedIn;
 use crate::web::flash;
+use crate::web::forms::{dash, is_htmx, optional_string, see_other, with_vary};
 use crate::web::layout::Chrome;
 use crate::web::listing::{when, when_opt, PER_PAGE};
 use crate::web::pagination::{PageRequest, Sort, MAX_PAGE, MAX_PER_PAGE};
@@ -232,14 +233,6 @@ fn search_text(raw: &Option<String>) -> String {
         .collect()
 }
 
-fn dash(value: &Option<impl ToString>) -> String {
-    value
-        .as_ref()
-        .map(|v| v.to_string())
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| "—".into())
-}
-
 /// An id from the path; anything else is a 404 page, not a 400.
 fn path_id<T: FromStr>(raw: &str) -> Result<T, AppError> {
     raw.parse()
@@ -264,10 +257,6 @@ fn optional_number(field: &str, text: &str, errors: &mut FieldErrors) -> Option<
     }
 }
 
-fn optional_string(text: &str) -> Option<String> {
-    Some(text.trim().to_string()).filter(|t| !t.is_empty())
-}
-
 /// A `datetime-local` value (or RFC 3339), read as UTC.
 fn parse_utc(text: &str) -> Result<DateTime<Utc>, String> {
     let text = text.trim();
@@ -290,26 +279,11 @@ fn parse_utc(text: &str) -> Result<DateTime<Utc>, String> {
     ))
 }
 
-fn is_htmx(headers: &HeaderMap) -> bool {
-    headers.contains_key("hx-request") && !headers.contains_key("hx-history-restore-request")
-}
-
-fn with_vary(mut response: Response) -> Response {
-    response
-        .headers_mut()
-        .insert(header::VARY, HeaderValue::from_static("HX-Request"));
-    response
-}
-
 fn render_fragment(status: StatusCode, fragment: impl Template) -> Result<Response, AppError> {
     let html = fragment
         .render()
         .map_err(|e| AppError::Internal(anyhow::anyhow!("rendering a fragment: {e}")))?;
     Ok(with_vary((status, Html(html)).into_response()))
-}
-
-fn see_other(path: String) -> Response {
-    Redirect::to(&path).into_response()
 }
 
 // ------------------------------------------------------------------ pools

@@ -17,8 +17,8 @@ use std::collections::HashMap;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -38,6 +38,7 @@ use crate::staff::Role;
 use crate::web::account::RequestParts;
 use crate::web::auth::SignedIn;
 use crate::web::flash;
+use crate::web::forms::{dash, is_htmx, optional_string, see_other, with_vary};
 use crate::web::layout::Chrome;
 use crate::web::listing::{when, when_opt, PER_PAGE};
 use crate::web::pagination::{PageRequest, Sort, MAX_PAGE, MAX_PER_PAGE};
@@ -187,18 +188,6 @@ fn text(raw: &Option<String>) -> String {
         .collect()
 }
 
-fn dash(value: &Option<impl ToString>) -> String {
-    value
-        .as_ref()
-        .map(|v| v.to_string())
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| "—".into())
-}
-
-fn optional_string(text: &str) -> Option<String> {
-    Some(text.trim().to_string()).filter(|t| !t.is_empty())
-}
-
 /// An id from the path; anything else is a 404 page, not a 400.
 fn path_id(raw: &str, what: &str) -> Result<i32, AppError> {
     raw.parse()
@@ -248,21 +237,6 @@ fn merged(mut early: FieldErrors, later: Result<(), UsersError>) -> UsersError {
         }
     }
     UsersError::Invalid(early)
-}
-
-fn is_htmx(headers: &HeaderMap) -> bool {
-    headers.contains_key("hx-request") && !headers.contains_key("hx-history-restore-request")
-}
-
-fn with_vary(mut response: Response) -> Response {
-    response
-        .headers_mut()
-        .insert(header::VARY, HeaderValue::from_static("HX-Request"));
-    response
-}
-
-fn see_other(path: String) -> Response {
-    Redirect::to(&path).into_response()
 }
 
 fn all() -> PageRequest {

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod csrf;
 pub mod csv;
 pub mod flash;
+pub mod forms;
 pub mod layout;
 pub mod listing;
 pub mod metrics;
