@@ -9,7 +9,7 @@ NPM ?= npm
 PROFILE ?= debug
 CARGO_PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
 
-.PHONY: setup assets build run serve worker up down test test-sqlite lint fmt migrate seed bench clean help
+.PHONY: setup assets build run serve worker up down test test-sqlite lint fmt migrate seed bench bench-accounting bench-radius bench-radius-sync bench-sessions bench-codec fuzz clean help
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -65,10 +65,11 @@ test: assets ## Run every test on every database configured, then the browser te
 test-sqlite: ## Run the tests on SQLite only
 	env -u TEST_POSTGRES_URL -u TEST_MYSQL_URL -u TEST_REQUIRE_ALL_BACKENDS $(MAKE) test
 
-lint: node_modules/.package-lock.json ## rustfmt, clippy (warnings are errors), eslint
+lint: node_modules/.package-lock.json ## rustfmt, clippy (warnings are errors), eslint, no committed keys or tokens
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	$(NPM) run lint
+	.ci/check-secrets
 
 fmt: ## Format the Rust code
 	$(CARGO) fmt --all
@@ -79,8 +80,33 @@ fmt: ## Format the Rust code
 # `make bench BENCH_ARGS=--quick` for a short smoke run; --sqlite or
 # --postgres for one backend.
 BENCH_ARGS ?=
-bench: ## Run the IPAM benchmarks on SQLite and PostgreSQL (docs/BENCHMARKS.md)
+bench: ## Run the IPAM and sync-sessions benchmarks on SQLite and PostgreSQL (docs/BENCHMARKS.md)
 	$(CARGO) bench --locked --bench ipam -- $(BENCH_ARGS)
+	$(CARGO) bench --locked --bench sessions_sync -- $(BENCH_ARGS)
+	$(CARGO) bench --locked --bench radius_accounting -- $(BENCH_ARGS)
+
+bench-accounting: ## One user's accounting and the online list over 1M radacct rows, PostgreSQL (docs/BENCHMARKS.md)
+	$(CARGO) bench --locked --bench radius_accounting -- $(BENCH_ARGS)
+
+bench-sessions: ## Time `mikrotik sync-sessions` on 20 mock routers x 5 000 sessions (docs/BENCHMARKS.md)
+	$(CARGO) bench --locked --bench sessions_sync -- $(BENCH_ARGS)
+
+bench-codec: ## RouterOS codec throughput, encoding and decoding !re sentences (criterion)
+	$(CARGO) bench --locked --bench routeros_codec
+
+# FreeRADIUS's auth rate over our RADIUS schema vs. its own schema.sql, on
+# PostgreSQL and MariaDB (BENCH_POSTGRES_URL, BENCH_MYSQL_URL; empty skips).
+bench-radius: ## Benchmark FreeRADIUS auth on our schema vs. its own (docs/BENCHMARKS.md)
+	benches/freeradius_auth.sh
+
+bench-radius-sync: ## Time `radius sync-users` for 100 000 users on PostgreSQL (docs/BENCHMARKS.md)
+	$(CARGO) bench --locked --bench radius_sync -- $(BENCH_ARGS)
+
+# The RouterOS API decoder under libFuzzer (fuzz/; nightly and cargo-fuzz:
+# `cargo install cargo-fuzz`). A bounded run: FUZZ_SECONDS (default 30).
+FUZZ_SECONDS ?= 30
+fuzz: ## Fuzz the RouterOS decoder for FUZZ_SECONDS seconds (nightly + cargo-fuzz)
+	cd fuzz && $(CARGO) +nightly fuzz run routeros_decoder -- -max_total_time=$(FUZZ_SECONDS)
 
 clean: ## Remove build output and local data
 	$(CARGO) clean

@@ -37,14 +37,15 @@ use sea_orm::{
     EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, Set,
 };
 
+mod support;
+
 use ispd::audit::Actor;
 use ispd::ipam::domain::{
     from_u128, initial_free_ranges, key_bytes, to_u128, Cidr, IpVersion, KeyRange,
 };
 use ispd::ipam::entities::{ip_allocation, ip_free_range};
 use ispd::ipam::service::{self, AllocationInput, IpamSettings, PoolInput, SubnetInput};
-
-const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+use support::{Scratch, DEFAULT_POSTGRES_URL};
 
 /// The targets of the benchmark (docs/BENCHMARKS.md).
 const MAX_LATENCY_GROWTH: f64 = 2.0;
@@ -281,81 +282,6 @@ async fn sqlite_version(db: &DatabaseConnection) -> anyhow::Result<String> {
     scalar(db, "SELECT sqlite_version()").await
 }
 
-/// A PostgreSQL database of our own, dropped at the end.
-struct Scratch {
-    server_url: String,
-    name: String,
-    url: String,
-}
-
-impl Scratch {
-    async fn create(server_url: &str) -> anyhow::Result<Self> {
-        use rand::RngCore;
-        let mut bytes = [0u8; 4];
-        rand::rng().fill_bytes(&mut bytes);
-        let name = format!("ispd_bench_{}", hex::encode(bytes));
-        let admin = admin_connection(server_url).await?;
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await
-            .with_context(|| format!("creating database {name}"))?;
-        admin.close().await.ok();
-        Ok(Self {
-            server_url: server_url.to_string(),
-            url: with_database(server_url, &name),
-            name,
-        })
-    }
-
-    async fn drop_database(self) {
-        let dropped = match admin_connection(&self.server_url).await {
-            Ok(admin) => admin
-                .execute_unprepared(&format!(
-                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                    self.name
-                ))
-                .await
-                .map(|_| ())
-                .map_err(anyhow::Error::from),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = dropped {
-            eprintln!("could not drop the scratch database {}: {e:#}", self.name);
-        }
-    }
-}
-
-async fn admin_connection(server_url: &str) -> anyhow::Result<DatabaseConnection> {
-    let mut options = ConnectOptions::new(server_url.to_string());
-    options
-        .max_connections(1)
-        .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(5))
-        .sqlx_logging(false);
-    Database::connect(options)
-        .await
-        .with_context(|| format!("connecting to {}", ispd::config::redact_url(server_url)))
-}
-
-/// Replaces the database name (the URL's path) in a server URL.
-fn with_database(server_url: &str, name: &str) -> String {
-    let (base, query) = match server_url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (server_url, None),
-    };
-    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let host_end = base[scheme_end..]
-        .find('/')
-        .map(|i| i + scheme_end)
-        .unwrap_or(base.len());
-    let mut url = format!("{}/{name}", &base[..host_end]);
-    if let Some(query) = query {
-        url.push('?');
-        url.push_str(query);
-    }
-    url
-}
-
 // ------------------------------------------------------------- scenarios
 
 async fn bench_backend(
@@ -497,13 +423,13 @@ async fn prefill(
                 ip_key: Set(key_bytes(key)),
                 mac_address: Set(None),
                 username: Set(Some(format!("pre-{subnet_id}-{}", chunk_no * 1000 + i))),
-                allocated_at: Set(now),
+                allocated_at: Set(now.into()),
                 released_at: Set(None),
                 expires_at: Set(None),
                 status: Set("active".into()),
                 active: Set(Some(true)),
-                created_at: Set(now),
-                updated_at: Set(now),
+                created_at: Set(now.into()),
+                updated_at: Set(now.into()),
                 ..Default::default()
             }
         });

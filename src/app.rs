@@ -32,12 +32,22 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The API's rate limiter; None when RATE_LIMIT_PER_SECOND is 0.
     pub rate_limit: Option<RateLimit>,
+    /// Logged-in RouterOS connections, reused per router, with back-off.
+    pub router_pool: crate::mikrotik::pool::RouterPool,
+    /// The previous counter reading of each live PPP session, for rates.
+    pub session_rates: Arc<crate::mikrotik::sessions::SessionRates>,
 }
 
 impl AppState {
     pub fn new(config: Config, db: Databases, app_key: AppKey) -> Self {
         let assets = Assets::load(&config.static_dir);
         let rate_limit = RateLimit::from_config(&config);
+        // The users service pushes PPP secrets with this bound.
+        crate::mikrotik::service::set_api_timeout(config.mikrotik_api_timeout);
+        let router_pool = crate::mikrotik::pool::RouterPool::new(
+            app_key.clone(),
+            crate::mikrotik::pool::PoolSettings::from_config(&config),
+        );
         Self {
             config: Arc::new(config),
             db,
@@ -45,6 +55,8 @@ impl AppState {
             assets: Arc::new(assets),
             metrics: Metrics::new(),
             rate_limit,
+            router_pool,
+            session_rates: Arc::default(),
         }
     }
 }
@@ -79,6 +91,7 @@ pub fn build_router(state: AppState) -> Router {
 
     let auth = crate::web::auth::auth_layer(&state);
     let metrics = state.metrics.clone();
+    let hsts = crate::web::security_headers::Hsts(state.config.is_https());
     Router::new()
         .merge(crate::web::router(&state))
         .merge(crate::api::router(&state))
@@ -90,6 +103,7 @@ pub fn build_router(state: AppState) -> Router {
         // Inside the router, where the matched route is known.
         .route_layer(from_fn(crate::web::metrics::label_route))
         .layer(CompressionLayer::new())
+        .layer(from_fn_with_state(hsts, crate::web::security_headers::add))
         .layer(from_fn_with_state(metrics, crate::web::metrics::track))
         .layer(from_fn(remember_request_span))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))

@@ -63,6 +63,9 @@ pub enum Command {
     /// Network-wide checks.
     #[command(subcommand)]
     Network(NetworkCommand),
+    /// Background jobs.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
     /// Run a mock MikroTik router (RouterOS API) until Ctrl-C, for development and demos.
     MockRouteros(crate::mikrotik::routeros::mock::MockRouterosArgs),
 }
@@ -142,12 +145,31 @@ pub enum RadiusCommand {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Sync the users still flagged for RADIUS sync (what the radius-retry
+    /// job does every 5 minutes).
+    Retry,
+    /// Close open sessions with no accounting update for three interim
+    /// intervals (what the radius-close-stale job does every 5 minutes).
+    CloseStale {
+        /// Count the stale sessions without closing them.
+        #[arg(long)]
+        dry_run: bool,
+        /// Interim interval assumed for sessions whose row has none, in
+        /// seconds (60 to 86400).
+        #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(i64).range(60..=86_400))]
+        default_interval: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum MikrotikCommand {
-    /// Read active sessions from every router into ispd.
-    SyncSessions,
+    /// Read active sessions from every router into ispd. Exits 1 only when
+    /// no router at all could be synced.
+    SyncSessions {
+        /// Routers read at once.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+        concurrency: u16,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -157,9 +179,23 @@ pub enum IpamCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// Queue a run of a job for the workers (as "Run now" does); refused
+    /// while a run of it is queued or running. Prints the run's id.
+    Run {
+        /// The job's name, e.g. ipam-cleanup (the Jobs page lists them).
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum NetworkCommand {
-    /// Check that every router and database answers.
-    HealthCheck,
+    /// Check that every router and database answers. Exits 1 when anything is down.
+    HealthCheck {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Failures the caller reports as a configuration problem (exit code 2).
@@ -334,7 +370,65 @@ async fn run_with_config(command: Command, config: Config) -> anyhow::Result<()>
             }
             Ok(())
         }
-        Command::Mikrotik(MikrotikCommand::SyncSessions) => not_available("mikrotik sync-sessions"),
+        Command::Radius(RadiusCommand::CloseStale {
+            dry_run,
+            default_interval,
+        }) => {
+            let db = Databases::connect(&config).await?;
+            require_migrated(&db).await?;
+            let settings = crate::radius::accounting::StaleSettings {
+                default_interval_secs: default_interval,
+            };
+            let report = crate::radius::accounting::close_stale(
+                &db.main,
+                &db.radius,
+                &Actor::cli(),
+                settings,
+                dry_run,
+            )
+            .await?;
+            println!("{report}");
+            Ok(())
+        }
+        Command::Radius(RadiusCommand::Retry) => {
+            let state = prepare(config, false).await?;
+            let report = crate::radius::resync::sync_pending_users(
+                &state.db.main,
+                &state.db.radius,
+                &state.app_key,
+                crate::radius::resync::RETRY_BATCH_SIZE,
+            )
+            .await?;
+            println!("{report}");
+            if report.stopped_by.is_some() || report.failed > 0 {
+                bail!("some users are still waiting for RADIUS sync");
+            }
+            Ok(())
+        }
+        Command::Mikrotik(MikrotikCommand::SyncSessions { concurrency }) => {
+            let state = prepare(config, false).await?;
+            let options = crate::mikrotik::sessions::SyncOptions {
+                concurrency: concurrency.into(),
+            };
+            let report = crate::mikrotik::sessions::sync_sessions(
+                &state.db.main,
+                &state.router_pool,
+                options,
+            )
+            .await?;
+            println!("{report}");
+            if report.all_failed() {
+                bail!("no router could be synced ({} failed)", report.failed());
+            }
+            if report.failed() > 0 {
+                eprintln!(
+                    "ispd: warning: {} of {} router(s) could not be synced and are marked offline",
+                    report.failed(),
+                    report.routers.len()
+                );
+            }
+            Ok(())
+        }
         Command::Ipam(IpamCommand::Cleanup) => {
             let db = Databases::connect(&config).await?;
             require_migrated(&db).await?;
@@ -347,21 +441,55 @@ async fn run_with_config(command: Command, config: Config) -> anyhow::Result<()>
             );
             Ok(())
         }
-        Command::Network(NetworkCommand::HealthCheck) => not_available("network health-check"),
+        Command::Jobs(JobsCommand::Run { name }) => {
+            let db = Databases::connect(&config).await?;
+            require_migrated(&db).await?;
+            let run = jobs::runs::request_run(&db.main, &name, jobs::Trigger::Cli, &Actor::cli())
+                .await
+                .map_err(|e| match e {
+                    jobs::JobsError::Db(db) => anyhow::Error::from(db),
+                    other => anyhow::anyhow!("{other}"),
+                })?;
+            println!(
+                "Queued run {} of \"{name}\"; a worker (`ispd worker` or `ispd run`) starts it.",
+                run.id
+            );
+            Ok(())
+        }
+        Command::Network(NetworkCommand::HealthCheck { json }) => {
+            use crate::network::health;
+            let app_key = resolve_app_key(&config)?;
+            let (main, radius) = health::connect(&config).await;
+            let connections = health::Connections {
+                main: main.as_ref().map_err(Clone::clone),
+                radius: radius.as_ref().map_err(Clone::clone),
+            };
+            let report = health::check_everything(&config, connections, &app_key).await;
+            if let Ok(main) = &main {
+                if let Err(err) = health::store(main, &report).await {
+                    tracing::warn!(error = %err, "cannot store the health check results");
+                }
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!("{report}");
+            }
+            if !report.healthy {
+                bail!("{} of {} check(s) down", report.down(), report.checks.len());
+            }
+            Ok(())
+        }
     }
 }
 
 fn job_context(state: &AppState) -> jobs::JobContext {
     jobs::JobContext {
         db: state.db.clone(),
-        ipam: crate::ipam::service::IpamSettings::from_config(&state.config),
+        config: state.config.clone(),
+        app_key: state.app_key.clone(),
+        router_pool: state.router_pool.clone(),
     }
-}
-
-/// The domain commands are declared now so that scripts and schedules can
-/// name them; each says plainly that it does nothing yet.
-fn not_available(command: &str) -> anyhow::Result<()> {
-    bail!("`ispd {command}` is not available in this version yet")
 }
 
 /// Connects, migrates when asked (or checks that no migration is pending),

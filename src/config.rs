@@ -57,6 +57,10 @@ pub struct Config {
     pub mikrotik_default_port: u16,
     pub ipam_allocation_timeout: Duration,
     pub ipam_lock_timeout: Duration,
+    /// Sends of one Disconnect/CoA request before giving up (RADIUS_COA_ATTEMPTS).
+    pub radius_coa_attempts: u32,
+    /// The wait for a NAS's answer after each send (RADIUS_COA_TIMEOUT_MS).
+    pub radius_coa_timeout: Duration,
     pub admin_password: Option<crate::crypto::Secret>,
     /// Requests a second allowed per client on /api/v1 and /metrics
     /// (a client is an API token, else an address); 0 turns limiting off.
@@ -66,6 +70,8 @@ pub struct Config {
     /// Whether a reverse proxy in front sets X-Forwarded-For: then the
     /// client address is its last entry, not the peer's.
     pub trust_proxy: bool,
+    /// Job schedules, retries, timeouts and history (JOBS_*; see crate::jobs).
+    pub jobs: crate::jobs::JobsSettings,
 }
 
 const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:8080";
@@ -183,10 +189,18 @@ impl Config {
             mikrotik_default_port: port(&get, "MIKROTIK_DEFAULT_PORT", 8728)?,
             ipam_allocation_timeout: seconds(&get, "IPAM_ALLOCATION_TIMEOUT", 10)?,
             ipam_lock_timeout: seconds(&get, "IPAM_LOCK_TIMEOUT", 5)?,
+            radius_coa_attempts: whole_number(&get, "RADIUS_COA_ATTEMPTS", 3, 1..=10)?,
+            radius_coa_timeout: Duration::from_millis(u64::from(whole_number(
+                &get,
+                "RADIUS_COA_TIMEOUT_MS",
+                3000,
+                50..=60_000,
+            )?)),
             admin_password: get("ADMIN_PASSWORD").map(crate::crypto::Secret::new),
             rate_limit_per_second: whole_number(&get, "RATE_LIMIT_PER_SECOND", 20, 0..=100_000)?,
             rate_limit_burst: whole_number(&get, "RATE_LIMIT_BURST", 100, 1..=100_000)?,
             trust_proxy: boolean(&get, "TRUST_PROXY", false)?,
+            jobs: crate::jobs::JobsSettings::from_lookup(get)?,
         })
     }
 

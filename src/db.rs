@@ -1,4 +1,12 @@
 //! Connections to the main and RADIUS databases, and their migrations.
+//!
+//! Timestamps: every entity stores its instants as `DateTimeWithTimeZone`
+//! (always at offset +00:00), and every instant used in a query is a
+//! `DateTime<FixedOffset>` too. A `DateTime<Utc>` parameter is sent to
+//! MySQL/MariaDB as a TIMESTAMP value, whose range ends in January 2038, and
+//! a later instant is silently stored as NULL; `DateTime<FixedOffset>` is
+//! sent as a plain UTC date-time that a DATETIME column keeps whole. The
+//! test `ipam::timestamps_after_2038_survive` holds every backend to it.
 
 use std::time::Duration;
 

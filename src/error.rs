@@ -57,6 +57,13 @@ pub enum AppError {
         message: String,
         retry_after_secs: u64,
     },
+    /// 502: an upstream system (a router) failed or refused; the message
+    /// names it.
+    #[error("{message}")]
+    BadGateway { code: &'static str, message: String },
+    /// 504: an upstream system (a router) did not answer in time.
+    #[error("{message}")]
+    GatewayTimeout { code: &'static str, message: String },
     /// 500: details are logged, not sent.
     #[error("something went wrong on our side; it has been logged")]
     Internal(#[from] anyhow::Error),
@@ -138,6 +145,8 @@ impl AppError {
             AppError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::BadGateway { .. } => StatusCode::BAD_GATEWAY,
+            AppError::GatewayTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -156,6 +165,7 @@ impl AppError {
             AppError::Validation { .. } => "validation_failed",
             AppError::TooManyRequests { .. } => "rate_limited",
             AppError::Unavailable { .. } => "unavailable",
+            AppError::BadGateway { code, .. } | AppError::GatewayTimeout { code, .. } => code,
             AppError::Internal(_) => "internal",
         }
     }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod ipam;
 pub mod jobs;
 pub mod mikrotik;
+pub mod network;
 pub mod radius;
 pub mod seed;
 pub mod staff;

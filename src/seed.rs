@@ -146,8 +146,8 @@ pub async fn load_demo_data(db: &DatabaseConnection, key: &AppKey) -> anyhow::Re
             radius_group: Set((*group).into()),
             mikrotik_profile: Set(Some((*profile).into())),
             status: Set("active".into()),
-            created_at: Set(now),
-            updated_at: Set(now),
+            created_at: Set(now.into()),
+            updated_at: Set(now.into()),
             ..Default::default()
         }
         .insert(&txn)
@@ -176,8 +176,8 @@ pub async fn load_demo_data(db: &DatabaseConnection, key: &AppKey) -> anyhow::Re
             package_id: Set(package_id),
             status: Set("active".into()),
             radius_sync_pending: Set(true),
-            created_at: Set(now),
-            updated_at: Set(now),
+            created_at: Set(now.into()),
+            updated_at: Set(now.into()),
             ..Default::default()
         }
         .insert(&txn)
@@ -201,8 +201,8 @@ pub async fn load_demo_data(db: &DatabaseConnection, key: &AppKey) -> anyhow::Re
             username: Set("admin".into()),
             password_encrypted: Set(key.encrypt(&random_password(16))),
             status: Set("unknown".into()),
-            created_at: Set(now),
-            updated_at: Set(now),
+            created_at: Set(now.into()),
+            updated_at: Set(now.into()),
             ..Default::default()
         }
         .insert(&txn)

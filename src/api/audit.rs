@@ -68,7 +68,7 @@ impl From<audit_log::Model> for AuditEntry {
             entity_id: row.entity_id,
             details,
             ip_address: row.ip_address,
-            created_at: row.created_at,
+            created_at: row.created_at.to_utc(),
         }
     }
 }

@@ -114,6 +114,10 @@ error_responses! {
     IpamBusy: "The subnet's lock was not granted within IPAM_LOCK_TIMEOUT: other changes to it are under way. Retry after `Retry-After` seconds.",
         "unavailable", "the subnet is busy with other changes; try again in a moment",
         header "Retry-After": Integer = "Seconds to wait before retrying.";
+    RouterFailed: "A MikroTik router could not be reached, refused the login or the command, closed the session, or answered something unreadable; the message names the router and says which. Codes: `router_unreachable`, `router_tls_failed`, `router_login_failed`, `router_error`, `router_fatal`, `router_protocol_error`, `router_out_of_step`. Nothing was saved.",
+        "router_unreachable", "router core-1 is unreachable: 192.0.2.1:8728: Connection refused (os error 111)";
+    RouterTimeout: "A MikroTik router did not answer within MIKROTIK_API_TIMEOUT. Nothing was saved; a change the router may have applied late was checked and undone.",
+        "router_timeout", "router core-1 did not answer within 30 s";
 }
 
 /// The security schemes: a bearer API token, or the staff session cookie.
@@ -166,6 +170,8 @@ impl Modify for SecuritySchemes {
             Unavailable,
             IpamConflict,
             IpamBusy,
+            RouterFailed,
+            RouterTimeout,
         ),
     ),
     tags(
@@ -178,8 +184,18 @@ impl Modify for SecuritySchemes {
         (name = "users", description = "Network users (subscribers). Passwords are write-only; \
             operators and admins may reveal one, which the audit log records. Viewers read; \
             operators and admins change."),
+        (name = "mikrotik", description = "MikroTik routers (RouterOS API) and the PPPoE secrets \
+            ispd keeps on them. Changes go to the router first, then the database. Router \
+            passwords and PPP passwords are write-only. Viewers read; operators and admins change."),
         (name = "packages", description = "Service packages: rates, burst, limits, RADIUS group \
             and MikroTik profile. Viewers read; operators and admins change."),
+        (name = "nas", description = "RADIUS clients (FreeRADIUS's `nas` table): the routers \
+            FreeRADIUS accepts and where ispd sends Disconnect/CoA. Shared secrets are \
+            write-only. Viewers read; operators and admins change."),
+        (name = "radius", description = "RADIUS sessions and accounting (FreeRADIUS's \
+            `radacct`), and RFC 5176 Disconnect/CoA requests to a session's NAS."),
+        (name = "jobs", description = "Background jobs: schedule (UTC), run history, and \
+            \"run now\". Viewers read; operators and admins start runs."),
     ),
 )]
 pub struct ApiDoc;

@@ -59,6 +59,11 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(audit::list_audit_log))
         .merge(crate::ipam::api::routes())
         .merge(crate::users::api::routes())
+        .merge(crate::radius::nas_api::routes())
+        .merge(crate::radius::api::routes())
+        .merge(crate::mikrotik::sessions_api::routes())
+        .merge(crate::mikrotik::api::routes())
+        .merge(crate::jobs::api::routes())
 }
 
 /// The OpenAPI 3.1 document of every `/api/v1` route.

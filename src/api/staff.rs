@@ -44,9 +44,9 @@ impl From<staff_user::Model> for StaffView {
             username: user.username,
             role: user.role,
             is_active: user.is_active,
-            last_login_at: user.last_login_at,
-            created_at: user.created_at,
-            updated_at: user.updated_at,
+            last_login_at: user.last_login_at.map(|t| t.to_utc()),
+            created_at: user.created_at.to_utc(),
+            updated_at: user.updated_at.to_utc(),
         }
     }
 }

@@ -56,10 +56,10 @@ impl From<api_token::Model> for TokenView {
             prefix: token.token_prefix,
             role: token.role,
             created_by: token.created_by,
-            created_at: token.created_at,
-            expires_at: token.expires_at,
-            last_used_at: token.last_used_at,
-            revoked_at: token.revoked_at,
+            created_at: token.created_at.to_utc(),
+            expires_at: token.expires_at.map(|t| t.to_utc()),
+            last_used_at: token.last_used_at.map(|t| t.to_utc()),
+            revoked_at: token.revoked_at.map(|t| t.to_utc()),
             active,
         }
     }

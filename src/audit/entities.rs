@@ -18,7 +18,7 @@ pub mod audit_log {
         /// JSON with the change; never a secret.
         pub details: Option<String>,
         pub ip_address: Option<String>,
-        pub created_at: DateTimeUtc,
+        pub created_at: DateTimeWithTimeZone,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -85,7 +85,7 @@ pub async fn record(
         entity_id: Set(entity_id),
         details: Set(Some(details.to_string())),
         ip_address: Set(actor.ip_address.clone()),
-        created_at: Set(Utc::now()),
+        created_at: Set(Utc::now().into()),
         ..Default::default()
     }
     .insert(db)

@@ -104,8 +104,8 @@ impl From<ip_pool::Model> for PoolView {
             dns_servers,
             vlan_id: pool.vlan_id,
             status: pool.status,
-            created_at: pool.created_at,
-            updated_at: pool.updated_at,
+            created_at: pool.created_at.to_utc(),
+            updated_at: pool.updated_at.to_utc(),
         }
     }
 }
@@ -152,8 +152,8 @@ impl From<ip_subnet::Model> for SubnetView {
             vlan_id: subnet.vlan_id,
             status: subnet.status,
             description: subnet.description,
-            created_at: subnet.created_at,
-            updated_at: subnet.updated_at,
+            created_at: subnet.created_at.to_utc(),
+            updated_at: subnet.updated_at.to_utc(),
         }
     }
 }
@@ -212,10 +212,10 @@ impl From<ip_allocation::Model> for AllocationView {
             mac_address: row.mac_address,
             username: row.username,
             status: row.status,
-            allocated_at: row.allocated_at,
-            released_at: row.released_at,
-            expires_at: row.expires_at,
-            updated_at: row.updated_at,
+            allocated_at: row.allocated_at.to_utc(),
+            released_at: row.released_at.map(|t| t.to_utc()),
+            expires_at: row.expires_at.map(|t| t.to_utc()),
+            updated_at: row.updated_at.to_utc(),
         }
     }
 }
@@ -1220,8 +1220,13 @@ pub struct AddressHistory {
     #[schema(example = "100.64.0.2")]
     pub ip: String,
     pub at: DateTime<Utc>,
-    /// The holders at that moment: normally one, none if it was free.
+    /// The IPAM holders at that moment: normally one, none if it was free.
     pub holders: Vec<Holding>,
+    /// Both sources merged, newest first: the IPAM allocations above
+    /// (`source` `ipam`) and the RADIUS accounting sessions whose
+    /// Framed-IP-Address (Framed-IPv6-Address for IPv6) was this address
+    /// at that moment (`source` `radius`).
+    pub records: Vec<crate::radius::api::HoldingRecord>,
 }
 
 /// One holding of an address: from `allocated_at` until `released_at`.
@@ -1250,8 +1255,8 @@ impl From<ip_allocation_history::Model> for Holding {
             ip_address: row.ip_address,
             mac_address: row.mac_address,
             username: row.username,
-            allocated_at: row.allocated_at,
-            released_at: row.released_at,
+            allocated_at: row.allocated_at.to_utc(),
+            released_at: row.released_at.map(|t| t.to_utc()),
         }
     }
 }
@@ -1267,7 +1272,9 @@ fn parse_moment(text: &str) -> Option<DateTime<Utc>> {
 }
 
 /// Who held an address at a moment (default now): for abuse reports and
-/// lawful requests.
+/// lawful requests. `holders` are the IPAM allocations; `records` merges
+/// them with the RADIUS accounting sessions that had the address then,
+/// each labelled by `source`, newest first.
 #[utoipa::path(
     get,
     path = "/ipam/history",
@@ -1280,7 +1287,18 @@ fn parse_moment(text: &str) -> Option<DateTime<Utc>> {
             example = json!({"ip": "100.64.0.2", "at": "2026-12-01T10:30:00Z", "holders": [
                 {"allocation_id": 7, "subnet_id": 1, "ip_address": "100.64.0.2",
                 "mac_address": "aa:bb:cc:dd:ee:ff", "username": "alice@isp.example",
-                "allocated_at": "2026-12-01T10:05:00Z", "released_at": "2026-12-02T09:00:00Z"}]})),
+                "allocated_at": "2026-12-01T10:05:00Z", "released_at": "2026-12-02T09:00:00Z"}],
+                "records": [
+                {"source": "radius", "ip_address": "100.64.0.2", "username": "alice@isp.example",
+                "mac_address": "AA:BB:CC:DD:EE:FF", "from": "2026-12-01T10:06:00Z",
+                "until": "2026-12-01T12:00:00Z", "event": "session", "allocation_id": null,
+                "subnet_id": null, "radacctid": 42, "acct_session_id": "81a00003",
+                "nas_ip": "192.0.2.1", "terminate_cause": "User-Request"},
+                {"source": "ipam", "ip_address": "100.64.0.2", "username": "alice@isp.example",
+                "mac_address": "aa:bb:cc:dd:ee:ff", "from": "2026-12-01T10:05:00Z",
+                "until": "2026-12-02T09:00:00Z", "event": "allocate", "allocation_id": 7,
+                "subnet_id": 1, "radacctid": null, "acct_session_id": null, "nas_ip": null,
+                "terminate_cause": null}]})),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthenticated),
         (status = 422, response = ValidationFailed),
@@ -1319,9 +1337,13 @@ pub async fn address_history(
         return Err(AppError::validation(errors));
     };
     let holders = service::address_history(&state.db.main, ip, at).await?;
+    let records =
+        crate::radius::accounting::who_had_address(&state.db.main, &state.db.radius, ip, at)
+            .await?;
     Ok(Json(AddressHistory {
         ip: ip.to_string(),
         at,
         holders: holders.into_iter().map(Holding::from).collect(),
+        records: records.into_iter().map(Into::into).collect(),
     }))
 }

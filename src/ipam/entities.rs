@@ -24,8 +24,8 @@ pub mod ip_pool {
         pub dns_servers: Option<String>,
         pub vlan_id: Option<i32>,
         pub status: String,
-        pub created_at: DateTimeUtc,
-        pub updated_at: DateTimeUtc,
+        pub created_at: DateTimeWithTimeZone,
+        pub updated_at: DateTimeWithTimeZone,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -63,8 +63,8 @@ pub mod ip_subnet {
         pub vlan_id: Option<i32>,
         pub description: Option<String>,
         pub status: String,
-        pub created_at: DateTimeUtc,
-        pub updated_at: DateTimeUtc,
+        pub created_at: DateTimeWithTimeZone,
+        pub updated_at: DateTimeWithTimeZone,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -108,15 +108,15 @@ pub mod ip_allocation {
         pub ip_key: Vec<u8>,
         pub mac_address: Option<String>,
         pub username: Option<String>,
-        pub allocated_at: DateTimeUtc,
-        pub released_at: Option<DateTimeUtc>,
-        pub expires_at: Option<DateTimeUtc>,
+        pub allocated_at: DateTimeWithTimeZone,
+        pub released_at: Option<DateTimeWithTimeZone>,
+        pub expires_at: Option<DateTimeWithTimeZone>,
         pub status: String,
         /// `Some(true)` while active, `None` once released: the unique index
         /// on (subnet_id, ip_key, active) then covers active rows only.
         pub active: Option<bool>,
-        pub created_at: DateTimeUtc,
-        pub updated_at: DateTimeUtc,
+        pub created_at: DateTimeWithTimeZone,
+        pub updated_at: DateTimeWithTimeZone,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -154,10 +154,10 @@ pub mod ip_allocation_history {
         pub mac_address: Option<String>,
         pub username: Option<String>,
         pub action: String,
-        pub allocated_at: DateTimeUtc,
-        pub released_at: Option<DateTimeUtc>,
-        pub created_at: DateTimeUtc,
-        pub updated_at: DateTimeUtc,
+        pub allocated_at: DateTimeWithTimeZone,
+        pub released_at: Option<DateTimeWithTimeZone>,
+        pub created_at: DateTimeWithTimeZone,
+        pub updated_at: DateTimeWithTimeZone,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

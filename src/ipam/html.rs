@@ -24,7 +24,7 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::domain::{parse_ip, MacAddress};
-use super::entities::{ip_allocation, ip_allocation_history, ip_pool, ip_subnet};
+use super::entities::{ip_allocation, ip_pool, ip_subnet};
 use super::service::{self, IpamError, IpamSettings, Utilization};
 use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
@@ -1563,8 +1563,8 @@ pub async fn list_allocations(
     })
 }
 
-fn rfc3339(at: &Option<DateTime<Utc>>) -> String {
-    at.map(|t| t.to_rfc3339()).unwrap_or_default()
+fn rfc3339(at: &Option<sea_orm::prelude::DateTimeWithTimeZone>) -> String {
+    at.map(|t| t.to_utc().to_rfc3339()).unwrap_or_default()
 }
 
 pub async fn export_allocations(
@@ -1631,7 +1631,10 @@ pub struct HistoryQuery {
     at: Option<String>,
 }
 
+/// One holding of the address, from IPAM or from RADIUS accounting.
 pub struct HistoryRow {
+    /// `IPAM` or `RADIUS`.
+    pub source: &'static str,
     pub ip: String,
     pub subnet_id: Option<i32>,
     pub username: String,
@@ -1639,22 +1642,38 @@ pub struct HistoryRow {
     pub action: String,
     pub allocated: String,
     pub released: String,
+    /// RADIUS: the NAS and the terminate cause; empty for IPAM.
+    pub detail: String,
 }
 
 impl HistoryRow {
-    fn of(h: ip_allocation_history::Model) -> Self {
+    fn of(h: crate::radius::accounting::AddressHolding) -> Self {
+        use crate::radius::accounting::HoldingSource;
+        let open = match h.source {
+            HoldingSource::Ipam => "still held",
+            HoldingSource::Radius => "still online",
+        };
+        let detail = match h.source {
+            HoldingSource::Ipam => String::new(),
+            HoldingSource::Radius => format!(
+                "NAS {}{}",
+                dash(&h.nas_ip),
+                h.terminate_cause
+                    .as_deref()
+                    .map(|c| format!(", {c}"))
+                    .unwrap_or_default()
+            ),
+        };
         Self {
+            source: h.source.label(),
             ip: h.ip_address,
             subnet_id: h.subnet_id,
             username: dash(&h.username),
             mac: dash(&h.mac_address),
-            action: h.action,
-            allocated: when(&h.allocated_at),
-            released: h
-                .released_at
-                .as_ref()
-                .map(when)
-                .unwrap_or_else(|| "still held".into()),
+            action: h.event,
+            allocated: h.from.as_ref().map(when).unwrap_or_else(|| "—".into()),
+            released: h.until.as_ref().map(when).unwrap_or_else(|| open.into()),
+            detail,
         }
     }
 }
@@ -1727,12 +1746,14 @@ pub async fn address_history(
     } else {
         at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
     };
-    page.holders = service::address_history(db, ip, at)
+    // Both sources: IPAM allocations and RADIUS accounting sessions.
+    let radius_db = &state.db.radius;
+    page.holders = crate::radius::accounting::who_had_address(db, radius_db, ip, at)
         .await?
         .into_iter()
         .map(HistoryRow::of)
         .collect();
-    page.timeline = service::address_timeline(db, ip, TIMELINE_LIMIT)
+    page.timeline = crate::radius::accounting::address_timeline(db, radius_db, ip, TIMELINE_LIMIT)
         .await?
         .into_iter()
         .map(HistoryRow::of)

@@ -288,7 +288,7 @@ fn pool_model(spec: &PoolSpec, now: DateTime<Utc>) -> ip_pool::ActiveModel {
         )),
         vlan_id: Set(spec.vlan_id.map(|v| i32::from(v.get()))),
         status: Set(spec.status.as_str().into()),
-        updated_at: Set(now),
+        updated_at: Set(now.into()),
         ..Default::default()
     }
 }
@@ -310,7 +310,7 @@ pub async fn create_pool(
     check_pool_name_free(&txn, &spec.name, None).await?;
     let now = Utc::now();
     let mut row = pool_model(&spec, now);
-    row.created_at = Set(now);
+    row.created_at = Set(now.into());
     let pool = row.insert(&txn).await.map_err(name_taken_as_invalid)?;
     audit::record(
         &txn,
@@ -679,8 +679,8 @@ pub async fn create_subnet(
         vlan_id: Set(fields.vlan_id.map(|v| i32::from(v.get()))),
         description: Set(fields.description),
         status: Set(fields.status.as_str().into()),
-        created_at: Set(now),
-        updated_at: Set(now),
+        created_at: Set(now.into()),
+        updated_at: Set(now.into()),
         ..Default::default()
     }
     .insert(&txn)
@@ -773,7 +773,7 @@ pub async fn update_subnet(
     row.vlan_id = Set(fields.vlan_id.map(|v| i32::from(v.get())));
     row.status = Set(fields.status.as_str().into());
     row.description = Set(fields.description);
-    row.updated_at = Set(Utc::now());
+    row.updated_at = Set(Utc::now().into());
     let subnet = row.update(&txn).await?;
     audit::record(
         &txn,
@@ -1285,13 +1285,13 @@ async fn try_allocate(
         ip_key: Set(key_bytes(key)),
         mac_address: Set(mac.clone()),
         username: Set(username.clone()),
-        allocated_at: Set(now),
+        allocated_at: Set(now.into()),
         released_at: Set(None),
-        expires_at: Set(input.expires_at),
+        expires_at: Set(input.expires_at.map(Into::into)),
         status: Set("active".into()),
         active: Set(Some(true)),
-        created_at: Set(now),
-        updated_at: Set(now),
+        created_at: Set(now.into()),
+        updated_at: Set(now.into()),
         ..Default::default()
     }
     .insert(&txn)
@@ -1304,10 +1304,10 @@ async fn try_allocate(
         mac_address: Set(mac),
         username: Set(username),
         action: Set("allocate".into()),
-        allocated_at: Set(now),
+        allocated_at: Set(now.into()),
         released_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
+        created_at: Set(now.into()),
+        updated_at: Set(now.into()),
         ..Default::default()
     }
     .insert(&txn)
@@ -1421,14 +1421,20 @@ async fn release_with(
         "released"
     }
     .into());
-    row.released_at = Set(Some(now));
+    row.released_at = Set(Some(now.into()));
     row.active = Set(None);
-    row.updated_at = Set(now);
+    row.updated_at = Set(now.into());
     let allocation = row.update(&txn).await?;
     // Close the holding interval, and record the event.
     ip_allocation_history::Entity::update_many()
-        .col_expr(ip_allocation_history::Column::ReleasedAt, Expr::value(now))
-        .col_expr(ip_allocation_history::Column::UpdatedAt, Expr::value(now))
+        .col_expr(
+            ip_allocation_history::Column::ReleasedAt,
+            Expr::value(now.fixed_offset()),
+        )
+        .col_expr(
+            ip_allocation_history::Column::UpdatedAt,
+            Expr::value(now.fixed_offset()),
+        )
         .filter(ip_allocation_history::Column::AllocationId.eq(allocation.id))
         .filter(ip_allocation_history::Column::Action.eq("allocate"))
         .exec(&txn)
@@ -1442,9 +1448,9 @@ async fn release_with(
         username: Set(allocation.username.clone()),
         action: Set(action.into()),
         allocated_at: Set(allocation.allocated_at),
-        released_at: Set(Some(now)),
-        created_at: Set(now),
-        updated_at: Set(now),
+        released_at: Set(Some(now.into())),
+        created_at: Set(now.into()),
+        updated_at: Set(now.into()),
         ..Default::default()
     }
     .insert(&txn)
@@ -1491,7 +1497,7 @@ pub async fn cleanup_expired(
     loop {
         let batch = ip_allocation::Entity::find()
             .filter(ip_allocation::Column::Active.eq(true))
-            .filter(ip_allocation::Column::ExpiresAt.lte(now))
+            .filter(ip_allocation::Column::ExpiresAt.lte(now.fixed_offset()))
             .filter(ip_allocation::Column::Id.gt(after_id))
             .order_by_asc(ip_allocation::Column::Id)
             .limit(500)
@@ -1801,11 +1807,11 @@ pub async fn address_history(
     Ok(ip_allocation_history::Entity::find()
         .filter(ip_allocation_history::Column::IpKey.eq(key_bytes(to_u128(ip))))
         .filter(ip_allocation_history::Column::Action.eq("allocate"))
-        .filter(ip_allocation_history::Column::AllocatedAt.lte(at))
+        .filter(ip_allocation_history::Column::AllocatedAt.lte(at.fixed_offset()))
         .filter(
             Condition::any()
                 .add(ip_allocation_history::Column::ReleasedAt.is_null())
-                .add(ip_allocation_history::Column::ReleasedAt.gt(at)),
+                .add(ip_allocation_history::Column::ReleasedAt.gt(at.fixed_offset())),
         )
         .order_by_desc(ip_allocation_history::Column::AllocatedAt)
         .all(db)

@@ -21,10 +21,10 @@ pub mod mikrotik_router {
         pub status: String,
         pub identity: Option<String>,
         pub version: Option<String>,
-        pub last_seen_at: Option<DateTimeUtc>,
+        pub last_seen_at: Option<DateTimeWithTimeZone>,
         pub last_error: Option<String>,
-        pub created_at: DateTimeUtc,
-        pub updated_at: DateTimeUtc,
+        pub created_at: DateTimeWithTimeZone,
+        pub updated_at: DateTimeWithTimeZone,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -62,9 +62,9 @@ pub mod mikrotik_pppoe_user {
         /// The router's id for the secret, such as `*1A`.
         pub router_item_id: Option<String>,
         pub status: String,
-        pub last_synced_at: Option<DateTimeUtc>,
-        pub created_at: DateTimeUtc,
-        pub updated_at: DateTimeUtc,
+        pub last_synced_at: Option<DateTimeWithTimeZone>,
+        pub created_at: DateTimeWithTimeZone,
+        pub updated_at: DateTimeWithTimeZone,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

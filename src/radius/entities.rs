@@ -18,7 +18,7 @@
 //!   `u32`; sqlx refuses to read an unsigned MySQL column into `i32`/`i64`).
 //!   `radacct.acctsessiontime` (`bigint` / `int unsigned` / `int`) has its own
 //!   type, [`radacct::SessionTime`].
-//! - **Timestamps** are [`DateTimeUtc`](sea_orm::prelude::DateTimeUtc),
+//! - **Timestamps** are [`DateTimeWithTimeZone`](sea_orm::prelude::DateTimeWithTimeZone),
 //!   which decodes from all three: PostgreSQL `timestamptz`; MySQL `datetime`
 //!   and `timestamp`; SQLite text (`2026-11-28 10:00:00.123`) and integers
 //!   (FreeRADIUS's SQLite queries store Unix seconds). MySQL `datetime` and

@@ -56,8 +56,8 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveValue::NotSet, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use tracing::instrument;
@@ -275,8 +275,13 @@ impl fmt::Display for SyncReport {
 
 /// The `Expiration` value, in the form FreeRADIUS's rlm_expiration parses:
 /// `Jan 05 2027 13:00:00`.
-pub fn expiration_value(at: DateTime<Utc>) -> String {
-    at.format("%b %d %Y %H:%M:%S").to_string()
+pub fn expiration_value<Tz: chrono::TimeZone>(at: DateTime<Tz>) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    at.with_timezone(&Utc)
+        .format("%b %d %Y %H:%M:%S")
+        .to_string()
 }
 
 /// The rows a package's group must have.
@@ -700,7 +705,7 @@ pub async fn sync_user(
         insert_users_rows(&txn, &[(user.username.as_str(), &desired)]).await?;
     }
     txn.commit().await?;
-    mark_synced(main_db, user, package, Utc::now()).await?;
+    mark_synced(main_db, &[(user, package)], Utc::now()).await?;
     Ok(outcome)
 }
 
@@ -742,34 +747,63 @@ pub async fn remove_user(radius_db: &DatabaseConnection, username: &str) -> Resu
     Ok(had)
 }
 
-/// Clears the user's flag and sets `radius_synced_at`, only if the user
-/// and its package are still as they were read (same `updated_at`, same
-/// package): a change made since keeps the flag for the next sync.
+/// Users whose "needs sync" flag is cleared in one statement.
+const MARK_CHUNK: usize = 400;
+
+/// Clears the "needs sync" flag of users whose rows were just written, but
+/// only where neither the user nor its package changed since they were read
+/// (`updated_at` still matches): a concurrent edit keeps its flag and is
+/// synced next time. One UPDATE per [`MARK_CHUNK`] users, not one per user.
 async fn mark_synced(
     main_db: &impl ConnectionTrait,
-    user: &network_user::Model,
-    package: Option<&service_package::Model>,
+    users: &[(&network_user::Model, Option<&service_package::Model>)],
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    let mut update = network_user::Entity::update_many()
-        .col_expr(network_user::Column::RadiusSyncPending, Expr::value(false))
-        .col_expr(network_user::Column::RadiusSyncedAt, Expr::value(now))
-        .filter(network_user::Column::Id.eq(user.id))
-        .filter(network_user::Column::UpdatedAt.eq(user.updated_at));
-    update = match package {
-        Some(package) => update.filter(
-            network_user::Column::PackageId.in_subquery(
-                Query::select()
-                    .column(service_package::Column::Id)
-                    .from(service_package::Entity)
-                    .and_where(service_package::Column::Id.eq(package.id))
-                    .and_where(service_package::Column::UpdatedAt.eq(package.updated_at))
-                    .to_owned(),
-            ),
-        ),
-        None => update.filter(network_user::Column::PackageId.is_null()),
-    };
-    update.exec(main_db).await?;
+    for chunk in users.chunks(MARK_CHUNK) {
+        let mut unchanged_users = Condition::any();
+        let mut unchanged_packages = Condition::any();
+        let mut seen_packages = HashSet::new();
+        for (user, package) in chunk {
+            let same_package = match package {
+                Some(package) => network_user::Column::PackageId.eq(package.id),
+                None => network_user::Column::PackageId.is_null(),
+            };
+            unchanged_users = unchanged_users.add(
+                Condition::all()
+                    .add(network_user::Column::Id.eq(user.id))
+                    .add(network_user::Column::UpdatedAt.eq(user.updated_at))
+                    .add(same_package),
+            );
+            if let Some(package) = package.filter(|p| seen_packages.insert(p.id)) {
+                unchanged_packages = unchanged_packages.add(
+                    Condition::all()
+                        .add(service_package::Column::Id.eq(package.id))
+                        .add(service_package::Column::UpdatedAt.eq(package.updated_at)),
+                );
+            }
+        }
+        let package_still_as_read = Condition::any()
+            .add(network_user::Column::PackageId.is_null())
+            .add(
+                network_user::Column::PackageId.in_subquery(
+                    Query::select()
+                        .column(service_package::Column::Id)
+                        .from(service_package::Entity)
+                        .cond_where(unchanged_packages)
+                        .to_owned(),
+                ),
+            );
+        network_user::Entity::update_many()
+            .col_expr(network_user::Column::RadiusSyncPending, Expr::value(false))
+            .col_expr(
+                network_user::Column::RadiusSyncedAt,
+                Expr::value(now.fixed_offset()),
+            )
+            .filter(unchanged_users)
+            .filter(package_still_as_read)
+            .exec(main_db)
+            .await?;
+    }
     Ok(())
 }
 
@@ -941,19 +975,14 @@ async fn sync_batch(
     }
     // Only after the RADIUS commit: clear the flags of the users synced.
     let changed_ids: HashSet<i32> = changed.iter().map(|(u, _)| u.id).collect();
-    let to_mark: Vec<&network_user::Model> = desired
+    let to_mark: Vec<_> = desired
         .iter()
         .map(|(u, _)| *u)
         .filter(|u| u.radius_sync_pending || changed_ids.contains(&u.id))
+        .map(|u| (u, u.package_id.and_then(|id| packages.get(&id))))
         .collect();
     if !to_mark.is_empty() {
-        let txn = begin_write(main_db).await?;
-        let synced_at = Utc::now();
-        for user in to_mark {
-            let package = user.package_id.and_then(|id| packages.get(&id));
-            mark_synced(&txn, user, package, synced_at).await?;
-        }
-        txn.commit().await?;
+        mark_synced(main_db, &to_mark, Utc::now()).await?;
     }
     Ok(())
 }

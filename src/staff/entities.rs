@@ -14,9 +14,9 @@ pub mod staff_user {
         pub password_hash: String,
         pub role: String,
         pub is_active: bool,
-        pub last_login_at: Option<DateTimeUtc>,
-        pub created_at: DateTimeUtc,
-        pub updated_at: DateTimeUtc,
+        pub last_login_at: Option<DateTimeWithTimeZone>,
+        pub created_at: DateTimeWithTimeZone,
+        pub updated_at: DateTimeWithTimeZone,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -36,7 +36,7 @@ pub mod staff_session {
         pub staff_user_id: Option<i32>,
         #[sea_orm(column_type = "Blob")]
         pub data: Vec<u8>,
-        pub expiry_date: DateTimeUtc,
+        pub expiry_date: DateTimeWithTimeZone,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -61,11 +61,11 @@ pub mod api_token {
         pub token_prefix: String,
         pub role: String,
         pub created_by: Option<i32>,
-        pub expires_at: Option<DateTimeUtc>,
-        pub last_used_at: Option<DateTimeUtc>,
-        pub revoked_at: Option<DateTimeUtc>,
-        pub created_at: DateTimeUtc,
-        pub updated_at: DateTimeUtc,
+        pub expires_at: Option<DateTimeWithTimeZone>,
+        pub last_used_at: Option<DateTimeWithTimeZone>,
+        pub revoked_at: Option<DateTimeWithTimeZone>,
+        pub created_at: DateTimeWithTimeZone,
+        pub updated_at: DateTimeWithTimeZone,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -62,8 +62,8 @@ pub async fn create_staff(
         password_hash: Set(password_hash),
         role: Set(role.as_str().into()),
         is_active: Set(true),
-        created_at: Set(now),
-        updated_at: Set(now),
+        created_at: Set(now.into()),
+        updated_at: Set(now.into()),
         ..Default::default()
     }
     .insert(&txn)
@@ -94,7 +94,7 @@ pub async fn reset_password(
         .ok_or_else(|| StaffError::NoSuchUser(username.into()))?;
     let mut active: staff_user::ActiveModel = user.into();
     active.password_hash = Set(password_hash);
-    active.updated_at = Set(Utc::now());
+    active.updated_at = Set(Utc::now().into());
     let user = active.update(&txn).await?;
     audit::record(
         &txn,
@@ -113,7 +113,7 @@ pub async fn record_login(db: &impl ConnectionTrait, id: i32) -> Result<(), Staf
     staff_user::Entity::update_many()
         .col_expr(
             staff_user::Column::LastLoginAt,
-            sea_orm::sea_query::Expr::value(Utc::now()),
+            sea_orm::sea_query::Expr::value(Utc::now().fixed_offset()),
         )
         .filter(staff_user::Column::Id.eq(id))
         .exec(db)
@@ -136,7 +136,7 @@ pub async fn set_staff_active(
         .ok_or_else(|| StaffError::NoSuchUser(format!("#{id}")))?;
     let mut row: staff_user::ActiveModel = user.into();
     row.is_active = Set(active);
-    row.updated_at = Set(Utc::now());
+    row.updated_at = Set(Utc::now().into());
     let user = row.update(&txn).await?;
     if !active {
         staff_session::Entity::delete_many()
@@ -191,9 +191,9 @@ pub async fn create_token(
         token_prefix: Set(plaintext.chars().take(12).collect()),
         role: Set(role.as_str().into()),
         created_by: Set(actor.staff_id()),
-        expires_at: Set(expires_at),
-        created_at: Set(now),
-        updated_at: Set(now),
+        expires_at: Set(expires_at.map(Into::into)),
+        created_at: Set(now.into()),
+        updated_at: Set(now.into()),
         ..Default::default()
     }
     .insert(&txn)
@@ -229,8 +229,8 @@ pub async fn revoke_token(
     }
     let mut active: api_token::ActiveModel = token.into();
     let now = Utc::now();
-    active.revoked_at = Set(Some(now));
-    active.updated_at = Set(now);
+    active.revoked_at = Set(Some(now.into()));
+    active.updated_at = Set(now.into());
     let token = active.update(&txn).await?;
     audit::record(
         &txn,
@@ -248,7 +248,7 @@ pub async fn revoke_token(
 /// Deletes staff sessions past their expiry; returns how many.
 pub async fn purge_expired_sessions(db: &impl ConnectionTrait) -> Result<u64, StaffError> {
     let result = staff_session::Entity::delete_many()
-        .filter(staff_session::Column::ExpiryDate.lt(Utc::now()))
+        .filter(staff_session::Column::ExpiryDate.lt(Utc::now().fixed_offset()))
         .exec(db)
         .await?;
     Ok(result.rows_affected)
@@ -314,12 +314,15 @@ pub async fn authenticate_token(
         // The condition repeats the check, so that concurrent requests
         // write once between them.
         let written = api_token::Entity::update_many()
-            .col_expr(api_token::Column::LastUsedAt, Expr::value(now))
+            .col_expr(
+                api_token::Column::LastUsedAt,
+                Expr::value(now.fixed_offset()),
+            )
             .filter(api_token::Column::Id.eq(token.id))
             .filter(
                 Condition::any()
                     .add(api_token::Column::LastUsedAt.is_null())
-                    .add(api_token::Column::LastUsedAt.lt(stale)),
+                    .add(api_token::Column::LastUsedAt.lt(stale.fixed_offset())),
             )
             .exec(db)
             .await;
@@ -365,7 +368,7 @@ pub async fn list_tokens(
             .add(
                 Condition::any()
                     .add(api_token::Column::ExpiresAt.is_null())
-                    .add(api_token::Column::ExpiresAt.gt(now)),
+                    .add(api_token::Column::ExpiresAt.gt(now.fixed_offset())),
             );
         select = select.filter(if active { works } else { works.not() });
     }

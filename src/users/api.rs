@@ -22,6 +22,7 @@ use utoipa_axum::routes;
 
 use super::domain::{mikrotik_rate_limit, Rate, RateLimit, ServiceType, UserStatus};
 use super::entities::{network_user, service_package};
+use super::provision;
 use super::service::{
     self, PackageFilter, PackageInput, UserFilter, UserInput, PACKAGE_SORTS, USER_SORTS,
 };
@@ -46,6 +47,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_users, create_user))
         .routes(routes!(get_user, update_user, delete_user))
         .routes(routes!(reveal_password))
+        .routes(routes!(sync_radius))
 }
 
 fn settings(state: &AppState) -> IpamSettings {
@@ -156,8 +158,8 @@ impl From<service_package::Model> for PackageView {
             mikrotik_profile: p.mikrotik_profile,
             rate_limit,
             status: p.status,
-            created_at: p.created_at,
-            updated_at: p.updated_at,
+            created_at: p.created_at.to_utc(),
+            updated_at: p.updated_at.to_utc(),
         }
     }
 }
@@ -210,13 +212,13 @@ impl From<network_user::Model> for UserView {
             static_ip: u.static_ip,
             static_allocation_id: u.static_allocation_id,
             mac_address: u.mac_address,
-            expires_at: u.expires_at,
+            expires_at: u.expires_at.map(|t| t.to_utc()),
             full_name: u.full_name,
             notes: u.notes,
             radius_sync_pending: u.radius_sync_pending,
-            radius_synced_at: u.radius_synced_at,
-            created_at: u.created_at,
-            updated_at: u.updated_at,
+            radius_synced_at: u.radius_synced_at.map(|t| t.to_utc()),
+            created_at: u.created_at.to_utc(),
+            updated_at: u.updated_at.to_utc(),
         }
     }
 }
@@ -692,8 +694,8 @@ pub async fn create_user(
     ApiJson(body): ApiJson<UserBody>,
 ) -> Result<Response, AppError> {
     caller.require(Role::Operator)?;
-    let user = service::create_user(
-        &state.db.main,
+    let user = provision::create_user(
+        &state.db,
         &state.app_key,
         settings(&state),
         &caller.actor,
@@ -760,7 +762,9 @@ pub async fn get_user(
         (status = 422, response = ValidationFailed),
         (status = 429, response = RateLimited),
         (status = 500, response = Internal),
+        (status = 502, response = crate::api::docs::RouterFailed),
         (status = 503, response = crate::api::docs::IpamBusy),
+        (status = 504, response = crate::api::docs::RouterTimeout),
     ),
 )]
 pub async fn update_user(
@@ -770,8 +774,8 @@ pub async fn update_user(
     ApiJson(body): ApiJson<UserBody>,
 ) -> Result<Json<UserView>, AppError> {
     caller.require(Role::Operator)?;
-    let written = service::update_user(
-        &state.db.main,
+    let written = provision::update_user(
+        &state.db,
         &state.app_key,
         settings(&state),
         &caller.actor,
@@ -782,8 +786,9 @@ pub async fn update_user(
     Ok(Json(written.user.into()))
 }
 
-/// Delete a network user and release its static address. Its RADIUS rows
-/// go with the next sync.
+/// Delete a network user: its RADIUS rows first (so it can no longer log
+/// in), then its PPP secrets on its routers, then the user, releasing its
+/// static address. If the RADIUS database refuses, nothing is deleted (502).
 #[utoipa::path(
     delete,
     path = "/users/{id}",
@@ -798,6 +803,11 @@ pub async fn update_user(
         (status = 404, response = NotFound),
         (status = 429, response = RateLimited),
         (status = 500, response = Internal),
+        (status = 502, description = "The RADIUS database (`radius_unavailable`) or one of the user's routers (see `RouterFailed`) refused the change; nothing was deleted.",
+            body = crate::api::docs::ErrorBody,
+            example = json!({"error": {"code": "radius_unavailable",
+                "message": "the RADIUS database did not accept the change; nothing was changed, try again"}})),
+        (status = 504, response = crate::api::docs::RouterTimeout),
     ),
 )]
 pub async fn delete_user(
@@ -806,7 +816,14 @@ pub async fn delete_user(
     ApiPath(id): ApiPath<i32>,
 ) -> Result<StatusCode, AppError> {
     caller.require(Role::Operator)?;
-    service::delete_user(&state.db.main, settings(&state), &caller.actor, id).await?;
+    provision::delete_user(
+        &state.db,
+        &state.app_key,
+        settings(&state),
+        &caller.actor,
+        id,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -848,4 +865,68 @@ pub async fn reveal_password(
         }),
     )
         .into_response())
+}
+
+/// What `POST /users/{id}/sync-radius` did.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": 7, "username": "alice@isp.example", "outcome": "updated",
+    "radius_sync_pending": false, "radius_synced_at": "2026-12-01T10:06:00Z"}))]
+pub struct RadiusSyncView {
+    pub id: i32,
+    pub username: String,
+    /// `created` (the user had no RADIUS rows), `updated` (its radcheck,
+    /// radreply and radusergroup rows were rewritten) or `unchanged`.
+    #[schema(example = "updated")]
+    pub outcome: String,
+    /// False unless the user changed again while it was synced.
+    pub radius_sync_pending: bool,
+    pub radius_synced_at: Option<DateTime<Utc>>,
+}
+
+/// Sync a user into the RADIUS tables now (its package's group, then its
+/// radcheck, radreply and radusergroup rows, in one RADIUS transaction).
+/// If the RADIUS database fails, the answer is 502 and the user stays
+/// flagged `radius_sync_pending` for the `radius-retry` job. Audited
+/// (`network_user.sync_radius`).
+#[utoipa::path(
+    post,
+    path = "/users/{id}/sync-radius",
+    tag = "users",
+    operation_id = "sync_user_radius",
+    security(("bearer" = []), ("session" = [])),
+    params(("id" = i32, Path, description = "The user's id.")),
+    responses(
+        (status = 200, description = "Synced; `outcome` says what changed.", body = RadiusSyncView),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 429, response = RateLimited),
+        (status = 500, response = Internal),
+        (status = 502, description = "The RADIUS database did not take the write; the user stays flagged.",
+            body = crate::api::docs::ErrorBody,
+            example = json!({"error": {"code": "radius_unavailable",
+                "message": "the RADIUS database did not accept the write; the user stays flagged for sync and the radius-retry job will try again"}})),
+    ),
+)]
+pub async fn sync_radius(
+    caller: ApiCaller,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i32>,
+) -> Result<Json<RadiusSyncView>, AppError> {
+    caller.require(Role::Operator)?;
+    let (user, outcome) = crate::radius::resync::sync_user_now(
+        &state.db.main,
+        &state.db.radius,
+        &state.app_key,
+        &caller.actor,
+        id,
+    )
+    .await?;
+    Ok(Json(RadiusSyncView {
+        id: user.id,
+        username: user.username,
+        outcome: crate::radius::resync::outcome_name(outcome).into(),
+        radius_sync_pending: user.radius_sync_pending,
+        radius_synced_at: user.radius_synced_at.map(|at| at.to_utc()),
+    }))
 }

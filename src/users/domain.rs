@@ -379,8 +379,8 @@ mod tests {
             radius_group: "home".into(),
             mikrotik_profile: None,
             status: "active".into(),
-            created_at: now,
-            updated_at: now,
+            created_at: now.into(),
+            updated_at: now.into(),
         }
     }
 

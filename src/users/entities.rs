@@ -24,8 +24,8 @@ pub mod service_package {
         pub radius_group: String,
         pub mikrotik_profile: Option<String>,
         pub status: String,
-        pub created_at: DateTimeUtc,
-        pub updated_at: DateTimeUtc,
+        pub created_at: DateTimeWithTimeZone,
+        pub updated_at: DateTimeWithTimeZone,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -61,13 +61,13 @@ pub mod network_user {
         pub static_ip: Option<String>,
         pub static_allocation_id: Option<i64>,
         pub mac_address: Option<String>,
-        pub expires_at: Option<DateTimeUtc>,
+        pub expires_at: Option<DateTimeWithTimeZone>,
         pub full_name: Option<String>,
         pub notes: Option<String>,
         pub radius_sync_pending: bool,
-        pub radius_synced_at: Option<DateTimeUtc>,
-        pub created_at: DateTimeUtc,
-        pub updated_at: DateTimeUtc,
+        pub radius_synced_at: Option<DateTimeWithTimeZone>,
+        pub created_at: DateTimeWithTimeZone,
+        pub updated_at: DateTimeWithTimeZone,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -103,16 +103,16 @@ pub mod network_user_session {
         /// Where the session was seen: radius or mikrotik.
         pub source: String,
         pub router_id: Option<i32>,
-        pub start_time: DateTimeUtc,
-        pub end_time: Option<DateTimeUtc>,
+        pub start_time: DateTimeWithTimeZone,
+        pub end_time: Option<DateTimeWithTimeZone>,
         pub upload_bytes: i64,
         pub download_bytes: i64,
         pub ip_address: Option<String>,
         pub mac_address: Option<String>,
         pub nas_ip: String,
         pub status: String,
-        pub created_at: DateTimeUtc,
-        pub updated_at: DateTimeUtc,
+        pub created_at: DateTimeWithTimeZone,
+        pub updated_at: DateTimeWithTimeZone,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

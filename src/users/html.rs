@@ -28,12 +28,14 @@ use tower_sessions::Session;
 
 use super::domain::{mikrotik_rate_limit, Rate, RateLimit};
 use super::entities::{network_user, service_package};
+use super::provision;
 use super::service::{self, PackageFilter, PackageInput, UserInput, UsersError};
 use crate::app::AppState;
 use crate::crypto::Secret;
 use crate::error::{AppError, FieldErrors};
 use crate::ipam::entities::ip_subnet;
 use crate::ipam::service::{self as ipam, IpamSettings, SubnetFilter};
+use crate::radius::html::SessionActions;
 use crate::staff::Role;
 use crate::web::account::RequestParts;
 use crate::web::auth::SignedIn;
@@ -673,8 +675,8 @@ pub async fn create_user(
     user.require(Role::Operator)?;
     let (input, early) = form.input();
     let created = if early.is_empty() {
-        service::create_user(
-            &state.db.main,
+        provision::create_user(
+            &state.db,
             &state.app_key,
             IpamSettings::from_config(&state.config),
             &user.actor(parts.address),
@@ -738,6 +740,9 @@ pub struct UserPage {
     notice: Option<Notice>,
     /// Only on the answer to "Reveal password".
     revealed: Option<String>,
+    /// RADIUS rows and sessions (templates/radius/_user_panels.html).
+    /// None when the RADIUS database could not be read.
+    radius: Option<crate::radius::html::UserRadiusPanels>,
 }
 
 #[derive(Default)]
@@ -796,7 +801,27 @@ async fn user_page(
         created: when(&user.created_at),
         updated: when(&user.updated_at),
     };
+    // The RADIUS database is a separate system: when it is down the page
+    // still shows the user, with a notice instead of the panels.
+    let radius = match crate::radius::html::user_panels(
+        state,
+        user.id,
+        &user.username,
+        package.as_ref().map(|p| p.radius_group.as_str()),
+    )
+    .await
+    {
+        Ok(mut panels) => {
+            panels.actions = SessionActions::for_staff(&chrome, format!("/users/{}", user.id));
+            Some(panels)
+        }
+        Err(err) => {
+            tracing::warn!(network_user.id = user.id, error = %err, "the RADIUS panels could not be read");
+            None
+        }
+    };
     Ok(UserPage {
+        radius,
         can_edit: chrome.can(Role::Operator),
         chrome: chrome.at("users", format!("User {}", user.username)),
         user: view,
@@ -849,8 +874,8 @@ pub async fn update_user(
         }
     }
     let updated = if early.is_empty() {
-        service::update_user(
-            &state.db.main,
+        provision::update_user(
+            &state.db,
             &state.app_key,
             IpamSettings::from_config(&state.config),
             &user.actor(parts.address),
@@ -892,8 +917,9 @@ pub async fn delete_user(
 ) -> Result<Response, AppError> {
     user.require(Role::Operator)?;
     let id = path_id(&id, "network user")?;
-    let deleted = service::delete_user(
-        &state.db.main,
+    let deleted = provision::delete_user(
+        &state.db,
+        &state.app_key,
         IpamSettings::from_config(&state.config),
         &user.actor(parts.address),
         id,

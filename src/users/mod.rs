@@ -4,4 +4,5 @@ pub mod api;
 pub mod domain;
 pub mod entities;
 pub mod html;
+pub mod provision;
 pub mod service;

@@ -43,6 +43,7 @@ use crate::audit::{self, Actor};
 use crate::crypto::{AppKey, CryptoError, Secret};
 use crate::error::{AppError, FieldErrors};
 use crate::ipam::service::{self as ipam, AllocationInput, IpamError, IpamSettings};
+use crate::mikrotik::service::{self as mikrotik, MikrotikError, PushedSecrets};
 use crate::web::pagination::{contains, fetch_page, PageRequest, Sort};
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +63,12 @@ pub enum UsersError {
     /// A stored password that does not decrypt: a changed APP_KEY.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    /// From pushing the user's PPP secrets to its routers.
+    #[error(transparent)]
+    Mikrotik(#[from] MikrotikError),
+    /// The RADIUS database refused a write that must come first (a delete).
+    #[error("the RADIUS database refused the change: {0}")]
+    Radius(#[source] DbErr),
     #[error(transparent)]
     Db(#[from] DbErr),
 }
@@ -80,6 +87,16 @@ impl From<UsersError> for AppError {
             UsersError::Conflict { code, message } => AppError::Conflict { code, message },
             UsersError::Ipam(ipam) => ipam.into(),
             UsersError::Crypto(crypto) => AppError::Internal(crypto.into()),
+            UsersError::Mikrotik(mikrotik) => mikrotik.into(),
+            UsersError::Radius(db) => {
+                // Logged in full here; the client gets no database text.
+                tracing::error!(error = %db, "RADIUS database write failed");
+                AppError::BadGateway {
+                    code: "radius_unavailable",
+                    message: "the RADIUS database did not accept the change; nothing was changed, try again"
+                        .into(),
+                }
+            }
             UsersError::Db(db) => db.into(),
         }
     }
@@ -412,7 +429,7 @@ fn package_model(spec: &PackageSpec, now: DateTime<Utc>) -> service_package::Act
             .mikrotik_profile
             .as_ref()
             .map(|p| p.as_str().to_string())),
-        updated_at: Set(now),
+        updated_at: Set(now.into()),
         ..Default::default()
     }
 }
@@ -440,7 +457,7 @@ pub async fn create_package(
     let now = Utc::now();
     let mut row = package_model(&spec, now);
     row.status = Set("active".into());
-    row.created_at = Set(now);
+    row.created_at = Set(now.into());
     let package = row.insert(&txn).await.map_err(package_taken_as_invalid)?;
     audit::record(
         &txn,
@@ -988,13 +1005,13 @@ async fn write_new_user(
         static_ip: Set(allocation.as_ref().map(|a| a.ip.clone())),
         static_allocation_id: Set(allocation.as_ref().map(|a| a.id)),
         mac_address: Set(spec.mac_address.as_ref().map(|m| m.as_str().to_string())),
-        expires_at: Set(spec.expires_at),
+        expires_at: Set(spec.expires_at.map(Into::into)),
         full_name: Set(spec.full_name.clone()),
         notes: Set(spec.notes.clone()),
         radius_sync_pending: Set(true),
         radius_synced_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
+        created_at: Set(now.into()),
+        updated_at: Set(now.into()),
         ..Default::default()
     }
     .insert(&txn)
@@ -1084,15 +1101,29 @@ pub async fn update_user(
     let existing = find_user(db, id).await?;
     check_user_references(db, &spec, Some(id)).await?;
     let plan = plan_static(db, &existing, spec.static_target).await?;
+    // The user's PPP secrets on its routers (PPPoE users linked to it)
+    // follow it. Routers first: if one cannot be reached nothing changes;
+    // if anything after fails, the secrets are set back.
+    let secrets = push_router_secrets(db, key, id, &spec).await?;
     let allocation = match (&plan, spec.static_target) {
         (StaticPlan::Replace { .. }, Some(target)) => {
-            Some(allocate_static(db, settings, actor, &spec, target).await?)
+            match allocate_static(db, settings, actor, &spec, target).await {
+                Ok(allocation) => Some(allocation),
+                Err(err) => {
+                    mikrotik::undo_network_user_secrets(key, secrets).await;
+                    return Err(err);
+                }
+            }
         }
         _ => None,
     };
-    let user = match write_user_update(db, key, actor, id, &spec, &plan, &allocation).await {
+    let written = write_user_update(db, key, actor, id, &spec, &plan, &allocation, &secrets);
+    let user = match written.await {
         Ok(user) => user,
-        Err(err) => return undo_allocation(db, settings, actor, &allocation, err).await,
+        Err(err) => {
+            mikrotik::undo_network_user_secrets(key, secrets).await;
+            return undo_allocation(db, settings, actor, &allocation, err).await;
+        }
     };
     let to_release = match plan {
         StaticPlan::Keep => None,
@@ -1109,6 +1140,26 @@ pub async fn update_user(
     })
 }
 
+/// What the user's PPP secrets become: its name, its password when a new
+/// one is given, its package's MikroTik profile, and `disabled=yes` unless
+/// it is an active PPPoE user.
+async fn push_router_secrets(
+    db: &DatabaseConnection,
+    key: &AppKey,
+    id: i32,
+    spec: &UserSpec,
+) -> Result<PushedSecrets, UsersError> {
+    let package = find_package(db, spec.package_id).await?;
+    let desired = mikrotik::NetworkUserSecret {
+        username: spec.username.as_str().to_string(),
+        password: spec.password.clone(),
+        profile: package.mikrotik_profile,
+        disabled: spec.status != UserStatus::Active || spec.service_type != ServiceType::Pppoe,
+    };
+    Ok(mikrotik::push_network_user_secrets(db, key, id, Some(&desired)).await?)
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn write_user_update(
     db: &DatabaseConnection,
     key: &AppKey,
@@ -1117,6 +1168,7 @@ async fn write_user_update(
     spec: &UserSpec,
     plan: &StaticPlan,
     allocation: &Option<NewAllocation>,
+    secrets: &PushedSecrets,
 ) -> Result<network_user::Model, UsersError> {
     let txn = begin_write(db).await?;
     let existing = find_user(&txn, id).await?;
@@ -1130,7 +1182,7 @@ async fn write_user_update(
     row.package_id = Set(Some(spec.package_id));
     row.status = Set(spec.status.as_str().into());
     row.mac_address = Set(spec.mac_address.as_ref().map(|m| m.as_str().to_string()));
-    row.expires_at = Set(spec.expires_at);
+    row.expires_at = Set(spec.expires_at.map(Into::into));
     row.full_name = Set(spec.full_name.clone());
     row.notes = Set(spec.notes.clone());
     match plan {
@@ -1145,8 +1197,9 @@ async fn write_user_update(
         }
     }
     row.radius_sync_pending = Set(true);
-    row.updated_at = Set(Utc::now());
+    row.updated_at = Set(Utc::now().into());
     let user = row.update(&txn).await.map_err(username_taken_as_invalid)?;
+    mikrotik::record_network_user_secrets(&txn, secrets).await?;
     let mut details = user_details(&user);
     details["password_changed"] = serde_json::Value::Bool(spec.password.is_some());
     audit::record(
@@ -1164,6 +1217,8 @@ async fn write_user_update(
 
 /// Deletes a user, then releases its static address. Its RADIUS rows are
 /// removed by the next sync (which removes rows of users that are gone).
+/// A user whose PPP secret ispd keeps on a router is refused (409): it needs
+/// [`delete_user_with_router_secrets`], which can log in to the router.
 #[instrument(skip_all, fields(network_user.id = id))]
 pub async fn delete_user(
     db: &DatabaseConnection,
@@ -1171,8 +1226,53 @@ pub async fn delete_user(
     actor: &Actor,
     id: i32,
 ) -> Result<UserWrite, UsersError> {
+    let linked = crate::mikrotik::entities::mikrotik_pppoe_user::Entity::find()
+        .filter(crate::mikrotik::entities::mikrotik_pppoe_user::Column::NetworkUserId.eq(id))
+        .count(db)
+        .await?;
+    if linked > 0 {
+        return Err(UsersError::Conflict {
+            code: "user_has_router_secrets",
+            message: format!(
+                "this user has {linked} PPP secret(s) on MikroTik routers; delete its PPPoE users first"
+            ),
+        });
+    }
+    delete_user_rows(db, settings, actor, id, &PushedSecrets::default()).await
+}
+
+/// Deletes a user and removes its PPP secrets from its routers: the
+/// routers first, then the rows (the user and its PPPoE users) in one
+/// transaction; if that fails, the secrets are added back.
+#[instrument(skip_all, fields(network_user.id = id))]
+pub async fn delete_user_with_router_secrets(
+    db: &DatabaseConnection,
+    key: &AppKey,
+    settings: IpamSettings,
+    actor: &Actor,
+    id: i32,
+) -> Result<UserWrite, UsersError> {
+    find_user(db, id).await?;
+    let secrets = mikrotik::push_network_user_secrets(db, key, id, None).await?;
+    match delete_user_rows(db, settings, actor, id, &secrets).await {
+        Ok(written) => Ok(written),
+        Err(err) => {
+            mikrotik::undo_network_user_secrets(key, secrets).await;
+            Err(err)
+        }
+    }
+}
+
+async fn delete_user_rows(
+    db: &DatabaseConnection,
+    settings: IpamSettings,
+    actor: &Actor,
+    id: i32,
+    secrets: &PushedSecrets,
+) -> Result<UserWrite, UsersError> {
     let txn = begin_write(db).await?;
     let user = find_user(&txn, id).await?;
+    mikrotik::record_network_user_secrets(&txn, secrets).await?;
     network_user::Entity::delete_by_id(id).exec(&txn).await?;
     audit::record(
         &txn,

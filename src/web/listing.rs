@@ -80,12 +80,14 @@ impl Listing {
     }
 }
 
-/// A timestamp as staff read it.
-pub fn when(at: &chrono::DateTime<chrono::Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M UTC").to_string()
+/// A timestamp as staff read it, always in UTC.
+pub fn when<Tz: chrono::TimeZone>(at: &chrono::DateTime<Tz>) -> String {
+    at.with_timezone(&chrono::Utc)
+        .format("%Y-%m-%d %H:%M UTC")
+        .to_string()
 }
 
-pub fn when_opt(at: &Option<chrono::DateTime<chrono::Utc>>) -> String {
+pub fn when_opt<Tz: chrono::TimeZone>(at: &Option<chrono::DateTime<Tz>>) -> String {
     at.as_ref().map(when).unwrap_or_else(|| "—".into())
 }
 

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod pages;
 pub mod pagination;
 pub mod rate_limit;
+pub mod security_headers;
 
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -38,11 +39,11 @@ pub fn router(state: &AppState) -> Router<AppState> {
         )
         .merge(crate::ipam::html::router())
         .merge(crate::users::html::router())
-        .route("/radius/accounting", get(pages::accounting))
-        .route("/sessions", get(pages::sessions))
-        .route("/mikrotik/routers", get(pages::routers))
-        .route("/mikrotik/pppoe", get(pages::pppoe_users))
-        .route("/jobs", get(pages::jobs))
+        .merge(crate::radius::nas_html::router())
+        .merge(crate::mikrotik::sessions_html::router())
+        .merge(crate::radius::html::router())
+        .merge(crate::mikrotik::html::router())
+        .merge(crate::jobs::html::router())
         .route("/audit", get(pages::audit))
         .route("/tokens", get(admin::list_tokens).post(admin::create_token))
         .route("/tokens/{id}/revoke", post(admin::revoke_token))

@@ -7,21 +7,18 @@ use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    Statement,
-};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use tower_sessions::Session;
 
 use crate::app::AppState;
 use crate::audit::entities::audit_log;
 use crate::error::{AppError, ErrorInfo};
 use crate::ipam::entities::{ip_allocation, ip_pool, ip_subnet};
-use crate::mikrotik::entities::{mikrotik_pppoe_user, mikrotik_router};
+use crate::mikrotik::entities::mikrotik_router;
 use crate::users::entities::{network_user, network_user_session};
 use crate::web::auth::{AuthSession, SignedIn};
 use crate::web::layout::Chrome;
-use crate::web::listing::{or_dash, when, when_opt, ListQuery, Listing};
+use crate::web::listing::{when, ListQuery, Listing};
 use crate::web::pagination::{contains, fetch_page};
 
 #[derive(Template, WebTemplate)]
@@ -29,6 +26,8 @@ use crate::web::pagination::{contains, fetch_page};
 pub struct DashboardPage {
     chrome: Chrome,
     counts: Vec<(&'static str, u64, &'static str)>,
+    /// The last `ispd network health-check`, if one has run.
+    health: Option<crate::network::health::HealthReport>,
 }
 
 pub async fn dashboard(
@@ -62,12 +61,12 @@ pub async fn dashboard(
             "/users",
         ),
         (
-            "Online sessions",
+            "Router sessions (last sync)",
             network_user_session::Entity::find()
                 .filter(network_user_session::Column::Status.eq("active"))
                 .count(db)
                 .await?,
-            "/sessions",
+            "/mikrotik/sessions",
         ),
         (
             "Routers",
@@ -78,6 +77,7 @@ pub async fn dashboard(
     Ok(DashboardPage {
         chrome: chrome.at("dashboard", "Dashboard"),
         counts,
+        health: crate::network::health::latest(db).await?,
     })
 }
 
@@ -132,279 +132,6 @@ impl ListSpec {
             },
         }
     }
-}
-
-pub async fn accounting(
-    _user: SignedIn,
-    chrome: Chrome,
-    State(state): State<AppState>,
-    Query(query): Query<ListQuery>,
-) -> Result<ListPage, AppError> {
-    let db = &state.db.radius;
-    let backend = db.get_database_backend();
-    // PostgreSQL stores addresses as inet, which must be read as text.
-    let address = |col: &str| match backend {
-        DbBackend::Postgres => format!("abbrev({col})"),
-        _ => col.to_string(),
-    };
-    let q = query.search();
-    let (filter, values): (&str, Vec<sea_orm::Value>) = if q.is_empty() {
-        ("", vec![])
-    } else {
-        (
-            " WHERE LOWER(username) LIKE ?",
-            vec![format!("%{}%", q.to_lowercase()).into()],
-        )
-    };
-    let filter = if backend == DbBackend::Postgres {
-        filter.replace('?', "$1")
-    } else {
-        filter.to_string()
-    };
-    let count_row = db
-        .query_one_raw(Statement::from_sql_and_values(
-            backend,
-            format!("SELECT COUNT(*) AS total FROM radacct{filter}"),
-            values.clone(),
-        ))
-        .await?;
-    let total: i64 = count_row
-        .map(|row| row.try_get("", "total"))
-        .transpose()?
-        .unwrap_or(0);
-    let offset = (query.page() - 1) * crate::web::listing::PER_PAGE;
-    let rows = db
-        .query_all_raw(Statement::from_sql_and_values(
-            backend,
-            format!(
-                "SELECT username, {} AS nas, {} AS framed, acctstarttime, acctstoptime, \
-                 acctinputoctets, acctoutputoctets FROM radacct{filter} \
-                 ORDER BY radacctid DESC LIMIT {} OFFSET {offset}",
-                address("nasipaddress"),
-                address("framedipaddress"),
-                crate::web::listing::PER_PAGE
-            ),
-            values,
-        ))
-        .await?;
-    let text = |row: &sea_orm::QueryResult, col: &str| -> String {
-        row.try_get::<Option<String>>("", col)
-            .ok()
-            .flatten()
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "—".into())
-    };
-    let time = |row: &sea_orm::QueryResult, col: &str| -> String {
-        when_opt(
-            &row.try_get::<Option<chrono::DateTime<chrono::Utc>>>("", col)
-                .ok()
-                .flatten(),
-        )
-    };
-    let octets = |row: &sea_orm::QueryResult, col: &str| -> String {
-        or_dash(&row.try_get::<Option<i64>>("", col).ok().flatten())
-    };
-    let rows = rows
-        .iter()
-        .map(|row| {
-            vec![
-                text(row, "username"),
-                text(row, "nas"),
-                text(row, "framed"),
-                time(row, "acctstarttime"),
-                time(row, "acctstoptime"),
-                octets(row, "acctinputoctets"),
-                octets(row, "acctoutputoctets"),
-            ]
-        })
-        .collect();
-    Ok(ListSpec {
-        nav: "accounting",
-        heading: "RADIUS Accounting",
-        description: "Sessions as FreeRADIUS records them in radacct, newest first.",
-        base_path: "/radius/accounting",
-        searchable: true,
-        empty_title: "No accounting records yet.",
-        empty_hint: "FreeRADIUS writes a record when a subscriber's session starts.",
-        columns: vec![
-            "Username",
-            "NAS",
-            "Address",
-            "Started",
-            "Stopped",
-            "Bytes in",
-            "Bytes out",
-        ],
-    }
-    .render(chrome, &query, rows, total.max(0) as u64))
-}
-
-pub async fn sessions(
-    _user: SignedIn,
-    chrome: Chrome,
-    State(state): State<AppState>,
-    Query(query): Query<ListQuery>,
-) -> Result<ListPage, AppError> {
-    let mut select = network_user_session::Entity::find()
-        .filter(network_user_session::Column::Status.eq("active"))
-        .order_by_desc(network_user_session::Column::StartTime)
-        .order_by_desc(network_user_session::Column::Id);
-    let q = query.search();
-    if !q.is_empty() {
-        select = select.filter(contains(network_user_session::Column::Username, &q));
-    }
-    let (sessions, total) = fetch_page(&state.db.main, select, query.page_request()).await?;
-    let rows = sessions
-        .into_iter()
-        .map(|s| {
-            vec![
-                s.username,
-                or_dash(&s.ip_address),
-                or_dash(&s.mac_address),
-                s.nas_ip,
-                when(&s.start_time),
-                s.download_bytes.to_string(),
-                s.upload_bytes.to_string(),
-            ]
-        })
-        .collect();
-    Ok(ListSpec {
-        nav: "sessions",
-        heading: "Online Sessions",
-        description: "Subscribers online now, from RADIUS accounting and the routers.",
-        base_path: "/sessions",
-        searchable: true,
-        empty_title: "Nobody is online.",
-        empty_hint: "Sessions appear here as subscribers connect.",
-        columns: vec![
-            "Username",
-            "Address",
-            "MAC",
-            "NAS",
-            "Since",
-            "Bytes down",
-            "Bytes up",
-        ],
-    }
-    .render(chrome, &query, rows, total))
-}
-
-pub async fn routers(
-    _user: SignedIn,
-    chrome: Chrome,
-    State(state): State<AppState>,
-    Query(query): Query<ListQuery>,
-) -> Result<ListPage, AppError> {
-    let mut select = mikrotik_router::Entity::find().order_by_asc(mikrotik_router::Column::Name);
-    let q = query.search();
-    if !q.is_empty() {
-        select = select.filter(contains(mikrotik_router::Column::Name, &q));
-    }
-    let (routers, total) = fetch_page(&state.db.main, select, query.page_request()).await?;
-    let rows = routers
-        .into_iter()
-        .map(|r| {
-            vec![
-                r.name,
-                format!("{}:{}", r.ip_address, r.api_port),
-                if r.use_tls { "API-SSL" } else { "API" }.into(),
-                r.status,
-                or_dash(&r.identity),
-                or_dash(&r.version),
-                when_opt(&r.last_seen_at),
-            ]
-        })
-        .collect();
-    Ok(ListSpec {
-        nav: "routers",
-        heading: "Routers",
-        description: "MikroTik routers driven over the RouterOS API.",
-        base_path: "/mikrotik/routers",
-        searchable: true,
-        empty_title: "No routers yet.",
-        empty_hint: "Routers appear here once they are added (or after running make seed).",
-        columns: vec![
-            "Name",
-            "Address",
-            "Transport",
-            "Status",
-            "Identity",
-            "Version",
-            "Last seen",
-        ],
-    }
-    .render(chrome, &query, rows, total))
-}
-
-pub async fn pppoe_users(
-    _user: SignedIn,
-    chrome: Chrome,
-    State(state): State<AppState>,
-    Query(query): Query<ListQuery>,
-) -> Result<ListPage, AppError> {
-    let mut select =
-        mikrotik_pppoe_user::Entity::find().order_by_asc(mikrotik_pppoe_user::Column::Username);
-    let q = query.search();
-    if !q.is_empty() {
-        select = select.filter(contains(mikrotik_pppoe_user::Column::Username, &q));
-    }
-    let (secrets, total) = fetch_page(&state.db.main, select, query.page_request()).await?;
-    let routers: std::collections::HashMap<i32, String> = mikrotik_router::Entity::find()
-        .all(&state.db.main)
-        .await?
-        .into_iter()
-        .map(|r| (r.id, r.name))
-        .collect();
-    let rows = secrets
-        .into_iter()
-        .map(|s| {
-            vec![
-                s.username,
-                routers.get(&s.router_id).cloned().unwrap_or_default(),
-                s.service,
-                or_dash(&s.profile),
-                or_dash(&s.remote_address),
-                s.status,
-            ]
-        })
-        .collect();
-    Ok(ListSpec {
-        nav: "pppoe",
-        heading: "PPPoE Users",
-        description: "PPP secrets ispd keeps on the routers.",
-        base_path: "/mikrotik/pppoe",
-        searchable: true,
-        empty_title: "No PPPoE secrets yet.",
-        empty_hint: "Secrets appear here once subscribers are provisioned on a router.",
-        columns: vec![
-            "Username",
-            "Router",
-            "Service",
-            "Profile",
-            "Remote address",
-            "Status",
-        ],
-    }
-    .render(chrome, &query, rows, total))
-}
-
-pub async fn jobs(_user: SignedIn, chrome: Chrome, Query(query): Query<ListQuery>) -> ListPage {
-    let rows: Vec<Vec<String>> = crate::jobs::SCHEDULE
-        .iter()
-        .map(|job| vec![job.name.into(), job.cron.into(), job.description.into()])
-        .collect();
-    let total = rows.len() as u64;
-    ListSpec {
-        nav: "jobs",
-        heading: "Jobs",
-        description: "Background jobs and their schedule (server time, UTC; cron fields start with seconds).",
-        base_path: "/jobs",
-        searchable: false,
-        empty_title: "No jobs are scheduled.",
-        empty_hint: "",
-        columns: vec!["Job", "Schedule", "What it does"],
-    }
-    .render(chrome, &query, rows, total)
 }
 
 pub async fn audit(

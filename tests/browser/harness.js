@@ -29,9 +29,11 @@ export const NAV = [
   { label: "Network Users", path: "/users", heading: "Network Users" },
   { label: "Packages", path: "/packages", heading: "Packages" },
   { label: "RADIUS Accounting", path: "/radius/accounting", heading: "RADIUS Accounting" },
-  { label: "Online Sessions", path: "/sessions", heading: "Online Sessions" },
+  { label: "Online users", path: "/radius/online", heading: "Online users" },
+  { label: "NAS", path: "/radius/nas", heading: "NAS" },
   { label: "Routers", path: "/mikrotik/routers", heading: "Routers" },
   { label: "PPPoE Users", path: "/mikrotik/pppoe", heading: "PPPoE Users" },
+  { label: "Live Sessions", path: "/mikrotik/sessions", heading: "Live Sessions" },
   { label: "Jobs", path: "/jobs", heading: "Jobs" },
   { label: "Audit log", path: "/audit", heading: "Audit log" },
   { label: "API tokens", path: "/tokens", heading: "API tokens" },
@@ -52,7 +54,7 @@ export async function artifactsDir() {
   return dir;
 }
 
-function ispdBinary() {
+export function ispdBinary() {
   const bin = process.env.ISPD_BIN
     ? path.resolve(REPO_DIR, process.env.ISPD_BIN)
     : path.join(targetDir(), "debug", "ispd");

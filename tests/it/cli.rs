@@ -22,6 +22,7 @@ const SUBCOMMANDS: &[&[&str]] = &[
     &["key", "generate"],
     &["seed"],
     &["radius", "sync-users"],
+    &["radius", "retry"],
     &["mikrotik", "sync-sessions"],
     &["ipam", "cleanup"],
     &["network", "health-check"],
@@ -117,17 +118,6 @@ fn serve_refuses_to_start_on_unmigrated_databases() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("ispd migrate"), "{stderr}");
-}
-
-#[test]
-fn domain_commands_say_they_are_not_available_yet() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = ispd_command(dir.path())
-        .args(["mikrotik", "sync-sessions"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not available"));
 }
 
 /// A running `ispd run`, killed on drop.

@@ -54,6 +54,8 @@ fn every_variable_is_read() {
         ("MIKROTIK_DEFAULT_PORT", "8729"),
         ("IPAM_ALLOCATION_TIMEOUT", "7"),
         ("IPAM_LOCK_TIMEOUT", "3"),
+        ("RADIUS_COA_ATTEMPTS", "5"),
+        ("RADIUS_COA_TIMEOUT_MS", "750"),
         ("RATE_LIMIT_PER_SECOND", "5"),
         ("RATE_LIMIT_BURST", "10"),
         ("TRUST_PROXY", "true"),
@@ -74,6 +76,8 @@ fn every_variable_is_read() {
     assert_eq!(config.mikrotik_default_port, 8729);
     assert_eq!(config.ipam_allocation_timeout, Duration::from_secs(7));
     assert_eq!(config.ipam_lock_timeout, Duration::from_secs(3));
+    assert_eq!(config.radius_coa_attempts, 5);
+    assert_eq!(config.radius_coa_timeout, Duration::from_millis(750));
     assert_eq!(config.rate_limit_per_second, 5);
     assert_eq!(config.rate_limit_burst, 10);
     assert!(config.trust_proxy);
@@ -124,6 +128,16 @@ fn each_malformed_variable_gives_an_error_that_names_it() {
             "not a whole number of seconds",
         ),
         ("IPAM_LOCK_TIMEOUT", "1.5", "not a whole number of seconds"),
+        (
+            "RADIUS_COA_ATTEMPTS",
+            "0",
+            "not a whole number between 1 and 10",
+        ),
+        (
+            "RADIUS_COA_TIMEOUT_MS",
+            "10",
+            "not a whole number between 50 and 60000",
+        ),
         (
             "RATE_LIMIT_PER_SECOND",
             "fast",

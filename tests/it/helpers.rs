@@ -407,3 +407,20 @@ fn extract_csrf(html: &str) -> Option<String> {
     let end = html[start..].find('"')? + start;
     Some(html[start..end].to_string()).filter(|t| !t.is_empty())
 }
+
+/// A self-signed certificate and key such as a router presents for API-SSL,
+/// made fresh for each test (no private key is committed), and the pin
+/// ispd would store for it.
+pub fn router_tls_identity() -> (
+    ispd::mikrotik::routeros::mock::TlsIdentity,
+    ispd::mikrotik::routeros::client::Fingerprint,
+) {
+    let generated =
+        rcgen::generate_simple_self_signed(vec!["MikroTik".to_string()]).expect("a certificate");
+    let pin = ispd::mikrotik::routeros::client::Fingerprint::of_certificate(generated.cert.der());
+    let identity = ispd::mikrotik::routeros::mock::TlsIdentity {
+        cert_pem: generated.cert.pem().into_bytes(),
+        key_pem: generated.signing_key.serialize_pem().into_bytes(),
+    };
+    (identity, pin)
+}

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{TimeZone, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
 use crate::helpers::{Backend, TestApp};
@@ -645,3 +645,51 @@ async fn the_unique_index_catches_a_corrupt_free_set_and_the_allocation_is_retri
     );
 }
 crate::on_every_backend!(the_unique_index_catches_a_corrupt_free_set_and_the_allocation_is_retried);
+
+/// Far-future timestamps (past the 32-bit TIMESTAMP range that ends in
+/// January 2038) are written, read back and compared exactly on every
+/// backend: leases and expiries of 2099 are ordinary for an ISP.
+async fn timestamps_after_2038_survive(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let pool_id = pool(&app, "P", "10.0.0.0", "10.0.0.255").await;
+    let subnet_id = subnet(&app, pool_id, "10.0.0.0/24", None).await;
+    let far = Utc.with_ymd_and_hms(2099, 12, 31, 23, 59, 58).unwrap();
+    let allocated = allocate(
+        &app,
+        AllocationInput {
+            expires_at: Some(far),
+            ..request(subnet_id, "long-lease")
+        },
+    )
+    .await
+    .unwrap()
+    .allocation;
+    let stored = ip_allocation::Entity::find_by_id(allocated.id)
+        .one(app.db())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.expires_at.map(|t| t.to_utc()), Some(far));
+
+    // A far-future instant used as a query parameter compares correctly too.
+    let cleaned = service::cleanup_expired(app.db(), settings(), &Actor::system())
+        .await
+        .unwrap();
+    assert_eq!(cleaned.released, 0, "a 2099 lease has not expired");
+    let ip: IpAddr = allocated.ip_address.parse().unwrap();
+    let holders = service::address_history(app.db(), ip, far - chrono::Duration::days(1))
+        .await
+        .unwrap();
+    assert_eq!(holders.len(), 1, "the lease is held in 2099");
+    let after_2100 = service::address_history(
+        app.db(),
+        ip,
+        Utc.with_ymd_and_hms(2101, 1, 1, 0, 0, 0).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(after_2100.len(), 1, "still held: nobody released it");
+}
+crate::on_every_backend!(timestamps_after_2038_survive);

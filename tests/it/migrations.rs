@@ -72,8 +72,8 @@ async fn pool(db: &TestDb, name: &str) -> ip_pool::Model {
         dns_servers: Set(Some(r#"["9.9.9.9"]"#.into())),
         vlan_id: Set(Some(100)),
         status: Set("active".into()),
-        created_at: Set(t),
-        updated_at: Set(t),
+        created_at: Set(t.into()),
+        updated_at: Set(t.into()),
         ..Default::default()
     }
     .insert(&db.conn)
@@ -92,8 +92,8 @@ async fn subnet(db: &TestDb, pool_id: i32) -> ip_subnet::Model {
         last_key: Set(ip_key("10.0.0.255".parse().unwrap()).to_vec()),
         gateway: Set(Some("10.0.0.1".into())),
         status: Set("active".into()),
-        created_at: Set(t),
-        updated_at: Set(t),
+        created_at: Set(t.into()),
+        updated_at: Set(t.into()),
         ..Default::default()
     }
     .insert(&db.conn)
@@ -109,12 +109,12 @@ fn allocation(subnet_id: i32, addr: &str, active: bool) -> ip_allocation::Active
         ip_key: Set(ip_key(addr.parse().unwrap()).to_vec()),
         mac_address: Set(Some("aa:bb:cc:dd:ee:ff".into())),
         username: Set(Some("alice".into())),
-        allocated_at: Set(t),
-        released_at: Set((!active).then_some(t)),
+        allocated_at: Set(t.into()),
+        released_at: Set((!active).then_some(t.into())),
         status: Set(if active { "active" } else { "released" }.into()),
         active: Set(active.then_some(true)),
-        created_at: Set(t),
-        updated_at: Set(t),
+        created_at: Set(t.into()),
+        updated_at: Set(t.into()),
         ..Default::default()
     }
 }

@@ -54,6 +54,8 @@ async fn our_radius_migrations_match_the_freeradius_schema(backend: Backend) {
     let theirs = Schema::read(backend, &theirs.conn).await;
     let mut ours = Schema::read(backend, &ours.conn).await;
     ours.forget_table(MIGRATION_TABLE);
+    // ispd's own indexes (named ispd_*, migration 000002) come on top.
+    ours.indexes.retain(|key, _| !key.contains(".ispd_"));
 
     for table in RADIUS_TABLES {
         assert!(
@@ -201,8 +203,8 @@ async fn radius_entities_read_rows_as_freeradius_writes_them(backend: Backend) {
     assert_eq!(session.acctuniqueid, "c0ffee0123456789");
     assert_eq!(session.username.as_deref(), Some("alice"));
     assert_eq!(session.nasipaddress, "192.0.2.1");
-    assert_eq!(session.acctstarttime, Some(utc(start)));
-    assert_eq!(session.acctstoptime, Some(utc(stop)));
+    assert_eq!(session.acctstarttime, Some(utc(start).into()));
+    assert_eq!(session.acctstoptime, Some(utc(stop).into()));
     assert_eq!(session.acctsessiontime, Some(radacct::SessionTime(3700)));
     assert_eq!(session.acctinputoctets, Some(5_000_000_000));
     assert_eq!(session.acctinterval, None);
@@ -239,7 +241,7 @@ async fn radius_entities_read_rows_as_freeradius_writes_them(backend: Backend) {
         reload,
         nasreload::Model {
             nasipaddress: "192.0.2.1".to_owned(),
-            reloadtime: utc(start),
+            reloadtime: utc(start).into(),
         }
     );
 

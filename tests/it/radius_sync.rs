@@ -174,13 +174,13 @@ async fn changes_update_the_rows_and_remove_stale_ones(backend: Backend) {
     let u = user(&app, "bob", p.id).await;
     // A static user with an expiry (written directly: the address would
     // come from IPAM, which is not what is tested here).
-    let expires = Utc.with_ymd_and_hms(2037, 3, 7, 8, 9, 10).unwrap();
+    let expires = Utc.with_ymd_and_hms(2099, 3, 7, 8, 9, 10).unwrap();
     let mut row: network_user::ActiveModel = u.clone().into();
     row.service_type = Set("static".into());
     row.static_ip = Set(Some("100.64.0.9".into()));
-    row.expires_at = Set(Some(expires));
+    row.expires_at = Set(Some(expires.into()));
     row.radius_sync_pending = Set(true);
-    row.updated_at = Set(Utc::now());
+    row.updated_at = Set(Utc::now().into());
     row.update(app.db()).await.unwrap();
     assert_eq!(sync(&app, u.id).await, Outcome::Created);
     assert_eq!(
@@ -188,7 +188,7 @@ async fn changes_update_the_rows_and_remove_stale_ones(backend: Backend) {
         UserRows {
             check: sorted(vec![
                 set("Cleartext-Password", PASSWORD),
-                set("Expiration", "Mar 07 2037 08:09:10"),
+                set("Expiration", "Mar 07 2099 08:09:10"),
             ]),
             reply: vec![set("Framed-IP-Address", "100.64.0.9")],
             groups: vec![("home-20".into(), 1)],
@@ -201,7 +201,7 @@ async fn changes_update_the_rows_and_remove_stale_ones(backend: Backend) {
     row.static_ip = Set(None);
     row.status = Set("suspended".into());
     row.radius_sync_pending = Set(true);
-    row.updated_at = Set(Utc::now());
+    row.updated_at = Set(Utc::now().into());
     row.update(app.db()).await.unwrap();
     assert_eq!(sync(&app, u.id).await, Outcome::Updated);
     let rows = current_user_rows(radius_db, "bob").await.unwrap();
@@ -210,7 +210,7 @@ async fn changes_update_the_rows_and_remove_stale_ones(backend: Backend) {
         rows.check,
         sorted(vec![
             set("Cleartext-Password", PASSWORD),
-            set("Expiration", "Mar 07 2037 08:09:10"),
+            set("Expiration", "Mar 07 2099 08:09:10"),
             set("Auth-Type", "Reject"),
         ])
     );
@@ -474,8 +474,8 @@ async fn many_users_sync_in_batches(backend: Backend) {
             package_id: Set(Some(p.id)),
             status: Set("active".into()),
             radius_sync_pending: Set(true),
-            created_at: Set(now),
-            updated_at: Set(now),
+            created_at: Set(now.into()),
+            updated_at: Set(now.into()),
             ..Default::default()
         })
         .collect();

@@ -9,39 +9,16 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use ispd::mikrotik::routeros::client::fetch_fingerprint;
-use ispd::mikrotik::routeros::mock::{MockOptions, TlsIdentity};
+use ispd::mikrotik::routeros::mock::MockOptions;
 use ispd::mikrotik::routeros::{Client, ConnectOptions, Error, Fault, Fingerprint, MockRouter};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crate::helpers::ispd_command;
+use crate::helpers::{ispd_command, router_tls_identity};
 
 const USER: &str = "admin";
 const PASSWORD: &str = "s3cret=with=equals";
 const TIMEOUT: Duration = Duration::from_secs(3);
-
-/// A self-signed P-256 certificate (CN=MikroTik, valid 100 years), as a
-/// router would present, and its SHA-256 fingerprint from
-/// `openssl x509 -noout -fingerprint -sha256`.
-const CERT_PEM: &str = "-----BEGIN CERTIFICATE-----
-MIIBfjCCASOgAwIBAgIUO57eMY54AXd4YnXfV8ErM5vneNQwCgYIKoZIzj0EAwIw
-EzERMA8GA1UEAwwITWlrcm9UaWswIBcNMjYxMTI4MDgyNDE3WhgPMjEyNjExMDQw
-ODI0MTdaMBMxETAPBgNVBAMMCE1pa3JvVGlrMFkwEwYHKoZIzj0CAQYIKoZIzj0D
-AQcDQgAELZXNM8TXTqXXMG8d7ZyaFuPeVT+CQ8UO95kJp+YqxA80NfKa2FzXDcM9
-ZzlxJrhHmEkj2pZYLpA+7EVz2+YnNaNTMFEwHQYDVR0OBBYEFO6/kUp2gxe7RnlR
-8r1T/NmXehfJMB8GA1UdIwQYMBaAFO6/kUp2gxe7RnlR8r1T/NmXehfJMA8GA1Ud
-EwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDSQAwRgIhAONktI+Ht8J1nEhm3im/niSR
-WRz61pXQLB/eTc8w5JWmAiEAr4hOtRMkLJkNjsTraVhDIhEcMikbkpPhHGAQjpNi
-Uto=
------END CERTIFICATE-----
-";
-const KEY_PEM: &str = "-----BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgM/puHxWv6xcv1Vt6
-UIwOGx6+TANuqm0/aiEPKW8HbIqhRANCAAQtlc0zxNdOpdcwbx3tnJoW495VP4JD
-xQ73mQmn5irEDzQ18prYXNcNwz1nOXEmuEeYSSPallgukD7sRXPb5ic1
------END PRIVATE KEY-----
-";
-const CERT_FINGERPRINT: &str = "72:81:E9:18:72:87:AE:A4:90:6F:6A:1D:49:52:4B:85:1B:20:B4:14:32:EC:DA:FF:5A:F4:5E:E7:71:4C:72:AE";
 
 async fn mock() -> MockRouter {
     MockRouter::start(USER, PASSWORD).await.unwrap()
@@ -566,17 +543,16 @@ async fn garbage_from_the_router_is_a_protocol_error() {
     server.abort();
 }
 
-async fn tls_mock() -> MockRouter {
-    MockRouter::start_with(MockOptions {
+async fn tls_mock() -> (MockRouter, Fingerprint) {
+    let (identity, pin) = router_tls_identity();
+    let router = MockRouter::start_with(MockOptions {
         tls_listen: Some("127.0.0.1:0".parse().unwrap()),
-        tls: Some(TlsIdentity {
-            cert_pem: CERT_PEM.as_bytes().to_vec(),
-            key_pem: KEY_PEM.as_bytes().to_vec(),
-        }),
+        tls: Some(identity),
         ..MockOptions::local(USER, PASSWORD)
     })
     .await
-    .unwrap()
+    .unwrap();
+    (router, pin)
 }
 
 fn tls_options(router: &MockRouter, pin: Fingerprint) -> ConnectOptions {
@@ -591,8 +567,7 @@ fn tls_options(router: &MockRouter, pin: Fingerprint) -> ConnectOptions {
 
 #[tokio::test]
 async fn api_ssl_works_with_the_pinned_fingerprint_only() {
-    let router = tls_mock().await;
-    let pin = Fingerprint::parse(CERT_FINGERPRINT).unwrap();
+    let (router, pin) = tls_mock().await;
     assert_eq!(
         fetch_fingerprint(&router.tls_addr().unwrap().to_string(), TIMEOUT)
             .await

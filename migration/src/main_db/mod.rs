@@ -4,6 +4,8 @@ use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_initial_schema;
 mod m20261128_000002_ip_free_ranges;
+mod m20261128_000100_network_health_checks;
+mod m20261128_000200_job_runs;
 
 pub struct Migrator;
 
@@ -13,6 +15,8 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261128_000001_initial_schema::Migration),
             Box::new(m20261128_000002_ip_free_ranges::Migration),
+            Box::new(m20261128_000100_network_health_checks::Migration),
+            Box::new(m20261128_000200_job_runs::Migration),
         ]
     }
 }

@@ -9,13 +9,17 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_freeradius_schema;
+mod m20261128_000002_accounting_indexes;
 
 pub struct RadiusMigrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for RadiusMigrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261128_000001_freeradius_schema::Migration)]
+        vec![
+            Box::new(m20261128_000001_freeradius_schema::Migration),
+            Box::new(m20261128_000002_accounting_indexes::Migration),
+        ]
     }
 
     /// Its own table, so that the RADIUS database can share a server (or

@@ -1087,6 +1087,10 @@ pub struct MockRouterosArgs {
     pub username: String,
     #[arg(long)]
     pub password: String,
+    /// PPPoE sessions to simulate from the start (users demo1, demo2, ...),
+    /// for demos and the browser tests.
+    #[arg(long, default_value_t = 0)]
+    pub sessions: u32,
 }
 
 /// Runs the mock until `shutdown` completes.
@@ -1109,6 +1113,13 @@ pub async fn run(
         password: args.password,
     })
     .await?;
+    for n in 1..=args.sessions {
+        router.login_session(
+            &format!("demo{n}"),
+            &format!("100.64.{}.{}", n / 250, n % 250 + 2),
+            &format!("02:00:00:00:{:02X}:{:02X}", (n >> 8) & 0xff, n & 0xff),
+        );
+    }
     println!("mock RouterOS API listening on {}", router.addr());
     if let Some(addr) = router.tls_addr() {
         println!("mock RouterOS API-SSL listening on {addr}");

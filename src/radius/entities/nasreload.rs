@@ -19,7 +19,7 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub nasipaddress: String,
-    pub reloadtime: DateTimeUtc,
+    pub reloadtime: DateTimeWithTimeZone,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

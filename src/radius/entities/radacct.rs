@@ -33,10 +33,10 @@ pub struct Model {
     pub nasipaddress: String,
     pub nasportid: Option<String>,
     pub nasporttype: Option<String>,
-    pub acctstarttime: Option<DateTimeUtc>,
-    pub acctupdatetime: Option<DateTimeUtc>,
+    pub acctstarttime: Option<DateTimeWithTimeZone>,
+    pub acctupdatetime: Option<DateTimeWithTimeZone>,
     /// NULL while the session is open.
-    pub acctstoptime: Option<DateTimeUtc>,
+    pub acctstoptime: Option<DateTimeWithTimeZone>,
     pub acctinterval: Option<i64>,
     pub acctsessiontime: Option<SessionTime>,
     pub acctauthentic: Option<String>,

@@ -21,7 +21,7 @@ pub struct Model {
     pub reply: Option<String>,
     /// `timestamptz` on PostgreSQL, `timestamp(6)` on MySQL, text written by
     /// FreeRADIUS on SQLite (see the module docs of `entities`).
-    pub authdate: DateTimeUtc,
+    pub authdate: DateTimeWithTimeZone,
     pub class: Option<String>,
 }
 

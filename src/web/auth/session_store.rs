@@ -66,7 +66,7 @@ fn to_row(record: &Record) -> Result<staff_session::ActiveModel, session_store::
         id: Set(record.id.to_string()),
         staff_user_id: Set(staff_user_id(record)),
         data: Set(data),
-        expiry_date: Set(to_chrono(record.expiry_date)),
+        expiry_date: Set(to_chrono(record.expiry_date).into()),
     })
 }
 
@@ -112,7 +112,7 @@ impl SessionStore for DbSessionStore {
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         let Some(row) = staff_session::Entity::find_by_id(id.to_string())
-            .filter(staff_session::Column::ExpiryDate.gt(Utc::now()))
+            .filter(staff_session::Column::ExpiryDate.gt(Utc::now().fixed_offset()))
             .one(&self.db)
             .await
             .map_err(backend_error)?

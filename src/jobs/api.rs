@@ -1,0 +1,291 @@
+//! `/api/v1/jobs`: the background jobs, their run history, and "run now".
+//!
+//! Roles: any signed-in caller reads; operators and admins start runs.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{OriginalUri, State};
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::runs::{self, job_run, RunFilter, RunStatus, Trigger};
+use crate::api::auth::ApiCaller;
+use crate::api::docs::{BadRequest, Forbidden, Internal, NotFound, RateLimited, Unauthenticated};
+use crate::api::extract::{ApiPath, ApiQuery};
+use crate::app::AppState;
+use crate::error::{AppError, FieldErrors};
+use crate::staff::Role;
+use crate::web::pagination::{filters, PageParams, Paged};
+
+/// The jobs routes, relative to `/api/v1`.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_jobs))
+        .routes(routes!(list_job_runs))
+        .routes(routes!(get_job_run))
+        .routes(routes!(run_job))
+}
+
+/// One run of a job.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobRunView {
+    #[schema(example = 42)]
+    pub id: i64,
+    #[schema(example = "ipam-cleanup")]
+    pub job: String,
+    /// `schedule`, `manual` (the Jobs page), `api` or `cli`.
+    #[schema(example = "schedule")]
+    pub trigger: String,
+    /// `queued`, `running`, `retrying`, `succeeded`, `failed` or `timed_out`.
+    #[schema(example = "succeeded")]
+    pub status: String,
+    /// The cron tick this run is for (scheduled runs only).
+    pub scheduled_for: Option<DateTime<Utc>>,
+    /// Who asked for a manual run.
+    pub requested_by: Option<String>,
+    /// Attempts started so far, the first included.
+    #[schema(example = 1)]
+    pub attempts: i32,
+    /// The worker running it now (queued or running runs only).
+    pub worker: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    #[schema(example = 120)]
+    pub duration_ms: Option<i64>,
+    /// Counts the job reported, e.g. `{"released": 3}`.
+    #[schema(value_type = Option<Object>, example = json!({"released": 3, "already_released": 0}))]
+    pub summary: Option<BTreeMap<String, i64>>,
+    /// The last attempt's error.
+    pub error: Option<String>,
+}
+
+impl From<job_run::Model> for JobRunView {
+    fn from(run: job_run::Model) -> Self {
+        let active = run.active_job.is_some();
+        Self {
+            id: run.id,
+            job: run.job_name,
+            trigger: run.trigger,
+            status: run.status,
+            scheduled_for: run.scheduled_for.map(|t| t.to_utc()),
+            requested_by: run.requested_by,
+            attempts: run.attempts,
+            worker: run.lease_holder.filter(|_| active),
+            created_at: run.created_at.to_utc(),
+            started_at: run.started_at.map(|t| t.to_utc()),
+            finished_at: run.finished_at.map(|t| t.to_utc()),
+            duration_ms: run.duration_ms,
+            summary: run
+                .summary
+                .as_deref()
+                .and_then(|s| serde_json::from_str(s).ok()),
+            error: run.error,
+        }
+    }
+}
+
+/// A job, its schedule and its latest runs.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobView {
+    #[schema(example = "ipam-cleanup")]
+    pub name: String,
+    pub description: String,
+    /// Cron expression, six fields with seconds first, in UTC; null when
+    /// turned off.
+    #[schema(example = "0 0 0 * * *")]
+    pub schedule: Option<String>,
+    /// The variable that sets the schedule.
+    #[schema(example = "JOBS_SCHEDULE_IPAM_CLEANUP")]
+    pub schedule_variable: String,
+    pub next_run_at: Option<DateTime<Utc>>,
+    /// The run queued or running now.
+    pub active_run: Option<JobRunView>,
+    /// The latest finished run.
+    pub last_run: Option<JobRunView>,
+}
+
+impl From<super::JobStatus> for JobView {
+    fn from(status: super::JobStatus) -> Self {
+        Self {
+            name: status.job.name.into(),
+            description: status.job.description.into(),
+            schedule: status.schedule,
+            schedule_variable: status.job.env.into(),
+            next_run_at: status.next_run_at,
+            active_run: status.active_run.map(Into::into),
+            last_run: status.last_run.map(Into::into),
+        }
+    }
+}
+
+/// The background jobs (server time: UTC).
+#[utoipa::path(
+    get,
+    path = "/jobs",
+    tag = "jobs",
+    operation_id = "list_jobs",
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "Every job, its schedule, next tick, active and last run.", body = Vec<JobView>),
+        (status = 401, response = Unauthenticated),
+        (status = 429, response = RateLimited),
+        (status = 500, response = Internal),
+    ),
+)]
+pub async fn list_jobs(
+    caller: ApiCaller,
+    State(state): State<AppState>,
+) -> Result<Json<Vec<JobView>>, AppError> {
+    caller.require(Role::Viewer)?;
+    let jobs = super::overview(&state.db.main, &state.config.jobs).await?;
+    Ok(Json(jobs.into_iter().map(Into::into).collect()))
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RunQuery {
+    /// Only runs of this job.
+    #[param(example = "ipam-cleanup")]
+    pub job: Option<String>,
+    /// `queued`, `running`, `retrying`, `succeeded`, `failed` or `timed_out`.
+    pub status: Option<String>,
+    /// `schedule`, `manual`, `api` or `cli`.
+    pub trigger: Option<String>,
+}
+
+/// Reads the run filters; problems go into `errors` by parameter name.
+pub fn run_filter(query: &RunQuery, errors: &mut FieldErrors) -> RunFilter {
+    let job = filters::text("job", query.job.as_deref(), 64, errors);
+    if let Some(name) = &job {
+        if !super::is_known_job(name) {
+            errors.insert("job".into(), format!("there is no job named \"{name}\""));
+        }
+    }
+    let status = filters::text("status", query.status.as_deref(), 16, errors).and_then(|s| {
+        let parsed = RunStatus::parse(&s);
+        if parsed.is_none() {
+            errors.insert(
+                "status".into(),
+                "must be one of queued, running, retrying, succeeded, failed, timed_out".into(),
+            );
+        }
+        parsed
+    });
+    let trigger = filters::text("trigger", query.trigger.as_deref(), 16, errors).and_then(|t| {
+        let parsed = Trigger::ALL.into_iter().find(|x| x.as_str() == t);
+        if parsed.is_none() {
+            errors.insert(
+                "trigger".into(),
+                "must be one of schedule, manual, api, cli".into(),
+            );
+        }
+        parsed
+    });
+    RunFilter {
+        job,
+        status,
+        trigger,
+    }
+}
+
+/// The run history, newest first.
+#[utoipa::path(
+    get,
+    path = "/jobs/runs",
+    tag = "jobs",
+    operation_id = "list_job_runs",
+    security(("bearer" = []), ("session" = [])),
+    params(PageParams, RunQuery),
+    responses(
+        (status = 200, description = "One page of runs.", body = crate::web::pagination::Page<JobRunView>,
+            headers(("Link" = String, description = "RFC 8288 links to the first, previous, next and last pages."))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 422, response = crate::api::docs::ValidationFailed),
+        (status = 429, response = RateLimited),
+        (status = 500, response = Internal),
+    ),
+)]
+pub async fn list_job_runs(
+    caller: ApiCaller,
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    ApiQuery(paging): ApiQuery<PageParams>,
+    ApiQuery(query): ApiQuery<RunQuery>,
+) -> Result<Paged<JobRunView>, AppError> {
+    caller.require(Role::Viewer)?;
+    let mut errors = FieldErrors::new();
+    let page = paging.validate(&mut errors);
+    let filter = run_filter(&query, &mut errors);
+    if !errors.is_empty() {
+        return Err(AppError::validation(errors));
+    }
+    let (rows, total) = runs::list_runs(&state.db.main, &filter, page.page, page.per_page).await?;
+    Ok(Paged::new(&uri, page, total, rows).map(JobRunView::from))
+}
+
+/// One run.
+#[utoipa::path(
+    get,
+    path = "/jobs/runs/{id}",
+    tag = "jobs",
+    operation_id = "get_job_run",
+    security(("bearer" = []), ("session" = [])),
+    params(("id" = i64, Path, description = "The run's id.")),
+    responses(
+        (status = 200, description = "The run.", body = JobRunView),
+        (status = 401, response = Unauthenticated),
+        (status = 404, response = NotFound),
+        (status = 429, response = RateLimited),
+        (status = 500, response = Internal),
+    ),
+)]
+pub async fn get_job_run(
+    caller: ApiCaller,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<JobRunView>, AppError> {
+    caller.require(Role::Viewer)?;
+    let run = runs::find_run(&state.db.main, id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no job run with id {id}")))?;
+    Ok(Json(run.into()))
+}
+
+/// Run a job now (operator and up). The run is queued at once and a worker
+/// starts it within a second or so; follow it with `GET /jobs/runs/{id}`.
+#[utoipa::path(
+    post,
+    path = "/jobs/{name}/run",
+    tag = "jobs",
+    operation_id = "run_job",
+    security(("bearer" = []), ("session" = [])),
+    params(("name" = String, Path, description = "The job's name, e.g. `ipam-cleanup`.")),
+    responses(
+        (status = 202, description = "Queued.", body = JobRunView),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, description = "A run of this job is already queued or running.",
+            body = crate::api::docs::ErrorBody,
+            example = json!({"error": {"code": "job_already_running",
+                "message": "job \"ipam-cleanup\" is already queued or running (run 42); try again when it has finished"}})),
+        (status = 429, response = RateLimited),
+        (status = 500, response = Internal),
+    ),
+)]
+pub async fn run_job(
+    caller: ApiCaller,
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<(StatusCode, Json<JobRunView>), AppError> {
+    caller.require(Role::Operator)?;
+    let run = runs::request_run(&state.db.main, &name, Trigger::Api, &caller.actor).await?;
+    Ok((StatusCode::ACCEPTED, Json(run.into())))
+}
