@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::str::FromStr;
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -32,9 +31,11 @@ use crate::staff::Role;
 use crate::web::account::RequestParts;
 use crate::web::auth::SignedIn;
 use crate::web::flash;
-use crate::web::forms::{dash, is_htmx, optional_string, see_other, with_vary};
+use crate::web::forms::{
+    dash, is_htmx, optional_string, path_id, see_other, with_vary, Errors, Notice,
+};
 use crate::web::layout::Chrome;
-use crate::web::listing::{when, when_opt, PER_PAGE};
+use crate::web::listing::{page_request, when, when_opt, Pager};
 use crate::web::pagination::{PageRequest, Sort, MAX_PAGE, MAX_PER_PAGE};
 
 /// The IPAM pages; merged into the staff router (behind its auth, CSRF and
@@ -56,48 +57,14 @@ pub fn router() -> Router<AppState> {
 }
 
 const ALLOCATION_STATUSES: [&str; 3] = ["active", "released", "expired"];
+/// The 404 message of a bad id in the path.
+const NOT_FOUND: &str = "There is no such IPAM record.";
 /// Free addresses shown on the subnet page.
 const AVAILABLE_SHOWN: usize = 16;
 /// Holdings shown on the history page.
 const TIMELINE_LIMIT: u64 = 200;
 
 // ------------------------------------------------------------ view helpers
-
-/// Inline messages of one form, by field name; `_form` holds the ones that
-/// belong to no field shown.
-#[derive(Debug, Default, Clone)]
-pub struct Errors(FieldErrors);
-
-impl Errors {
-    fn from_fields(fields: FieldErrors, known: &[&str]) -> Self {
-        let mut errors = FieldErrors::new();
-        for (key, message) in fields {
-            // dns_servers[2] -> dns_servers
-            let base = key.split('[').next().unwrap_or(&key).to_string();
-            let field = if known.contains(&base.as_str()) {
-                base
-            } else {
-                "_form".to_string()
-            };
-            errors
-                .entry(field)
-                .and_modify(|m: &mut String| {
-                    m.push_str("; ");
-                    m.push_str(&message);
-                })
-                .or_insert(message);
-        }
-        Self(errors)
-    }
-
-    pub fn get(&self, field: &str) -> Option<&str> {
-        self.0.get(field).map(String::as_str)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
 
 /// The status choices of a pool or subnet form, with the current one marked.
 fn status_options(current: &str) -> Vec<(&'static str, bool)> {
@@ -135,95 +102,6 @@ impl Bar {
     }
 }
 
-/// "1–50 of 120" and the links to the pages around, keeping the filters.
-pub struct Pager {
-    base: String,
-    params: Vec<(&'static str, String)>,
-    pub page: u64,
-    pub total: u64,
-    shown: u64,
-}
-
-impl Pager {
-    fn new(
-        base: String,
-        params: Vec<(&'static str, String)>,
-        page: u64,
-        total: u64,
-        shown: usize,
-    ) -> Self {
-        Self {
-            base,
-            params: params.into_iter().filter(|(_, v)| !v.is_empty()).collect(),
-            page,
-            total,
-            shown: shown as u64,
-        }
-    }
-
-    pub fn first_shown(&self) -> u64 {
-        if self.shown == 0 {
-            0
-        } else {
-            (self.page - 1) * PER_PAGE + 1
-        }
-    }
-
-    pub fn last_shown(&self) -> u64 {
-        ((self.page - 1) * PER_PAGE + self.shown).min(self.total)
-    }
-
-    pub fn href(&self, step: i64) -> Option<String> {
-        let target = self.page as i64 + step;
-        let last = self.total.div_ceil(PER_PAGE).max(1) as i64;
-        if target < 1 || target > last {
-            return None;
-        }
-        let mut query = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in &self.params {
-            query.append_pair(k, v);
-        }
-        query.append_pair("page", &target.to_string());
-        Some(format!("{}?{}", self.base, query.finish()))
-    }
-}
-
-/// A message shown above a section (success or error).
-pub struct Notice {
-    pub kind: &'static str,
-    pub text: String,
-}
-
-impl Notice {
-    fn success(text: impl Into<String>) -> Self {
-        Self {
-            kind: "success",
-            text: text.into(),
-        }
-    }
-
-    fn error(text: impl Into<String>) -> Self {
-        Self {
-            kind: "error",
-            text: text.into(),
-        }
-    }
-}
-
-fn page_number(raw: &Option<String>) -> u64 {
-    raw.as_deref()
-        .and_then(|p| p.trim().parse::<u64>().ok())
-        .filter(|p| (1..=MAX_PAGE).contains(p))
-        .unwrap_or(1)
-}
-
-fn page_request(raw: &Option<String>) -> PageRequest {
-    PageRequest {
-        page: page_number(raw),
-        per_page: PER_PAGE,
-    }
-}
-
 fn search_text(raw: &Option<String>) -> String {
     raw.as_deref()
         .unwrap_or("")
@@ -231,12 +109,6 @@ fn search_text(raw: &Option<String>) -> String {
         .chars()
         .take(100)
         .collect()
-}
-
-/// An id from the path; anything else is a 404 page, not a 400.
-fn path_id<T: FromStr>(raw: &str) -> Result<T, AppError> {
-    raw.parse()
-        .map_err(|_| AppError::not_found("There is no such IPAM record."))
 }
 
 /// "" -> None; a number -> Some; anything else -> a field message.
@@ -459,7 +331,7 @@ async fn pools_page(
         });
     }
     let pager = Pager::new(
-        "/ipam/pools".into(),
+        "/ipam/pools",
         vec![
             ("q", q.clone()),
             (
@@ -521,7 +393,7 @@ pub async fn create_pool(
             Ok(see_other(format!("/ipam/pools/{}", pool.id)))
         }
         Err(IpamError::Invalid(fields)) => {
-            let errors = Errors::from_fields(fields, POOL_FIELDS);
+            let errors = Errors::from_indexed_fields(fields, POOL_FIELDS);
             let page = pools_page(&state, chrome, &PoolListQuery::default(), form, errors).await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
@@ -719,7 +591,13 @@ pub async fn show_pool(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<PoolPage, AppError> {
-    pool_page(&state, chrome, path_id(&id)?, PoolPageState::default()).await
+    pool_page(
+        &state,
+        chrome,
+        path_id(&id, NOT_FOUND)?,
+        PoolPageState::default(),
+    )
+    .await
 }
 
 pub async fn update_pool(
@@ -732,7 +610,7 @@ pub async fn update_pool(
     Form(form): Form<PoolForm>,
 ) -> Result<Response, AppError> {
     user.require(Role::Operator)?;
-    let id = path_id(&id)?;
+    let id = path_id(&id, NOT_FOUND)?;
     let (input, early) = form.input();
     let updated = if early.is_empty() {
         service::update_pool(&state.db.main, &user.actor(parts.address), id, &input).await
@@ -747,7 +625,7 @@ pub async fn update_pool(
         Err(IpamError::Invalid(fields)) => {
             let extra = PoolPageState {
                 edit: Some(form),
-                edit_errors: Errors::from_fields(fields, POOL_FIELDS),
+                edit_errors: Errors::from_indexed_fields(fields, POOL_FIELDS),
                 ..Default::default()
             };
             let page = pool_page(&state, chrome, id, extra).await?;
@@ -766,7 +644,7 @@ pub async fn delete_pool(
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     user.require(Role::Operator)?;
-    let id = path_id(&id)?;
+    let id = path_id(&id, NOT_FOUND)?;
     let name = service::get_pool(&state.db.main, id).await?.name;
     match service::delete_pool(&state.db.main, &user.actor(parts.address), id).await {
         Ok(()) => {
@@ -795,7 +673,7 @@ pub async fn create_subnet(
     Form(form): Form<SubnetForm>,
 ) -> Result<Response, AppError> {
     user.require(Role::Operator)?;
-    let pool_id = path_id(&id)?;
+    let pool_id = path_id(&id, NOT_FOUND)?;
     let pool = service::get_pool(&state.db.main, pool_id).await?;
     let mut early = FieldErrors::new();
     let input = service::SubnetInput {
@@ -827,7 +705,7 @@ pub async fn create_subnet(
         Err(IpamError::Invalid(fields)) => {
             let extra = PoolPageState {
                 subnet_form: Some(form),
-                subnet_errors: Errors::from_fields(fields, SUBNET_FIELDS),
+                subnet_errors: Errors::from_indexed_fields(fields, SUBNET_FIELDS),
                 ..Default::default()
             };
             let page = pool_page(&state, chrome, pool_id, extra).await?;
@@ -912,7 +790,7 @@ pub async fn list_subnets(
         });
     }
     let pager = Pager::new(
-        "/ipam/subnets".into(),
+        "/ipam/subnets",
         vec![("q", q.clone())],
         page.page,
         total,
@@ -1212,7 +1090,7 @@ pub async fn show_subnet(
         chrome,
         is_htmx(&headers),
         StatusCode::OK,
-        path_id(&id)?,
+        path_id(&id, NOT_FOUND)?,
         extra,
     )
     .await
@@ -1228,7 +1106,7 @@ pub async fn update_subnet(
     Form(form): Form<SubnetForm>,
 ) -> Result<Response, AppError> {
     user.require(Role::Operator)?;
-    let id = path_id(&id)?;
+    let id = path_id(&id, NOT_FOUND)?;
     let mut early = FieldErrors::new();
     let update = service::SubnetUpdate {
         gateway: optional_string(&form.gateway),
@@ -1260,7 +1138,7 @@ pub async fn update_subnet(
         Err(IpamError::Invalid(fields)) => {
             let extra = SubnetPageState {
                 edit: Some(form),
-                edit_errors: Errors::from_fields(fields, SUBNET_FIELDS),
+                edit_errors: Errors::from_indexed_fields(fields, SUBNET_FIELDS),
                 ..Default::default()
             };
             let page = subnet_page(&state, chrome, id, extra).await?;
@@ -1279,7 +1157,7 @@ pub async fn delete_subnet(
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     user.require(Role::Operator)?;
-    let id = path_id(&id)?;
+    let id = path_id(&id, NOT_FOUND)?;
     let subnet = service::get_subnet(&state.db.main, id).await?;
     match service::delete_subnet(
         &state.db.main,
@@ -1331,7 +1209,7 @@ pub async fn allocate_ip(
     Form(form): Form<AllocateForm>,
 ) -> Result<Response, AppError> {
     user.require(Role::Operator)?;
-    let subnet_id = path_id(&id)?;
+    let subnet_id = path_id(&id, NOT_FOUND)?;
     let htmx = is_htmx(&headers);
     let mut early = FieldErrors::new();
     let expires_at = match optional_string(&form.expires_at).map(|t| parse_utc(&t)) {
@@ -1388,7 +1266,7 @@ pub async fn allocate_ip(
             StatusCode::UNPROCESSABLE_ENTITY,
             SectionState {
                 form,
-                errors: Errors::from_fields(fields, ALLOCATE_FIELDS),
+                errors: Errors::from_indexed_fields(fields, ALLOCATE_FIELDS),
                 ..Default::default()
             },
         ),
@@ -1396,7 +1274,7 @@ pub async fn allocate_ip(
             StatusCode::CONFLICT,
             SectionState {
                 form,
-                errors: Errors::from_fields(
+                errors: Errors::from_indexed_fields(
                     FieldErrors::from([("ip_address".to_string(), err.to_string())]),
                     ALLOCATE_FIELDS,
                 ),
@@ -1442,7 +1320,7 @@ pub async fn release_ip(
     Form(form): Form<ReleaseForm>,
 ) -> Result<Response, AppError> {
     user.require(Role::Operator)?;
-    let id = path_id(&id)?;
+    let id = path_id(&id, NOT_FOUND)?;
     let released = service::release_ip(
         &state.db.main,
         IpamSettings::from_config(&state.config),
@@ -1542,13 +1420,7 @@ pub async fn list_allocations(
         csv_query.append_pair(k, v);
     }
     let csv_query = csv_query.finish();
-    let pager = Pager::new(
-        "/ipam/allocations".into(),
-        params,
-        page.page,
-        total,
-        rows.len(),
-    );
+    let pager = Pager::new("/ipam/allocations", params, page.page, total, rows.len());
     Ok(AllocationsPage {
         chrome: chrome.at("allocations", "Allocations"),
         rows,
@@ -1736,7 +1608,7 @@ pub async fn address_history(
             .ok()
     };
     let (Some(ip), Some(at)) = (ip, at) else {
-        page.errors = Errors::from_fields(errors, &["ip", "at"]);
+        page.errors = Errors::from_indexed_fields(errors, &["ip", "at"]);
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     };
     let db = &state.db.main;
@@ -1803,7 +1675,7 @@ mod tests {
 
     #[test]
     fn dns_numbered_fields_fold_into_one_message() {
-        let errors = Errors::from_fields(
+        let errors = Errors::from_indexed_fields(
             FieldErrors::from([
                 ("dns_servers[0]".to_string(), "a".to_string()),
                 ("dns_servers[2]".to_string(), "b".to_string()),

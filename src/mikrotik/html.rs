@@ -31,10 +31,10 @@ use crate::users::entities::network_user;
 use crate::web::account::RequestParts;
 use crate::web::auth::SignedIn;
 use crate::web::flash;
-use crate::web::forms::{dash, optional_string, see_other};
+use crate::web::forms::{dash, optional_string, path_id, see_other, Errors, Notice};
 use crate::web::layout::Chrome;
-use crate::web::listing::{when, when_opt, PER_PAGE};
-use crate::web::pagination::{PageRequest, Sort, MAX_PAGE, MAX_PER_PAGE};
+use crate::web::listing::{page_request, when, when_opt, Pager};
+use crate::web::pagination::{PageRequest, Sort, MAX_PER_PAGE};
 
 /// The MikroTik pages; merged into the staff router (behind its auth, CSRF
 /// and error layers) by `web::router`.
@@ -64,99 +64,6 @@ const PPPOE_STATUSES: [&str; 2] = [service::PPPOE_STATUS_ACTIVE, service::PPPOE_
 
 // ------------------------------------------------------------ view helpers
 
-/// Inline messages of one form, by field name; `_form` holds the ones that
-/// belong to no field shown.
-#[derive(Debug, Default, Clone)]
-pub struct Errors(FieldErrors);
-
-impl Errors {
-    fn from_fields(fields: FieldErrors, known: &[&str]) -> Self {
-        let mut errors = FieldErrors::new();
-        for (key, message) in fields {
-            let field = if known.contains(&key.as_str()) {
-                key
-            } else {
-                "_form".to_string()
-            };
-            errors
-                .entry(field)
-                .and_modify(|m: &mut String| {
-                    m.push_str("; ");
-                    m.push_str(&message);
-                })
-                .or_insert(message);
-        }
-        Self(errors)
-    }
-
-    pub fn get(&self, field: &str) -> Option<&str> {
-        self.0.get(field).map(String::as_str)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-/// A message shown above a section.
-pub struct Notice {
-    pub kind: &'static str,
-    pub text: String,
-}
-
-impl Notice {
-    fn error(text: impl Into<String>) -> Self {
-        Self {
-            kind: "error",
-            text: text.into(),
-        }
-    }
-
-    fn success(text: impl Into<String>) -> Self {
-        Self {
-            kind: "success",
-            text: text.into(),
-        }
-    }
-}
-
-/// "1–50 of 120" and the links to the pages around, keeping the filters.
-pub struct Pager {
-    base: &'static str,
-    params: Vec<(&'static str, String)>,
-    pub page: u64,
-    pub total: u64,
-    shown: u64,
-}
-
-impl Pager {
-    pub fn first_shown(&self) -> u64 {
-        if self.shown == 0 {
-            0
-        } else {
-            (self.page - 1) * PER_PAGE + 1
-        }
-    }
-
-    pub fn last_shown(&self) -> u64 {
-        ((self.page - 1) * PER_PAGE + self.shown).min(self.total)
-    }
-
-    pub fn href(&self, step: i64) -> Option<String> {
-        let target = self.page as i64 + step;
-        let last = self.total.div_ceil(PER_PAGE).max(1) as i64;
-        if target < 1 || target > last {
-            return None;
-        }
-        let mut query = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in self.params.iter().filter(|(_, v)| !v.is_empty()) {
-            query.append_pair(k, v);
-        }
-        query.append_pair("page", &target.to_string());
-        Some(format!("{}?{}", self.base, query.finish()))
-    }
-}
-
 /// One `<option>`: value, label, selected.
 pub struct Choice {
     pub value: String,
@@ -175,18 +82,6 @@ fn choices(values: &[&str], current: &str) -> Vec<Choice> {
         .collect()
 }
 
-fn page_request(raw: &Option<String>) -> PageRequest {
-    let page = raw
-        .as_deref()
-        .and_then(|p| p.trim().parse::<u64>().ok())
-        .filter(|p| (1..=MAX_PAGE).contains(p))
-        .unwrap_or(1);
-    PageRequest {
-        page,
-        per_page: PER_PAGE,
-    }
-}
-
 fn text(raw: &Option<String>) -> String {
     raw.as_deref()
         .unwrap_or("")
@@ -194,12 +89,6 @@ fn text(raw: &Option<String>) -> String {
         .chars()
         .take(100)
         .collect()
-}
-
-/// An id from the path; anything else is a 404 page, not a 400.
-fn path_id(raw: &str, what: &str) -> Result<i32, AppError> {
-    raw.parse()
-        .map_err(|_| AppError::not_found(format!("There is no such {what}.")))
 }
 
 /// What a failed form submission shows: the HTTP status, inline field
@@ -401,13 +290,7 @@ pub async fn list_routers(
         chrome: chrome.at("routers", "Routers"),
         q: text(&query.q),
         status_options: choices(&ROUTER_STATUSES, &status),
-        pager: Pager {
-            base: "/mikrotik/routers",
-            params,
-            page: page.page,
-            total,
-            shown: rows.len() as u64,
-        },
+        pager: Pager::new("/mikrotik/routers", params, page.page, total, rows.len()),
         rows,
         filtered,
     })
@@ -561,7 +444,7 @@ pub async fn show_router(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<RouterPage, AppError> {
-    let id = path_id(&id, "router")?;
+    let id = path_id(&id, "There is no such router.")?;
     router_page(&state, chrome, id, None, Errors::default(), None).await
 }
 
@@ -575,7 +458,7 @@ pub async fn update_router(
     Form(form): Form<RouterForm>,
 ) -> Result<Response, AppError> {
     user.require(Role::Operator)?;
-    let id = path_id(&id, "router")?;
+    let id = path_id(&id, "There is no such router.")?;
     let (input, early) = form.input();
     let updated = if early.is_empty() {
         service::update_router(
@@ -615,7 +498,7 @@ pub async fn test_router(
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     user.require(Role::Operator)?;
-    let id = path_id(&id, "router")?;
+    let id = path_id(&id, "There is no such router.")?;
     let tested = service::test_router(
         &state.db.main,
         &state.app_key,
@@ -659,7 +542,7 @@ pub async fn delete_router(
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     user.require(Role::Operator)?;
-    let id = path_id(&id, "router")?;
+    let id = path_id(&id, "There is no such router.")?;
     let router = service::delete_router(&state.db.main, &user.actor(parts.address), id).await?;
     state.router_pool.forget(id);
     flash::success(&session, format!("Router “{}” deleted.", router.name)).await;
@@ -936,13 +819,7 @@ pub async fn list_pppoe(
         has_routers: !routers.is_empty(),
         router_options: router_choices(&state, &router_filter).await?,
         status_options: choices(&PPPOE_STATUSES, &text(&query.status)),
-        pager: Pager {
-            base: "/mikrotik/pppoe",
-            params,
-            page: page.page,
-            total,
-            shown: rows.len() as u64,
-        },
+        pager: Pager::new("/mikrotik/pppoe", params, page.page, total, rows.len()),
         rows,
         filtered,
         csv_href: if query_string.is_empty() {
@@ -1187,7 +1064,7 @@ pub async fn show_pppoe(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<PppoePage, AppError> {
-    let id = path_id(&id, "PPPoE user")?;
+    let id = path_id(&id, "There is no such PPPoE user.")?;
     pppoe_page(&state, chrome, id, None, Errors::default(), None).await
 }
 
@@ -1201,7 +1078,7 @@ pub async fn update_pppoe(
     Form(form): Form<PppoeForm>,
 ) -> Result<Response, AppError> {
     user.require(Role::Operator)?;
-    let id = path_id(&id, "PPPoE user")?;
+    let id = path_id(&id, "There is no such PPPoE user.")?;
     let (input, early) = form.input(&state).await?;
     let updated = if early.is_empty() {
         service::update_pppoe_user(
@@ -1243,7 +1120,7 @@ pub async fn delete_pppoe(
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     user.require(Role::Operator)?;
-    let id = path_id(&id, "PPPoE user")?;
+    let id = path_id(&id, "There is no such PPPoE user.")?;
     let deleted = service::delete_pppoe_user(
         &state.db.main,
         &state.app_key,

@@ -31,10 +31,10 @@ use crate::users::entities::network_user;
 use crate::web::account::RequestParts;
 use crate::web::auth::SignedIn;
 use crate::web::flash;
-use crate::web::forms::{is_htmx, see_other, with_vary};
+use crate::web::forms::{is_htmx, path_id, see_other, with_vary};
 use crate::web::layout::Chrome;
-use crate::web::listing::{when, PER_PAGE};
-use crate::web::pagination::{PageRequest, MAX_PAGE, MAX_PER_PAGE};
+use crate::web::listing::{page_request, when, Pager};
+use crate::web::pagination::{PageRequest, MAX_PER_PAGE};
 
 /// The RADIUS accounting pages; merged into the staff router by
 /// `web::router`.
@@ -54,18 +54,6 @@ pub const USER_PAGE_SESSIONS: u64 = 10;
 pub const CHART_DAYS: i64 = 30;
 
 // ------------------------------------------------------------ helpers
-
-fn page_request(raw: &Option<String>) -> PageRequest {
-    let page = raw
-        .as_deref()
-        .and_then(|p| p.trim().parse::<u64>().ok())
-        .filter(|p| (1..=MAX_PAGE).contains(p))
-        .unwrap_or(1);
-    PageRequest {
-        page,
-        per_page: PER_PAGE,
-    }
-}
 
 fn text(raw: &Option<String>) -> String {
     raw.as_deref().unwrap_or("").trim().to_string()
@@ -101,41 +89,6 @@ fn render_fragment(template: &impl Template) -> Result<Response, AppError> {
         .render()
         .map_err(|e| AppError::Internal(anyhow::anyhow!("rendering a fragment: {e}")))?;
     Ok(with_vary(Html(html).into_response()))
-}
-
-/// "1–50 of 120" and the links to the pages around, keeping the filters.
-pub struct Pager {
-    base: String,
-    params: Vec<(&'static str, String)>,
-    pub page: u64,
-    pub total: u64,
-    per_page: u64,
-    shown: u64,
-}
-
-impl Pager {
-    pub fn first_shown(&self) -> u64 {
-        if self.shown == 0 {
-            0
-        } else {
-            (self.page - 1) * self.per_page + 1
-        }
-    }
-
-    pub fn last_shown(&self) -> u64 {
-        ((self.page - 1) * self.per_page + self.shown).min(self.total)
-    }
-
-    pub fn href(&self, step: i64) -> Option<String> {
-        let target = self.page as i64 + step;
-        let last = self.total.div_ceil(self.per_page).max(1) as i64;
-        if target < 1 || target > last {
-            return None;
-        }
-        let mut params = self.params.clone();
-        params.push(("page", target.to_string()));
-        Some(with_query(&self.base, &params))
-    }
 }
 
 /// One `<option>`.
@@ -498,14 +451,8 @@ pub async fn online_users(
     refresh.push(("page", page.page.to_string()));
     let results = OnlineResults {
         filtered: filter.q.is_some() || filter.nas.is_some(),
-        pager: Pager {
-            base: "/radius/online".into(),
-            params,
-            page: page.page,
-            total,
-            per_page: page.per_page,
-            shown: rows.len() as u64,
-        },
+        pager: Pager::new("/radius/online", params, page.page, total, rows.len())
+            .per_page(page.per_page),
         rows,
         problem: problems(&errors),
         refresh_href: with_query("/radius/online", &refresh),
@@ -700,14 +647,8 @@ pub async fn accounting_report(
             .iter()
             .map(|m| UsageRow::of(m.month.clone(), &m.usage))
             .collect(),
-        pager: Pager {
-            base: "/radius/accounting".into(),
-            params,
-            page: page.page,
-            total,
-            per_page: page.per_page,
-            shown: rows.len() as u64,
-        },
+        pager: Pager::new("/radius/accounting", params, page.page, total, rows.len())
+            .per_page(page.per_page),
         rows,
         from,
         to,
@@ -788,10 +729,9 @@ pub async fn export_accounting(
 
 // --------------------------------------------------- user accounting
 
-fn path_id(raw: &str) -> Result<i32, AppError> {
-    raw.trim()
-        .parse::<i32>()
-        .map_err(|_| AppError::not_found(format!("there is no network user {raw}")))
+/// A network user's id from the path (spaces around it allowed).
+fn user_id(raw: &str) -> Result<i32, AppError> {
+    path_id(raw.trim(), format!("there is no network user {raw}"))
 }
 
 #[derive(Template, WebTemplate)]
@@ -822,7 +762,7 @@ pub async fn user_accounting(
     Path(id): Path<String>,
     Query(query): Query<ReportQuery>,
 ) -> Result<Response, AppError> {
-    let user = crate::users::service::get_user(&state.db.main, path_id(&id)?).await?;
+    let user = crate::users::service::get_user(&state.db.main, user_id(&id)?).await?;
     let mut errors = FieldErrors::new();
     let (range, from, to) = report_range(&query.from, &query.to, &mut errors);
     let page = page_request(&query.page);
@@ -862,14 +802,14 @@ pub async fn user_accounting(
             .rev()
             .map(|d| UsageRow::of(d.day.to_string(), &d.usage))
             .collect(),
-        pager: Pager {
-            base: format!("/users/{}/accounting", user.id),
+        pager: Pager::new(
+            format!("/users/{}/accounting", user.id),
             params,
-            page: page.page,
+            page.page,
             total,
-            per_page: page.per_page,
-            shown: sessions.len() as u64,
-        },
+            sessions.len(),
+        )
+        .per_page(page.per_page),
         sessions,
         from,
         to,
@@ -885,7 +825,7 @@ pub async fn export_user_sessions(
     Path(id): Path<String>,
     Query(query): Query<ReportQuery>,
 ) -> Result<Response, AppError> {
-    let user = crate::users::service::get_user(&state.db.main, path_id(&id)?).await?;
+    let user = crate::users::service::get_user(&state.db.main, user_id(&id)?).await?;
     let mut errors = FieldErrors::new();
     let (range, _, _) = report_range(&query.from, &query.to, &mut errors);
     if !errors.is_empty() {

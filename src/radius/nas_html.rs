@@ -36,9 +36,9 @@ use crate::staff::Role;
 use crate::web::account::{safe_next, RequestParts};
 use crate::web::auth::SignedIn;
 use crate::web::flash;
-use crate::web::forms::{dash, is_htmx, optional_string, see_other, with_vary};
-use crate::web::listing::PER_PAGE;
-use crate::web::pagination::{PageRequest, Sort, MAX_PAGE, MAX_PER_PAGE};
+use crate::web::forms::{dash, is_htmx, optional_string, path_id, see_other, with_vary, Errors};
+use crate::web::listing::{page_request, Pager};
+use crate::web::pagination::{PageRequest, Sort, MAX_PER_PAGE};
 
 /// Merged into the staff router (behind its auth, CSRF and error layers)
 /// by `web::router`.
@@ -67,84 +67,10 @@ const NAS_FIELDS: &[&str] = &[
 
 // ------------------------------------------------------------ view helpers
 
-/// Inline messages by field; `_form` holds the ones of no field shown.
-#[derive(Debug, Default)]
-pub struct Errors(FieldErrors);
-
-impl Errors {
-    fn from_fields(fields: FieldErrors) -> Self {
-        let mut errors = FieldErrors::new();
-        for (key, message) in fields {
-            let field = if NAS_FIELDS.contains(&key.as_str()) {
-                key
-            } else {
-                "_form".to_string()
-            };
-            errors
-                .entry(field)
-                .and_modify(|m: &mut String| {
-                    m.push_str("; ");
-                    m.push_str(&message);
-                })
-                .or_insert(message);
-        }
-        Self(errors)
-    }
-
-    pub fn get(&self, field: &str) -> Option<&str> {
-        self.0.get(field).map(String::as_str)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-/// "1–50 of 120" and the links around, keeping the search.
-pub struct Pager {
-    q: String,
-    pub page: u64,
-    pub total: u64,
-    shown: u64,
-}
-
-impl Pager {
-    pub fn first_shown(&self) -> u64 {
-        if self.shown == 0 {
-            0
-        } else {
-            (self.page - 1) * PER_PAGE + 1
-        }
-    }
-
-    pub fn last_shown(&self) -> u64 {
-        ((self.page - 1) * PER_PAGE + self.shown).min(self.total)
-    }
-
-    pub fn href(&self, step: i64) -> Option<String> {
-        let target = self.page as i64 + step;
-        let last = self.total.div_ceil(PER_PAGE).max(1) as i64;
-        if target < 1 || target > last {
-            return None;
-        }
-        let mut query = form_urlencoded::Serializer::new(String::new());
-        if !self.q.is_empty() {
-            query.append_pair("q", &self.q);
-        }
-        query.append_pair("page", &target.to_string());
-        Some(format!("/radius/nas?{}", query.finish()))
-    }
-}
-
 /// One `<option>`.
 pub struct Choice {
     pub value: &'static str,
     pub selected: bool,
-}
-
-fn path_id(raw: &str) -> Result<i32, AppError> {
-    raw.parse()
-        .map_err(|_| AppError::not_found("There is no such NAS."))
 }
 
 fn search_text(raw: &Option<String>) -> String {
@@ -295,22 +221,14 @@ async fn list_page(
     errors: Errors,
 ) -> Result<NasListPage, AppError> {
     let q = search_text(&query.q);
-    let page = query
-        .page
-        .as_deref()
-        .and_then(|p| p.trim().parse::<u64>().ok())
-        .filter(|p| (1..=MAX_PAGE).contains(p))
-        .unwrap_or(1);
+    let page = page_request(&query.page);
     let (entries, total) = super::nas::list_nas(
         &state.db.radius,
         &NasFilter {
             q: Some(q.clone()).filter(|q| !q.is_empty()),
         },
         &Sort::by(vec![(nas::Column::Nasname, Order::Asc)]),
-        PageRequest {
-            page,
-            per_page: PER_PAGE,
-        },
+        page,
     )
     .await?;
     let rows: Vec<NasRow> = entries
@@ -338,12 +256,13 @@ async fn list_page(
     Ok(NasListPage {
         can_edit: chrome.can(Role::Operator),
         chrome: chrome.at("nas", "NAS"),
-        pager: Pager {
-            q: q.clone(),
-            page,
+        pager: Pager::new(
+            "/radius/nas",
+            vec![("q", q.clone())],
+            page.page,
             total,
-            shown: rows.len() as u64,
-        },
+            rows.len(),
+        ),
         rows,
         q,
         csv_href,
@@ -459,7 +378,7 @@ pub async fn create_nas(
         chrome,
         &NasListQuery::default(),
         form,
-        Errors::from_fields(fields),
+        Errors::from_fields(fields, NAS_FIELDS),
     )
     .await?;
     Ok((status, page).into_response())
@@ -523,7 +442,14 @@ pub async fn show_nas(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<NasPage, AppError> {
-    nas_page(&state, chrome, path_id(&id)?, None, Errors::default()).await
+    nas_page(
+        &state,
+        chrome,
+        path_id(&id, "There is no such NAS.")?,
+        None,
+        Errors::default(),
+    )
+    .await
 }
 
 pub async fn update_nas(
@@ -536,7 +462,7 @@ pub async fn update_nas(
     Form(form): Form<NasForm>,
 ) -> Result<Response, AppError> {
     user.require(Role::Operator)?;
-    let id = path_id(&id)?;
+    let id = path_id(&id, "There is no such NAS.")?;
     let (input, early) = form.input();
     let updated = if early.is_empty() {
         super::nas::update_nas(
@@ -562,7 +488,14 @@ pub async fn update_nas(
         ),
         Err(e) => return Err(e.into()),
     };
-    let page = nas_page(&state, chrome, id, Some(form), Errors::from_fields(fields)).await?;
+    let page = nas_page(
+        &state,
+        chrome,
+        id,
+        Some(form),
+        Errors::from_fields(fields, NAS_FIELDS),
+    )
+    .await?;
     Ok((status, page).into_response())
 }
 
@@ -574,7 +507,7 @@ pub async fn delete_nas(
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     user.require(Role::Operator)?;
-    let id = path_id(&id)?;
+    let id = path_id(&id, "There is no such NAS.")?;
     let deleted = super::nas::delete_nas(
         &state.db.main,
         &state.db.radius,

@@ -40,10 +40,12 @@ use crate::staff::Role;
 use crate::web::account::RequestParts;
 use crate::web::auth::SignedIn;
 use crate::web::flash;
-use crate::web::forms::{dash, is_htmx, optional_string, see_other, with_vary};
+use crate::web::forms::{
+    dash, is_htmx, optional_string, path_id, see_other, with_vary, Errors, Notice,
+};
 use crate::web::layout::Chrome;
-use crate::web::listing::{when, when_opt, PER_PAGE};
-use crate::web::pagination::{PageRequest, Sort, MAX_PAGE, MAX_PER_PAGE};
+use crate::web::listing::{page_request, when, when_opt, Pager};
+use crate::web::pagination::{PageRequest, Sort, MAX_PER_PAGE};
 
 /// The users and packages pages; merged into the staff router (behind its
 /// auth, CSRF and error layers) by `web::router`.
@@ -65,92 +67,6 @@ const SERVICE_TYPES: [&str; 3] = ["pppoe", "hotspot", "static"];
 
 // ------------------------------------------------------------ view helpers
 
-/// Inline messages of one form, by field name; `_form` holds the ones that
-/// belong to no field shown.
-#[derive(Debug, Default, Clone)]
-pub struct Errors(FieldErrors);
-
-impl Errors {
-    fn from_fields(fields: FieldErrors, known: &[&str]) -> Self {
-        let mut errors = FieldErrors::new();
-        for (key, message) in fields {
-            let field = if known.contains(&key.as_str()) {
-                key
-            } else {
-                "_form".to_string()
-            };
-            errors
-                .entry(field)
-                .and_modify(|m: &mut String| {
-                    m.push_str("; ");
-                    m.push_str(&message);
-                })
-                .or_insert(message);
-        }
-        Self(errors)
-    }
-
-    pub fn get(&self, field: &str) -> Option<&str> {
-        self.0.get(field).map(String::as_str)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-/// A message shown above a section.
-pub struct Notice {
-    pub kind: &'static str,
-    pub text: String,
-}
-
-impl Notice {
-    fn error(text: impl Into<String>) -> Self {
-        Self {
-            kind: "error",
-            text: text.into(),
-        }
-    }
-}
-
-/// "1–50 of 120" and the links to the pages around, keeping the filters.
-pub struct Pager {
-    base: &'static str,
-    params: Vec<(&'static str, String)>,
-    pub page: u64,
-    pub total: u64,
-    shown: u64,
-}
-
-impl Pager {
-    pub fn first_shown(&self) -> u64 {
-        if self.shown == 0 {
-            0
-        } else {
-            (self.page - 1) * PER_PAGE + 1
-        }
-    }
-
-    pub fn last_shown(&self) -> u64 {
-        ((self.page - 1) * PER_PAGE + self.shown).min(self.total)
-    }
-
-    pub fn href(&self, step: i64) -> Option<String> {
-        let target = self.page as i64 + step;
-        let last = self.total.div_ceil(PER_PAGE).max(1) as i64;
-        if target < 1 || target > last {
-            return None;
-        }
-        let mut query = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in self.params.iter().filter(|(_, v)| !v.is_empty()) {
-            query.append_pair(k, v);
-        }
-        query.append_pair("page", &target.to_string());
-        Some(format!("{}?{}", self.base, query.finish()))
-    }
-}
-
 /// One `<option>`: value, label, selected.
 pub struct Choice {
     pub value: String,
@@ -169,18 +85,6 @@ fn choices(values: &[&str], current: &str) -> Vec<Choice> {
         .collect()
 }
 
-fn page_request(raw: &Option<String>) -> PageRequest {
-    let page = raw
-        .as_deref()
-        .and_then(|p| p.trim().parse::<u64>().ok())
-        .filter(|p| (1..=MAX_PAGE).contains(p))
-        .unwrap_or(1);
-    PageRequest {
-        page,
-        per_page: PER_PAGE,
-    }
-}
-
 fn text(raw: &Option<String>) -> String {
     raw.as_deref()
         .unwrap_or("")
@@ -188,12 +92,6 @@ fn text(raw: &Option<String>) -> String {
         .chars()
         .take(100)
         .collect()
-}
-
-/// An id from the path; anything else is a 404 page, not a 400.
-fn path_id(raw: &str, what: &str) -> Result<i32, AppError> {
-    raw.parse()
-        .map_err(|_| AppError::not_found(format!("There is no such {what}.")))
 }
 
 /// "" -> None; a whole number -> Some; anything else -> a field message.
@@ -526,13 +424,7 @@ async fn user_results(
         .extend_pairs(params.iter().filter(|(_, v)| !v.is_empty()))
         .finish();
     Ok(UserResults {
-        pager: Pager {
-            base: "/users",
-            params,
-            page: page.page,
-            total,
-            shown: rows.len() as u64,
-        },
+        pager: Pager::new("/users", params, page.page, total, rows.len()),
         rows,
         filtered,
         csv_href: if csv_query.is_empty() {
@@ -844,7 +736,7 @@ pub async fn show_user(
     user_page(
         &state,
         chrome,
-        path_id(&id, "network user")?,
+        path_id(&id, "There is no such network user.")?,
         UserPageState::default(),
     )
     .await
@@ -860,7 +752,7 @@ pub async fn update_user(
     Form(form): Form<UserForm>,
 ) -> Result<Response, AppError> {
     user.require(Role::Operator)?;
-    let id = path_id(&id, "network user")?;
+    let id = path_id(&id, "There is no such network user.")?;
     let (mut input, early) = form.input();
     // A static user whose form names no subnet keeps the address it has.
     if input.static_subnet_id.is_none() && form.service_type.trim() == "static" {
@@ -916,7 +808,7 @@ pub async fn delete_user(
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     user.require(Role::Operator)?;
-    let id = path_id(&id, "network user")?;
+    let id = path_id(&id, "There is no such network user.")?;
     let deleted = provision::delete_user(
         &state.db,
         &state.app_key,
@@ -944,7 +836,7 @@ pub async fn reveal_password(
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     user.require(Role::Operator)?;
-    let id = path_id(&id, "network user")?;
+    let id = path_id(&id, "There is no such network user.")?;
     let password = service::reveal_password(
         &state.db.main,
         &state.app_key,
@@ -1129,13 +1021,13 @@ async fn packages_page(
     Ok(PackagesPage {
         can_edit: chrome.can(Role::Operator),
         chrome: chrome.at("packages", "Packages"),
-        pager: Pager {
-            base: "/packages",
-            params: vec![("q", q.clone())],
-            page: page.page,
+        pager: Pager::new(
+            "/packages",
+            vec![("q", q.clone())],
+            page.page,
             total,
-            shown: rows.len() as u64,
-        },
+            rows.len(),
+        ),
         rows,
         q,
         form,
@@ -1289,7 +1181,7 @@ pub async fn show_package(
     package_page(
         &state,
         chrome,
-        path_id(&id, "package")?,
+        path_id(&id, "There is no such package.")?,
         PackagePageState::default(),
     )
     .await
@@ -1305,7 +1197,7 @@ pub async fn update_package(
     Form(form): Form<PackageForm>,
 ) -> Result<Response, AppError> {
     user.require(Role::Operator)?;
-    let id = path_id(&id, "package")?;
+    let id = path_id(&id, "There is no such package.")?;
     let (input, early) = form.input();
     let updated = if early.is_empty() {
         service::update_package(&state.db.main, &user.actor(parts.address), id, &input).await
@@ -1339,7 +1231,7 @@ pub async fn delete_package(
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     user.require(Role::Operator)?;
-    let id = path_id(&id, "package")?;
+    let id = path_id(&id, "There is no such package.")?;
     let name = service::get_package(&state.db.main, id).await?.name;
     match service::delete_package(&state.db.main, &user.actor(parts.address), id).await {
         Ok(()) => {

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use crate::web::pagination::{PageRequest, DEFAULT_PER_PAGE};
+use crate::web::pagination::{PageRequest, DEFAULT_PER_PAGE, MAX_PAGE};
 
 /// Rows per HTML page.
 pub const PER_PAGE: u64 = DEFAULT_PER_PAGE;
@@ -39,6 +39,87 @@ impl ListQuery {
             .chars()
             .take(100)
             .collect()
+    }
+}
+
+/// A `?page=` value: a number from 1 to `MAX_PAGE`, else page 1.
+pub fn page_number(raw: &Option<String>) -> u64 {
+    raw.as_deref()
+        .and_then(|p| p.trim().parse::<u64>().ok())
+        .filter(|p| (1..=MAX_PAGE).contains(p))
+        .unwrap_or(1)
+}
+
+/// The page a `?page=` value asks for, `PER_PAGE` rows long.
+pub fn page_request(raw: &Option<String>) -> PageRequest {
+    PageRequest {
+        page: page_number(raw),
+        per_page: PER_PAGE,
+    }
+}
+
+/// "1–50 of 120" and the links to the pages around, keeping the filters
+/// (the empty ones are left out of the links).
+pub struct Pager {
+    base: String,
+    params: Vec<(&'static str, String)>,
+    pub page: u64,
+    pub total: u64,
+    per_page: u64,
+    shown: u64,
+}
+
+impl Pager {
+    /// Page `page` of `base` (`PER_PAGE` rows a page), showing `shown` of
+    /// `total` rows.
+    pub fn new(
+        base: impl Into<String>,
+        params: Vec<(&'static str, String)>,
+        page: u64,
+        total: u64,
+        shown: usize,
+    ) -> Self {
+        Self {
+            base: base.into(),
+            params: params.into_iter().filter(|(_, v)| !v.is_empty()).collect(),
+            page,
+            total,
+            per_page: PER_PAGE,
+            shown: shown as u64,
+        }
+    }
+
+    /// Pages of `per_page` rows instead of `PER_PAGE`.
+    pub fn per_page(mut self, per_page: u64) -> Self {
+        self.per_page = per_page;
+        self
+    }
+
+    pub fn first_shown(&self) -> u64 {
+        if self.shown == 0 {
+            0
+        } else {
+            (self.page - 1) * self.per_page + 1
+        }
+    }
+
+    pub fn last_shown(&self) -> u64 {
+        ((self.page - 1) * self.per_page + self.shown).min(self.total)
+    }
+
+    /// The link to the page `step` pages away, if there is one.
+    pub fn href(&self, step: i64) -> Option<String> {
+        let target = self.page as i64 + step;
+        let last = self.total.div_ceil(self.per_page).max(1) as i64;
+        if target < 1 || target > last {
+            return None;
+        }
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &self.params {
+            query.append_pair(k, v);
+        }
+        query.append_pair("page", &target.to_string());
+        Some(format!("{}?{}", self.base, query.finish()))
     }
 }
 
