@@ -20,8 +20,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
     DatabaseTransaction, DbBackend, DbErr, EntityTrait, FromQueryResult, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, SqliteTransactionMode, TransactionOptions,
-    TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use super::domain::{
@@ -713,20 +712,8 @@ async fn lock_pool(
     query.one(txn).await.map_err(classify)
 }
 
-/// A transaction for a change. On SQLite it takes the write lock at BEGIN
-/// (IMMEDIATE): a transaction that first reads and then writes would fail
-/// with SQLITE_BUSY under contention instead of waiting its turn.
 async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, IpamError> {
-    match db.get_database_backend() {
-        DbBackend::Sqlite => db
-            .begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..Default::default()
-            })
-            .await
-            .map_err(classify),
-        _ => db.begin().await.map_err(classify),
-    }
+    crate::db::begin_write(db).await.map_err(classify)
 }
 
 pub async fn update_subnet(

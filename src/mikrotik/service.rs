@@ -18,9 +18,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, DbBackend, DbErr, EntityTrait, PaginatorTrait, QueryFilter, Set,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
+    EntityTrait, PaginatorTrait, QueryFilter, Set,
 };
 use tracing::instrument;
 
@@ -28,6 +27,7 @@ use super::entities::{mikrotik_pppoe_user, mikrotik_router};
 use super::routeros::{self, Client, ConnectOptions, Fingerprint, Row};
 use crate::audit::{self, Actor};
 use crate::crypto::{AppKey, CryptoError, Secret};
+use crate::db::begin_write;
 use crate::error::{AppError, FieldErrors};
 use crate::ipam::domain::NetUsername;
 use crate::users::entities::{network_user, service_package};
@@ -264,21 +264,6 @@ pub fn set_api_timeout(timeout: Duration) {
 /// The timeout of router calls (MIKROTIK_API_TIMEOUT, default 30 s).
 pub fn api_timeout() -> Duration {
     Duration::from_millis(API_TIMEOUT_MS.load(Ordering::Relaxed))
-}
-
-/// A write transaction; on SQLite an IMMEDIATE one, which waits for the
-/// write lock up front instead of failing when it upgrades.
-async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    match db.get_database_backend() {
-        DbBackend::Sqlite => {
-            db.begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..Default::default()
-            })
-            .await
-        }
-        _ => db.begin().await,
-    }
 }
 
 fn is_unique_violation(err: &DbErr) -> bool {

@@ -37,7 +37,6 @@ use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
     DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use serde::Serialize;
 use tokio::sync::Semaphore;
@@ -49,6 +48,7 @@ use super::pool::{RouterPool, RouterPoolStatus};
 use super::routeros::{self, Client, Row};
 use super::service::MikrotikError;
 use crate::audit::{self, Actor};
+use crate::db::begin_write;
 use crate::users::entities::{network_user, network_user_session};
 
 /// `network_user_sessions.source` of the sessions read from routers.
@@ -858,21 +858,6 @@ pub async fn mark_router(
     }
     row.update(db).await?;
     Ok(())
-}
-
-/// A write transaction; on SQLite an IMMEDIATE one, which waits for the
-/// write lock up front instead of failing when it upgrades.
-async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    match db.get_database_backend() {
-        DbBackend::Sqlite => {
-            db.begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..Default::default()
-            })
-            .await
-        }
-        _ => db.begin().await,
-    }
 }
 
 /// Upserts the router's sessions and closes the ones gone, in one

@@ -31,8 +31,7 @@ use std::net::IpAddr;
 use sea_orm::sea_query::{Expr, Func, SimpleExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect, Set, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
+    DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect, Set,
 };
 use serde_json::json;
 use tracing::instrument;
@@ -40,6 +39,7 @@ use tracing::instrument;
 use super::entities::nas;
 use crate::audit::{self, Actor};
 use crate::crypto::Secret;
+use crate::db::begin_write;
 use crate::error::{AppError, FieldErrors};
 use crate::web::pagination::{contains, fetch_page, PageRequest, Sort};
 
@@ -360,19 +360,6 @@ pub async fn find_by_nasname(
         .filter(nasname_is(nasname))
         .one(radius_db)
         .await
-}
-
-async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    match db.get_database_backend() {
-        DbBackend::Sqlite => {
-            db.begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..Default::default()
-            })
-            .await
-        }
-        _ => db.begin().await,
-    }
 }
 
 /// Inside a write transaction: fails with [`NasError::Duplicate`] when

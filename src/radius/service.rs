@@ -57,13 +57,13 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveValue::NotSet, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use tracing::instrument;
 
 use super::entities::{radcheck, radgroupcheck, radgroupreply, radreply, radusergroup};
 use crate::crypto::{AppKey, CryptoError, Secret};
+use crate::db::begin_write;
 use crate::error::AppError;
 use crate::users::domain::mikrotik_rate_limit;
 use crate::users::entities::{network_user, service_package};
@@ -514,21 +514,6 @@ async fn radius_usernames(db: &impl ConnectionTrait) -> Result<HashSet<String>, 
 }
 
 // ------------------------------------------------------- writing RADIUS
-
-/// A write transaction; on SQLite an IMMEDIATE one, which waits for the
-/// write lock up front instead of failing when it upgrades.
-async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    match db.get_database_backend() {
-        DbBackend::Sqlite => {
-            db.begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..Default::default()
-            })
-            .await
-        }
-        _ => db.begin().await,
-    }
-}
 
 async fn delete_users_rows(txn: &DatabaseTransaction, usernames: &[String]) -> Result<(), DbErr> {
     if usernames.is_empty() {

@@ -28,9 +28,8 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, DbBackend, DbErr, EntityTrait, PaginatorTrait, QueryFilter, Set,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
+    EntityTrait, PaginatorTrait, QueryFilter, Set,
 };
 use tracing::instrument;
 
@@ -41,6 +40,7 @@ use super::domain::{
 use super::entities::{network_user, service_package};
 use crate::audit::{self, Actor};
 use crate::crypto::{AppKey, CryptoError, Secret};
+use crate::db::begin_write;
 use crate::error::{AppError, FieldErrors};
 use crate::ipam::service::{self as ipam, AllocationInput, IpamError, IpamSettings};
 use crate::mikrotik::service::{self as mikrotik, MikrotikError, PushedSecrets};
@@ -110,21 +110,6 @@ fn is_unique_violation(err: &DbErr) -> Option<String> {
     match err.sql_err() {
         Some(sea_orm::SqlErr::UniqueConstraintViolation(text)) => Some(text),
         _ => None,
-    }
-}
-
-/// A write transaction; on SQLite an IMMEDIATE one, which waits for the
-/// write lock up front instead of failing when it upgrades.
-async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    match db.get_database_backend() {
-        DbBackend::Sqlite => {
-            db.begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..Default::default()
-            })
-            .await
-        }
-        _ => db.begin().await,
     }
 }
 
