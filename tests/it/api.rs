@@ -1165,3 +1165,34 @@ async fn metrics_count_requests_per_route(backend: Backend) {
     assert!(text.contains("route=\"unmatched\""), "{text}");
 }
 crate::on_every_backend!(metrics_count_requests_per_route);
+
+/// docs/API.md names every path of the OpenAPI document, with each of its
+/// methods in a heading or a table row ("GET /api/v1/users" or
+/// "| GET | /api/v1/users |"), so that no endpoint goes undocumented.
+#[test]
+fn every_endpoint_of_the_openapi_document_is_in_api_md() {
+    let api_md = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/API.md"))
+        .expect("docs/API.md");
+    let document = serde_json::to_value(ispd::api::openapi()).unwrap();
+    let mut missing = Vec::new();
+    for (path, operations) in document["paths"].as_object().unwrap() {
+        for method in operations.as_object().unwrap().keys() {
+            let method = method.to_uppercase();
+            let documented = api_md.lines().any(|line| {
+                line.contains(&format!("{method} {path}"))
+                    || (line.contains(&format!("| {method} |"))
+                        && line.contains(&format!(" {path} ")))
+                    || (line.starts_with('#') && line.contains(&method) && line.contains(path))
+            });
+            if !documented {
+                missing.push(format!("{method} {path}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "docs/API.md does not document {} endpoint(s):\n{}",
+        missing.len(),
+        missing.join("\n")
+    );
+}

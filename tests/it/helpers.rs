@@ -88,6 +88,21 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// Replaces the connection pool with a new one.
+    ///
+    /// An SQLite connection caches the schema and only notices another
+    /// connection's DDL when a statement touches a changed object: after
+    /// one pooled connection drops a table, an idle one still "sees" its
+    /// indexes, and re-creating them there fails with "index ... already
+    /// exists". Tests that go down and up again reopen in between, as a
+    /// second `ispd migrate` run would.
+    pub async fn reopen(&mut self) {
+        self.conn.close_by_ref().await.ok();
+        self.conn = connect(&self.url).await;
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         let Cleanup::DropDatabase { server_url, name } = &self.cleanup else {

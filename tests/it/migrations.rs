@@ -37,7 +37,7 @@ async fn count_every_table(db: &sea_orm::DatabaseConnection) -> Result<(), sea_o
 }
 
 async fn main_migrations_go_up_down_and_up_again(backend: Backend) {
-    let Some(db) = TestDb::fresh(backend).await else {
+    let Some(mut db) = TestDb::fresh(backend).await else {
         return;
     };
     Migrator::up(&db.conn, None).await.expect("up");
@@ -49,6 +49,7 @@ async fn main_migrations_go_up_down_and_up_again(backend: Backend) {
         count_every_table(&db.conn).await.is_err(),
         "tables are gone after down"
     );
+    db.reopen().await;
     Migrator::up(&db.conn, None).await.expect("up again");
     count_every_table(&db.conn)
         .await

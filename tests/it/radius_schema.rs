@@ -75,12 +75,13 @@ async fn our_radius_migrations_match_the_freeradius_schema(backend: Backend) {
 crate::on_every_backend!(our_radius_migrations_match_the_freeradius_schema);
 
 async fn radius_migrations_go_down_and_up_again(backend: Backend) {
-    let Some(db) = TestDb::fresh(backend).await else {
+    let Some(mut db) = TestDb::fresh(backend).await else {
         return;
     };
     RadiusMigrator::up(&db.conn, None).await.expect("first up");
     RadiusMigrator::down(&db.conn, None).await.expect("down");
     assert_no_radius_tables(backend, &db.conn, "the database after down()").await;
+    db.reopen().await;
     RadiusMigrator::up(&db.conn, None).await.expect("second up");
 
     let inserted = radcheck::ActiveModel {
