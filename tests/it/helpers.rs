@@ -439,3 +439,60 @@ pub fn router_tls_identity() -> (
     };
     (identity, pin)
 }
+
+/// Every log event written while it is held, as text.
+///
+/// It becomes the process's global subscriber when it can (nextest runs
+/// each test in a process of its own, so events from every thread are
+/// caught), else the current thread's. No spans: sqlx's SQLite worker
+/// thread enters the caller's span under the global subscriber, which
+/// would not know a thread-local subscriber's span ids.
+pub struct LogCapture {
+    buffer: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    _guard: Option<tracing::subscriber::DefaultGuard>,
+}
+
+#[derive(Clone)]
+struct CaptureWriter(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CaptureWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogCapture {
+    /// Starts capturing events at every level. Call it before
+    /// [`TestApp::spawn`], whose own subscriber then stays out.
+    pub fn start() -> Self {
+        use tracing_subscriber::layer::{Layer, SubscriberExt};
+        let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let subscriber = || {
+            let writer = CaptureWriter(buffer.clone());
+            tracing_subscriber::registry().with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(move || writer.clone())
+                    .with_ansi(false)
+                    .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+                        meta.is_event()
+                    })),
+            )
+        };
+        let guard = match tracing::subscriber::set_global_default(subscriber()) {
+            Ok(()) => None,
+            Err(_) => Some(tracing::subscriber::set_default(subscriber())),
+        };
+        LogCapture {
+            buffer,
+            _guard: guard,
+        }
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.buffer.lock().unwrap()).into_owned()
+    }
+}

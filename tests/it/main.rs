@@ -42,6 +42,7 @@ mod mikrotik_pppoe;
 mod mikrotik_routers;
 mod mikrotik_sessions;
 mod network_health;
+mod probes;
 mod radius_accounting;
 mod radius_coa;
 mod radius_nas;

@@ -2,12 +2,10 @@
 //! FreeRADIUS's tables exactly, idempotently, in batches, with a dry run,
 //! and without the password ever reaching a log.
 
-use std::sync::{Arc, Mutex};
-
 use chrono::{Duration, TimeZone, Utc};
 use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, LogCapture, TestApp};
 use ispd::audit::entities::audit_log;
 use ispd::audit::Actor;
 use ispd::crypto::Secret;
@@ -508,39 +506,11 @@ async fn many_users_sync_in_batches(backend: Backend) {
 }
 crate::on_every_backend!(many_users_sync_in_batches);
 
-/// Collects everything written to it.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 async fn the_password_never_reaches_a_log_or_the_audit(backend: Backend) {
+    let captured = LogCapture::start();
     let Some(app) = TestApp::spawn(backend).await else {
         return;
     };
-    let captured = Captured::default();
-    let writer = captured.clone();
-    // Every event, at every level. No spans: sqlx's SQLite worker thread
-    // enters the caller's span under the global subscriber, which does not
-    // know this one's span ids.
-    use tracing_subscriber::layer::{Layer, SubscriberExt};
-    let subscriber = tracing_subscriber::registry().with(
-        tracing_subscriber::fmt::layer()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
-                meta.is_event()
-            })),
-    );
-    let _guard = tracing::subscriber::set_default(subscriber);
 
     let p = package(&app).await;
     let u = user(&app, "grace", p.id).await;
@@ -566,7 +536,7 @@ async fn the_password_never_reaches_a_log_or_the_audit(backend: Backend) {
     .await
     .unwrap();
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(
         logs.contains("RADIUS sync finished"),
         "the logs were captured: {logs}"
