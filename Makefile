@@ -9,7 +9,7 @@ NPM ?= npm
 PROFILE ?= debug
 CARGO_PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
 
-.PHONY: setup assets build run serve worker up down test test-sqlite lint fmt migrate seed bench bench-accounting bench-radius bench-radius-sync bench-sessions bench-codec fuzz clean help
+.PHONY: setup assets build run serve worker up down test test-sqlite contract lint fmt migrate seed bench bench-accounting bench-radius bench-radius-sync bench-sessions bench-codec fuzz clean help
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -61,6 +61,12 @@ test: assets ## Run every test on every database configured, then the browser te
 	@test -x /usr/bin/chromium || { echo "error: /usr/bin/chromium not found: the browser tests need Debian's chromium package (apt-get install chromium; .ci/run installs it)" >&2; exit 1; }
 	$(CARGO) build --locked --bin ispd
 	ISPD_BIN="$${CARGO_TARGET_DIR:-target}/debug/ispd" $(NPM) run test:browser
+	@# API contract: schemathesis against the OpenAPI document (tests/contract).
+	ISPD_BIN="$${CARGO_TARGET_DIR:-target}/debug/ispd" tests/contract/run.sh
+
+contract: ## Contract-test /api/v1 with schemathesis against its OpenAPI document (needs python3)
+	$(CARGO) build --locked --bin ispd
+	ISPD_BIN="$${CARGO_TARGET_DIR:-target}/debug/ispd" tests/contract/run.sh
 
 test-sqlite: ## Run the tests on SQLite only
 	env -u TEST_POSTGRES_URL -u TEST_MYSQL_URL -u TEST_REQUIRE_ALL_BACKENDS $(MAKE) test

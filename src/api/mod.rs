@@ -114,7 +114,9 @@ async fn docs_need_sign_in(session: AuthSession, request: Request, next: Next) -
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "This document.", content_type = "application/json",
-            body = Object),
+            body = Object,
+            example = json!({"openapi": "3.1.0", "info": {"title": "ispd API", "version": "0.1.0"},
+                "paths": {"/api/v1/health": {"get": {"operationId": "health"}}}})),
         (status = 401, response = Unauthenticated),
         (status = 429, response = RateLimited),
         (status = 500, response = Internal),

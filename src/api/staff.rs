@@ -23,6 +23,8 @@ use crate::web::pagination::{filters, Page, PageParams, Paged, Sort};
 
 /// A staff account as the API shows it (never its password hash).
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": 2, "username": "noc", "role": "operator", "is_active": true,
+    "last_login_at": null, "created_at": "2026-11-28T09:00:00Z", "updated_at": "2026-11-28T09:00:00Z"}))]
 pub struct StaffView {
     #[schema(example = 2)]
     pub id: i32,

@@ -24,6 +24,9 @@ use crate::web::pagination::{filters, Page, PageParams, Paged, Sort};
 /// An API token as the API shows it: never its hash, and its plaintext only
 /// in the answer that creates it.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": 3, "name": "billing", "prefix": "ispd_q3Xk9b2", "role": "operator",
+    "created_by": 1, "created_at": "2026-11-28T07:20:15Z", "expires_at": "2027-02-26T07:20:15Z",
+    "last_used_at": "2026-11-28T08:02:41Z", "revoked_at": null, "active": true}))]
 pub struct TokenView {
     #[schema(example = 3)]
     pub id: i32,

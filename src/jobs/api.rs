@@ -33,6 +33,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// One run of a job.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": 42, "job": "ipam-cleanup", "trigger": "schedule", "status": "succeeded",
+        "scheduled_for": "2026-11-28T00:00:00Z", "requested_by": null, "attempts": 1, "worker": null,
+        "created_at": "2026-11-28T00:00:00Z", "started_at": "2026-11-28T00:00:00.210Z",
+        "finished_at": "2026-11-28T00:00:00.330Z", "duration_ms": 120,
+        "summary": {"released": 3, "already_released": 0}, "error": null}))]
 pub struct JobRunView {
     #[schema(example = 42)]
     pub id: i64,
@@ -132,7 +137,16 @@ impl From<super::JobStatus> for JobView {
     operation_id = "list_jobs",
     security(("bearer" = []), ("session" = [])),
     responses(
-        (status = 200, description = "Every job, its schedule, next tick, active and last run.", body = Vec<JobView>),
+        (status = 200, description = "Every job, its schedule, next tick, active and last run.", body = Vec<JobView>,
+            example = json!([{"name": "ipam-cleanup",
+                "description": "Releases allocations past their expiry, as `ispd ipam cleanup` does (daily at 00:00 UTC).",
+                "schedule": "0 0 0 * * *", "schedule_variable": "JOBS_SCHEDULE_IPAM_CLEANUP",
+                "next_run_at": "2026-11-29T00:00:00Z", "active_run": null,
+                "last_run": {"id": 42, "job": "ipam-cleanup", "trigger": "schedule", "status": "succeeded",
+                    "scheduled_for": "2026-11-28T00:00:00Z", "requested_by": null, "attempts": 1, "worker": null,
+                    "created_at": "2026-11-28T00:00:00Z", "started_at": "2026-11-28T00:00:00.210Z",
+                    "finished_at": "2026-11-28T00:00:00.330Z", "duration_ms": 120,
+                    "summary": {"released": 3, "already_released": 0}, "error": null}}])),
         (status = 401, response = Unauthenticated),
         (status = 429, response = RateLimited),
         (status = 500, response = Internal),
@@ -204,7 +218,12 @@ pub fn run_filter(query: &RunQuery, errors: &mut FieldErrors) -> RunFilter {
     params(PageParams, RunQuery),
     responses(
         (status = 200, description = "One page of runs.", body = crate::web::pagination::Page<JobRunView>,
-            headers(("Link" = String, description = "RFC 8288 links to the first, previous, next and last pages."))),
+            headers(("Link" = String, description = "RFC 8288 links to the first, previous, next and last pages.")),
+            example = json!({"data": [{"id": 42, "job": "ipam-cleanup", "trigger": "schedule", "status": "succeeded",
+                    "scheduled_for": "2026-11-28T00:00:00Z", "requested_by": null, "attempts": 1, "worker": null,
+                    "created_at": "2026-11-28T00:00:00Z", "started_at": "2026-11-28T00:00:00.210Z",
+                    "finished_at": "2026-11-28T00:00:00.330Z", "duration_ms": 120,
+                    "summary": {"released": 3, "already_released": 0}, "error": null}], "meta": {"total": 1, "page": 1, "per_page": 50}})),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthenticated),
         (status = 422, response = crate::api::docs::ValidationFailed),

@@ -339,6 +339,7 @@ pub struct RangeQuery {
                     "input_octets": 5000000000_i64, "output_octets": 81920,
                     "terminate_cause": "User-Request"}],
                     "meta": {"total": 1, "page": 1, "per_page": 50}}})),
+        (status = 400, response = BadRequest),
         (status = 401, response = Unauthenticated),
         (status = 404, response = NotFound),
         (status = 422, description = "`from` or `to` is not a date or time, `to` is not after `from`, or a page parameter is out of range.",

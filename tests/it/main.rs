@@ -50,6 +50,7 @@ mod radius_resync;
 mod radius_schema;
 mod radius_sync;
 mod routeros;
+mod scale_out;
 mod users;
 mod users_api;
 mod users_web;
