@@ -277,6 +277,11 @@ impl TestApp {
         &self.state.db.main
     }
 
+    /// The URLs of the main and the RADIUS database.
+    pub fn database_urls(&self) -> (&str, &str) {
+        (&self._main.url, &self._radius.url)
+    }
+
     pub async fn send(&self, request: axum::http::Request<axum::body::Body>) -> TestResponse {
         use http_body_util::BodyExt;
         use tower::ServiceExt;

@@ -29,6 +29,7 @@ macro_rules! on_every_backend {
 }
 
 mod api;
+mod backup;
 mod cli;
 mod compose;
 mod config;

@@ -64,13 +64,13 @@ async fn created(app: &TestApp, path: &str, token: &str, body: Value) -> Value {
 
 /// What the probes run over: every kind of record, with the given text in
 /// its free-text fields, and a router on a mock that answers.
-struct Populated {
-    admin_token: String,
-    user_id: i64,
+pub struct Populated {
+    pub admin_token: String,
+    pub user_id: i64,
     _router: MockRouter,
 }
 
-async fn populate(app: &TestApp, text: &str) -> Populated {
+pub async fn populate(app: &TestApp, text: &str) -> Populated {
     let admin_token = app.create_token(Role::Admin).await;
     let token = admin_token.as_str();
     let router = MockRouter::start(ROUTER_USER, ROUTER_PASSWORD)

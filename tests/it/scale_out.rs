@@ -76,8 +76,7 @@ impl Answer {
     }
 
     fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
 }
 
@@ -130,7 +129,11 @@ async fn http(
     let chunked = headers
         .iter()
         .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
-    let body = if chunked { unchunk(rest) } else { rest.to_string() };
+    let body = if chunked {
+        unchunk(rest)
+    } else {
+        rest.to_string()
+    };
     Answer {
         status,
         headers,
@@ -169,12 +172,18 @@ async fn wait_until_up(port: u16, process: &mut Process) {
         if let Ok(Some(status)) = process.child.try_wait() {
             panic!("{} exited early: {status}", process.name);
         }
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
             && http(port, "GET", "/healthz", &[], None).await.status == 200
         {
             return;
         }
-        assert!(Instant::now() < deadline, "{} did not come up", process.name);
+        assert!(
+            Instant::now() < deadline,
+            "{} did not come up",
+            process.name
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -285,7 +294,10 @@ async fn two_web_and_two_worker_processes_share_one_postgresql_and_one_redis() {
         &["admin", "create", "--username", STAFF, "--password-stdin"],
         Some(&format!("{STAFF_PASSWORD}\n")),
     );
-    let printed = run(&["token", "create", "--name", "scale-out", "--role", "admin"], None);
+    let printed = run(
+        &["token", "create", "--name", "scale-out", "--role", "admin"],
+        None,
+    );
     let token = printed
         .split_whitespace()
         .find(|w| w.starts_with("ispd_"))
@@ -446,7 +458,11 @@ async fn two_web_and_two_worker_processes_share_one_postgresql_and_one_redis() {
         .unwrap();
     let ticks: BTreeSet<_> = scheduled.iter().map(|r| r.scheduled_for).collect();
     assert!(ticks.len() >= 2, "ticks: {ticks:?}");
-    assert_eq!(ticks.len(), scheduled.len(), "one run per tick: {scheduled:?}");
+    assert_eq!(
+        ticks.len(),
+        scheduled.len(),
+        "one run per tick: {scheduled:?}"
+    );
 
     // ------------------------------- a worker killed in the middle of a job
     let router_row = api(
