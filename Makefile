@@ -9,7 +9,7 @@ NPM ?= npm
 PROFILE ?= debug
 CARGO_PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
 
-.PHONY: setup assets build run serve worker up down test test-sqlite contract lint fmt migrate seed bench bench-accounting bench-radius bench-radius-sync bench-sessions bench-codec fuzz clean help
+.PHONY: setup assets build run serve worker up down test test-sqlite contract coverage lint fmt migrate seed bench bench-accounting bench-radius bench-radius-sync bench-sessions bench-codec fuzz clean help
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -70,6 +70,20 @@ contract: ## Contract-test /api/v1 with schemathesis against its OpenAPI documen
 
 test-sqlite: ## Run the tests on SQLite only
 	env -u TEST_POSTGRES_URL -u TEST_MYSQL_URL -u TEST_REQUIRE_ALL_BACKENDS $(MAKE) test
+
+# Line coverage of the workspace's code (not of the tests themselves) by
+# cargo-tarpaulin's ptrace engine (this toolchain has no llvm-tools), over
+# the same tests as `make test` minus the browser and contract runs, on
+# every backend configured. Fails below COVERAGE_MIN percent. Installs
+# cargo-tarpaulin on first use; builds into its own target directory.
+COVERAGE_MIN ?= 80
+coverage: ## Line coverage with cargo-tarpaulin; fails below COVERAGE_MIN (80) percent
+	@$(CARGO) tarpaulin --version >/dev/null 2>&1 || $(CARGO) install cargo-tarpaulin --locked
+	$(CARGO) tarpaulin --workspace --locked --skip-clean --engine ptrace --follow-exec \
+		--target-dir "$${CARGO_TARGET_DIR:-target}/tarpaulin" --timeout 900 \
+		--exclude-files 'tests/*' 'benches/*' 'fuzz/*' \
+		--out Stdout --out Json --output-dir "$${CARGO_TARGET_DIR:-target}/tarpaulin" \
+		--fail-under $(COVERAGE_MIN)
 
 lint: node_modules/.package-lock.json ## rustfmt, clippy (warnings are errors), eslint, no committed keys or tokens
 	$(CARGO) fmt --all -- --check
