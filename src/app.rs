@@ -42,8 +42,6 @@ impl AppState {
     pub fn new(config: Config, db: Databases, app_key: AppKey) -> Self {
         let assets = Assets::load(&config.static_dir);
         let rate_limit = RateLimit::from_config(&config);
-        // The users service pushes PPP secrets with this bound.
-        crate::mikrotik::service::set_api_timeout(config.mikrotik_api_timeout);
         let router_pool = crate::mikrotik::pool::RouterPool::new(
             app_key.clone(),
             crate::mikrotik::pool::PoolSettings::from_config(&config),

@@ -282,7 +282,12 @@ impl From<RouterBody> for RouterInput {
     params(PageParams, RouterQuery),
     responses(
         (status = 200, description = "One page of routers (never their passwords).", body = Page<RouterView>,
-            headers(("Link" = String, description = "RFC 8288 links to the first, previous, next and last pages."))),
+            headers(("Link" = String, description = "RFC 8288 links to the first, previous, next and last pages.")),
+            example = json!({"data": [{"id": 1, "name": "core-1", "ip_address": "192.0.2.1", "api_port": 8728,
+                "use_tls": false, "tls_fingerprint": null, "username": "ispd-api", "status": "online",
+                "identity": "core-1", "version": "7.16.2 (stable)", "last_seen_at": "2026-12-01T09:05:00Z",
+                "last_error": null, "created_at": "2026-12-01T09:00:00Z", "updated_at": "2026-12-01T09:05:00Z"}],
+                "meta": {"total": 1, "page": 1, "per_page": 50}})),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthenticated),
         (status = 422, response = ValidationFailed),
@@ -490,14 +495,7 @@ pub async fn test_router(
     ApiPath(id): ApiPath<i32>,
 ) -> Result<Json<RouterTestView>, AppError> {
     caller.require(Role::Operator)?;
-    let probe = service::test_router(
-        &state.db.main,
-        &state.app_key,
-        &caller.actor,
-        id,
-        state.config.mikrotik_api_timeout,
-    )
-    .await?;
+    let probe = service::test_router(&state.db.main, &state.router_pool, &caller.actor, id).await?;
     Ok(Json(probe.into()))
 }
 
@@ -583,7 +581,12 @@ impl From<PppoeUserBody> for PppoeInput {
     params(PageParams, PppoeQuery),
     responses(
         (status = 200, description = "One page of PPPoE users (never their passwords).", body = Page<PppoeUserView>,
-            headers(("Link" = String, description = "RFC 8288 links to the first, previous, next and last pages."))),
+            headers(("Link" = String, description = "RFC 8288 links to the first, previous, next and last pages.")),
+            example = json!({"data": [{"id": 3, "router_id": 1, "network_user_id": null, "username": "alice",
+                "service": "pppoe", "profile": "home-20m", "local_address": null, "remote_address": "100.64.0.10",
+                "router_item_id": "*1A", "status": "active", "last_synced_at": "2026-12-01T10:00:00Z",
+                "created_at": "2026-12-01T10:00:00Z", "updated_at": "2026-12-01T10:00:00Z"}],
+                "meta": {"total": 1, "page": 1, "per_page": 50}})),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthenticated),
         (status = 422, response = ValidationFailed),
@@ -660,10 +663,9 @@ pub async fn create_pppoe_user(
     caller.require(Role::Operator)?;
     let row = service::create_pppoe_user(
         &state.db.main,
-        &state.app_key,
+        &state.router_pool,
         &caller.actor,
         &body.into(),
-        state.config.mikrotik_api_timeout,
     )
     .await?;
     let location = format!("/api/v1/mikrotik/pppoe-users/{}", row.id);
@@ -738,11 +740,10 @@ pub async fn update_pppoe_user(
     caller.require(Role::Operator)?;
     let row = service::update_pppoe_user(
         &state.db.main,
-        &state.app_key,
+        &state.router_pool,
         &caller.actor,
         id,
         &body.into(),
-        state.config.mikrotik_api_timeout,
     )
     .await?;
     Ok(Json(row.into()))
@@ -774,13 +775,6 @@ pub async fn delete_pppoe_user(
     ApiPath(id): ApiPath<i32>,
 ) -> Result<StatusCode, AppError> {
     caller.require(Role::Operator)?;
-    service::delete_pppoe_user(
-        &state.db.main,
-        &state.app_key,
-        &caller.actor,
-        id,
-        state.config.mikrotik_api_timeout,
-    )
-    .await?;
+    service::delete_pppoe_user(&state.db.main, &state.router_pool, &caller.actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

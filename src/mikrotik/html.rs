@@ -501,10 +501,9 @@ pub async fn test_router(
     let id = path_id(&id, "There is no such router.")?;
     let tested = service::test_router(
         &state.db.main,
-        &state.app_key,
+        &state.router_pool,
         &user.actor(parts.address),
         id,
-        state.config.mikrotik_api_timeout,
     )
     .await;
     let (status, notice) = match tested {
@@ -955,10 +954,9 @@ pub async fn create_pppoe(
     let created = if early.is_empty() {
         service::create_pppoe_user(
             &state.db.main,
-            &state.app_key,
+            &state.router_pool,
             &user.actor(parts.address),
             &input,
-            state.config.mikrotik_api_timeout,
         )
         .await
         .map_err(rename_network_user_field)
@@ -1083,11 +1081,10 @@ pub async fn update_pppoe(
     let updated = if early.is_empty() {
         service::update_pppoe_user(
             &state.db.main,
-            &state.app_key,
+            &state.router_pool,
             &user.actor(parts.address),
             id,
             &input,
-            state.config.mikrotik_api_timeout,
         )
         .await
         .map_err(rename_network_user_field)
@@ -1123,10 +1120,9 @@ pub async fn delete_pppoe(
     let id = path_id(&id, "There is no such PPPoE user.")?;
     let deleted = service::delete_pppoe_user(
         &state.db.main,
-        &state.app_key,
+        &state.router_pool,
         &user.actor(parts.address),
         id,
-        state.config.mikrotik_api_timeout,
     )
     .await;
     match deleted {

@@ -15,7 +15,15 @@
 //!   failures the pool does not try it again for `base * 2^(n-1)` (capped
 //!   at [`PoolSettings::backoff_max`]) and answers at once with an
 //!   "unreachable" error that says so. The state is visible through
-//!   [`RouterPool::status`] (sessions page, health check).
+//!   [`RouterPool::status`] (sessions page, health check). Only the repair
+//!   or undo of a change that failed half-way
+//!   ([`RouterPool::get_despite_backoff`]) is tried during a back-off.
+//!
+//! [`RouterPool::run`] makes one call with all of this. A caller that keeps
+//! a connection for several calls (a PPPoE change: read, write, undo) gets
+//! it with [`RouterPool::get`] and reports each outcome with
+//! [`RouterPool::record_success`] or [`RouterPool::record_failure`], which
+//! is what `run` does.
 //!
 //! Every connection attempt and every command is bounded by the timeout
 //! (MIKROTIK_API_TIMEOUT). Web server and worker share one pool through
@@ -171,7 +179,7 @@ fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// True when the error means the connection cannot be trusted any more,
 /// and counts as the router failing. A `!trap` is the router answering.
-fn breaks_connection(err: &routeros::Error) -> bool {
+pub fn breaks_connection(err: &routeros::Error) -> bool {
     !matches!(err, routeros::Error::Trap { .. })
 }
 
@@ -231,6 +239,12 @@ impl RouterPool {
 
     pub fn settings(&self) -> &PoolSettings {
         &self.inner.settings
+    }
+
+    /// The key that decrypts the routers' passwords (APP_KEY); services
+    /// that hold the pool use it for their other secrets too.
+    pub fn key(&self) -> &AppKey {
+        &self.inner.key
     }
 
     fn slot(&self, router_id: i32) -> Arc<Slot> {
@@ -302,10 +316,32 @@ impl RouterPool {
         &self,
         router: &mikrotik_router::Model,
     ) -> Result<PooledClient, MikrotikError> {
+        self.checked_out(router, true).await
+    }
+
+    /// As [`RouterPool::get`], but tried even while the router is backed
+    /// off: for setting right what a failed call may have left half-done
+    /// (reading back an unclear write, undoing a change the database could
+    /// not record). That is part of the call that failed, not a new one,
+    /// and skipping it would leave the router and the database apart.
+    pub async fn get_despite_backoff(
+        &self,
+        router: &mikrotik_router::Model,
+    ) -> Result<PooledClient, MikrotikError> {
+        self.checked_out(router, false).await
+    }
+
+    async fn checked_out(
+        &self,
+        router: &mikrotik_router::Model,
+        honour_backoff: bool,
+    ) -> Result<PooledClient, MikrotikError> {
         self.reap_idle();
         let settings = &self.inner.settings;
         let slot = self.slot(router.id);
-        check_backoff(&slot, router)?;
+        if honour_backoff {
+            check_backoff(&slot, router)?;
+        }
         let permit = tokio::time::timeout(settings.timeout, slot.permits.clone().acquire_owned())
             .await
             .map_err(|_| MikrotikError::Timeout {
@@ -342,7 +378,9 @@ impl RouterPool {
             });
         }
         // Waiting for the permit may have taken a while: check again.
-        check_backoff(&slot, router)?;
+        if honour_backoff {
+            check_backoff(&slot, router)?;
+        }
         let connected = tokio::time::timeout(
             settings.timeout,
             service::connect(router, &self.inner.key, settings.timeout),
@@ -371,7 +409,7 @@ impl RouterPool {
             }
             Err(err) => {
                 if err.is_router_error() {
-                    self.record_failure(&slot, &err);
+                    self.note_failure(&slot, &err);
                 }
                 Err(err)
             }
@@ -396,22 +434,19 @@ impl RouterPool {
         loop {
             attempt += 1;
             let pooled = self.get(router).await?;
-            let slot = pooled.slot.clone();
-            let reused = pooled.reused();
             match call(pooled.client().clone()).await {
                 Ok(value) => {
-                    clear_failures(&mut locked(&slot.state));
+                    self.record_success(&pooled);
                     return Ok(value);
                 }
                 Err(err) if breaks_connection(&err) => {
-                    pooled.discard();
-                    let stale = reused && matches!(err, routeros::Error::ConnectionLost(_));
-                    if stale && attempt == 1 {
+                    if attempt == 1 && is_stale(&pooled, &err) {
                         tracing::debug!(router = %router.name, error = %err, "a pooled connection had gone stale; reconnecting");
+                        pooled.discard();
                         continue;
                     }
                     let err = MikrotikError::from_client(&router.name, err);
-                    self.record_failure(&slot, &err);
+                    self.record_failure(pooled, &err);
                     return Err(err);
                 }
                 Err(err) => return Err(MikrotikError::from_client(&router.name, err)),
@@ -419,7 +454,22 @@ impl RouterPool {
         }
     }
 
-    fn record_failure(&self, slot: &Slot, err: &MikrotikError) {
+    /// The router answered a call on this connection: its failures in a
+    /// row end, and any back-off with them.
+    pub fn record_success(&self, pooled: &PooledClient) {
+        clear_failures(&mut locked(&pooled.slot.state));
+    }
+
+    /// A call on this connection failed in a way that breaks it (see
+    /// [`breaks_connection`]): the connection is closed, not returned, and
+    /// the failure counts towards the router's back-off.
+    pub fn record_failure(&self, pooled: PooledClient, err: &MikrotikError) {
+        let slot = pooled.slot.clone();
+        pooled.discard();
+        self.note_failure(&slot, err);
+    }
+
+    fn note_failure(&self, slot: &Slot, err: &MikrotikError) {
         let settings = &self.inner.settings;
         let mut state = locked(&slot.state);
         state.failures = state.failures.saturating_add(1);
@@ -435,6 +485,12 @@ impl RouterPool {
             "router call failed; backing off"
         );
     }
+}
+
+/// True when a connection that waited in the pool turns out to have been
+/// closed meanwhile: worth one more try on a new connection.
+pub fn is_stale(pooled: &PooledClient, err: &routeros::Error) -> bool {
+    pooled.reused() && matches!(err, routeros::Error::ConnectionLost(_))
 }
 
 fn clear_failures(state: &mut SlotState) {

@@ -2,6 +2,11 @@
 //! each) and the PPPoE secrets ispd keeps on them. Pages, API, CLI and jobs
 //! call these functions; none of them knows about HTTP.
 //!
+//! Secrets are changed over connections borrowed from the router's
+//! [`RouterPool`]: logins are reused, a router that keeps failing is backed
+//! off instead of hammered, and every call is bounded by the pool's timeout
+//! (MIKROTIK_API_TIMEOUT).
+//!
 //! A router call cannot join a database transaction, so every change that
 //! touches both sides is ordered and compensated:
 //! 1. change the router first (add / set / remove the `/ppp/secret`);
@@ -13,7 +18,6 @@
 //!    disagreement is logged loudly and reported, never silent.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -24,6 +28,7 @@ use sea_orm::{
 use tracing::instrument;
 
 use super::entities::{mikrotik_pppoe_user, mikrotik_router};
+use super::pool::{self, PooledClient, RouterPool};
 use super::routeros::{self, Client, ConnectOptions, Fingerprint, Row};
 use crate::audit::{self, Actor};
 use crate::crypto::{AppKey, CryptoError, Secret};
@@ -244,26 +249,6 @@ pub async fn connect(
     Client::connect_with(options)
         .await
         .map_err(|err| MikrotikError::from_client(&router.name, err))
-}
-
-// ------------------------------------------------------------- settings
-
-const DEFAULT_API_TIMEOUT: Duration = Duration::from_secs(30);
-static API_TIMEOUT_MS: AtomicU64 = AtomicU64::new(DEFAULT_API_TIMEOUT.as_millis() as u64);
-
-/// Sets the timeout of router calls made where no configuration is at
-/// hand (the network-user hook, called from the users service). The
-/// application sets it from MIKROTIK_API_TIMEOUT at start.
-pub fn set_api_timeout(timeout: Duration) {
-    let ms = u64::try_from(timeout.as_millis())
-        .unwrap_or(u64::MAX)
-        .max(1);
-    API_TIMEOUT_MS.store(ms, Ordering::Relaxed);
-}
-
-/// The timeout of router calls (MIKROTIK_API_TIMEOUT, default 30 s).
-pub fn api_timeout() -> Duration {
-    Duration::from_millis(API_TIMEOUT_MS.load(Ordering::Relaxed))
 }
 
 fn is_unique_violation(err: &DbErr) -> bool {
@@ -741,25 +726,32 @@ async fn probe(client: &Client, router: &str) -> Result<RouterProbe, MikrotikErr
     })
 }
 
-/// Connects to a router, reads its identity, RouterOS version and uptime,
+/// Connects to a router (a new login, bounded by the pool's timeout),
+/// reads its identity, RouterOS version and uptime,
 /// and records the outcome on its row (status, identity, version,
 /// last_seen_at, or last_error). A failure is recorded, then returned.
 #[instrument(skip_all, fields(mikrotik_router.id = id))]
 pub async fn test_router(
     db: &DatabaseConnection,
-    key: &AppKey,
+    routers: &RouterPool,
     actor: &Actor,
     id: i32,
-    timeout: Duration,
 ) -> Result<RouterProbe, MikrotikError> {
     let router = find_router(db, id).await?;
     let outcome = async {
-        let client = connect(&router, key, timeout).await?;
+        // A new login, not a pooled connection: the test proves that one
+        // works now, with the row as it is.
+        let client = connect(&router, routers.key(), routers.settings().timeout).await?;
         let probed = probe(&client, &router.name).await;
         client.close().await;
         probed
     }
     .await;
+    if outcome.is_ok() {
+        // The router answers again: end any back-off at once, so that an
+        // operator who fixed it is not told "not tried again" afterwards.
+        routers.forget(id);
+    }
     // Re-read: the row may have changed while the router was asked.
     let Some(current) = mikrotik_router::Entity::find_by_id(id).one(db).await? else {
         return outcome;
@@ -889,35 +881,126 @@ impl SecretValues {
     }
 }
 
-/// One router, connected on first use and again when the connection broke.
+/// One router, through a connection borrowed from the pool on first use
+/// and kept while the link lives (a change's read, write and undo go over
+/// one login). A failure that breaks the connection drops it and counts
+/// towards the router's back-off, as [`RouterPool::run`] does; what follows
+/// on the same link (the repair of an unclear write, an undo) then gets a
+/// new connection even while the router is backed off.
 struct RouterLink<'a> {
     router: &'a mikrotik_router::Model,
-    key: &'a AppKey,
-    timeout: Duration,
-    client: Option<Client>,
+    pool: &'a RouterPool,
+    pooled: Option<PooledClient>,
+    /// Whether the router answered on `pooled`: a connection that did is
+    /// not stale.
+    answered: bool,
+    /// Set by a failure (or from the start, for an undo): connect even
+    /// while the router is backed off.
+    setting_right: bool,
+}
+
+/// Whether a command may be sent again on a new connection when a pooled
+/// one turns out to be stale: a read or a `set` of every field may; an
+/// `add` or a `remove` could be applied twice.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Repeat {
+    Safe,
+    Never,
 }
 
 impl<'a> RouterLink<'a> {
-    fn new(router: &'a mikrotik_router::Model, key: &'a AppKey, timeout: Duration) -> Self {
+    fn new(router: &'a mikrotik_router::Model, pool: &'a RouterPool) -> Self {
         RouterLink {
             router,
-            key,
-            timeout,
-            client: None,
+            pool,
+            pooled: None,
+            answered: false,
+            setting_right: false,
         }
     }
 
-    async fn client(&mut self) -> Result<Client, MikrotikError> {
-        if let Some(client) = self.client.as_ref().filter(|c| !c.is_closed()) {
-            return Ok(client.clone());
+    /// A link for undoing changes already made: tried even while the
+    /// router is backed off.
+    fn to_set_right(router: &'a mikrotik_router::Model, pool: &'a RouterPool) -> Self {
+        RouterLink {
+            setting_right: true,
+            ..RouterLink::new(router, pool)
         }
-        let client = connect(self.router, self.key, self.timeout).await?;
-        self.client = Some(client.clone());
-        Ok(client)
+    }
+
+    /// What follows undoes a change already made: tried even if the
+    /// router gets backed off meanwhile.
+    fn undoing(&mut self) {
+        self.setting_right = true;
+    }
+
+    async fn connection(&mut self) -> Result<PooledClient, MikrotikError> {
+        if let Some(pooled) = self.pooled.take() {
+            if !pooled.client().is_closed() {
+                return Ok(pooled);
+            }
+        }
+        self.answered = false;
+        if self.setting_right {
+            self.pool.get_despite_backoff(self.router).await
+        } else {
+            self.pool.get(self.router).await
+        }
+    }
+
+    /// Runs one command on the link's connection and tells the pool how it
+    /// went.
+    async fn call<T, F, Fut>(&mut self, repeat: Repeat, command: F) -> Result<T, MikrotikError>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: std::future::Future<Output = Result<T, routeros::Error>>,
+    {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let pooled = self.connection().await?;
+            let first_answer = !self.answered;
+            match command(pooled.client().clone()).await {
+                Ok(value) => {
+                    self.pool.record_success(&pooled);
+                    self.answered = true;
+                    self.pooled = Some(pooled);
+                    return Ok(value);
+                }
+                Err(err) if pool::breaks_connection(&err) => {
+                    if attempt == 1
+                        && first_answer
+                        && repeat == Repeat::Safe
+                        && pool::is_stale(&pooled, &err)
+                    {
+                        tracing::debug!(router = %self.router.name, error = %err, "a pooled connection had gone stale; reconnecting");
+                        pooled.discard();
+                        continue;
+                    }
+                    let err = self.fail(err);
+                    self.pool.record_failure(pooled, &err);
+                    self.setting_right = true;
+                    return Err(err);
+                }
+                Err(err) => {
+                    // A `!trap` is an answer: the connection stays.
+                    self.answered = true;
+                    self.pooled = Some(pooled);
+                    return Err(self.fail(err));
+                }
+            }
+        }
     }
 
     fn fail(&self, err: routeros::Error) -> MikrotikError {
         MikrotikError::from_client(&self.router.name, err)
+    }
+
+    async fn print_secrets(&mut self, query: &str) -> Result<Vec<Row>, MikrotikError> {
+        self.call(Repeat::Safe, |client| async move {
+            client.print("/ppp/secret", &[], &[query]).await
+        })
+        .await
     }
 
     /// The secret with this name, if any: its id and values.
@@ -925,11 +1008,7 @@ impl<'a> RouterLink<'a> {
         &mut self,
         name: &str,
     ) -> Result<Option<(String, SecretValues)>, MikrotikError> {
-        let client = self.client().await?;
-        let rows = client
-            .print("/ppp/secret", &[], &[&format!("?name={name}")])
-            .await
-            .map_err(|e| self.fail(e))?;
+        let rows = self.print_secrets(&format!("?name={name}")).await?;
         Ok(rows.into_iter().find_map(|row| {
             let id = row.get(".id")?.clone();
             Some((id, SecretValues::from_row(&row)))
@@ -937,22 +1016,20 @@ impl<'a> RouterLink<'a> {
     }
 
     async fn find_secret_by_id(&mut self, id: &str) -> Result<Option<SecretValues>, MikrotikError> {
-        let client = self.client().await?;
-        let rows = client
-            .print("/ppp/secret", &[], &[&format!("?.id={id}")])
-            .await
-            .map_err(|e| self.fail(e))?;
+        let rows = self.print_secrets(&format!("?.id={id}")).await?;
         Ok(rows.first().map(SecretValues::from_row))
     }
 
     async fn add_secret(&mut self, values: &SecretValues) -> Result<String, MikrotikError> {
-        let client = self.client().await?;
         let args = values.args(None);
-        let args: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        client
-            .add("/ppp/secret", &args)
-            .await
-            .map_err(|e| self.fail(e))
+        let args: &[(&str, &str)] = &args
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect::<Vec<_>>();
+        self.call(Repeat::Never, |client| async move {
+            client.add("/ppp/secret", args).await
+        })
+        .await
     }
 
     /// Sets the secret `id`, which now holds `current`, to `values`.
@@ -962,30 +1039,29 @@ impl<'a> RouterLink<'a> {
         values: &SecretValues,
         current: &SecretValues,
     ) -> Result<(), MikrotikError> {
-        let client = self.client().await?;
         let mut args = values.args(Some(current));
         args.insert(0, (".id", id.to_string()));
-        let args: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        client
-            .command("/ppp/secret/set", &args, &[])
-            .await
-            .map(|_| ())
-            .map_err(|e| self.fail(e))
+        let args: &[(&str, &str)] = &args
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect::<Vec<_>>();
+        self.call(Repeat::Safe, |client| async move {
+            client
+                .command("/ppp/secret/set", args, &[])
+                .await
+                .map(|_| ())
+        })
+        .await
     }
 
     async fn remove_secret(&mut self, id: &str) -> Result<(), MikrotikError> {
-        let client = self.client().await?;
-        client
-            .command("/ppp/secret/remove", &[(".id", id)], &[])
-            .await
-            .map(|_| ())
-            .map_err(|e| self.fail(e))
-    }
-
-    async fn close(self) {
-        if let Some(client) = self.client {
-            client.close().await;
-        }
+        self.call(Repeat::Never, |client| async move {
+            client
+                .command("/ppp/secret/remove", &[(".id", id)], &[])
+                .await
+                .map(|_| ())
+        })
+        .await
     }
 
     /// Adds a secret. An unclear failure (no answer, broken connection) is
@@ -1429,11 +1505,11 @@ fn after_failed_write(
 #[instrument(skip_all, fields(mikrotik_router.id = input.router_id))]
 pub async fn create_pppoe_user(
     db: &DatabaseConnection,
-    key: &AppKey,
+    routers: &RouterPool,
     actor: &Actor,
     input: &PppoeInput,
-    timeout: Duration,
 ) -> Result<mikrotik_pppoe_user::Model, MikrotikError> {
+    let key = routers.key();
     let router = find_router(db, input.router_id)
         .await
         .map_err(|err| match err {
@@ -1445,8 +1521,8 @@ pub async fn create_pppoe_user(
         })?;
     let spec = input.validate(db, key, true).await?;
     check_pppoe_name(db, &router, &spec.values.name, None).await?;
-    let mut link = RouterLink::new(&router, key, timeout);
-    let outcome = async {
+    let mut link = RouterLink::new(&router, routers);
+    async {
         // Read first: a router that cannot answer a read is not written to.
         let item_id = if link.find_secret(&spec.values.name).await?.is_some() {
             // Let the router refuse it in its own words. No repair here:
@@ -1465,6 +1541,7 @@ pub async fn create_pppoe_user(
         match insert_pppoe_row(db, key, actor, &router, &spec, &item_id).await {
             Ok(row) => Ok(row),
             Err(db_err) => {
+                link.undoing();
                 let undo = link.remove_secret(&item_id).await;
                 Err(after_failed_write(
                     db_err,
@@ -1476,9 +1553,7 @@ pub async fn create_pppoe_user(
             }
         }
     }
-    .await;
-    link.close().await;
-    outcome
+    .await
 }
 
 async fn insert_pppoe_row(
@@ -1562,12 +1637,12 @@ fn secret_missing(row: &mikrotik_pppoe_user::Model, router: &str) -> MikrotikErr
 #[instrument(skip_all, fields(mikrotik_pppoe_user.id = id))]
 pub async fn update_pppoe_user(
     db: &DatabaseConnection,
-    key: &AppKey,
+    routers: &RouterPool,
     actor: &Actor,
     id: i32,
     input: &PppoeInput,
-    timeout: Duration,
 ) -> Result<mikrotik_pppoe_user::Model, MikrotikError> {
+    let key = routers.key();
     let existing = find_pppoe(db, id).await?;
     if input.router_id != existing.router_id {
         return Err(MikrotikError::invalid(
@@ -1578,8 +1653,8 @@ pub async fn update_pppoe_user(
     let router = find_router(db, existing.router_id).await?;
     let spec = input.validate(db, key, false).await?;
     check_pppoe_name(db, &router, &spec.values.name, Some(id)).await?;
-    let mut link = RouterLink::new(&router, key, timeout);
-    let outcome = async {
+    let mut link = RouterLink::new(&router, routers);
+    async {
         let Some((item_id, old)) = locate_secret(&mut link, &existing).await? else {
             return Err(secret_missing(&existing, &router.name));
         };
@@ -1604,6 +1679,7 @@ pub async fn update_pppoe_user(
         {
             Ok(row) => Ok(row),
             Err(db_err) => {
+                link.undoing();
                 let undo = link.set_secret(&item_id, &old, &new).await;
                 Err(after_failed_write(
                     db_err,
@@ -1615,9 +1691,7 @@ pub async fn update_pppoe_user(
             }
         }
     }
-    .await;
-    link.close().await;
-    outcome
+    .await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1661,15 +1735,14 @@ async fn write_pppoe_update(
 #[instrument(skip_all, fields(mikrotik_pppoe_user.id = id))]
 pub async fn delete_pppoe_user(
     db: &DatabaseConnection,
-    key: &AppKey,
+    routers: &RouterPool,
     actor: &Actor,
     id: i32,
-    timeout: Duration,
 ) -> Result<mikrotik_pppoe_user::Model, MikrotikError> {
     let existing = find_pppoe(db, id).await?;
     let router = find_router(db, existing.router_id).await?;
-    let mut link = RouterLink::new(&router, key, timeout);
-    let outcome = async {
+    let mut link = RouterLink::new(&router, routers);
+    async {
         let found = locate_secret(&mut link, &existing).await?;
         if let Some((item_id, old)) = &found {
             link.remove_or_nothing(item_id, old).await?;
@@ -1677,6 +1750,7 @@ pub async fn delete_pppoe_user(
         match delete_pppoe_row(db, actor, &router, &existing).await {
             Ok(()) => Ok(existing.clone()),
             Err(db_err) => {
+                link.undoing();
                 let undo = match &found {
                     Some((_, old)) => link.add_secret(old).await.map(|_| ()),
                     None => Ok(()),
@@ -1691,9 +1765,7 @@ pub async fn delete_pppoe_user(
             }
         }
     }
-    .await;
-    link.close().await;
-    outcome
+    .await
 }
 
 async fn delete_pppoe_row(
@@ -1811,19 +1883,19 @@ impl PushedSecrets {
 #[instrument(skip_all, fields(network_user.id = network_user_id))]
 pub async fn push_network_user_secrets(
     db: &impl ConnectionTrait,
-    key: &AppKey,
+    routers: &RouterPool,
     network_user_id: i32,
     desired: Option<&NetworkUserSecret>,
 ) -> Result<PushedSecrets, MikrotikError> {
+    let key = routers.key();
     let rows = mikrotik_pppoe_user::Entity::find()
         .filter(mikrotik_pppoe_user::Column::NetworkUserId.eq(network_user_id))
         .all(db)
         .await?;
     let mut pushed = PushedSecrets::default();
-    let timeout = api_timeout();
     for row in rows {
         let router = find_router(db, row.router_id).await?;
-        match push_one(key, timeout, &router, &row, desired).await {
+        match push_one(routers, &router, &row, desired).await {
             Ok(Some(change)) => pushed.changes.push(LinkedChange {
                 sealed_password: change
                     .2
@@ -1837,7 +1909,7 @@ pub async fn push_network_user_secrets(
             }),
             Ok(None) => {}
             Err(err) => {
-                undo_network_user_secrets(key, pushed).await;
+                undo_network_user_secrets(routers, pushed).await;
                 return Err(secret_refused(err));
             }
         }
@@ -1848,14 +1920,14 @@ pub async fn push_network_user_secrets(
 type OneChange = (String, SecretValues, Option<SecretValues>);
 
 async fn push_one(
-    key: &AppKey,
-    timeout: Duration,
+    routers: &RouterPool,
     router: &mikrotik_router::Model,
     row: &mikrotik_pppoe_user::Model,
     desired: Option<&NetworkUserSecret>,
 ) -> Result<Option<OneChange>, MikrotikError> {
-    let mut link = RouterLink::new(router, key, timeout);
-    let outcome = async {
+    let key = routers.key();
+    let mut link = RouterLink::new(router, routers);
+    async {
         let found = locate_secret(&mut link, row).await?;
         match (desired, found) {
             (None, None) => Ok(None),
@@ -1900,9 +1972,7 @@ async fn push_one(
             }
         }
     }
-    .await;
-    link.close().await;
-    outcome
+    .await
 }
 
 /// Records the pushed secrets on their rows, inside the network user's
@@ -1935,17 +2005,17 @@ pub async fn record_network_user_secrets(
 
 /// Sets every pushed secret back as it was (re-adds removed ones, removes
 /// re-added ones), after the network user's write failed. Failures are
-/// logged: there is no one left to return them to.
-pub async fn undo_network_user_secrets(key: &AppKey, pushed: PushedSecrets) {
-    let timeout = api_timeout();
+/// logged: there is no one left to return them to. Tried even on a router
+/// that is backed off: the changes were made moments ago.
+pub async fn undo_network_user_secrets(routers: &RouterPool, pushed: PushedSecrets) {
     for change in pushed.changes.into_iter().rev() {
-        let mut link = RouterLink::new(&change.router, key, timeout);
+        let mut link = RouterLink::to_set_right(&change.router, routers);
         let undone = match &change.new {
             None => link.add_secret(&change.old).await.map(|_| ()),
             Some(new) if *new == change.old => link.remove_secret(&change.item_id).await,
             Some(new) => link.set_secret(&change.item_id, &change.old, new).await,
         };
-        link.close().await;
+        drop(link);
         if let Err(err) = undone {
             tracing::error!(
                 mikrotik_router.id = change.router.id,

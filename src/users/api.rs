@@ -777,6 +777,7 @@ pub async fn update_user(
     let written = provision::update_user(
         &state.db,
         &state.app_key,
+        &state.router_pool,
         settings(&state),
         &caller.actor,
         id,
@@ -818,7 +819,7 @@ pub async fn delete_user(
     caller.require(Role::Operator)?;
     provision::delete_user(
         &state.db,
-        &state.app_key,
+        &state.router_pool,
         settings(&state),
         &caller.actor,
         id,

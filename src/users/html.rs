@@ -769,6 +769,7 @@ pub async fn update_user(
         provision::update_user(
             &state.db,
             &state.app_key,
+            &state.router_pool,
             IpamSettings::from_config(&state.config),
             &user.actor(parts.address),
             id,
@@ -811,7 +812,7 @@ pub async fn delete_user(
     let id = path_id(&id, "There is no such network user.")?;
     let deleted = provision::delete_user(
         &state.db,
-        &state.app_key,
+        &state.router_pool,
         IpamSettings::from_config(&state.config),
         &user.actor(parts.address),
         id,

@@ -23,6 +23,7 @@ use crate::audit::Actor;
 use crate::crypto::AppKey;
 use crate::db::Databases;
 use crate::ipam::service::IpamSettings;
+use crate::mikrotik::pool::RouterPool;
 
 pub async fn create_user(
     db: &Databases,
@@ -38,12 +39,13 @@ pub async fn create_user(
 pub async fn update_user(
     db: &Databases,
     key: &AppKey,
+    routers: &RouterPool,
     settings: IpamSettings,
     actor: &Actor,
     id: i32,
     input: &UserInput,
 ) -> Result<UserWrite, UsersError> {
-    let written = service::update_user(&db.main, key, settings, actor, id, input).await?;
+    let written = service::update_user(&db.main, key, routers, settings, actor, id, input).await?;
     Ok(UserWrite {
         user: push_to_radius(db, key, written.user).await,
         ..written
@@ -52,7 +54,7 @@ pub async fn update_user(
 
 pub async fn delete_user(
     db: &Databases,
-    key: &AppKey,
+    routers: &RouterPool,
     settings: IpamSettings,
     actor: &Actor,
     id: i32,
@@ -61,7 +63,7 @@ pub async fn delete_user(
     crate::radius::service::remove_user(&db.radius, &user.username)
         .await
         .map_err(UsersError::Radius)?;
-    match service::delete_user_with_router_secrets(&db.main, key, settings, actor, id).await {
+    match service::delete_user_with_router_secrets(&db.main, routers, settings, actor, id).await {
         Ok(written) => Ok(written),
         Err(err) => {
             let flagged = network_user::Entity::update_many()

@@ -43,6 +43,7 @@ use crate::crypto::{AppKey, CryptoError, Secret};
 use crate::db::begin_write;
 use crate::error::{AppError, FieldErrors};
 use crate::ipam::service::{self as ipam, AllocationInput, IpamError, IpamSettings};
+use crate::mikrotik::pool::RouterPool;
 use crate::mikrotik::service::{self as mikrotik, MikrotikError, PushedSecrets};
 use crate::web::pagination::{contains, fetch_page, PageRequest, Sort};
 
@@ -1077,6 +1078,7 @@ async fn plan_static(
 pub async fn update_user(
     db: &DatabaseConnection,
     key: &AppKey,
+    routers: &RouterPool,
     settings: IpamSettings,
     actor: &Actor,
     id: i32,
@@ -1089,13 +1091,13 @@ pub async fn update_user(
     // The user's PPP secrets on its routers (PPPoE users linked to it)
     // follow it. Routers first: if one cannot be reached nothing changes;
     // if anything after fails, the secrets are set back.
-    let secrets = push_router_secrets(db, key, id, &spec).await?;
+    let secrets = push_router_secrets(db, routers, id, &spec).await?;
     let allocation = match (&plan, spec.static_target) {
         (StaticPlan::Replace { .. }, Some(target)) => {
             match allocate_static(db, settings, actor, &spec, target).await {
                 Ok(allocation) => Some(allocation),
                 Err(err) => {
-                    mikrotik::undo_network_user_secrets(key, secrets).await;
+                    mikrotik::undo_network_user_secrets(routers, secrets).await;
                     return Err(err);
                 }
             }
@@ -1106,7 +1108,7 @@ pub async fn update_user(
     let user = match written.await {
         Ok(user) => user,
         Err(err) => {
-            mikrotik::undo_network_user_secrets(key, secrets).await;
+            mikrotik::undo_network_user_secrets(routers, secrets).await;
             return undo_allocation(db, settings, actor, &allocation, err).await;
         }
     };
@@ -1130,7 +1132,7 @@ pub async fn update_user(
 /// it is an active PPPoE user.
 async fn push_router_secrets(
     db: &DatabaseConnection,
-    key: &AppKey,
+    routers: &RouterPool,
     id: i32,
     spec: &UserSpec,
 ) -> Result<PushedSecrets, UsersError> {
@@ -1141,7 +1143,7 @@ async fn push_router_secrets(
         profile: package.mikrotik_profile,
         disabled: spec.status != UserStatus::Active || spec.service_type != ServiceType::Pppoe,
     };
-    Ok(mikrotik::push_network_user_secrets(db, key, id, Some(&desired)).await?)
+    Ok(mikrotik::push_network_user_secrets(db, routers, id, Some(&desired)).await?)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1232,17 +1234,17 @@ pub async fn delete_user(
 #[instrument(skip_all, fields(network_user.id = id))]
 pub async fn delete_user_with_router_secrets(
     db: &DatabaseConnection,
-    key: &AppKey,
+    routers: &RouterPool,
     settings: IpamSettings,
     actor: &Actor,
     id: i32,
 ) -> Result<UserWrite, UsersError> {
     find_user(db, id).await?;
-    let secrets = mikrotik::push_network_user_secrets(db, key, id, None).await?;
+    let secrets = mikrotik::push_network_user_secrets(db, routers, id, None).await?;
     match delete_user_rows(db, settings, actor, id, &secrets).await {
         Ok(written) => Ok(written),
         Err(err) => {
-            mikrotik::undo_network_user_secrets(key, secrets).await;
+            mikrotik::undo_network_user_secrets(routers, secrets).await;
             Err(err)
         }
     }

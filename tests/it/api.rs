@@ -1196,3 +1196,58 @@ fn every_endpoint_of_the_openapi_document_is_in_api_md() {
         missing.join("\n")
     );
 }
+
+/// Whether a media type (or the schema it refers to) carries an example.
+fn has_example(document: &Value, media: &Value) -> bool {
+    if media["example"] != Value::Null || media["examples"].is_object() {
+        return true;
+    }
+    let mut schema = &media["schema"];
+    while let Some(reference) = schema["$ref"].as_str() {
+        match resolve(document, reference) {
+            Some(target) => schema = target,
+            None => return false,
+        }
+    }
+    schema["example"] != Value::Null || schema["examples"].is_array()
+}
+
+/// Every operation shows a request example (when it takes a body) and an
+/// example of each success answer that has a body.
+#[test]
+fn every_operation_has_request_and_response_examples() {
+    let document = serde_json::to_value(ispd::api::openapi()).unwrap();
+    let mut missing = Vec::new();
+    for (path, operations) in document["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            let label = format!("{} {path}", method.to_uppercase());
+            if let Some(content) = operation["requestBody"]["content"].as_object() {
+                for (media_type, media) in content {
+                    if !has_example(&document, media) {
+                        missing.push(format!("{label}: request {media_type}"));
+                    }
+                }
+            }
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                if !status.starts_with('2') {
+                    continue;
+                }
+                let mut response = response;
+                if let Some(reference) = response["$ref"].as_str() {
+                    response = resolve(&document, reference).unwrap();
+                }
+                for (media_type, media) in response["content"].as_object().into_iter().flatten() {
+                    if !has_example(&document, media) {
+                        missing.push(format!("{label}: {status} {media_type}"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "{} example(s) missing:\n{}",
+        missing.len(),
+        missing.join("\n")
+    );
+}

@@ -144,6 +144,12 @@ impl Fixture {
         assert_eq!(created.status, 201, "{}", created.text());
         created.json()["id"].as_i64().unwrap()
     }
+
+    /// Ends the router's back-off after a failure, as saving the router
+    /// does, so that the next call reaches it at once.
+    fn retry_at_once(&self) {
+        self.app.state.router_pool.forget(self.router_id as i32);
+    }
 }
 
 fn field<'a>(row: &'a Row, key: &str) -> &'a str {
@@ -470,11 +476,15 @@ async fn router_faults_leave_neither_side_half_written(backend: Backend) {
     ];
     for (fault, status, code, message) in faults {
         f.mock.set_fault(fault.clone());
-        for response in [
-            f.create(bob.clone()).await,
-            f.send(Method::PUT, &path, Some(change.clone())).await,
-            f.send(Method::DELETE, &path, None).await,
-        ] {
+        for call in 0..3 {
+            let response = match call {
+                0 => f.create(bob.clone()).await,
+                1 => f.send(Method::PUT, &path, Some(change.clone())).await,
+                _ => f.send(Method::DELETE, &path, None).await,
+            };
+            // Each failure backs the router off; each call here is to
+            // meet the fault itself.
+            f.retry_at_once();
             let error = assert_error(&response, status, code);
             let text = error["message"].as_str().unwrap();
             assert!(
@@ -804,6 +814,7 @@ async fn a_pppoe_network_user_keeps_its_secret_in_step(backend: Backend) {
         .await;
     assert_error(&blocked, 504, "router_timeout");
     f.mock.set_fault(Fault::None);
+    f.retry_at_once();
     assert_eq!(
         f.send(Method::GET, &user_path, None).await.json()["status"],
         "active"
@@ -870,7 +881,7 @@ async fn a_pppoe_network_user_keeps_its_secret_in_step(backend: Backend) {
     );
     users::delete_user_with_router_secrets(
         f.app.db(),
-        &f.app.state.app_key,
+        &f.app.state.router_pool,
         IpamSettings::from_config(&f.app.state.config),
         &Actor::system(),
         user_id as i32,
@@ -938,6 +949,7 @@ async fn pppoe_pages_create_edit_and_delete_on_the_router(backend: Backend) {
         .contains("Nothing was saved: router core-1 closed the session: maintenance"));
     assert!(f.rows().await.is_empty());
     f.mock.set_fault(Fault::None);
+    f.retry_at_once();
 
     let created = browser
         .post(
@@ -1016,3 +1028,187 @@ async fn pppoe_pages_create_edit_and_delete_on_the_router(backend: Backend) {
     assert!(f.rows().await.is_empty());
 }
 crate::on_every_backend!(pppoe_pages_create_edit_and_delete_on_the_router);
+
+async fn pppoe_changes_reuse_one_login_per_router(backend: Backend) {
+    let Some(f) = spawn(backend).await else {
+        return;
+    };
+    let logins = f.mock.logins();
+
+    // Create, update and delete PPPoE users one after the other.
+    let alice = f.create_alice().await;
+    let mut bob = f.alice();
+    bob["username"] = json!("bob");
+    let bob = f.create(bob).await;
+    assert_eq!(bob.status, 201, "{}", bob.text());
+    let mut change = f.alice();
+    change["profile"] = json!("home-50m");
+    let updated = f
+        .send(
+            Method::PUT,
+            &format!("/api/v1/mikrotik/pppoe-users/{alice}"),
+            Some(change),
+        )
+        .await;
+    assert_eq!(updated.status, 200, "{}", updated.text());
+    let bob_id = bob.json()["id"].as_i64().unwrap();
+    let deleted = f
+        .send(
+            Method::DELETE,
+            &format!("/api/v1/mikrotik/pppoe-users/{bob_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text());
+
+    // A network user's change reaches its secret over the same connection.
+    let package = f
+        .send(
+            Method::POST,
+            "/api/v1/packages",
+            Some(
+                json!({"name": "home-20", "download_rate": "20M", "upload_rate": "5M",
+                "radius_group": "home-20", "mikrotik_profile": "home-20m"}),
+            ),
+        )
+        .await;
+    let package_id = package.json()["id"].clone();
+    let user = f
+        .send(
+            Method::POST,
+            "/api/v1/users",
+            Some(json!({"username": "carol", "password": "User-pass-123",
+                "service_type": "pppoe", "package_id": package_id})),
+        )
+        .await;
+    let user_id = user.json()["id"].as_i64().unwrap();
+    let linked = f
+        .create(json!({"router_id": f.router_id, "network_user_id": user_id}))
+        .await;
+    assert_eq!(linked.status, 201, "{}", linked.text());
+    let suspended = f
+        .send(
+            Method::PUT,
+            &format!("/api/v1/users/{user_id}"),
+            Some(json!({"username": "carol", "service_type": "pppoe",
+                "package_id": package_id, "status": "suspended"})),
+        )
+        .await;
+    assert_eq!(suspended.status, 200, "{}", suspended.text());
+    assert_eq!(field(&f.secret("carol").unwrap(), "disabled"), "true");
+
+    assert_eq!(
+        f.mock.logins(),
+        logins + 1,
+        "six changes on one router, one login"
+    );
+    let status = f.app.state.router_pool.status(f.router_id as i32);
+    assert_eq!(status.logins, 1, "{status:?}");
+    assert_eq!(status.idle_connections, 1, "kept for the next change");
+    assert_eq!(status.consecutive_failures, 0);
+}
+crate::on_every_backend!(pppoe_changes_reuse_one_login_per_router);
+
+async fn a_failing_router_is_backed_off_not_hammered(backend: Backend) {
+    let Some(f) = spawn(backend).await else {
+        return;
+    };
+    let logins = f.mock.logins();
+
+    // The router ends the session: the call fails with its error, and the
+    // failure counts.
+    f.mock.set_fault(Fault::Fatal("out of sessions".into()));
+    let failed = f.create(f.alice()).await;
+    assert_error(&failed, 502, "router_fatal");
+    let status = f.app.state.router_pool.status(f.router_id as i32);
+    assert_eq!(status.consecutive_failures, 1, "{status:?}");
+    assert!(status.backing_off(), "{status:?}");
+
+    // Even once it would answer again, it is not tried again before the
+    // pause is over: an immediate answer, and nothing saved anywhere.
+    f.mock.set_fault(Fault::None);
+    let logins_before = f.mock.logins();
+    let mut bob = f.alice();
+    bob["username"] = json!("bob");
+    let started = std::time::Instant::now();
+    let refused = f.create(bob).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "answered after {:?}",
+        started.elapsed()
+    );
+    let error = assert_error(&refused, 502, "router_unreachable");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("core-1") && message.contains("not tried again"),
+        "{message}"
+    );
+    assert!(message.contains("out of sessions"), "{message}");
+    assert_eq!(f.mock.logins(), logins_before, "the router was not asked");
+    assert!(f.secrets().is_empty());
+    assert!(f.rows().await.is_empty());
+
+    // A router that is not reachable at all: the first call finds out,
+    // the next one is answered from the back-off.
+    let closed = {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        listener.local_addr().unwrap()
+    };
+    let router = f
+        .send(
+            Method::POST,
+            "/api/v1/mikrotik/routers",
+            Some(json!({"name": "edge-9", "ip_address": "127.0.0.1",
+                "api_port": closed.port(), "username": ROUTER_USER,
+                "password": ROUTER_PASSWORD})),
+        )
+        .await;
+    assert_eq!(router.status, 201, "{}", router.text());
+    let edge = router.json()["id"].as_i64().unwrap();
+    let mut carol = f.alice();
+    carol["router_id"] = json!(edge);
+    carol["username"] = json!("carol");
+    let first = f.create(carol.clone()).await;
+    let error = assert_error(&first, 502, "router_unreachable");
+    assert!(
+        !error["message"]
+            .as_str()
+            .unwrap()
+            .contains("not tried again"),
+        "{error}"
+    );
+    let second = f.create(carol).await;
+    let error = assert_error(&second, 502, "router_unreachable");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("not tried again"),
+        "{error}"
+    );
+    assert!(f.rows().await.is_empty());
+
+    // A successful "Test connection" ends the back-off (as saving the
+    // router or the pause running out do): it is tried again at once.
+    let tested = f
+        .send(
+            Method::POST,
+            &format!("/api/v1/mikrotik/routers/{}/test", f.router_id),
+            None,
+        )
+        .await;
+    assert_eq!(tested.status, 200, "{}", tested.text());
+    assert!(!f
+        .app
+        .state
+        .router_pool
+        .status(f.router_id as i32)
+        .backing_off());
+    f.create_alice().await;
+    assert_eq!(
+        f.mock.logins(),
+        logins + 3,
+        "one login before the failure, one for the test, one after the back-off"
+    );
+}
+crate::on_every_backend!(a_failing_router_is_backed_off_not_hammered);

@@ -221,6 +221,7 @@ async fn changes_update_the_rows_and_remove_stale_ones(backend: Backend) {
     users::update_user(
         app.db(),
         &app.state.app_key,
+        &app.state.router_pool,
         settings(),
         &Actor::system(),
         u.id,
@@ -236,6 +237,7 @@ async fn changes_update_the_rows_and_remove_stale_ones(backend: Backend) {
     users::update_user(
         app.db(),
         &app.state.app_key,
+        &app.state.router_pool,
         settings(),
         &Actor::system(),
         u.id,
@@ -398,9 +400,17 @@ async fn sync_all_removes_deleted_users_and_a_dry_run_writes_nothing(backend: Ba
     let mut input = user_input("frank", p.id);
     input.password = None;
     input.status = Some("suspended".into());
-    users::update_user(main_db, key, settings(), &Actor::system(), ids[2], &input)
-        .await
-        .unwrap();
+    users::update_user(
+        main_db,
+        key,
+        &app.state.router_pool,
+        settings(),
+        &Actor::system(),
+        ids[2],
+        &input,
+    )
+    .await
+    .unwrap();
 
     let dry = radius::sync_all(main_db, radius_db, key, true)
         .await

@@ -83,6 +83,7 @@ async fn update_user(
     users::update_user(
         app.db(),
         &app.state.app_key,
+        &app.state.router_pool,
         settings(),
         &Actor::system(),
         id,
