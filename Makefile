@@ -9,7 +9,7 @@ NPM ?= npm
 PROFILE ?= debug
 CARGO_PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
 
-.PHONY: setup assets build run serve worker up down test test-sqlite contract coverage lint fmt migrate seed bench bench-accounting bench-radius bench-radius-sync bench-sessions bench-codec fuzz clean help
+.PHONY: setup assets build run serve worker up down test test-sqlite contract coverage lint fmt migrate seed bench bench-accounting bench-radius bench-radius-sync bench-sessions bench-codec loadtest fuzz clean help
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -121,6 +121,13 @@ bench-radius: ## Benchmark FreeRADIUS auth on our schema vs. its own (docs/BENCH
 
 bench-radius-sync: ## Time `radius sync-users` for 100 000 users on PostgreSQL (docs/BENCHMARKS.md)
 	$(CARGO) bench --locked --bench radius_sync -- $(BENCH_ARGS)
+
+# A mixed API load for LOADTEST_DURATION (default 5 minutes) against a
+# release `ispd serve` on loopback, with wrk (apt-get install wrk).
+LOADTEST_DURATION ?= 300s
+loadtest: assets ## Mixed API load with wrk for 5 minutes: req/s, p50/p99, errors, RSS (docs/BENCHMARKS.md)
+	$(CARGO) build --release --locked --bin ispd
+	LOADTEST_DURATION=$(LOADTEST_DURATION) ISPD_BIN="$${CARGO_TARGET_DIR:-target}/release/ispd" benches/loadtest/run.sh
 
 # The RouterOS API decoder under libFuzzer (fuzz/; nightly and cargo-fuzz:
 # `cargo install cargo-fuzz`). A bounded run: FUZZ_SECONDS (default 30).
