@@ -38,6 +38,10 @@ async fn row_counts(conn: &DatabaseConnection) -> BTreeMap<String, i64> {
     counts
 }
 
+async fn all<E: EntityTrait>(conn: &DatabaseConnection) -> Vec<E::Model> {
+    E::find().all(conn).await.unwrap()
+}
+
 fn run(program: &str, args: &[&str]) {
     let out = Command::new(program)
         .args(args)
@@ -114,34 +118,18 @@ async fn both_postgresql_databases_survive_a_dump_and_a_restore() {
             .is_empty()
     );
     // The same rows, and the passwords decrypt with the same APP_KEY.
-    let users = |conn: &DatabaseConnection| {
-        let conn = conn.clone();
-        async move {
-            ispd::users::entities::network_user::Entity::find()
-                .all(&conn)
-                .await
-                .unwrap()
-        }
-    };
-    let original = users(&app.state.db.main).await;
-    let restored = users(&main_restored.conn).await;
+    use ispd::radius::entities::radcheck;
+    use ispd::users::entities::network_user;
+    let original = all::<network_user::Entity>(&app.state.db.main).await;
+    let restored = all::<network_user::Entity>(&main_restored.conn).await;
     assert_eq!(restored, original);
     for user in &restored {
         let password = app.state.app_key.decrypt(&user.password_encrypted).unwrap();
         assert!(!password.expose().is_empty());
     }
-    let radcheck = |conn: &DatabaseConnection| {
-        let conn = conn.clone();
-        async move {
-            ispd::radius::entities::radcheck::Entity::find()
-                .all(&conn)
-                .await
-                .unwrap()
-        }
-    };
     assert_eq!(
-        radcheck(&radius_restored.conn).await,
-        radcheck(&app.state.db.radius).await
+        all::<radcheck::Entity>(&radius_restored.conn).await,
+        all::<radcheck::Entity>(&app.state.db.radius).await
     );
     // Sequences come back too: a new row after the restore gets a new id.
     let next: i64 = main_restored

@@ -309,6 +309,28 @@ impl TestApp {
         .await
     }
 
+    /// A JSON API call with a bearer token, and a JSON body if given.
+    pub async fn api(
+        &self,
+        method: axum::http::Method,
+        path: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+    ) -> TestResponse {
+        let mut request = axum::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {token}"));
+        let body = match body {
+            Some(value) => {
+                request = request.header("content-type", "application/json");
+                axum::body::Body::from(value.to_string())
+            }
+            None => axum::body::Body::empty(),
+        };
+        self.send(request.body(body).unwrap()).await
+    }
+
     /// Creates a staff member with a known password.
     pub async fn create_staff(&self, username: &str, role: ispd::staff::Role) -> String {
         let password = format!("{username}-password-123");
@@ -500,4 +522,13 @@ impl LogCapture {
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.buffer.lock().unwrap()).into_owned()
     }
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

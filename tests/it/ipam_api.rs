@@ -8,43 +8,22 @@ use serde_json::{json, Value};
 
 use crate::helpers::{Backend, TestApp, TestResponse};
 
-async fn call(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> TestResponse {
-    let mut request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("authorization", format!("Bearer {token}"));
-    let body = match body {
-        Some(value) => {
-            request = request.header("content-type", "application/json");
-            Body::from(value.to_string())
-        }
-        None => Body::empty(),
-    };
-    app.send(request.body(body).unwrap()).await
-}
-
 async fn get(app: &TestApp, path: &str, token: &str) -> Value {
-    let response = call(app, Method::GET, path, token, None).await;
+    let response = app.api(Method::GET, path, token, None).await;
     assert_eq!(response.status, 200, "GET {path}: {}", response.text());
     response.json()
 }
 
 async fn post(app: &TestApp, path: &str, token: &str, body: Value) -> TestResponse {
-    call(app, Method::POST, path, token, Some(body)).await
+    app.api(Method::POST, path, token, Some(body)).await
 }
 
 async fn put(app: &TestApp, path: &str, token: &str, body: Value) -> TestResponse {
-    call(app, Method::PUT, path, token, Some(body)).await
+    app.api(Method::PUT, path, token, Some(body)).await
 }
 
 async fn delete(app: &TestApp, path: &str, token: &str) -> TestResponse {
-    call(app, Method::DELETE, path, token, None).await
+    app.api(Method::DELETE, path, token, None).await
 }
 
 /// Asserts the one error shape with this status and code; returns the error.
@@ -174,14 +153,15 @@ async fn pools_can_be_created_read_listed_changed_and_deleted(backend: Backend) 
     assert_eq!(by_id["meta"]["total"], 3);
     let none = get(&f.app, "/api/v1/ipam/pools?status=reserved", &f.op).await;
     assert_eq!(none["meta"]["total"], 0);
-    let bad = call(
-        &f.app,
-        Method::GET,
-        "/api/v1/ipam/pools?ip_version=5&status=on&sort=start_key",
-        &f.op,
-        None,
-    )
-    .await;
+    let bad = f
+        .app
+        .api(
+            Method::GET,
+            "/api/v1/ipam/pools?ip_version=5&status=on&sort=start_key",
+            &f.op,
+            None,
+        )
+        .await;
     let error = assert_error(&bad, 422, "validation_failed");
     for field in ["ip_version", "status", "sort"] {
         assert!(error["fields"][field].is_string(), "{field}: {error}");
@@ -203,14 +183,14 @@ async fn pools_can_be_created_read_listed_changed_and_deleted(backend: Backend) 
     let gone = delete(&f.app, &format!("/api/v1/ipam/pools/{id}"), &f.op).await;
     assert_eq!(gone.status, 204, "{}", gone.text());
     assert_error(
-        &call(
-            &f.app,
-            Method::GET,
-            &format!("/api/v1/ipam/pools/{id}"),
-            &f.op,
-            None,
-        )
-        .await,
+        &f.app
+            .api(
+                Method::GET,
+                &format!("/api/v1/ipam/pools/{id}"),
+                &f.op,
+                None,
+            )
+            .await,
         404,
         "not_found",
     );
@@ -352,14 +332,15 @@ async fn subnets_can_be_created_read_listed_changed_and_deleted(backend: Backend
     assert_eq!(ids(&by_version), [v6]);
     let by_text = get(&f.app, "/api/v1/ipam/subnets?q=10.0.1", &f.op).await;
     assert_eq!(ids(&by_text), [second]);
-    let bad = call(
-        &f.app,
-        Method::GET,
-        "/api/v1/ipam/subnets?contains=10.0.1&pool_id=x",
-        &f.op,
-        None,
-    )
-    .await;
+    let bad = f
+        .app
+        .api(
+            Method::GET,
+            "/api/v1/ipam/subnets?contains=10.0.1&pool_id=x",
+            &f.op,
+            None,
+        )
+        .await;
     let error = assert_error(&bad, 422, "validation_failed");
     assert!(error["fields"]["contains"].is_string(), "{error}");
     assert!(error["fields"]["pool_id"].is_string(), "{error}");
@@ -402,7 +383,7 @@ async fn subnets_can_be_created_read_listed_changed_and_deleted(backend: Backend
 
     assert_eq!(delete(&f.app, &path, &f.op).await.status, 204);
     assert_error(
-        &call(&f.app, Method::GET, &path, &f.op, None).await,
+        &f.app.api(Method::GET, &path, &f.op, None).await,
         404,
         "not_found",
     );
@@ -762,14 +743,15 @@ async fn allocations_are_listed_with_filters(backend: Backend) {
     assert_eq!(ids(&sorted), [c["id"].clone()]);
     assert_eq!(sorted["meta"]["total"], 3);
 
-    let bad = call(
-        &f.app,
-        Method::GET,
-        "/api/v1/ipam/allocations?mac_address=aa:bb&ip=x&status=gone&sort=ip_key",
-        &f.op,
-        None,
-    )
-    .await;
+    let bad = f
+        .app
+        .api(
+            Method::GET,
+            "/api/v1/ipam/allocations?mac_address=aa:bb&ip=x&status=gone&sort=ip_key",
+            &f.op,
+            None,
+        )
+        .await;
     let error = assert_error(&bad, 422, "validation_failed");
     for field in ["mac_address", "ip", "status", "sort"] {
         assert!(error["fields"][field].is_string(), "{field}: {error}");
@@ -799,31 +781,34 @@ async fn available_addresses_are_paged_with_next_after(backend: Backend) {
     let default = get(&f.app, &path, &f.op).await;
     assert_eq!(default["addresses"].as_array().unwrap().len(), 4);
     for bad in ["limit=0", "limit=1001", "limit=x", "after=10.0.0"] {
-        let response = call(&f.app, Method::GET, &format!("{path}?{bad}"), &f.op, None).await;
+        let response = f
+            .app
+            .api(Method::GET, &format!("{path}?{bad}"), &f.op, None)
+            .await;
         let field = bad.split('=').next().unwrap();
         assert_invalid(&response, field, "");
     }
     assert_invalid(
-        &call(
-            &f.app,
-            Method::GET,
-            &format!("{path}?after=2001:db8::1"),
-            &f.op,
-            None,
-        )
-        .await,
+        &f.app
+            .api(
+                Method::GET,
+                &format!("{path}?after=2001:db8::1"),
+                &f.op,
+                None,
+            )
+            .await,
         "after",
         "family",
     );
     assert_error(
-        &call(
-            &f.app,
-            Method::GET,
-            "/api/v1/ipam/subnets/999/available-ips",
-            &f.op,
-            None,
-        )
-        .await,
+        &f.app
+            .api(
+                Method::GET,
+                "/api/v1/ipam/subnets/999/available-ips",
+                &f.op,
+                None,
+            )
+            .await,
         404,
         "not_found",
     );
@@ -906,14 +891,14 @@ async fn utilization_counts_usable_allocated_and_free(backend: Backend) {
     assert_eq!(one["utilization"]["allocated"], 1);
     assert_eq!(one["utilization"]["percent"], 16.67);
     assert_error(
-        &call(
-            &f.app,
-            Method::GET,
-            "/api/v1/ipam/pools/999/utilization",
-            &f.op,
-            None,
-        )
-        .await,
+        &f.app
+            .api(
+                Method::GET,
+                "/api/v1/ipam/pools/999/utilization",
+                &f.op,
+                None,
+            )
+            .await,
         404,
         "not_found",
     );
@@ -978,14 +963,15 @@ async fn history_tells_who_held_an_address_at_a_moment(backend: Backend) {
     .await;
     assert_eq!(plus["holders"].as_array().unwrap().len(), 1, "{plus}");
 
-    let bad = call(
-        &f.app,
-        Method::GET,
-        "/api/v1/ipam/history?at=yesterday",
-        &f.op,
-        None,
-    )
-    .await;
+    let bad = f
+        .app
+        .api(
+            Method::GET,
+            "/api/v1/ipam/history?at=yesterday",
+            &f.op,
+            None,
+        )
+        .await;
     let error = assert_error(&bad, 422, "validation_failed");
     assert_eq!(error["fields"]["ip"], "is required");
     assert!(error["fields"]["at"].is_string(), "{error}");
@@ -1021,14 +1007,14 @@ async fn a_pool_with_active_allocations_cannot_be_deleted(backend: Backend) {
     let deleted = delete(&f.app, &format!("/api/v1/ipam/pools/{pool}"), &f.op).await;
     assert_eq!(deleted.status, 204, "{}", deleted.text());
     assert_error(
-        &call(
-            &f.app,
-            Method::GET,
-            &format!("/api/v1/ipam/subnets/{subnet}"),
-            &f.op,
-            None,
-        )
-        .await,
+        &f.app
+            .api(
+                Method::GET,
+                &format!("/api/v1/ipam/subnets/{subnet}"),
+                &f.op,
+                None,
+            )
+            .await,
         404,
         "not_found",
     );

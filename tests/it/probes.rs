@@ -30,29 +30,8 @@ const NAS_SECRET: &str = "Nas-Shared-Secret-9d2";
 /// in case links ever multiply.
 const MAX_PAGES: usize = 600;
 
-async fn api(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> TestResponse {
-    let mut request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("authorization", format!("Bearer {token}"));
-    let body = match body {
-        Some(value) => {
-            request = request.header("content-type", "application/json");
-            Body::from(value.to_string())
-        }
-        None => Body::empty(),
-    };
-    app.send(request.body(body).unwrap()).await
-}
-
 async fn created(app: &TestApp, path: &str, token: &str, body: Value) -> Value {
-    let response = api(app, Method::POST, path, token, Some(body)).await;
+    let response = app.api(Method::POST, path, token, Some(body)).await;
     assert!(
         response.status.is_success(),
         "POST {path}: {} {}",
@@ -258,7 +237,7 @@ async fn read_every_api_endpoint(app: &TestApp, token: &str) -> Vec<(String, Tes
             concrete.insert(filled);
         }
         for target in concrete {
-            let response = api(app, Method::GET, &target, token, None).await;
+            let response = app.api(Method::GET, &target, token, None).await;
             assert!(
                 !response.status.is_server_error(),
                 "GET {target}: {} {}",
@@ -295,21 +274,21 @@ async fn no_secret_reaches_a_page_an_api_answer_a_csv_export_or_a_log() {
     .await;
     let new_token = issued["token"].as_str().unwrap().to_string();
     assert_eq!(
-        api(&app, Method::GET, "/api/v1/me", &new_token, None)
+        app.api(Method::GET, "/api/v1/me", &new_token, None)
             .await
             .status,
         200
     );
 
     // The one place a secret may come back: the explicit, audited reveal.
-    let revealed = api(
-        &app,
-        Method::POST,
-        &format!("/api/v1/users/{}/reveal-password", populated.user_id),
-        &populated.admin_token,
-        None,
-    )
-    .await;
+    let revealed = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/users/{}/reveal-password", populated.user_id),
+            &populated.admin_token,
+            None,
+        )
+        .await;
     assert_eq!(revealed.status, 200, "{}", revealed.text());
     assert!(revealed.text().contains(SUBSCRIBER_PASSWORD));
 
@@ -495,7 +474,9 @@ async fn injection_strings_in_searches_and_filters_are_data(backend: Backend) {
             let name = parameter["name"].as_str().unwrap();
             for injection in INJECTIONS {
                 let probe = with_parameter(path, name, injection);
-                let response = api(&app, Method::GET, &probe, &populated.admin_token, None).await;
+                let response = app
+                    .api(Method::GET, &probe, &populated.admin_token, None)
+                    .await;
                 assert!(
                     !response.status.is_server_error(),
                     "GET {probe}: {} {}",
@@ -567,14 +548,14 @@ async fn deep_or_huge_json_and_oversized_forms_are_refused() {
         .map(|i| format!("\"k{i}\":{i}"))
         .collect::<Vec<_>>()
         .join(",");
-    let response = api(
-        &app,
-        Method::POST,
-        "/api/v1/packages",
-        &token,
-        Some(serde_json::from_str(&format!("{{{many}}}")).unwrap()),
-    )
-    .await;
+    let response = app
+        .api(
+            Method::POST,
+            "/api/v1/packages",
+            &token,
+            Some(serde_json::from_str(&format!("{{{many}}}")).unwrap()),
+        )
+        .await;
     assert_eq!(response.status, 422, "{}", response.text());
 
     // The HTML forms have the same bound.

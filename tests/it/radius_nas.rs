@@ -3,8 +3,7 @@
 //! audit entries, and a shared secret that is stored in clear for
 //! FreeRADIUS but never appears in an answer, a page, a CSV or the audit log.
 
-use axum::body::Body;
-use axum::http::{Method, Request};
+use axum::http::Method;
 use ispd::audit::entities::audit_log;
 use ispd::audit::Actor;
 use ispd::crypto::Secret;
@@ -18,27 +17,6 @@ use crate::helpers::{Backend, TestApp, TestBrowser, TestResponse};
 
 const SECRET: &str = "Sh4red-secret-for-nas";
 const NEW_SECRET: &str = "An0ther-shared-secret";
-
-async fn call(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> TestResponse {
-    let mut request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("authorization", format!("Bearer {token}"));
-    let body = match body {
-        Some(value) => {
-            request = request.header("content-type", "application/json");
-            Body::from(value.to_string())
-        }
-        None => Body::empty(),
-    };
-    app.send(request.body(body).unwrap()).await
-}
 
 fn assert_error(response: &TestResponse, status: u16, code: &str) -> Value {
     assert_eq!(response.status, status, "{}", response.text());
@@ -83,14 +61,14 @@ async fn nas_entries_are_created_read_listed_changed_and_deleted_through_the_api
     };
     let op = app.create_token(Role::Operator).await;
 
-    let created = call(
-        &app,
-        Method::POST,
-        "/api/v1/nas",
-        &op,
-        Some(nas_body("192.0.2.1")),
-    )
-    .await;
+    let created = app
+        .api(
+            Method::POST,
+            "/api/v1/nas",
+            &op,
+            Some(nas_body("192.0.2.1")),
+        )
+        .await;
     assert_eq!(created.status, 201, "{}", created.text());
     assert_no_secret(&created);
     let body = created.json();
@@ -105,37 +83,42 @@ async fn nas_entries_are_created_read_listed_changed_and_deleted_through_the_api
     // FreeRADIUS reads the secret as stored: it is there, in clear.
     assert_eq!(stored(&app, id).await.unwrap().secret, SECRET);
 
-    let got = call(&app, Method::GET, &format!("/api/v1/nas/{id}"), &op, None).await;
+    let got = app
+        .api(Method::GET, &format!("/api/v1/nas/{id}"), &op, None)
+        .await;
     assert_eq!(got.status, 200);
     assert_no_secret(&got);
     assert_eq!(got.json()["shortname"], "bras-1");
 
-    call(
-        &app,
+    app.api(
         Method::POST,
         "/api/v1/nas",
         &op,
         Some(nas_body("nas2.example.net")),
     )
     .await;
-    let listed = call(&app, Method::GET, "/api/v1/nas?q=EXAMPLE", &op, None).await;
+    let listed = app
+        .api(Method::GET, "/api/v1/nas?q=EXAMPLE", &op, None)
+        .await;
     assert_eq!(listed.status, 200);
     assert_no_secret(&listed);
     assert_eq!(listed.json()["meta"]["total"], 1);
     assert_eq!(listed.json()["data"][0]["nasname"], "nas2.example.net");
-    let sorted = call(&app, Method::GET, "/api/v1/nas?sort=-nasname", &op, None).await;
+    let sorted = app
+        .api(Method::GET, "/api/v1/nas?sort=-nasname", &op, None)
+        .await;
     assert_eq!(sorted.json()["data"][0]["nasname"], "nas2.example.net");
     assert_eq!(sorted.json()["data"][1]["nasname"], "192.0.2.1");
 
     // Without a secret, an update keeps the stored one.
-    let changed = call(
-        &app,
-        Method::PUT,
-        &format!("/api/v1/nas/{id}"),
-        &op,
-        Some(json!({"nasname": "192.0.2.1", "type": "cisco", "ports": 1700})),
-    )
-    .await;
+    let changed = app
+        .api(
+            Method::PUT,
+            &format!("/api/v1/nas/{id}"),
+            &op,
+            Some(json!({"nasname": "192.0.2.1", "type": "cisco", "ports": 1700})),
+        )
+        .await;
     assert_eq!(changed.status, 200, "{}", changed.text());
     assert_no_secret(&changed);
     assert_eq!(changed.json()["type"], "cisco");
@@ -152,29 +135,26 @@ async fn nas_entries_are_created_read_listed_changed_and_deleted_through_the_api
     );
     assert_eq!(stored(&app, id).await.unwrap().secret, SECRET);
 
-    let rekeyed = call(
-        &app,
-        Method::PUT,
-        &format!("/api/v1/nas/{id}"),
-        &op,
-        Some(json!({"nasname": "192.0.2.1", "secret": NEW_SECRET})),
-    )
-    .await;
+    let rekeyed = app
+        .api(
+            Method::PUT,
+            &format!("/api/v1/nas/{id}"),
+            &op,
+            Some(json!({"nasname": "192.0.2.1", "secret": NEW_SECRET})),
+        )
+        .await;
     assert_eq!(rekeyed.status, 200, "{}", rekeyed.text());
     assert_no_secret(&rekeyed);
     assert_eq!(stored(&app, id).await.unwrap().secret, NEW_SECRET);
 
-    let deleted = call(
-        &app,
-        Method::DELETE,
-        &format!("/api/v1/nas/{id}"),
-        &op,
-        None,
-    )
-    .await;
+    let deleted = app
+        .api(Method::DELETE, &format!("/api/v1/nas/{id}"), &op, None)
+        .await;
     assert_eq!(deleted.status, 204);
     assert!(stored(&app, id).await.is_none());
-    let gone = call(&app, Method::GET, &format!("/api/v1/nas/{id}"), &op, None).await;
+    let gone = app
+        .api(Method::GET, &format!("/api/v1/nas/{id}"), &op, None)
+        .await;
     assert_error(&gone, 404, "not_found");
 
     // Every change is audited, without the secret.
@@ -276,7 +256,9 @@ async fn invalid_nas_fields_are_422_naming_each_field(backend: Backend) {
         ),
     ];
     for (body, field, part) in cases {
-        let response = call(&app, Method::POST, "/api/v1/nas", &op, Some(body.clone())).await;
+        let response = app
+            .api(Method::POST, "/api/v1/nas", &op, Some(body.clone()))
+            .await;
         let error = assert_error(&response, 422, "validation_failed");
         let message = error["fields"][*field]
             .as_str()
@@ -288,16 +270,18 @@ async fn invalid_nas_fields_are_422_naming_each_field(backend: Backend) {
         assert!(!response.text().contains(SECRET), "the secret echoed back");
     }
     // A body of the wrong shape names the field too.
-    let wrong = call(
-        &app,
-        Method::POST,
-        "/api/v1/nas",
-        &op,
-        Some(json!({"nasname": "10.0.0.1", "secret": SECRET, "ports": "many"})),
-    )
-    .await;
+    let wrong = app
+        .api(
+            Method::POST,
+            "/api/v1/nas",
+            &op,
+            Some(json!({"nasname": "10.0.0.1", "secret": SECRET, "ports": "many"})),
+        )
+        .await;
     assert_error(&wrong, 422, "validation_failed");
-    let bad_sort = call(&app, Method::GET, "/api/v1/nas?sort=secret", &op, None).await;
+    let bad_sort = app
+        .api(Method::GET, "/api/v1/nas?sort=secret", &op, None)
+        .await;
     assert_error(&bad_sort, 422, "validation_failed");
     assert!(nas::Entity::find()
         .all(&app.state.db.radius)
@@ -312,57 +296,57 @@ async fn a_duplicate_nasname_is_a_409(backend: Backend) {
         return;
     };
     let op = app.create_token(Role::Operator).await;
-    let first = call(
-        &app,
-        Method::POST,
-        "/api/v1/nas",
-        &op,
-        Some(nas_body("nas1.example.net")),
-    )
-    .await;
+    let first = app
+        .api(
+            Method::POST,
+            "/api/v1/nas",
+            &op,
+            Some(nas_body("nas1.example.net")),
+        )
+        .await;
     assert_eq!(first.status, 201, "{}", first.text());
     // Host names are compared without regard to case.
-    let again = call(
-        &app,
-        Method::POST,
-        "/api/v1/nas",
-        &op,
-        Some(nas_body("NAS1.Example.net")),
-    )
-    .await;
+    let again = app
+        .api(
+            Method::POST,
+            "/api/v1/nas",
+            &op,
+            Some(nas_body("NAS1.Example.net")),
+        )
+        .await;
     let error = assert_error(&again, 409, "nas_exists");
     assert!(error["message"]
         .as_str()
         .unwrap()
         .contains("nas1.example.net"));
 
-    let second = call(
-        &app,
-        Method::POST,
-        "/api/v1/nas",
-        &op,
-        Some(nas_body("192.0.2.2")),
-    )
-    .await;
+    let second = app
+        .api(
+            Method::POST,
+            "/api/v1/nas",
+            &op,
+            Some(nas_body("192.0.2.2")),
+        )
+        .await;
     let second_id = second.json()["id"].as_i64().unwrap();
-    let renamed = call(
-        &app,
-        Method::PUT,
-        &format!("/api/v1/nas/{second_id}"),
-        &op,
-        Some(json!({"nasname": "nas1.example.net"})),
-    )
-    .await;
+    let renamed = app
+        .api(
+            Method::PUT,
+            &format!("/api/v1/nas/{second_id}"),
+            &op,
+            Some(json!({"nasname": "nas1.example.net"})),
+        )
+        .await;
     assert_error(&renamed, 409, "nas_exists");
     // Keeping its own name is no conflict.
-    let same = call(
-        &app,
-        Method::PUT,
-        &format!("/api/v1/nas/{second_id}"),
-        &op,
-        Some(json!({"nasname": "192.0.2.2"})),
-    )
-    .await;
+    let same = app
+        .api(
+            Method::PUT,
+            &format!("/api/v1/nas/{second_id}"),
+            &op,
+            Some(json!({"nasname": "192.0.2.2"})),
+        )
+        .await;
     assert_eq!(same.status, 200, "{}", same.text());
     assert_eq!(
         nas::Entity::find()
@@ -381,16 +365,16 @@ async fn viewers_read_nas_entries_but_cannot_change_them(backend: Backend) {
     };
     let op = app.create_token(Role::Operator).await;
     let viewer = app.create_token(Role::Viewer).await;
-    let created = call(
-        &app,
-        Method::POST,
-        "/api/v1/nas",
-        &op,
-        Some(nas_body("192.0.2.1")),
-    )
-    .await;
+    let created = app
+        .api(
+            Method::POST,
+            "/api/v1/nas",
+            &op,
+            Some(nas_body("192.0.2.1")),
+        )
+        .await;
     let id = created.json()["id"].as_i64().unwrap();
-    let listed = call(&app, Method::GET, "/api/v1/nas", &viewer, None).await;
+    let listed = app.api(Method::GET, "/api/v1/nas", &viewer, None).await;
     assert_eq!(listed.status, 200);
     assert_no_secret(&listed);
     for (method, path, body) in [
@@ -406,7 +390,7 @@ async fn viewers_read_nas_entries_but_cannot_change_them(backend: Backend) {
         ),
         (Method::DELETE, format!("/api/v1/nas/{id}"), None),
     ] {
-        let response = call(&app, method.clone(), &path, &viewer, body).await;
+        let response = app.api(method.clone(), &path, &viewer, body).await;
         assert_error(&response, 403, "forbidden");
     }
     let anonymous = app.get("/api/v1/nas").await;
@@ -619,7 +603,8 @@ crate::on_every_backend!(viewers_see_nas_entries_without_change_buttons);
 async fn the_openapi_document_describes_the_nas_and_session_endpoints() {
     let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
     let token = app.create_token(Role::Viewer).await;
-    let document = call(&app, Method::GET, "/api/v1/openapi.json", &token, None)
+    let document = app
+        .api(Method::GET, "/api/v1/openapi.json", &token, None)
         .await
         .json();
     let operations = [

@@ -2,8 +2,7 @@
 //! service call: what a sync changed, a RADIUS failure as a 502 that leaves
 //! the user flagged, and the retry that picks flagged users up in batches.
 
-use axum::body::Body;
-use axum::http::{Method, Request};
+use axum::http::Method;
 use ispd::audit::entities::audit_log;
 use ispd::audit::Actor;
 use ispd::crypto::Secret;
@@ -20,27 +19,6 @@ use crate::helpers::{Backend, TestApp, TestResponse};
 
 const PASSWORD: &str = "Sup3r-secret pass";
 
-async fn call(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> TestResponse {
-    let mut request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("authorization", format!("Bearer {token}"));
-    let body = match body {
-        Some(value) => {
-            request = request.header("content-type", "application/json");
-            Body::from(value.to_string())
-        }
-        None => Body::empty(),
-    };
-    app.send(request.body(body).unwrap()).await
-}
-
 struct Fixture {
     app: TestApp,
     op: String,
@@ -50,17 +28,17 @@ struct Fixture {
 async fn spawn(backend: Backend) -> Option<Fixture> {
     let app = TestApp::spawn(backend).await?;
     let op = app.create_token(Role::Operator).await;
-    let package = call(
-        &app,
-        Method::POST,
-        "/api/v1/packages",
-        &op,
-        Some(
-            json!({"name": "Home 20M", "download_rate": "20M", "upload_rate": "5M",
+    let package = app
+        .api(
+            Method::POST,
+            "/api/v1/packages",
+            &op,
+            Some(
+                json!({"name": "Home 20M", "download_rate": "20M", "upload_rate": "5M",
                     "radius_group": "home-20m"}),
-        ),
-    )
-    .await;
+            ),
+        )
+        .await;
     assert_eq!(package.status, 201, "{}", package.text());
     let package = package.json()["id"].as_i64().unwrap();
     Some(Fixture { app, op, package })
@@ -96,14 +74,14 @@ impl Fixture {
     }
 
     async fn sync(&self, id: i64) -> TestResponse {
-        call(
-            &self.app,
-            Method::POST,
-            &format!("/api/v1/users/{id}/sync-radius"),
-            &self.op,
-            None,
-        )
-        .await
+        self.app
+            .api(
+                Method::POST,
+                &format!("/api/v1/users/{id}/sync-radius"),
+                &self.op,
+                None,
+            )
+            .await
     }
 
     async fn pending(&self, id: i64) -> bool {
@@ -163,17 +141,18 @@ async fn syncing_a_user_now_reports_what_changed(backend: Backend) {
     let again = f.sync(id).await;
     assert_eq!(again.json()["outcome"], "unchanged");
 
-    let suspended = call(
-        &f.app,
-        Method::PUT,
-        &format!("/api/v1/users/{id}"),
-        &f.op,
-        Some(
-            json!({"username": "alice", "service_type": "pppoe", "package_id": f.package,
+    let suspended = f
+        .app
+        .api(
+            Method::PUT,
+            &format!("/api/v1/users/{id}"),
+            &f.op,
+            Some(
+                json!({"username": "alice", "service_type": "pppoe", "package_id": f.package,
                     "status": "suspended"}),
-        ),
-    )
-    .await;
+            ),
+        )
+        .await;
     assert_eq!(suspended.status, 200, "{}", suspended.text());
     // An API change writes the RADIUS rows itself.
     assert_eq!(suspended.json()["radius_sync_pending"], false);
@@ -184,14 +163,15 @@ async fn syncing_a_user_now_reports_what_changed(backend: Backend) {
     let missing = f.sync(99999).await;
     assert_eq!(missing.status, 404, "{}", missing.text());
     let viewer = f.app.create_token(Role::Viewer).await;
-    let refused = call(
-        &f.app,
-        Method::POST,
-        &format!("/api/v1/users/{id}/sync-radius"),
-        &viewer,
-        None,
-    )
-    .await;
+    let refused = f
+        .app
+        .api(
+            Method::POST,
+            &format!("/api/v1/users/{id}/sync-radius"),
+            &viewer,
+            None,
+        )
+        .await;
     assert_eq!(refused.status, 403);
 
     let audited: Vec<Value> = audit_log::Entity::find()
@@ -315,14 +295,10 @@ async fn api_changes_reach_radius_at_once_and_a_refusal_loses_nothing(backend: B
         json!({"username": username, "password": PASSWORD, "service_type": "pppoe",
                 "package_id": f.package})
     };
-    let created = call(
-        &f.app,
-        Method::POST,
-        "/api/v1/users",
-        &f.op,
-        Some(create("carol")),
-    )
-    .await;
+    let created = f
+        .app
+        .api(Method::POST, "/api/v1/users", &f.op, Some(create("carol")))
+        .await;
     assert_eq!(created.status, 201, "{}", created.text());
     assert_eq!(created.json()["radius_sync_pending"], false);
     let carol = created.json()["id"].as_i64().unwrap();
@@ -330,14 +306,10 @@ async fn api_changes_reach_radius_at_once_and_a_refusal_loses_nothing(backend: B
     assert!(carol_rows >= 1);
 
     f.break_radius(true).await;
-    let saved = call(
-        &f.app,
-        Method::POST,
-        "/api/v1/users",
-        &f.op,
-        Some(create("dave")),
-    )
-    .await;
+    let saved = f
+        .app
+        .api(Method::POST, "/api/v1/users", &f.op, Some(create("dave")))
+        .await;
     assert_eq!(
         saved.status,
         201,
@@ -345,14 +317,15 @@ async fn api_changes_reach_radius_at_once_and_a_refusal_loses_nothing(backend: B
         saved.text()
     );
     assert_eq!(saved.json()["radius_sync_pending"], true);
-    let refused = call(
-        &f.app,
-        Method::DELETE,
-        &format!("/api/v1/users/{carol}"),
-        &f.op,
-        None,
-    )
-    .await;
+    let refused = f
+        .app
+        .api(
+            Method::DELETE,
+            &format!("/api/v1/users/{carol}"),
+            &f.op,
+            None,
+        )
+        .await;
     assert_eq!(refused.status, 502, "{}", refused.text());
     assert_eq!(refused.json()["error"]["code"], "radius_unavailable");
     assert!(
@@ -370,14 +343,15 @@ async fn api_changes_reach_radius_at_once_and_a_refusal_loses_nothing(backend: B
         "carol's rows are intact"
     );
 
-    let deleted = call(
-        &f.app,
-        Method::DELETE,
-        &format!("/api/v1/users/{carol}"),
-        &f.op,
-        None,
-    )
-    .await;
+    let deleted = f
+        .app
+        .api(
+            Method::DELETE,
+            &format!("/api/v1/users/{carol}"),
+            &f.op,
+            None,
+        )
+        .await;
     assert_eq!(deleted.status, 204, "{}", deleted.text());
     assert_eq!(
         f.radcheck_rows("carol").await,

@@ -21,7 +21,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{ispd_command, Backend, TestDb};
+use crate::helpers::{free_port, ispd_command, Backend, TestDb};
 
 const REDIS_DATABASE: u32 = 13;
 const ALLOCATIONS: usize = 200;
@@ -50,14 +50,6 @@ impl Process {
     fn pid(&self) -> u32 {
         self.child.id()
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// An HTTP/1.1 answer: status, headers (lower-case names) and body.
@@ -186,6 +178,14 @@ async fn wait_until_up(port: u16, process: &mut Process) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+async fn read_run(conn: &sea_orm::DatabaseConnection, id: i64) -> job_run::Model {
+    job_run::Entity::find_by_id(id)
+        .one(conn)
+        .await
+        .unwrap()
+        .expect("the run")
 }
 
 fn redis_url() -> Option<String> {
@@ -492,11 +492,7 @@ async fn two_web_and_two_worker_processes_share_one_postgresql_and_one_redis() {
     // listing then takes SLOW_LISTING), then kill that worker.
     let deadline = Instant::now() + Duration::from_secs(30);
     let holder = loop {
-        let run = job_run::Entity::find_by_id(run_id)
-            .one(&main.conn)
-            .await
-            .unwrap()
-            .unwrap();
+        let run = read_run(&main.conn, run_id).await;
         if run.status == "running" && run.attempts == 1 && router.connections() > 0 {
             if let Some(holder) = run.lease_holder {
                 break holder;
@@ -516,11 +512,7 @@ async fn two_web_and_two_worker_processes_share_one_postgresql_and_one_redis() {
 
     let deadline = Instant::now() + Duration::from_secs(90);
     let finished = loop {
-        let run = job_run::Entity::find_by_id(run_id)
-            .one(&main.conn)
-            .await
-            .unwrap()
-            .unwrap();
+        let run = read_run(&main.conn, run_id).await;
         if run.finished_at.is_some() {
             break run;
         }

@@ -12,27 +12,6 @@ use crate::helpers::{Backend, TestApp, TestResponse};
 
 const PASSWORD: &str = "Sup3r-secret pass";
 
-async fn call(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> TestResponse {
-    let mut request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("authorization", format!("Bearer {token}"));
-    let body = match body {
-        Some(value) => {
-            request = request.header("content-type", "application/json");
-            Body::from(value.to_string())
-        }
-        None => Body::empty(),
-    };
-    app.send(request.body(body).unwrap()).await
-}
-
 fn assert_error(response: &TestResponse, status: u16, code: &str) -> Value {
     assert_eq!(response.status, status, "{}", response.text());
     let error = response.json()["error"].clone();
@@ -78,7 +57,7 @@ fn package_body(name: &str, group: &str) -> Value {
 
 impl Fixture {
     async fn send(&self, method: Method, path: &str, body: Option<Value>) -> TestResponse {
-        call(&self.app, method, path, &self.op, body).await
+        self.app.api(method, path, &self.op, body).await
     }
 
     async fn package(&self, name: &str, group: &str) -> i64 {
@@ -145,25 +124,27 @@ async fn packages_can_be_created_read_listed_changed_and_deleted(backend: Backen
     assert_eq!(package["download_rate_kbps"], 20000);
     assert_eq!(package["burst"]["time_secs"], 10);
 
-    let got = call(
-        &f.app,
-        Method::GET,
-        &format!("/api/v1/packages/{id}"),
-        &f.viewer,
-        None,
-    )
-    .await;
+    let got = f
+        .app
+        .api(
+            Method::GET,
+            &format!("/api/v1/packages/{id}"),
+            &f.viewer,
+            None,
+        )
+        .await;
     assert_eq!(got.status, 200);
     assert_eq!(got.json()["name"], "Home 20M");
 
-    let listed = call(
-        &f.app,
-        Method::GET,
-        "/api/v1/packages?q=home&sort=-name",
-        &f.viewer,
-        None,
-    )
-    .await;
+    let listed = f
+        .app
+        .api(
+            Method::GET,
+            "/api/v1/packages?q=home&sort=-name",
+            &f.viewer,
+            None,
+        )
+        .await;
     assert_eq!(listed.status, 200, "{}", listed.text());
     assert_eq!(listed.json()["meta"]["total"], 1);
 
@@ -298,25 +279,22 @@ async fn users_are_managed_and_their_password_is_never_returned(backend: Backend
     // Written to the RADIUS DB by the create itself.
     assert_eq!(user["radius_sync_pending"], false);
 
-    let got = call(
-        &f.app,
-        Method::GET,
-        &format!("/api/v1/users/{id}"),
-        &f.viewer,
-        None,
-    )
-    .await;
+    let got = f
+        .app
+        .api(Method::GET, &format!("/api/v1/users/{id}"), &f.viewer, None)
+        .await;
     assert_eq!(got.status, 200);
     assert_no_password(&got);
 
-    let listed = call(
-        &f.app,
-        Method::GET,
-        &format!("/api/v1/users?service_type=static&status=active&package_id={package}&q=ali"),
-        &f.viewer,
-        None,
-    )
-    .await;
+    let listed = f
+        .app
+        .api(
+            Method::GET,
+            &format!("/api/v1/users?service_type=static&status=active&package_id={package}&q=ali"),
+            &f.viewer,
+            None,
+        )
+        .await;
     assert_eq!(listed.status, 200, "{}", listed.text());
     assert_no_password(&listed);
     assert_eq!(listed.json()["meta"]["total"], 1);
@@ -517,7 +495,7 @@ async fn revealing_a_password_is_audited_and_needs_an_operator(backend: Backend)
     let id = created.json()["id"].as_i64().unwrap();
     let path = format!("/api/v1/users/{id}/reveal-password");
 
-    let refused = call(&f.app, Method::POST, &path, &f.viewer, None).await;
+    let refused = f.app.api(Method::POST, &path, &f.viewer, None).await;
     assert_error(&refused, 403, "forbidden");
     let audited = || async {
         audit_log::Entity::find()
@@ -602,7 +580,7 @@ async fn a_package_in_use_is_a_409_and_viewers_change_nothing(backend: Backend) 
         (Method::DELETE, format!("/api/v1/users/{user}"), None),
     ];
     for (method, path, body) in attempts {
-        let response = call(&f.app, method.clone(), &path, v, body).await;
+        let response = f.app.api(method.clone(), &path, v, body).await;
         assert_error(&response, 403, "forbidden");
     }
     let unauthenticated = f
