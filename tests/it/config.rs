@@ -198,3 +198,19 @@ fn errors_never_echo_secrets() {
     let err = config_from(&[("REDIS_URL", "http://:hunter2@redis")]).unwrap_err();
     assert!(!err.to_string().contains("hunter2"), "{err}");
 }
+
+/// docs/DEPLOYMENT.md's table of settings names every variable of
+/// .env.example, so that an operator reading it misses none.
+#[test]
+fn the_deployment_guide_lists_every_setting() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let example = std::fs::read_to_string(format!("{root}/.env.example")).unwrap();
+    let guide = std::fs::read_to_string(format!("{root}/docs/DEPLOYMENT.md")).unwrap();
+    let missing: Vec<&str> = example
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.split_once('=').map(|(name, _)| name.trim()))
+        .filter(|name| !guide.contains(&format!("| `{name}` |")))
+        .collect();
+    assert!(missing.is_empty(), "not in docs/DEPLOYMENT.md: {missing:?}");
+}
