@@ -106,6 +106,15 @@ fn sqlite_file_path(url: &str) -> Option<String> {
     (!path.is_empty() && !path.starts_with(":memory:")).then(|| path.to_string())
 }
 
+/// The constraint's message when `err` is a unique-constraint violation
+/// (the same on every backend), else None.
+pub fn unique_violation(err: &DbErr) -> Option<String> {
+    match err.sql_err() {
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(text)) => Some(text),
+        _ => None,
+    }
+}
+
 /// A transaction for a change. On SQLite it takes the write lock at BEGIN
 /// (IMMEDIATE): a transaction that first reads and then writes would fail
 /// with SQLITE_BUSY under contention instead of waiting its turn.

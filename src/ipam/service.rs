@@ -30,6 +30,7 @@ use super::domain::{
 use super::entities::{ip_allocation, ip_allocation_history, ip_free_range, ip_pool, ip_subnet};
 use crate::audit::{self, Actor};
 use crate::error::FieldErrors;
+use crate::text::optional_text;
 use crate::web::pagination::{fetch_page, PageRequest, Sort};
 
 #[derive(Debug, thiserror::Error)]
@@ -133,10 +134,6 @@ pub struct PoolSpec {
     pub dns_servers: Vec<IpAddr>,
     pub vlan_id: Option<VlanId>,
     pub status: RangeStatus,
-}
-
-fn optional_text(value: &Option<String>) -> Option<&str> {
-    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 
 impl PoolInput {

@@ -35,6 +35,7 @@ use crate::crypto::{AppKey, CryptoError, Secret};
 use crate::db::begin_write;
 use crate::error::{AppError, FieldErrors};
 use crate::ipam::domain::NetUsername;
+use crate::text::{has_control, optional_text};
 use crate::users::entities::{network_user, service_package};
 use crate::web::pagination::{contains, fetch_page, PageRequest, Sort};
 
@@ -249,21 +250,6 @@ pub async fn connect(
     Client::connect_with(options)
         .await
         .map_err(|err| MikrotikError::from_client(&router.name, err))
-}
-
-fn is_unique_violation(err: &DbErr) -> bool {
-    matches!(
-        err.sql_err(),
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-    )
-}
-
-fn optional_text(value: &Option<String>) -> Option<&str> {
-    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
-}
-
-fn has_control(text: &str) -> bool {
-    text.chars().any(char::is_control)
 }
 
 // -------------------------------------------------------------- routers
@@ -526,7 +512,7 @@ pub async fn create_router(
     .insert(&txn)
     .await
     .map_err(|err| {
-        if is_unique_violation(&err) {
+        if crate::db::unique_violation(&err).is_some() {
             router_name_taken(&spec.name)
         } else {
             err.into()
@@ -582,7 +568,7 @@ pub async fn update_router(
     }
     row.updated_at = Set(Utc::now().fixed_offset());
     let router = row.update(&txn).await.map_err(|err| {
-        if is_unique_violation(&err) {
+        if crate::db::unique_violation(&err).is_some() {
             router_name_taken(&spec.name)
         } else {
             err.into()
@@ -1475,7 +1461,7 @@ fn after_failed_write(
 ) -> MikrotikError {
     match undo {
         Ok(()) => {
-            if is_unique_violation(&db_err) {
+            if crate::db::unique_violation(&db_err).is_some() {
                 pppoe_taken(name, &router.name)
             } else {
                 MikrotikError::Db(db_err)

@@ -41,6 +41,7 @@ use crate::audit::{self, Actor};
 use crate::crypto::Secret;
 use crate::db::begin_write;
 use crate::error::{AppError, FieldErrors};
+use crate::text::has_control;
 use crate::web::pagination::{contains, fetch_page, PageRequest, Sort};
 
 /// The `type` values ispd accepts: FreeRADIUS's `checkrad` types, plus
@@ -137,10 +138,6 @@ fn trimmed(value: &Option<String>) -> Option<String> {
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .map(str::to_string)
-}
-
-fn has_control(text: &str) -> bool {
-    text.chars().any(char::is_control)
 }
 
 /// An IP address (in its canonical text) or a host name (lower case).

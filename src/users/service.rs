@@ -45,6 +45,7 @@ use crate::error::{AppError, FieldErrors};
 use crate::ipam::service::{self as ipam, AllocationInput, IpamError, IpamSettings};
 use crate::mikrotik::pool::RouterPool;
 use crate::mikrotik::service::{self as mikrotik, MikrotikError, PushedSecrets};
+use crate::text::optional_text;
 use crate::web::pagination::{contains, fetch_page, PageRequest, Sort};
 
 #[derive(Debug, thiserror::Error)]
@@ -100,17 +101,6 @@ impl From<UsersError> for AppError {
             }
             UsersError::Db(db) => db.into(),
         }
-    }
-}
-
-fn optional_text(value: &Option<String>) -> Option<&str> {
-    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
-}
-
-fn is_unique_violation(err: &DbErr) -> Option<String> {
-    match err.sql_err() {
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(text)) => Some(text),
-        _ => None,
     }
 }
 
@@ -386,7 +376,7 @@ async fn check_package_unique(
 /// `service_packages_radius_group_key`, MariaDB's key `radius_group`,
 /// SQLite's `service_packages.radius_group`).
 fn package_taken_as_invalid(err: DbErr) -> UsersError {
-    match is_unique_violation(&err) {
+    match crate::db::unique_violation(&err) {
         Some(text) if text.contains("radius_group") => UsersError::invalid(
             "radius_group",
             "a package with this RADIUS group exists already",
@@ -807,7 +797,7 @@ async fn check_user_references(
 /// Any unique violation on network_users is its username (its only
 /// unique column). On MariaDB that includes names differing only in case.
 fn username_taken_as_invalid(err: DbErr) -> UsersError {
-    if is_unique_violation(&err).is_some() {
+    if crate::db::unique_violation(&err).is_some() {
         UsersError::invalid("username", "a user with this name exists already")
     } else {
         UsersError::Db(err)

@@ -31,6 +31,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
     use axum::routing::post;
     Router::new()
         .route("/", get(pages::dashboard))
+        .route("/dashboard/figures", get(pages::dashboard_figures))
         .route("/login", get(account::login_page).post(account::login))
         .route("/logout", post(account::logout))
         .route(

@@ -33,6 +33,7 @@ mod backup;
 mod cli;
 mod compose;
 mod config;
+mod dashboard;
 mod freeradius;
 mod ipam;
 mod ipam_api;

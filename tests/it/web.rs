@@ -343,6 +343,7 @@ async fn every_page_renders_for_its_roles(backend: Backend) {
         .unwrap();
     let pages = [
         "/",
+        "/dashboard/figures",
         "/ipam/pools",
         "/ipam/subnets",
         "/ipam/allocations",
