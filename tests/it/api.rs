@@ -1166,32 +1166,102 @@ async fn metrics_count_requests_per_route(backend: Backend) {
 }
 crate::on_every_backend!(metrics_count_requests_per_route);
 
-/// docs/API.md names every path of the OpenAPI document, with each of its
-/// methods in a heading or a table row ("GET /api/v1/users" or
-/// "| GET | /api/v1/users |"), so that no endpoint goes undocumented.
+/// docs/API.md shows every operation of the OpenAPI document in its own
+/// section: a `### METHOD /api/v1/path` heading followed, before the next
+/// heading, by a fenced block with the `curl` request and a later fenced
+/// block with the answer (taken from a real run). A heading may name a
+/// sibling by its last segment, as in
+/// `### POST /api/v1/radius/sessions/{radacctid}/disconnect and /coa`.
 #[test]
 fn every_endpoint_of_the_openapi_document_is_in_api_md() {
+    /// A `##` or `###` heading and the fenced blocks under it.
+    struct Section<'a> {
+        heading: &'a str,
+        blocks: Vec<String>,
+    }
+
+    /// The operations a `### METHOD path [and /sibling]` heading names.
+    fn operations_named(heading: &str) -> Vec<(String, String)> {
+        let Some(rest) = heading.strip_prefix("### ") else {
+            return Vec::new();
+        };
+        let mut words = rest.split_whitespace();
+        let Some(method) = words.next() else {
+            return Vec::new();
+        };
+        let mut named = Vec::new();
+        let mut last_path: Option<String> = None;
+        for word in words {
+            if word.starts_with("/api/v1/") {
+                last_path = Some(word.to_string());
+                named.push((method.to_string(), word.to_string()));
+            } else if let (Some(sibling), Some(path)) = (word.strip_prefix('/'), &last_path) {
+                let parent = &path[..path.rfind('/').expect("a path has a slash")];
+                named.push((method.to_string(), format!("{parent}/{sibling}")));
+            }
+        }
+        named
+    }
+
     let api_md = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/API.md"))
         .expect("docs/API.md");
+    let mut sections: Vec<Section> = Vec::new();
+    let mut open_block: Option<Vec<&str>> = None;
+    for line in api_md.lines() {
+        if line.trim_start().starts_with("```") {
+            match open_block.take() {
+                Some(block) => {
+                    if let Some(section) = sections.last_mut() {
+                        section.blocks.push(block.join("\n"));
+                    }
+                }
+                None => open_block = Some(Vec::new()),
+            }
+        } else if let Some(block) = open_block.as_mut() {
+            block.push(line);
+        } else if line.starts_with("## ") || line.starts_with("### ") {
+            sections.push(Section {
+                heading: line,
+                blocks: Vec::new(),
+            });
+        }
+    }
+    assert!(
+        open_block.is_none(),
+        "docs/API.md has an unclosed code block"
+    );
+
     let document = serde_json::to_value(ispd::api::openapi()).unwrap();
     let mut missing = Vec::new();
     for (path, operations) in document["paths"].as_object().unwrap() {
         for method in operations.as_object().unwrap().keys() {
             let method = method.to_uppercase();
-            let documented = api_md.lines().any(|line| {
-                line.contains(&format!("{method} {path}"))
-                    || (line.contains(&format!("| {method} |"))
-                        && line.contains(&format!(" {path} ")))
-                    || (line.starts_with('#') && line.contains(&method) && line.contains(path))
+            let operation = (method.clone(), path.clone());
+            let headed: Vec<&Section> = sections
+                .iter()
+                .filter(|section| operations_named(section.heading).contains(&operation))
+                .collect();
+            if headed.is_empty() {
+                missing.push(format!("{method} {path}: no `### {method} {path}` heading"));
+                continue;
+            }
+            let shows_request_and_answer = headed.iter().any(|section| {
+                section
+                    .blocks
+                    .iter()
+                    .position(|block| block.contains("curl"))
+                    .is_some_and(|request| section.blocks.len() > request + 1)
             });
-            if !documented {
-                missing.push(format!("{method} {path}"));
+            if !shows_request_and_answer {
+                missing.push(format!(
+                    "{method} {path}: its section has no `curl` block followed by the answer"
+                ));
             }
         }
     }
     assert!(
         missing.is_empty(),
-        "docs/API.md does not document {} endpoint(s):\n{}",
+        "docs/API.md does not show {} endpoint(s) with a request and its answer:\n{}",
         missing.len(),
         missing.join("\n")
     );
