@@ -1,17 +1,20 @@
 //! Demo data for `make seed`, so that a fresh install has something to show.
 //! Running it twice adds nothing the second time.
 
+use std::time::Duration;
+
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
     TransactionTrait,
 };
 
-use crate::crypto::{random_password, AppKey};
-use crate::ipam::entities::ip_pool;
+use crate::crypto::{random_password, AppKey, Secret};
+use crate::ipam::entities::{ip_pool, ip_subnet};
 use crate::ipam::service as ipam;
 use crate::mikrotik::entities::mikrotik_router;
 use crate::users::entities::{network_user, service_package};
+use crate::users::service as users;
 
 struct DemoPool {
     name: &'static str,
@@ -69,11 +72,16 @@ const PACKAGES: &[(&str, i64, i64, &str, &str)] = &[
     ),
 ];
 
-/// (username, service type, package name)
-const USERS: &[(&str, &str, &str)] = &[
-    ("alice", "pppoe", "Home 20M"),
-    ("bob", "pppoe", "Home 100M"),
-    ("acme-corp", "static", "Business 500M"),
+/// (username, service type, package name, subnet of a static address)
+const USERS: &[(&str, &str, &str, Option<&str>)] = &[
+    ("alice", "pppoe", "Home 20M", None),
+    ("bob", "pppoe", "Home 100M", None),
+    (
+        "acme-corp",
+        "static",
+        "Business 500M",
+        Some("198.51.100.0/26"),
+    ),
 ];
 
 pub async fn load_demo_data(db: &DatabaseConnection, key: &AppKey) -> anyhow::Result<String> {
@@ -155,10 +163,15 @@ pub async fn load_demo_data(db: &DatabaseConnection, key: &AppKey) -> anyhow::Re
         added.push(format!("package {name}"));
     }
 
-    for (username, service_type, package) in USERS {
+    txn.commit().await?;
+
+    // Through the users service, like any other subscriber: validated,
+    // audited, a static user's address allocated through IPAM, and
+    // flagged for the RADIUS sync.
+    for (username, service_type, package, static_subnet) in USERS {
         if network_user::Entity::find()
             .filter(network_user::Column::Username.eq(*username))
-            .one(&txn)
+            .one(db)
             .await?
             .is_some()
         {
@@ -166,25 +179,43 @@ pub async fn load_demo_data(db: &DatabaseConnection, key: &AppKey) -> anyhow::Re
         }
         let package_id = service_package::Entity::find()
             .filter(service_package::Column::Name.eq(*package))
-            .one(&txn)
+            .one(db)
             .await?
             .map(|p| p.id);
-        network_user::ActiveModel {
-            username: Set((*username).into()),
-            password_encrypted: Set(key.encrypt(&random_password(12))),
-            service_type: Set((*service_type).into()),
-            package_id: Set(package_id),
-            status: Set("active".into()),
-            radius_sync_pending: Set(true),
-            created_at: Set(now.into()),
-            updated_at: Set(now.into()),
-            ..Default::default()
-        }
-        .insert(&txn)
-        .await?;
+        let static_subnet_id = match static_subnet {
+            Some(cidr) => {
+                let (network, prefix) = cidr.split_once('/').unwrap_or((cidr, ""));
+                ip_subnet::Entity::find()
+                    .filter(ip_subnet::Column::Network.eq(network))
+                    .filter(ip_subnet::Column::PrefixLength.eq(prefix.parse::<i16>().ok()))
+                    .one(db)
+                    .await?
+                    .map(|s| s.id)
+            }
+            None => None,
+        };
+        users::create_user(
+            db,
+            key,
+            ipam::IpamSettings {
+                lock_timeout: Duration::from_secs(10),
+            },
+            &actor,
+            &users::UserInput {
+                username: (*username).into(),
+                password: Some(Secret::new(random_password(12))),
+                service_type: (*service_type).into(),
+                package_id,
+                static_subnet_id,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("demo user {username}: {e:?}"))?;
         added.push(format!("user {username}"));
     }
 
+    let txn = db.begin().await?;
     let router_name = "demo-router";
     if mikrotik_router::Entity::find()
         .filter(mikrotik_router::Column::Name.eq(router_name))

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use axum::extract::{OriginalUri, State};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -287,7 +287,8 @@ pub async fn get_job_run(
     security(("bearer" = []), ("session" = [])),
     params(("name" = String, Path, description = "The job's name, e.g. `ipam-cleanup`.")),
     responses(
-        (status = 202, description = "Queued.", body = JobRunView),
+        (status = 202, description = "Queued.", body = JobRunView,
+            headers(("Location" = String, description = "The run's URL, to follow it."))),
         (status = 401, response = Unauthenticated),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
@@ -303,8 +304,20 @@ pub async fn run_job(
     caller: ApiCaller,
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
-) -> Result<(StatusCode, Json<JobRunView>), AppError> {
+) -> Result<
+    (
+        StatusCode,
+        [(header::HeaderName, String); 1],
+        Json<JobRunView>,
+    ),
+    AppError,
+> {
     caller.require(Role::Operator)?;
     let run = runs::request_run(&state.db.main, &name, Trigger::Api, &caller.actor).await?;
-    Ok((StatusCode::ACCEPTED, Json(run.into())))
+    let location = format!("/api/v1/jobs/runs/{}", run.id);
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        Json(run.into()),
+    ))
 }

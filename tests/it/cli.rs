@@ -436,6 +436,30 @@ fn seed_loads_demo_data_once() {
     );
     let out = ispd_command(dir.path()).arg("seed").output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("nothing added"));
+
+    // The demo users went through the users service: the static one holds
+    // an address from its subnet, and all wait for the RADIUS sync.
+    let out = ispd_command(dir.path())
+        .args(["radius", "sync-users", "--dry-run"])
+        .output()
+        .unwrap();
+    let drift = String::from_utf8_lossy(&out.stdout);
+    assert!(drift.contains("users: 3 would be created"), "{drift}");
+    let url = format!(
+        "sqlite://{}?mode=ro",
+        dir.path().join("data/ispd.db").display()
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let users = runtime.block_on(async {
+        let conn = sea_orm::Database::connect(&url).await.unwrap();
+        <ispd::users::entities::network_user::Entity as sea_orm::EntityTrait>::find()
+            .all(&conn)
+            .await
+            .unwrap()
+    });
+    let acme = users.iter().find(|u| u.username == "acme-corp").unwrap();
+    assert_eq!(acme.static_ip.as_deref(), Some("198.51.100.2"));
+    assert!(users.iter().all(|u| u.radius_sync_pending), "{users:?}");
 }
 
 async fn migrate_applies_both_migrators_on_the_configured_databases(backend: Backend) {
