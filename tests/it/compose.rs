@@ -205,3 +205,27 @@ fn migrations_run_once_before_app_and_worker_start() {
         );
     }
 }
+
+/// Every `ispd ...` command the compose file runs is one the binary
+/// accepts, its required options included.
+#[test]
+fn every_ispd_command_in_the_compose_file_parses() {
+    use clap::Parser;
+    let compose = compose();
+    let services = compose.get("services").and_then(Value::as_mapping).unwrap();
+    let mut checked = 0;
+    for (name, service) in services {
+        let Some(command) = service.get("command") else {
+            continue;
+        };
+        let words = words(command);
+        if words.first().map(String::as_str) != Some("ispd") {
+            continue;
+        }
+        if let Err(e) = ispd::cli::Cli::try_parse_from(&words) {
+            panic!("service {name:?} runs {words:?}, which ispd refuses:\n{e}");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 4, "only {checked} ispd commands found");
+}
