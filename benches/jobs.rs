@@ -5,12 +5,15 @@
 //!
 //! `cargo bench --bench jobs` (options: `--jobs N`, default 10 000;
 //! `--queue redis|embedded|both`, default both). Redis is BENCH_REDIS_URL
-//! (default redis://127.0.0.1:6379); a random queue name is used and left
-//! to expire with the server's data. The main database is a SQLite file in
-//! a temporary directory, the embedded setup's default.
+//! (default redis://127.0.0.1:6379, a `/N` suffix picks the database); the
+//! queue gets a random name (`ispd-bench-…`) and its keys are deleted after
+//! the run, so other users of that Redis are left alone. The main database
+//! is a SQLite file in a temporary directory, the embedded setup's default.
 //!
 //! The runs are written and queued before the clock starts; the figure is
 //! runs finished per second from the workers' start to the last finish.
+//! While draining, the runs left are printed every 10 s, so that a stall
+//! shows as such.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -73,16 +76,30 @@ async fn drain(kind: &str, jobs: usize) -> anyhow::Result<()> {
     Migrator::up(&db, None).await?;
     let queue_name = format!("ispd-bench-{:016x}", rand::random::<u64>());
     let heartbeat = Duration::from_secs(5);
+    let redis_url =
+        std::env::var("BENCH_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let queue = match kind {
-        "redis" => {
-            let url = std::env::var("BENCH_REDIS_URL")
-                .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-            JobQueue::redis(&url, &queue_name, heartbeat)
-                .await
-                .with_context(|| format!("connecting to {url}"))?
-        }
+        "redis" => JobQueue::redis(&redis_url, &queue_name, heartbeat)
+            .await
+            .with_context(|| format!("connecting to {redis_url}"))?,
         _ => JobQueue::embedded(&dir.path().join("jobs.db"), &queue_name, heartbeat).await?,
     };
+    let result = queue_and_drain(kind, jobs, &db, &queue).await;
+    if kind == "redis" {
+        if let Err(err) = remove_redis_queue(&redis_url, &queue_name).await {
+            eprintln!("jobs bench: could not remove the Redis keys of {queue_name}: {err:#}");
+        }
+    }
+    result
+}
+
+async fn queue_and_drain(
+    kind: &str,
+    jobs: usize,
+    db: &sea_orm::DatabaseConnection,
+    queue: &JobQueue,
+) -> anyhow::Result<()> {
+    let db = db.clone();
 
     // One job name per run: a job has at most one active run.
     let mut registry = Registry::new();
@@ -129,6 +146,7 @@ async fn drain(kind: &str, jobs: usize) -> anyhow::Result<()> {
             let _ = stopped.wait_for(|&s| s).await;
         })));
     }
+    let mut next_report = Duration::from_secs(10);
     loop {
         let left = job_run::Entity::find()
             .filter(job_run::Column::ActiveJob.is_not_null())
@@ -139,6 +157,13 @@ async fn drain(kind: &str, jobs: usize) -> anyhow::Result<()> {
         }
         if started.elapsed() > Duration::from_secs(900) {
             anyhow::bail!("{left} runs left after 15 minutes");
+        }
+        if started.elapsed() >= next_report {
+            eprintln!(
+                "{kind}: {left} of {jobs} runs left after {} s",
+                next_report.as_secs()
+            );
+            next_report += Duration::from_secs(10);
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -162,5 +187,40 @@ async fn drain(kind: &str, jobs: usize) -> anyhow::Result<()> {
         elapsed.as_secs_f64(),
         jobs as f64 / elapsed.as_secs_f64()
     );
+    Ok(())
+}
+
+/// Deletes the bench queue's keys (the item data, one metadata hash per
+/// item, the done set, the workers...) and its entry in apalis's list of
+/// queues. Only keys under the bench's random queue name are touched.
+async fn remove_redis_queue(url: &str, queue_name: &str) -> anyhow::Result<()> {
+    let client = redis::Client::open(url)?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{queue_name}:*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut conn)
+            .await?;
+        if !keys.is_empty() {
+            redis::cmd("UNLINK")
+                .arg(&keys)
+                .query_async::<u64>(&mut conn)
+                .await?;
+        }
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    redis::cmd("ZREM")
+        .arg("core:apalis:queues:list")
+        .arg(format!("{queue_name}:workers"))
+        .query_async::<u64>(&mut conn)
+        .await?;
     Ok(())
 }

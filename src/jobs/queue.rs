@@ -7,9 +7,18 @@
 //! a run: the workers' sweep queues an active run again when its item has
 //! not been taken within the lease time (see `runs::take_runs_to_enqueue`).
 //! Delivering an item twice is harmless: only one worker can take the run.
+//!
+//! Redis backlogs: apalis-redis puts every pushed item in the queue's
+//! scheduled set (due now), and its fetch script moves *all* due items to the
+//! active list in one Lua call (`rpush` with `unpack` of the whole range).
+//! Redis's Lua cannot unpack about 8 000 values, so once that many items wait
+//! every fetch fails and the consumer never gets an item. The workers
+//! therefore move due items over themselves in bounded chunks
+//! ([`JobQueue::promote_due`]) before each consumer start and on every sweep,
+//! so that the fetch only ever sees a few.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use apalis::prelude::TaskSink;
 use apalis_redis::RedisStorage;
@@ -25,6 +34,25 @@ pub struct RunRequest {
 
 /// The queue's name in Redis and in the embedded store.
 pub const QUEUE_NAME: &str = "ispd-jobs";
+
+/// Items moved from the scheduled set to the active list per Lua call: far
+/// below the ~8 000 values Redis's Lua can unpack at once.
+const PROMOTE_CHUNK: usize = 1000;
+
+/// Moves up to ARGV[2] items due by ARGV[1] (unix seconds, the scores
+/// apalis-redis writes) from the scheduled set to the end of the active
+/// list, as apalis-redis's fetch script does but bounded, and raises the
+/// same "items available" signal. Returns how many it moved.
+const PROMOTE_DUE_SCRIPT: &str = r#"
+local ids = redis.call("zrangebyscore", KEYS[1], 0, ARGV[1], "LIMIT", 0, tonumber(ARGV[2]))
+if #ids > 0 then
+    redis.call("rpush", KEYS[2], unpack(ids))
+    redis.call("zrem", KEYS[1], unpack(ids))
+    redis.call("del", KEYS[3])
+    redis.call("lpush", KEYS[3], 1)
+end
+return #ids
+"#;
 
 #[derive(Clone)]
 pub enum JobQueue {
@@ -92,6 +120,40 @@ impl JobQueue {
         match self {
             JobQueue::Redis(_) => "redis",
             JobQueue::Embedded(_) => "embedded",
+        }
+    }
+
+    /// Moves every item that is due from the scheduled set to the active
+    /// list, `PROMOTE_CHUNK` at a time (see the module doc for why);
+    /// returns how many. Nothing to do for the embedded store, whose fetch
+    /// takes a bounded batch straight from its table.
+    pub async fn promote_due(&self) -> anyhow::Result<u64> {
+        let JobQueue::Redis(storage) = self else {
+            return Ok(0);
+        };
+        let mut storage = storage.clone();
+        let config = storage.get_config().clone();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let mut promoted = 0u64;
+        loop {
+            let moved: u64 = redis::cmd("EVAL")
+                .arg(PROMOTE_DUE_SCRIPT)
+                .arg(3)
+                .arg(config.scheduled_jobs_set())
+                .arg(config.active_jobs_list())
+                .arg(config.signal_list())
+                .arg(now)
+                .arg(PROMOTE_CHUNK)
+                .query_async(storage.get_connection())
+                .await
+                .map_err(|e| anyhow::anyhow!("moving due job runs to the Redis queue: {e}"))?;
+            promoted += moved;
+            if moved < PROMOTE_CHUNK as u64 {
+                return Ok(promoted);
+            }
         }
     }
 

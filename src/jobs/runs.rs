@@ -29,8 +29,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
-    TransactionTrait,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 
 use crate::audit::Actor;
@@ -194,10 +193,6 @@ impl From<JobsError> for crate::error::AppError {
     }
 }
 
-fn is_unique_violation(err: &DbErr) -> bool {
-    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
-}
-
 fn tick_key(job: &str, tick: DateTime<Utc>) -> String {
     format!("{job}@{}", tick.to_rfc3339_opts(SecondsFormat::Secs, true))
 }
@@ -246,7 +241,7 @@ pub async fn claim_tick(
     run.enqueued_at = Set(Some(now.fixed_offset()));
     match run.insert(db).await {
         Ok(model) => Ok(Some(model)),
-        Err(err) if is_unique_violation(&err) => Ok(None),
+        Err(err) if crate::db::unique_violation(&err).is_some() => Ok(None),
         Err(err) => Err(err),
     }
 }
@@ -270,7 +265,7 @@ pub async fn request_run(
     let txn = db.begin().await?;
     let inserted = match run.insert(&txn).await {
         Ok(model) => model,
-        Err(err) if is_unique_violation(&err) => {
+        Err(err) if crate::db::unique_violation(&err).is_some() => {
             // PostgreSQL has aborted the transaction: look from outside it.
             drop(txn);
             let active = active_run(db, job).await?;

@@ -330,6 +330,11 @@ async fn sweep_loop(shared: Arc<Shared>, stopped: watch::Receiver<bool>) {
             }
             Err(err) => shared.db_outage.failed(&err),
         }
+        // Keeps the Redis fetch from ever facing a backlog too large for it
+        // (see `JobQueue::promote_due`), whoever queued it.
+        if let Err(err) = shared.queue.promote_due().await {
+            shared.queue_outage.failed(&err);
+        }
         if sleep_or_stop(shared.settings.poll_interval, &stopped).await {
             return;
         }
@@ -346,7 +351,12 @@ async fn consume_loop(shared: Arc<Shared>, stopped: watch::Receiver<bool>) {
         let name = format!("{}-c{generation}", shared.id);
         generation += 1;
         let started = std::time::Instant::now();
-        let result = run_consumer(shared.clone(), name, stopped.clone()).await;
+        // A Redis fetch fails as long as thousands of due items wait in the
+        // scheduled set, so they are moved over in chunks first.
+        let result = match shared.queue.promote_due().await {
+            Ok(_) => run_consumer(shared.clone(), name, stopped.clone()).await,
+            Err(err) => Err(WorkerError::BackendError(err.into())),
+        };
         if *stopped.borrow() {
             return;
         }

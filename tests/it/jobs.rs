@@ -15,7 +15,7 @@ use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set};
 use crate::helpers::{Backend, TestDb};
 use ispd::audit::Actor;
 use ispd::jobs::runs::{self, job_run, JobsError, Outcome, Trigger};
-use ispd::jobs::{JobQueue, JobSummary, Registry, Worker, WorkerSettings};
+use ispd::jobs::{JobQueue, JobSummary, Registry, RunRequest, Worker, WorkerSettings};
 use ispd::staff::entities::staff_session;
 
 async fn expired_staff_sessions_are_purged_and_live_ones_kept(backend: Backend) {
@@ -711,6 +711,67 @@ on_both_queues!(a_job_past_its_timeout_is_cancelled_and_recorded);
 on_both_queues!(a_run_whose_worker_is_killed_is_finished_by_another);
 on_both_queues!(two_workers_never_run_one_job_at_the_same_time);
 
+/// Runs queued by the hundred before any worker starts are each executed
+/// exactly once by two workers sharing the queue.
+async fn a_backlog_of_queued_runs_is_drained_once_by_two_workers(kind: QueueKind) {
+    const RUNS: usize = 300;
+    let db = migrated(Backend::Sqlite).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let Some(queue) = queue(kind, dir.path()).await else {
+        return;
+    };
+    let probe = Arc::new(Probe::default());
+    let mut registry = Registry::new();
+    let tick = Utc::now();
+    for i in 0..RUNS {
+        // One job per run: a job has at most one active run.
+        let name = format!("backlog-{i}");
+        registry = probe_job(registry, &name, None, probe.clone(), Duration::ZERO);
+        let run = runs::claim_tick(&db.conn, &name, tick, Utc::now())
+            .await
+            .unwrap()
+            .unwrap();
+        queue
+            .push(RunRequest {
+                run_id: run.id,
+                job: name,
+            })
+            .await
+            .unwrap();
+    }
+    let a = RunningWorker::start(&db.conn, queue.clone(), registry.clone(), fast_settings());
+    let b = RunningWorker::start(&db.conn, queue, registry, fast_settings());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let rows = job_run::Entity::find().all(&db.conn).await.unwrap();
+        if rows.iter().all(finished) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} of {RUNS} runs left after 60 s",
+            rows.iter().filter(|r| !finished(r)).count()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    a.stop().await;
+    b.stop().await;
+    let rows = job_run::Entity::find().all(&db.conn).await.unwrap();
+    assert_eq!(rows.len(), RUNS);
+    assert!(
+        rows.iter()
+            .all(|r| r.status == "succeeded" && r.attempts == 1),
+        "every run succeeded at its first attempt"
+    );
+    assert_eq!(
+        probe.started.load(Ordering::SeqCst),
+        RUNS,
+        "each run executed once"
+    );
+}
+
+on_both_queues!(a_backlog_of_queued_runs_is_drained_once_by_two_workers);
+
 /// A redis-server of the test's own, on a free port, that it can kill.
 struct OwnRedis {
     port: u16,
@@ -824,6 +885,97 @@ async fn a_worker_recovers_when_redis_restarts_mid_run() {
     worker.stop().await;
     redis.stop();
     assert_eq!(probe.most_at_once.load(Ordering::SeqCst), 1);
+}
+
+/// apalis-redis's fetch moves every due item of the queue to its active
+/// list in one Lua call, which fails from about 8 000 items on (Lua's
+/// `unpack` limit): a backlog that large used to stop every consumer at its
+/// first fetch, for good. The workers move due items over in chunks first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_redis_backlog_too_large_for_one_lua_call_is_consumed() {
+    const BACKLOG: usize = 8_500;
+    if std::process::Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: no redis-server");
+        return;
+    }
+    let db = migrated(Backend::Sqlite).await.unwrap();
+    let port = free_port();
+    let mut redis = OwnRedis::start_on(port);
+    redis.wait_ready().await;
+    let url = format!("redis://127.0.0.1:{port}");
+    let queue = JobQueue::redis(&url, "ispd-jobs", Duration::from_secs(1))
+        .await
+        .unwrap();
+    let run = runs::claim_tick(&db.conn, "housekeeping", Utc::now(), Utc::now())
+        .await
+        .unwrap()
+        .unwrap();
+    // The run, then as many more deliveries of it as make the backlog: a
+    // repeated delivery is harmless, and quick to consume.
+    let request = RunRequest {
+        run_id: run.id,
+        job: "housekeeping".into(),
+    };
+    queue.push(request.clone()).await.unwrap();
+    let mut pushers = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (queue, request) = (queue.clone(), request.clone());
+        pushers.spawn(async move {
+            for _ in 0..(BACKLOG - 1).div_ceil(8) {
+                queue.push(request.clone()).await.unwrap();
+            }
+        });
+    }
+    while let Some(pushed) = pushers.join_next().await {
+        pushed.unwrap();
+    }
+    let probe = Arc::new(Probe::default());
+    let registry = probe_job(
+        Registry::new(),
+        "housekeeping",
+        None,
+        probe.clone(),
+        Duration::ZERO,
+    );
+    let a = RunningWorker::start(&db.conn, queue.clone(), registry.clone(), fast_settings());
+    let b = RunningWorker::start(&db.conn, queue, registry, fast_settings());
+    let run = wait_for_run(&db.conn, run.id, Duration::from_secs(20), finished).await;
+    assert_eq!(run.status, "succeeded");
+    assert_eq!(run.attempts, 1);
+    // The whole backlog leaves Redis's lists.
+    let mut conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (waiting, due): (u64, u64) = redis::pipe()
+            .cmd("LLEN")
+            .arg("ispd-jobs:active")
+            .cmd("ZCARD")
+            .arg("ispd-jobs:scheduled")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if waiting + due == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} items still queued after 20 s",
+            waiting + due
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    a.stop().await;
+    b.stop().await;
+    redis.stop();
+    assert_eq!(probe.started.load(Ordering::SeqCst), 1, "executed once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1010,6 +1162,10 @@ async fn the_jobs_api_lists_jobs_and_runs_and_starts_runs(backend: Backend) {
     assert_eq!(run["job"], "ipam-cleanup");
     assert_eq!(run["trigger"], "api");
     assert_eq!(run["status"], "queued");
+    assert_eq!(
+        started.header("location"),
+        Some(format!("/api/v1/jobs/runs/{}", run["id"]).as_str())
+    );
     let again = send_api(&app, "POST", "/api/v1/jobs/ipam-cleanup/run", &operator).await;
     assert_eq!(again.status, 409);
     assert_eq!(again.json()["error"]["code"], "job_already_running");
