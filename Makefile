@@ -79,7 +79,7 @@ test-sqlite: ## Run the tests on SQLite only
 COVERAGE_MIN ?= 80
 coverage: ## Line coverage with cargo-tarpaulin; fails below COVERAGE_MIN (80) percent
 	@$(CARGO) tarpaulin --version >/dev/null 2>&1 || $(CARGO) install cargo-tarpaulin --locked
-	$(CARGO) tarpaulin --workspace --locked --skip-clean --engine ptrace --follow-exec \
+	$(CARGO) tarpaulin --workspace --locked --skip-clean --engine ptrace \
 		--target-dir "$${CARGO_TARGET_DIR:-target}/tarpaulin" --timeout 900 \
 		--exclude-files 'tests/*' 'benches/*' 'fuzz/*' \
 		--out Stdout --out Json --output-dir "$${CARGO_TARGET_DIR:-target}/tarpaulin" \

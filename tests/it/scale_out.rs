@@ -352,16 +352,14 @@ async fn two_web_and_two_worker_processes_share_one_postgresql_and_one_redis() {
         assert_eq!(subnet.status, 201, "{}", subnet.body);
         subnets.push(subnet.json()["id"].as_i64().unwrap());
     }
-    let utilization = api(
-        ports[0],
-        &token,
-        "GET",
-        &format!("/api/v1/ipam/pools/{pool_id}/utilization"),
-        None,
-    )
-    .await
-    .json();
-    let capacity = utilization["total"].as_u64().unwrap() as usize;
+    let utilization = |port: u16| {
+        let (token, path) = (
+            token.clone(),
+            format!("/api/v1/ipam/pools/{pool_id}/utilization"),
+        );
+        async move { api(port, &token, "GET", &path, None).await.json() }
+    };
+    let capacity = utilization(ports[0]).await["total"].as_u64().unwrap() as usize;
     assert!(capacity < ALLOCATIONS, "the subnets hold {capacity}");
 
     let mut requests = tokio::task::JoinSet::new();
@@ -399,17 +397,10 @@ async fn two_web_and_two_worker_processes_share_one_postgresql_and_one_redis() {
     assert_eq!(rows.len(), capacity);
     let addresses: BTreeSet<&str> = rows.iter().map(|r| r.ip_address.as_str()).collect();
     assert_eq!(addresses.len(), capacity, "no address twice");
-    let utilization = api(
-        ports[1],
-        &token,
-        "GET",
-        &format!("/api/v1/ipam/pools/{pool_id}/utilization"),
-        None,
-    )
-    .await
-    .json();
-    assert_eq!(utilization["allocated"], capacity);
-    assert_eq!(utilization["free"], 0);
+    // Read on the other web process.
+    let after = utilization(ports[1]).await;
+    assert_eq!(after["allocated"], capacity);
+    assert_eq!(after["free"], 0);
 
     // -------------------------------------------------- shared sessions
     let login_page = http(ports[0], "GET", "/login", &[], None).await;
