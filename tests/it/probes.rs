@@ -60,7 +60,7 @@ pub async fn populate(app: &TestApp, text: &str) -> Populated {
         app,
         "/api/v1/ipam/pools",
         token,
-        json!({"name": "probe pool", "description": text, "start_ip": "100.64.0.0",
+        json!({"name": format!("pool {text}"), "description": text, "start_ip": "100.64.0.0",
                "end_ip": "100.64.0.255"}),
     )
     .await;
@@ -82,7 +82,7 @@ pub async fn populate(app: &TestApp, text: &str) -> Populated {
         app,
         "/api/v1/packages",
         token,
-        json!({"name": "Home 20M", "description": text, "download_rate": "20M",
+        json!({"name": text, "description": text, "download_rate": "20M",
                "upload_rate": "5M", "radius_group": "home-20m", "mikrotik_profile": "default"}),
     )
     .await;
@@ -106,7 +106,7 @@ pub async fn populate(app: &TestApp, text: &str) -> Populated {
         app,
         "/api/v1/mikrotik/routers",
         token,
-        json!({"name": "core-1", "ip_address": "127.0.0.1", "api_port": router.addr().port(),
+        json!({"name": format!("r {text}"), "ip_address": "127.0.0.1", "api_port": router.addr().port(),
                "username": ROUTER_USER, "password": ROUTER_PASSWORD}),
     )
     .await;
