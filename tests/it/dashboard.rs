@@ -19,7 +19,7 @@ use crate::helpers::{Backend, TestApp, TestBrowser, TestResponse};
 use ispd::audit::Actor;
 use ispd::crypto::Secret;
 use ispd::dashboard::{self, DashboardFigures, LastRun, PoolFigure, RouterFigures, TrafficToday};
-use ispd::ipam::service::{self as ipam, AllocationInput, IpamSettings, PoolInput, SubnetInput};
+use ispd::ipam::service::{self as ipam, AllocationInput, IpamSettings, PoolInput};
 use ispd::jobs::runs::{self, Outcome};
 use ispd::jobs::{JobSummary, Trigger};
 use ispd::mikrotik::entities::mikrotik_router;
@@ -153,30 +153,9 @@ async fn seed_pools(app: &TestApp) {
     let settings = IpamSettings {
         lock_timeout: StdDuration::from_secs(10),
     };
-    let pool = ipam::create_pool(
-        app.db(),
-        &Actor::system(),
-        &PoolInput {
-            name: "Residential".into(),
-            start_ip: "100.64.0.0".into(),
-            end_ip: "100.64.0.255".into(),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    let subnet = ipam::create_subnet(
-        app.db(),
-        &Actor::system(),
-        &SubnetInput {
-            pool_id: pool.id,
-            network: "100.64.0.0/29".into(),
-            gateway: Some("100.64.0.1".into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let (_, subnet) =
+        crate::helpers::pool_with_subnet(app, "Residential", "100.64.0.0/29", Some("100.64.0.1"))
+            .await;
     for user in ["alice", "bob"] {
         ipam::allocate_ip(
             app.db(),

@@ -532,3 +532,44 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// A pool named `name` over 100.64.0.0-100.64.255.255 with one subnet
+/// (`network` inside that range, and its gateway if given), through the
+/// IPAM service.
+pub async fn pool_with_subnet(
+    app: &TestApp,
+    name: &str,
+    network: &str,
+    gateway: Option<&str>,
+) -> (
+    ispd::ipam::entities::ip_pool::Model,
+    ispd::ipam::entities::ip_subnet::Model,
+) {
+    use ispd::ipam::service::{self as ipam, PoolInput, SubnetInput};
+    let actor = ispd::audit::Actor::system();
+    let pool = ipam::create_pool(
+        app.db(),
+        &actor,
+        &PoolInput {
+            name: name.into(),
+            start_ip: "100.64.0.0".into(),
+            end_ip: "100.64.255.255".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("create pool");
+    let subnet = ipam::create_subnet(
+        app.db(),
+        &actor,
+        &SubnetInput {
+            pool_id: pool.id,
+            network: network.into(),
+            gateway: gateway.map(str::to_string),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("create subnet");
+    (pool, subnet)
+}

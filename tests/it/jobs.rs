@@ -12,7 +12,7 @@ use chrono::Utc;
 use migration::{Migrator, MigratorTrait, RadiusMigrator};
 use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set};
 
-use crate::helpers::{Backend, TestDb};
+use crate::helpers::{free_port, Backend, TestDb};
 use ispd::audit::Actor;
 use ispd::jobs::runs::{self, job_run, JobsError, Outcome, Trigger};
 use ispd::jobs::{JobQueue, JobSummary, Registry, RunRequest, Worker, WorkerSettings};
@@ -819,32 +819,34 @@ impl Drop for OwnRedis {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_worker_recovers_when_redis_restarts_mid_run() {
+/// A redis-server of the test's own on a free port, and a queue on it:
+/// (server, port, URL, queue). None, and the test is skipped, where
+/// redis-server is not installed.
+async fn own_redis_queue() -> Option<(OwnRedis, u16, String, JobQueue)> {
     if std::process::Command::new("redis-server")
         .arg("--version")
         .output()
         .is_err()
     {
         eprintln!("skipped: no redis-server");
-        return;
+        return None;
     }
-    let db = migrated(Backend::Sqlite).await.unwrap();
     let port = free_port();
-    let mut redis = OwnRedis::start_on(port);
+    let redis = OwnRedis::start_on(port);
     redis.wait_ready().await;
     let url = format!("redis://127.0.0.1:{port}");
     let queue = JobQueue::redis(&url, "ispd-jobs", Duration::from_secs(1))
         .await
         .unwrap();
+    Some((redis, port, url, queue))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_recovers_when_redis_restarts_mid_run() {
+    let Some((mut redis, port, _, queue)) = own_redis_queue().await else {
+        return;
+    };
+    let db = migrated(Backend::Sqlite).await.unwrap();
     let probe = Arc::new(Probe::default());
     let registry = probe_job(
         Registry::new(),
@@ -894,22 +896,10 @@ async fn a_worker_recovers_when_redis_restarts_mid_run() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_redis_backlog_too_large_for_one_lua_call_is_consumed() {
     const BACKLOG: usize = 8_500;
-    if std::process::Command::new("redis-server")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipped: no redis-server");
+    let Some((mut redis, _, url, queue)) = own_redis_queue().await else {
         return;
-    }
+    };
     let db = migrated(Backend::Sqlite).await.unwrap();
-    let port = free_port();
-    let mut redis = OwnRedis::start_on(port);
-    redis.wait_ready().await;
-    let url = format!("redis://127.0.0.1:{port}");
-    let queue = JobQueue::redis(&url, "ispd-jobs", Duration::from_secs(1))
-        .await
-        .unwrap();
     let run = runs::claim_tick(&db.conn, "housekeeping", Utc::now(), Utc::now())
         .await
         .unwrap()

@@ -14,7 +14,7 @@ use serde_json::Value as Json;
 use crate::helpers::{Backend, TestApp, TestBrowser};
 use ispd::audit::Actor;
 use ispd::crypto::Secret;
-use ispd::ipam::service::{self as ipam, AllocationInput, IpamSettings, PoolInput, SubnetInput};
+use ispd::ipam::service::{self as ipam, AllocationInput, IpamSettings};
 use ispd::radius::accounting::{
     self, AddressHolding, DateRange, HoldingSource, OnlineFilter, OnlineSort, StaleSettings,
     STALE_CAUSE,
@@ -503,29 +503,7 @@ async fn who_had_an_address_merges_ipam_and_radius(backend: Backend) {
     let settings = IpamSettings {
         lock_timeout: StdDuration::from_secs(10),
     };
-    let pool = ipam::create_pool(
-        app.db(),
-        &Actor::system(),
-        &PoolInput {
-            name: "P".into(),
-            start_ip: "100.64.0.0".into(),
-            end_ip: "100.64.0.255".into(),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    let subnet = ipam::create_subnet(
-        app.db(),
-        &Actor::system(),
-        &SubnetInput {
-            pool_id: pool.id,
-            network: "100.64.0.0/24".into(),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let (_, subnet) = crate::helpers::pool_with_subnet(&app, "P", "100.64.0.0/24", None).await;
     let allocated = ipam::allocate_ip(
         app.db(),
         settings,
