@@ -43,8 +43,10 @@ async fn post(app: &TestApp, path: &str, token: &str, body: Value) -> TestRespon
 }
 
 /// Asserts the one error shape, and returns the error object.
+/// [`crate::helpers::assert_error`], plus the JSON content type and a
+/// non-empty message.
 fn assert_error(response: &TestResponse, status: u16, code: &str) -> Value {
-    assert_eq!(response.status, status, "{}", response.text());
+    let error = crate::helpers::assert_error(response, status, code);
     assert!(
         response
             .header("content-type")
@@ -52,12 +54,9 @@ fn assert_error(response: &TestResponse, status: u16, code: &str) -> Value {
         "JSON content type: {:?}",
         response.header("content-type")
     );
-    let body = response.json();
-    let error = body["error"].clone();
-    assert_eq!(error["code"], code, "{body}");
     assert!(
         error["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "a message: {body}"
+        "a message: {error}"
     );
     error
 }

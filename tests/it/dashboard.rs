@@ -6,8 +6,7 @@
 
 use std::time::Duration as StdDuration;
 
-use axum::body::Body;
-use axum::http::Request;
+use axum::http::Method;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -446,13 +445,7 @@ async fn signed_in(app: &TestApp) -> TestBrowser<'_> {
 }
 
 async fn scrape(app: &TestApp, token: &str) -> TestResponse {
-    app.send(
-        Request::get("/metrics")
-            .header("authorization", format!("Bearer {token}"))
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await
+    app.api(Method::GET, "/metrics", token, None).await
 }
 
 async fn the_page_the_fragment_and_metrics_show_the_figures(backend: Backend) {

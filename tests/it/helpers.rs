@@ -573,3 +573,12 @@ pub async fn pool_with_subnet(
     .expect("create subnet");
     (pool, subnet)
 }
+
+/// Asserts an API error answer: its status and `error.code`; returns the
+/// `error` object.
+pub fn assert_error(response: &TestResponse, status: u16, code: &str) -> serde_json::Value {
+    assert_eq!(response.status, status, "{}", response.text());
+    let error = response.json()["error"].clone();
+    assert_eq!(error["code"], code, "{error}");
+    error
+}

@@ -6,7 +6,7 @@ use axum::http::{Method, Request};
 use ispd::staff::Role;
 use serde_json::{json, Value};
 
-use crate::helpers::{Backend, TestApp, TestResponse};
+use crate::helpers::{assert_error, Backend, TestApp, TestResponse};
 
 async fn get(app: &TestApp, path: &str, token: &str) -> Value {
     let response = app.api(Method::GET, path, token, None).await;
@@ -24,14 +24,6 @@ async fn put(app: &TestApp, path: &str, token: &str, body: Value) -> TestRespons
 
 async fn delete(app: &TestApp, path: &str, token: &str) -> TestResponse {
     app.api(Method::DELETE, path, token, None).await
-}
-
-/// Asserts the one error shape with this status and code; returns the error.
-fn assert_error(response: &TestResponse, status: u16, code: &str) -> Value {
-    assert_eq!(response.status, status, "{}", response.text());
-    let error = response.json()["error"].clone();
-    assert_eq!(error["code"], code, "{error}");
-    error
 }
 
 /// Asserts a 422 naming `field`, whose message contains `part`.

@@ -7,8 +7,7 @@
 
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{Method, Request};
+use axum::http::Method;
 use ispd::audit::Actor;
 use ispd::ipam::service::IpamSettings;
 use ispd::mikrotik::entities::mikrotik_pppoe_user;
@@ -18,7 +17,7 @@ use ispd::users::service as users;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use serde_json::{json, Value};
 
-use crate::helpers::{Backend, TestApp, TestBrowser, TestResponse};
+use crate::helpers::{assert_error, Backend, TestApp, TestBrowser, TestResponse};
 
 const ROUTER_USER: &str = "ispd-api";
 const ROUTER_PASSWORD: &str = "R0uter pass";
@@ -78,18 +77,7 @@ impl Fixture {
         token: &str,
         body: Option<Value>,
     ) -> TestResponse {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("authorization", format!("Bearer {token}"));
-        let body = match body {
-            Some(value) => {
-                request = request.header("content-type", "application/json");
-                Body::from(value.to_string())
-            }
-            None => Body::empty(),
-        };
-        self.app.send(request.body(body).unwrap()).await
+        self.app.api(method, path, token, body).await
     }
 
     async fn send(&self, method: Method, path: &str, body: Option<Value>) -> TestResponse {
@@ -154,13 +142,6 @@ impl Fixture {
 
 fn field<'a>(row: &'a Row, key: &str) -> &'a str {
     row.get(key).map(String::as_str).unwrap_or("")
-}
-
-fn assert_error(response: &TestResponse, status: u16, code: &str) -> Value {
-    assert_eq!(response.status, status, "{}", response.text());
-    let error = response.json()["error"].clone();
-    assert_eq!(error["code"], code, "{error}");
-    error
 }
 
 fn assert_no_password(response: &TestResponse) {

@@ -5,8 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use axum::http::{Method, Request};
+use axum::http::Method;
 use ispd::audit::entities::audit_log;
 use ispd::mikrotik::entities::mikrotik_router;
 use ispd::mikrotik::routeros::mock::MockOptions;
@@ -15,7 +14,9 @@ use ispd::staff::Role;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{json, Value};
 
-use crate::helpers::{router_tls_identity, Backend, TestApp, TestBrowser, TestResponse};
+use crate::helpers::{
+    assert_error, router_tls_identity, Backend, TestApp, TestBrowser, TestResponse,
+};
 
 const ROUTER_USER: &str = "ispd-api";
 const ROUTER_PASSWORD: &str = "R0uter=pass word";
@@ -42,18 +43,7 @@ impl Fixture {
         token: &str,
         body: Option<Value>,
     ) -> TestResponse {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("authorization", format!("Bearer {token}"));
-        let body = match body {
-            Some(value) => {
-                request = request.header("content-type", "application/json");
-                Body::from(value.to_string())
-            }
-            None => Body::empty(),
-        };
-        self.app.send(request.body(body).unwrap()).await
+        self.app.api(method, path, token, body).await
     }
 
     async fn send(&self, method: Method, path: &str, body: Option<Value>) -> TestResponse {
@@ -81,13 +71,6 @@ impl Fixture {
             .unwrap()
             .expect("router row")
     }
-}
-
-fn assert_error(response: &TestResponse, status: u16, code: &str) -> Value {
-    assert_eq!(response.status, status, "{}", response.text());
-    let error = response.json()["error"].clone();
-    assert_eq!(error["code"], code, "{error}");
-    error
 }
 
 /// No answer carries the router's password, its ciphertext or a field for it.

@@ -478,15 +478,7 @@ async fn a_session_key_reused_after_a_reboot_starts_a_new_row(backend: Backend) 
 crate::on_every_backend!(a_session_key_reused_after_a_reboot_starts_a_new_row);
 
 async fn call(app: &TestApp, method: Method, path: &str, token: &str) -> TestResponse {
-    app.send(
-        Request::builder()
-            .method(method)
-            .uri(path)
-            .header("authorization", format!("Bearer {token}"))
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await
+    app.api(method, path, token, None).await
 }
 
 fn router_entry<'a>(body: &'a Value, name: &str) -> &'a Value {

@@ -26,30 +26,12 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Que
 use serde_json::{json, Value};
 
 use crate::freeradius::{FreeRadius, Settings};
-use crate::helpers::{Backend, TestApp, TestBrowser, TestDb, TestResponse};
+use crate::helpers::{assert_error, Backend, TestApp, TestBrowser, TestDb, TestResponse};
 
 const SECRET: &str = "nas-shared-secret";
 
 async fn call(app: &TestApp, path: &str, token: &str, body: Option<Value>) -> TestResponse {
-    let mut request = Request::builder()
-        .method(Method::POST)
-        .uri(path)
-        .header("authorization", format!("Bearer {token}"));
-    let body = match body {
-        Some(value) => {
-            request = request.header("content-type", "application/json");
-            Body::from(value.to_string())
-        }
-        None => Body::empty(),
-    };
-    app.send(request.body(body).unwrap()).await
-}
-
-fn assert_error(response: &TestResponse, status: u16, code: &str) -> Value {
-    assert_eq!(response.status, status, "{}", response.text());
-    let error = response.json()["error"].clone();
-    assert_eq!(error["code"], code, "{error}");
-    error
+    app.api(Method::POST, path, token, body).await
 }
 
 /// Opens a session in `db`'s radacct (as FreeRADIUS's accounting would) and

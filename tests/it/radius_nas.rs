@@ -13,17 +13,10 @@ use ispd::staff::Role;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{json, Value};
 
-use crate::helpers::{Backend, TestApp, TestBrowser, TestResponse};
+use crate::helpers::{assert_error, Backend, TestApp, TestBrowser, TestResponse};
 
 const SECRET: &str = "Sh4red-secret-for-nas";
 const NEW_SECRET: &str = "An0ther-shared-secret";
-
-fn assert_error(response: &TestResponse, status: u16, code: &str) -> Value {
-    assert_eq!(response.status, status, "{}", response.text());
-    let error = response.json()["error"].clone();
-    assert_eq!(error["code"], code, "{error}");
-    error
-}
 
 /// No answer ever carries a secret.
 fn assert_no_secret(response: &TestResponse) {

@@ -8,16 +8,9 @@ use ispd::staff::Role;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{json, Value};
 
-use crate::helpers::{Backend, TestApp, TestResponse};
+use crate::helpers::{assert_error, Backend, TestApp, TestResponse};
 
 const PASSWORD: &str = "Sup3r-secret pass";
-
-fn assert_error(response: &TestResponse, status: u16, code: &str) -> Value {
-    assert_eq!(response.status, status, "{}", response.text());
-    let error = response.json()["error"].clone();
-    assert_eq!(error["code"], code, "{error}");
-    error
-}
 
 fn assert_invalid(response: &TestResponse, field: &str, part: &str) {
     let error = assert_error(response, 422, "validation_failed");
