@@ -10,3 +10,4 @@ pub mod nas_api;
 pub mod nas_html;
 pub mod resync;
 pub mod service;
+pub mod value;

@@ -108,7 +108,8 @@ impl From<RadiusError> for AppError {
 }
 
 /// One `attribute op value` row of radcheck, radreply, radgroupcheck or
-/// radgroupreply.
+/// radgroupreply. `value` is the stored form ([`super::value::stored`]), as
+/// the column holds it.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct AttrRow {
     pub attribute: String,
@@ -117,16 +118,18 @@ pub struct AttrRow {
 }
 
 impl AttrRow {
-    pub fn new(attribute: &str, op: &str, value: impl Into<String>) -> Self {
+    /// A row whose value FreeRADIUS reads as exactly `value`, whatever
+    /// quotes, backticks or `%{` it holds.
+    pub fn new(attribute: &str, op: &str, value: impl AsRef<str>) -> Self {
         Self {
             attribute: attribute.to_string(),
             op: op.to_string(),
-            value: value.into(),
+            value: super::value::stored(value.as_ref()).into_owned(),
         }
     }
 
     /// `:=`: set, replacing any value FreeRADIUS already has.
-    pub fn set(attribute: &str, value: impl Into<String>) -> Self {
+    pub fn set(attribute: &str, value: impl AsRef<str>) -> Self {
         Self::new(attribute, ":=", value)
     }
 

@@ -226,13 +226,26 @@ impl MikrotikProfile {
     }
 }
 
-/// Checks a subscriber's password: 8 to 128 characters, no control
-/// characters (RADIUS and RouterOS would mangle them). It is not trimmed:
-/// spaces are part of it. The message never contains the password.
+/// The most bytes of a subscriber's password: PAP's User-Password carries
+/// at most 128 octets (RFC 2865 section 5.2).
+pub const PASSWORD_MAX_BYTES: usize = 128;
+
+/// Checks a subscriber's password: 8 to 128 characters and at most 128
+/// bytes in UTF-8, no control characters (RADIUS and RouterOS would mangle
+/// them). Any printable character is allowed: quotes, backticks, `%{` and
+/// backslashes reach FreeRADIUS literally (`radius::value`). It is not
+/// trimmed: spaces are part of it. The message never contains the password.
 pub fn check_password(password: &str) -> Result<(), String> {
     let len = password.chars().count();
     if !(8..=128).contains(&len) {
         return Err("must be 8 to 128 characters long".into());
+    }
+    if password.len() > PASSWORD_MAX_BYTES {
+        return Err(format!(
+            "is {} bytes long in UTF-8; RADIUS carries at most {PASSWORD_MAX_BYTES} \
+             (accented and non-Latin characters take 2 to 4 bytes each)",
+            password.len()
+        ));
     }
     if password.chars().any(char::is_control) {
         return Err("must not contain control characters".into());
@@ -421,6 +434,10 @@ mod tests {
         }
         assert!(check_password("correct horse").is_ok());
         assert!(check_password(&"x".repeat(128)).is_ok());
+        assert!(check_password(&"é".repeat(64)).is_ok());
+        assert!(check_password(&"é".repeat(65))
+            .unwrap_err()
+            .contains("130 bytes"));
         for bad in ["short", "", &"x".repeat(129), "new\nline-pass"] {
             assert!(check_password(bad).is_err(), "{bad:?}");
         }

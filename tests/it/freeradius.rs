@@ -58,6 +58,11 @@ pub const STOCK_RADDB: &str = "/etc/freeradius/3.0";
 /// The pretend NAS's virtual server (`@COA_PORT@` is filled in).
 pub const NAS_SITE: &str = include_str!("freeradius/nas-coa.conf");
 
+/// The value the stock post-auth query writes into radpostauth.pass, and
+/// what ispd's deployment writes instead (deploy/freeradius/README.md).
+pub const POSTAUTH_PASSWORD_STOCK: &str = "'%{%{User-Password}:-%{Chap-Password}}'";
+pub const POSTAUTH_PASSWORD_ISPD: &str = "''";
+
 /// How long FreeRADIUS may take to say "Ready to process requests".
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -410,21 +415,30 @@ impl FreeRadius {
         })
     }
 
-    /// An Access-Request with User-Password (PAP).
+    /// An Access-Request with User-Password (PAP) of exactly `password`.
+    ///
+    /// radclient resolves backslash escapes in a string attribute twice:
+    /// once unquoting the input line, and again turning the text into the
+    /// attribute's value. [`Self::send`] covers the first; the backslashes
+    /// are doubled here for the second.
     pub async fn authenticate_pap(&self, username: &str, password: &str) -> RadiusReply {
+        let password = password.replace('\\', "\\\\");
         self.send(
             "auth",
-            &[("User-Name", username), ("User-Password", password)],
+            &[("User-Name", username), ("User-Password", &password)],
         )
         .await
     }
 
     /// An Access-Request with CHAP-Password (radclient computes the CHAP
-    /// response from the cleartext it is given, as `radtest -t chap`).
+    /// response from the cleartext it is given, as `radtest -t chap`). The
+    /// cleartext goes as hex: CHAP-Password is an octets attribute, which
+    /// radclient takes byte for byte in that form.
     pub async fn authenticate_chap(&self, username: &str, password: &str) -> RadiusReply {
+        let password = format!("0x{}", hex::encode(password.as_bytes()));
         self.send(
             "auth",
-            &[("User-Name", username), ("CHAP-Password", password)],
+            &[("User-Name", username), ("CHAP-Password", &password)],
         )
         .await
     }
@@ -639,6 +653,19 @@ fn configure(root: &Path, raddb: &Path, target: &SqlTarget, secret: &str, ports:
         }
         // The sample TLS block sets tls_required = yes with sample paths.
         comment_out_block(&text, "mysql {", "tls", file)
+    });
+    // post-auth logs the login but not the password typed
+    // (docs/DEPLOYMENT.md): the stock query writes a PAP password into
+    // radpostauth.pass in clear, and on MySQL a long one, escaped, overflows
+    // the column, which fails post-auth and so rejects a right password.
+    let file = format!("mods-config/sql/main/{}/queries.conf", target.dialect);
+    edit(&raddb.join(&file), |text| {
+        replace_once(
+            &text,
+            POSTAUTH_PASSWORD_STOCK,
+            POSTAUTH_PASSWORD_ISPD,
+            &file,
+        )
     });
     std::os::unix::fs::symlink("../mods-available/sql", raddb.join("mods-enabled/sql"))
         .expect("enabling sql");
@@ -1065,6 +1092,84 @@ async fn wrong_passwords_and_suspended_expired_and_deleted_users_are_rejected(ba
     assert!(rows.is_empty(), "{rows:?}");
 }
 on_server_backends!(wrong_passwords_and_suspended_expired_and_deleted_users_are_rejected);
+
+/// Passwords that rlm_sql would read as something else if they were
+/// stored as typed: wrapped in quotes (unquoted), in backticks (expanded
+/// as an xlat, so `%{User-Name}` becomes the password and `%{sql:...}` runs
+/// SQL), with backslash escapes, spaces at the ends, or unicode.
+const PASSWORDS_FREERADIUS_COULD_MISREAD: &[&str] = &[
+    "`%{User-Name}`",
+    "'abcdefgh'",
+    "\"abcdefgh\"",
+    "`abcdefgh`",
+    "`%{sql:SELECT 1}`",
+    "'starts with a quote",
+    "ends with a quote'",
+    "%{User-Name} and %{sql:SELECT 1}",
+    "back\\slash \\n \\t \\\\ \\101 \\x41",
+    "  spaces at both ends  ",
+    "pässwörd-ünïcode-密码",
+    "'mixed\" quotes`",
+    "\"\\\"escaped\\\"\"",
+    "'''''''''",
+];
+
+/// A long password of backslashes between quotes: its stored form is
+/// longer than what FreeRADIUS reads from it.
+fn long_quoted_password() -> String {
+    format!("'{}'", "\\".repeat(60))
+}
+
+async fn every_password_is_accepted_exactly_as_set_with_pap_and_chap(backend: Backend) {
+    let Some(f) = spawn(backend).await else {
+        return;
+    };
+    let package = f.package().await;
+    let mut passwords: Vec<String> = PASSWORDS_FREERADIUS_COULD_MISREAD
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    passwords.push(long_quoted_password());
+    for (i, password) in passwords.iter().enumerate() {
+        let username = format!("literal{i}");
+        f.ok(
+            Method::POST,
+            "/api/v1/users",
+            Some(json!({"username": username, "password": password,
+                        "service_type": "pppoe", "package_id": package["id"]})),
+        )
+        .await;
+        let pap = f.radius.authenticate_pap(&username, password).await;
+        assert_eq!(pap.code, "Access-Accept", "PAP with {password:?}: {pap}");
+        let chap = f.radius.authenticate_chap(&username, password).await;
+        assert_eq!(chap.code, "Access-Accept", "CHAP with {password:?}: {chap}");
+        // Not what FreeRADIUS would have made of it.
+        for misreading in [
+            username.as_str(),
+            password.trim_matches(|c| matches!(c, '\'' | '"' | '`')),
+            "1",
+        ] {
+            if misreading != password {
+                let wrong = f.radius.authenticate_pap(&username, misreading).await;
+                assert_eq!(
+                    wrong.code, "Access-Reject",
+                    "{password:?} is also accepted as {misreading:?}: {wrong}"
+                );
+            }
+        }
+    }
+    // A re-sync finds every stored value already right.
+    let report = ispd::radius::service::sync_all(
+        &f.app.state.db.main,
+        &f.app.state.db.radius,
+        &f.app.state.app_key,
+        true,
+    )
+    .await
+    .expect("RADIUS dry run");
+    assert_eq!(report.drift(), 0, "{report}");
+}
+on_server_backends!(every_password_is_accepted_exactly_as_set_with_pap_and_chap);
 
 /// One radacct row, read back with portable SQL.
 #[derive(Debug, PartialEq, Eq)]
