@@ -48,28 +48,19 @@ up: ## Start the Docker Compose stack (needs a Docker engine)
 down: ## Stop the Docker Compose stack
 	docker compose down
 
-# SQLite always; PostgreSQL and MariaDB when TEST_POSTGRES_URL / TEST_MYSQL_URL
-# are set (.ci/run sets both). See docs/TESTING.md.
-test: assets ## Run every test on every database configured, then the browser tests
-	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
-		$(CARGO) nextest run --workspace --locked --no-fail-fast; \
-	else \
-		echo "cargo-nextest not found: using cargo test"; \
-		$(CARGO) test --workspace --locked --no-fail-fast; \
-	fi
-	@# Browser tests: a real ispd in headless Chromium (docs/TESTING.md).
-	@test -x /usr/bin/chromium || { echo "error: /usr/bin/chromium not found: the browser tests need Debian's chromium package (apt-get install chromium; .ci/run installs it)" >&2; exit 1; }
-	$(CARGO) build --locked --bin ispd
-	ISPD_BIN="$${CARGO_TARGET_DIR:-target}/debug/ispd" $(NPM) run test:browser
-	@# API contract: schemathesis against the OpenAPI document (tests/contract).
-	ISPD_BIN="$${CARGO_TARGET_DIR:-target}/debug/ispd" tests/contract/run.sh
+# tests/run.sh: installs what the tests need (Debian's FreeRADIUS and
+# Chromium, as root), uses the local PostgreSQL, MariaDB and Redis when they
+# answer (creating the test roles), runs the Rust, browser and contract
+# tests, and says which backends ran. See docs/TESTING.md.
+test: assets ## Run every test on every database this machine has, then the browser and contract tests
+	CARGO="$(CARGO)" NPM="$(NPM)" tests/run.sh
 
 contract: ## Contract-test /api/v1 with schemathesis against its OpenAPI document (needs python3)
 	$(CARGO) build --locked --bin ispd
 	ISPD_BIN="$${CARGO_TARGET_DIR:-target}/debug/ispd" tests/contract/run.sh
 
 test-sqlite: ## Run the tests on SQLite only
-	env -u TEST_POSTGRES_URL -u TEST_MYSQL_URL -u TEST_REQUIRE_ALL_BACKENDS $(MAKE) test
+	env -u TEST_REQUIRE_ALL_BACKENDS TEST_SQLITE_ONLY=1 $(MAKE) test
 
 # Line coverage of the workspace's code (not of the tests themselves) by
 # cargo-tarpaulin's ptrace engine (this toolchain has no llvm-tools), over

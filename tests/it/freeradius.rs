@@ -158,6 +158,62 @@ fn conf_string(value: &str) -> String {
     format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
+/// The role FreeRADIUS logs in as in these tests (its password is the
+/// same), made by tests/setup like the test roles; [`FreeRadius::start`]
+/// gives it the grants of deploy/freeradius on the test's RADIUS database.
+pub const FREERADIUS_ROLE: &str = "ispd_test_freeradius";
+
+const GRANTS_POSTGRESQL: &str = include_str!("../../deploy/freeradius/grants.postgresql.sql");
+const GRANTS_MYSQL: &str = include_str!("../../deploy/freeradius/grants.mysql.sql");
+
+/// The statements of a grants file, with the role of the tests.
+fn grant_statements(backend: Backend) -> Vec<String> {
+    let (text, role) = match backend {
+        Backend::Postgres => (GRANTS_POSTGRESQL, FREERADIUS_ROLE.to_string()),
+        _ => (GRANTS_MYSQL, format!("'{FREERADIUS_ROLE}'@'%'")),
+    };
+    let placeholder = match backend {
+        Backend::Postgres => "TO freeradius",
+        _ => "TO 'freeradius'@'%'",
+    };
+    let code: String = text
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    code.split(';')
+        .map(str::trim)
+        .filter(|statement| !statement.is_empty())
+        .map(|statement| {
+            assert!(statement.contains(placeholder), "{statement}");
+            statement.replace(placeholder, &format!("TO {role}"))
+        })
+        .collect()
+}
+
+/// Applies deploy/freeradius's grants for [`FREERADIUS_ROLE`] to the app's
+/// RADIUS database and returns the URL FreeRADIUS logs in with.
+async fn grant_freeradius_role(app: &TestApp) -> String {
+    let db = &app.state.db.radius;
+    let backend = match db.get_database_backend() {
+        DbBackend::Postgres => Backend::Postgres,
+        DbBackend::MySql => Backend::MySql,
+        other => panic!("FreeRADIUS has no SQL dialect for {other:?} here"),
+    };
+    for statement in grant_statements(backend) {
+        db.execute_unprepared(&statement).await.unwrap_or_else(|e| {
+            panic!(
+                "{statement}: {e} (the role {FREERADIUS_ROLE} is made by tests/setup, \
+                 as .ci/run and make test run it)"
+            )
+        });
+    }
+    let url = &app.state.config.radius_database_url;
+    let (scheme, rest) = url.split_once("://").expect("a database URL");
+    let (_, hostpart) = rest.rsplit_once('@').unwrap_or(("", rest));
+    format!("{scheme}://{FREERADIUS_ROLE}:{FREERADIUS_ROLE}@{hostpart}")
+}
+
 /// The executables the harness runs; `None` (after a message) when
 /// FreeRADIUS is not installed and the tests may skip.
 pub fn binaries() -> Option<(PathBuf, PathBuf)> {
@@ -211,9 +267,15 @@ impl FreeRadius {
     /// FreeRADIUS over this app's RADIUS database (already migrated by
     /// [`TestApp::spawn`]); `None` when FreeRADIUS is not installed and the
     /// test may skip.
+    ///
+    /// It logs in as FreeRADIUS's own least-privilege role
+    /// ([`FREERADIUS_ROLE`]), with the grants of deploy/freeradius, which
+    /// this applies first.
     pub async fn start(app: &TestApp) -> Option<FreeRadius> {
+        binaries()?;
+        let database_url = grant_freeradius_role(app).await;
         Self::start_with(Settings {
-            database_url: app.state.config.radius_database_url.clone(),
+            database_url,
             debug: true,
         })
         .await
@@ -1158,6 +1220,24 @@ async fn every_password_is_accepted_exactly_as_set_with_pap_and_chap(backend: Ba
             }
         }
     }
+    // FreeRADIUS's role reads the users but cannot change them, nor
+    // delete accounting.
+    let role = ispd::db::connect(&grant_freeradius_role(&f.app).await, Duration::from_secs(5))
+        .await
+        .expect("connecting as FreeRADIUS's role");
+    let read = role.execute_unprepared("SELECT value FROM radcheck").await;
+    assert!(read.is_ok(), "{read:?}");
+    for statement in [
+        "UPDATE radcheck SET value = 'x'",
+        "INSERT INTO radusergroup (username, groupname, priority) VALUES ('x', 'x', 1)",
+        "DELETE FROM radacct",
+        "DELETE FROM radpostauth",
+    ] {
+        let refused = role.execute_unprepared(statement).await;
+        assert!(refused.is_err(), "{statement} was allowed: {refused:?}");
+    }
+    role.close().await.ok();
+
     // A re-sync finds every stored value already right.
     let report = ispd::radius::service::sync_all(
         &f.app.state.db.main,
@@ -1510,6 +1590,22 @@ fn database_urls_become_sql_module_settings() {
         ),
         ("mysql", 3306, "root", "")
     );
+}
+
+#[test]
+fn the_grants_name_only_the_freeradius_tables_for_the_test_role() {
+    for backend in [Backend::Postgres, Backend::MySql] {
+        let statements = grant_statements(backend);
+        assert!(statements.len() >= 4, "{statements:?}");
+        for statement in &statements {
+            assert!(statement.starts_with("GRANT "), "{statement}");
+            assert!(statement.contains(FREERADIUS_ROLE), "{statement}");
+            assert!(
+                !statement.contains(" ALL") && !statement.contains("DELETE"),
+                "{statement}"
+            );
+        }
+    }
 }
 
 #[test]
