@@ -32,6 +32,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The API's rate limiter; None when RATE_LIMIT_PER_SECOND is 0.
     pub rate_limit: Option<RateLimit>,
+    /// The sign-in form's limits: per address, and the back-off.
+    pub login_limits: crate::web::account::LoginLimits,
     /// Logged-in RouterOS connections, reused per router, with back-off.
     pub router_pool: crate::mikrotik::pool::RouterPool,
     /// The previous counter reading of each live PPP session, for rates.
@@ -42,6 +44,10 @@ impl AppState {
     pub fn new(config: Config, db: Databases, app_key: AppKey) -> Self {
         let assets = Assets::load(&config.static_dir);
         let rate_limit = RateLimit::from_config(&config);
+        let login_limits = crate::web::account::LoginLimits {
+            rate: RateLimit::for_login(&config),
+            throttle: Arc::default(),
+        };
         let router_pool = crate::mikrotik::pool::RouterPool::new(
             app_key.clone(),
             crate::mikrotik::pool::PoolSettings::from_config(&config),
@@ -53,6 +59,7 @@ impl AppState {
             assets: Arc::new(assets),
             metrics: Metrics::new(),
             rate_limit,
+            login_limits,
             router_pool,
             session_rates: Arc::default(),
         }
@@ -83,8 +90,11 @@ pub fn build_router(state: AppState) -> Router {
         ));
 
     let mut metrics_route = crate::web::metrics::router();
-    if let Some(limit) = &state.rate_limit {
-        metrics_route = metrics_route.layer(limit.layer());
+    if state.rate_limit.is_some() {
+        metrics_route = metrics_route.layer(from_fn_with_state(
+            state.clone(),
+            crate::api::auth::limit_api,
+        ));
     }
 
     let auth = crate::web::auth::auth_layer(&state);
@@ -94,6 +104,7 @@ pub fn build_router(state: AppState) -> Router {
         .merge(crate::web::router(&state))
         .merge(crate::api::router(&state))
         .merge(metrics_route)
+        .layer(from_fn(crate::web::auth::end_expired_sessions))
         .layer(auth)
         .with_state(state)
         .merge(hashed_assets)
@@ -168,14 +179,20 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!("listening on http://{addr}");
-    if let Some(limit) = state.rate_limit.clone() {
-        // Forget idle clients now and then, so that the limiter's table
-        // does not grow with every address it has ever seen.
+    let limits: Vec<RateLimit> = [state.rate_limit.clone(), state.login_limits.rate.clone()]
+        .into_iter()
+        .flatten()
+        .collect();
+    if !limits.is_empty() {
+        // Forget idle clients now and then, so that the limiters' tables
+        // do not grow with every address they have ever seen.
         tokio::spawn(async move {
             let mut every = tokio::time::interval(Duration::from_secs(60));
             loop {
                 every.tick().await;
-                limit.forget_idle_clients();
+                for limit in &limits {
+                    limit.forget_idle_clients();
+                }
             }
         });
     }

@@ -67,6 +67,9 @@ pub struct Config {
     pub rate_limit_per_second: u32,
     /// Requests a client may make at once before the per-second rate applies.
     pub rate_limit_burst: u32,
+    /// Sign-in attempts a minute per client address (the bucket holds as
+    /// many); 0 turns this limit off (the per-username back-off stays).
+    pub login_rate_limit_per_minute: u32,
     /// Whether a reverse proxy in front sets X-Forwarded-For: then the
     /// client address is its last entry, not the peer's.
     pub trust_proxy: bool,
@@ -199,6 +202,12 @@ impl Config {
             admin_password: get("ADMIN_PASSWORD").map(crate::crypto::Secret::new),
             rate_limit_per_second: whole_number(&get, "RATE_LIMIT_PER_SECOND", 20, 0..=100_000)?,
             rate_limit_burst: whole_number(&get, "RATE_LIMIT_BURST", 100, 1..=100_000)?,
+            login_rate_limit_per_minute: whole_number(
+                &get,
+                "LOGIN_RATE_LIMIT_PER_MINUTE",
+                30,
+                0..=10_000,
+            )?,
             trust_proxy: boolean(&get, "TRUST_PROXY", false)?,
             jobs: crate::jobs::JobsSettings::from_lookup(get)?,
         })

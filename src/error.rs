@@ -86,6 +86,7 @@ impl From<crate::staff::service::StaffError> for AppError {
             StaffError::NoSuchUser(_) | StaffError::NoSuchToken(_) => {
                 AppError::NotFound(err.to_string())
             }
+            StaffError::TokenLifetime(message) => AppError::invalid("expires_at", message),
             // Two requests raced past the service's check; the unique
             // index on staff_users.username settled it.
             StaffError::Db(db)

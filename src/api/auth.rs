@@ -1,15 +1,17 @@
 //! Who is calling the API: an API token, else a signed-in staff member.
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::header;
 use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 
 use crate::app::{AppState, RequestSpan};
 use crate::audit::{Actor, ActorKind};
 use crate::error::AppError;
 use crate::staff::Role;
 use crate::web::auth::AuthSession;
-use crate::web::rate_limit::{bearer_token, client_address};
+use crate::web::rate_limit::{bearer_token, client_address, ClientKey};
 
 /// The authenticated caller of an API route.
 ///
@@ -44,33 +46,96 @@ impl ApiCaller {
     }
 }
 
+impl ApiCaller {
+    /// The caller a bearer token proves, or 401.
+    async fn of_token(parts: &Parts, state: &AppState) -> Result<ApiCaller, AppError> {
+        let token = bearer_token(&parts.headers).ok_or(AppError::Unauthenticated)?;
+        let token = crate::staff::service::authenticate_token(&state.db.main, token)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        let Ok(role) = token.role.parse::<Role>() else {
+            tracing::warn!(token.id = token.id, role = %token.role, "API token has an unknown role");
+            return Err(AppError::Unauthenticated);
+        };
+        Ok(ApiCaller {
+            role,
+            actor: Actor {
+                kind: ActorKind::Token,
+                id: Some(token.id),
+                name: token.name,
+                ip_address: caller_ip(parts, state),
+            },
+        })
+    }
+
+    /// The request's span (app::request_span) declares this field.
+    fn record_in_span(&self, parts: &Parts) {
+        if let Some(RequestSpan(span)) = parts.extensions.get::<RequestSpan>() {
+            span.record(
+                "caller",
+                tracing::field::display(format_args!(
+                    "{}:{}",
+                    self.kind(),
+                    self.actor.id.unwrap_or_default()
+                )),
+            );
+        }
+    }
+}
+
+fn caller_ip(parts: &Parts, state: &AppState) -> Option<String> {
+    client_address(&parts.headers, &parts.extensions, state.config.trust_proxy)
+        .map(|ip| ip.to_string())
+}
+
+/// A bearer token that [`limit_api`] found wrong: the request counted
+/// against its address, and the extractor answers 401 without looking the
+/// token up again.
+#[derive(Debug, Clone, Copy)]
+struct RejectedToken;
+
+/// Middleware of /api/v1 and /metrics: the rate limit
+/// ([`crate::web::rate_limit`]). A valid token counts against its own
+/// bucket, and the caller it proves is kept for the handler; anything else
+/// (no token, a wrong one) counts against the client's address, before a
+/// wrong token is refused, so made-up tokens cannot dodge the limit.
+pub async fn limit_api(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let Some(limit) = state.rate_limit.clone() else {
+        return next.run(request).await;
+    };
+    let (mut parts, body) = request.into_parts();
+    let mut key = ClientKey::of_address(&parts.headers, &parts.extensions, limit.trust_proxy);
+    if parts.headers.contains_key(header::AUTHORIZATION) {
+        match ApiCaller::of_token(&parts, &state).await {
+            Ok(caller) => {
+                key = ClientKey::Token(caller.actor.id.unwrap_or_default());
+                parts.extensions.insert(caller);
+            }
+            Err(AppError::Unauthenticated) => {
+                parts.extensions.insert(RejectedToken);
+            }
+            Err(other) => return other.into_response(),
+        }
+    }
+    if let Err(refused) = limit.check(&key) {
+        return refused.into_response();
+    }
+    next.run(Request::from_parts(parts, body)).await
+}
+
 impl FromRequestParts<AppState> for ApiCaller {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        if let Some(caller) = parts.extensions.get::<ApiCaller>() {
-            return Ok(caller.clone());
+        if let Some(caller) = parts.extensions.get::<ApiCaller>().cloned() {
+            caller.record_in_span(parts);
+            return Ok(caller);
         }
-        let ip = client_address(&parts.headers, &parts.extensions, state.config.trust_proxy)
-            .map(|ip| ip.to_string());
+        if parts.extensions.get::<RejectedToken>().is_some() {
+            return Err(AppError::Unauthenticated);
+        }
         let caller = if parts.headers.contains_key(header::AUTHORIZATION) {
-            let token = bearer_token(&parts.headers).ok_or(AppError::Unauthenticated)?;
-            let token = crate::staff::service::authenticate_token(&state.db.main, token)
-                .await?
-                .ok_or(AppError::Unauthenticated)?;
-            let Ok(role) = token.role.parse::<Role>() else {
-                tracing::warn!(token.id = token.id, role = %token.role, "API token has an unknown role");
-                return Err(AppError::Unauthenticated);
-            };
-            ApiCaller {
-                role,
-                actor: Actor {
-                    kind: ActorKind::Token,
-                    id: Some(token.id),
-                    name: token.name,
-                    ip_address: ip,
-                },
-            }
+            ApiCaller::of_token(parts, state).await?
         } else {
             let session = AuthSession::from_request_parts(parts, state)
                 .await
@@ -82,20 +147,10 @@ impl FromRequestParts<AppState> for ApiCaller {
             let user = session.user.ok_or(AppError::Unauthenticated)?;
             ApiCaller {
                 role: user.role,
-                actor: user.actor(ip),
+                actor: user.actor(caller_ip(parts, state)),
             }
         };
-        // The request's span (app::request_span) declares this field.
-        if let Some(RequestSpan(span)) = parts.extensions.get::<RequestSpan>() {
-            span.record(
-                "caller",
-                tracing::field::display(format_args!(
-                    "{}:{}",
-                    caller.kind(),
-                    caller.actor.id.unwrap_or_default()
-                )),
-            );
-        }
+        caller.record_in_span(parts);
         parts.extensions.insert(caller.clone());
         Ok(caller)
     }

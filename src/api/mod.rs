@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::header;
-use axum::middleware::{from_fn, Next};
+use axum::middleware::{from_fn, from_fn_with_state, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Json, Router};
 use tower_sessions::Session;
@@ -83,8 +83,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .layer(from_fn(csrf_for_cookies))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(Extension(document));
-    if let Some(limit) = &state.rate_limit {
-        api = api.layer(limit.layer());
+    if state.rate_limit.is_some() {
+        api = api.layer(from_fn_with_state(state.clone(), auth::limit_api));
     }
     let swagger = SwaggerUi::new(DOCS_PATH).config(
         utoipa_swagger_ui::Config::new([format!("{PREFIX}/openapi.json")])

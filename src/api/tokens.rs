@@ -150,7 +150,9 @@ pub struct CreateToken {
     pub name: Option<String>,
     #[schema(required = true, value_type = super::RoleName)]
     pub role: Option<String>,
-    /// Days until the token stops working (1 to 3650). Omitted or null: never.
+    /// Days until the token stops working (1 to 3650). Omitted or null:
+    /// never, except for an admin token, which lasts at most 90 days (and
+    /// 90 when omitted).
     #[schema(minimum = 1, maximum = 3650)]
     pub expires_in_days: Option<i64>,
 }
@@ -225,6 +227,11 @@ pub async fn create_token(
             None
         }
     };
+    if let Some(role) = role {
+        if let Err(problem) = staff::token_expiry(role, expires_at, Utc::now()) {
+            errors.insert("expires_in_days".into(), problem);
+        }
+    }
     let Some(role) = role.filter(|_| errors.is_empty()) else {
         return Err(AppError::validation(errors));
     };

@@ -531,9 +531,39 @@ pub async fn create_router(
     Ok(router)
 }
 
-/// Replaces a router's settings; a blank password keeps the current one.
-/// A change of address, port, TLS or credentials makes its status unknown
-/// until the next test.
+/// What of a router's endpoint (where its password goes, and as whom) an
+/// update changes, as the form's field labels.
+fn endpoint_changes(existing: &mikrotik_router::Model, spec: &RouterSpec) -> Vec<&'static str> {
+    [
+        (existing.ip_address != spec.ip_address, "address"),
+        (existing.api_port != i32::from(spec.api_port), "API port"),
+        (existing.use_tls != spec.use_tls, "TLS setting"),
+        (
+            existing.tls_fingerprint != spec.tls_fingerprint,
+            "certificate fingerprint",
+        ),
+        (existing.username != spec.username, "API user name"),
+    ]
+    .into_iter()
+    .filter_map(|(changed, what)| changed.then_some(what))
+    .collect()
+}
+
+/// Why the password must be typed again when the endpoint changes.
+pub(crate) fn password_needed_again(changed: &[&str]) -> String {
+    format!(
+        "is required again because the {} changed: a stored password is only ever \
+         sent to the router it was stored for",
+        changed.join(", ")
+    )
+}
+
+/// Replaces a router's settings; a blank password keeps the current one,
+/// but only while the endpoint stays the same: a new address, port, TLS
+/// setting, fingerprint or API user name needs the password again, so that
+/// a stored password never goes anywhere it was not stored for (a 422 on
+/// `password` otherwise). A change of endpoint or credentials makes its
+/// status unknown until the next test.
 #[instrument(skip_all, fields(mikrotik_router.id = id))]
 pub async fn update_router(
     db: &DatabaseConnection,
@@ -546,12 +576,14 @@ pub async fn update_router(
     let txn = begin_write(db).await?;
     let existing = find_router(&txn, id).await?;
     check_router_name(&txn, &spec.name, Some(id)).await?;
-    let reaches_differently = existing.ip_address != spec.ip_address
-        || existing.api_port != i32::from(spec.api_port)
-        || existing.use_tls != spec.use_tls
-        || existing.tls_fingerprint != spec.tls_fingerprint
-        || existing.username != spec.username
-        || spec.password.is_some();
+    let changed = endpoint_changes(&existing, &spec);
+    if !changed.is_empty() && spec.password.is_none() {
+        return Err(MikrotikError::invalid(
+            "password",
+            password_needed_again(&changed),
+        ));
+    }
+    let reaches_differently = !changed.is_empty() || spec.password.is_some();
     let mut row: mikrotik_router::ActiveModel = existing.into();
     row.name = Set(spec.name.clone());
     row.ip_address = Set(spec.ip_address.clone());

@@ -450,7 +450,8 @@ pub async fn create_nas(
     Ok(created)
 }
 
-/// Replaces a NAS's settings; without a secret the stored one stays.
+/// Replaces a NAS's settings; without a secret the stored one stays, but
+/// only while its address does: a new `nasname` needs the secret again.
 #[instrument(skip_all, fields(nas.id = id))]
 pub async fn update_nas(
     main_db: &DatabaseConnection,
@@ -463,6 +464,16 @@ pub async fn update_nas(
     let txn = begin_write(radius_db).await?;
     let current = get_nas(&txn, id).await?;
     ensure_unique(&txn, &valid.nasname, Some(id)).await?;
+    if valid.secret.is_none() && valid.nasname != current.nasname {
+        return Err(NasError::Invalid(FieldErrors::from([(
+            "secret".to_string(),
+            format!(
+                "is required again because the address changed (from {} to {}): \
+                 a stored shared secret is only ever used with the NAS it was stored for",
+                current.nasname, valid.nasname
+            ),
+        )])));
+    }
     let secret_changed = valid
         .secret
         .as_ref()

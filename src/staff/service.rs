@@ -1,7 +1,7 @@
 //! Creating staff, resetting passwords, issuing and revoking API tokens.
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
     EntityTrait, PaginatorTrait, QueryFilter, Set, TransactionTrait,
@@ -22,8 +22,37 @@ pub enum StaffError {
     NoSuchUser(String),
     #[error("no API token with id {0}")]
     NoSuchToken(i32),
+    /// A token lifetime its role does not allow.
+    #[error("{0}")]
+    TokenLifetime(String),
     #[error(transparent)]
     Db(#[from] sea_orm::DbErr),
+}
+
+/// The longest an admin token lasts, and what it gets when no lifetime is
+/// asked for: a leaked admin token must not work for ever.
+pub const ADMIN_TOKEN_MAX_DAYS: i64 = 90;
+
+/// When a new token of `role` expires: as asked, except that an admin
+/// token always expires, within [`ADMIN_TOKEN_MAX_DAYS`] (by default at
+/// that limit).
+pub fn token_expiry(
+    role: Role,
+    expires_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, String> {
+    if role != Role::Admin {
+        return Ok(expires_at);
+    }
+    let limit = now + Duration::days(ADMIN_TOKEN_MAX_DAYS);
+    match expires_at {
+        None => Ok(Some(limit)),
+        // A minute of slack for the time between the edge and here.
+        Some(at) if at <= limit + Duration::minutes(1) => Ok(Some(at)),
+        Some(_) => Err(format!(
+            "an admin token lasts at most {ADMIN_TOKEN_MAX_DAYS} days; choose a shorter lifetime"
+        )),
+    }
 }
 
 /// Prefix of every API token, so that leaked tokens are easy to recognise
@@ -182,8 +211,9 @@ pub async fn create_token(
     role: Role,
     expires_at: Option<DateTime<Utc>>,
 ) -> Result<IssuedToken, StaffError> {
-    let plaintext = format!("{TOKEN_PREFIX}{}", crate::crypto::random_token(32));
     let now = Utc::now();
+    let expires_at = token_expiry(role, expires_at, now).map_err(StaffError::TokenLifetime)?;
+    let plaintext = format!("{TOKEN_PREFIX}{}", crate::crypto::random_token(32));
     let txn = db.begin().await?;
     let token = api_token::ActiveModel {
         name: Set(name.into()),
@@ -271,19 +301,20 @@ pub fn parse_lifetime(text: &str) -> Result<Duration, String> {
         .parse()
         .map_err(|_| format!("\"{text}\" is not a lifetime such as 90d, 12h or 2w"))?;
     let duration = match unit {
-        "h" => Duration::hours(n),
-        "d" => Duration::days(n),
-        "w" => Duration::weeks(n),
+        "h" => Duration::try_hours(n),
+        "d" => Duration::try_days(n),
+        "w" => Duration::try_weeks(n),
         _ => {
             return Err(format!(
                 "\"{text}\" is not a lifetime such as 90d, 12h or 2w"
             ))
         }
     };
-    if n == 0 || duration > Duration::days(3650) {
-        return Err(format!("\"{text}\" must be between 1h and 3650d"));
+    // Checked: a huge number is out of range, never an overflow.
+    match duration {
+        Some(duration) if n > 0 && duration <= Duration::days(3650) => Ok(duration),
+        _ => Err(format!("\"{text}\" must be between 1h and 3650d")),
     }
-    Ok(duration)
 }
 
 // Queries behind the token and staff lists (API and pages).
@@ -298,8 +329,20 @@ pub async fn authenticate_token(
     db: &impl ConnectionTrait,
     plaintext: &str,
 ) -> Result<Option<api_token::Model>, DbErr> {
+    // A token made by a staff member works only while that member is
+    // active (tokens of the CLI have no maker).
+    let active_staff = Query::select()
+        .column(staff_user::Column::Id)
+        .from(staff_user::Entity)
+        .and_where(staff_user::Column::IsActive.eq(true))
+        .to_owned();
     let Some(token) = api_token::Entity::find()
         .filter(api_token::Column::TokenHash.eq(hash_token(plaintext)))
+        .filter(
+            Condition::any()
+                .add(api_token::Column::CreatedBy.is_null())
+                .add(api_token::Column::CreatedBy.in_subquery(active_staff)),
+        )
         .one(db)
         .await?
     else {
@@ -418,6 +461,10 @@ mod tests {
         assert_eq!(parse_lifetime("90d").unwrap(), Duration::days(90));
         assert_eq!(parse_lifetime("12h").unwrap(), Duration::hours(12));
         assert_eq!(parse_lifetime("2w").unwrap(), Duration::weeks(2));
+        // Checked arithmetic: out of range, not a panic.
+        for huge in ["9223372036854775807w", "999999999999999d", "0d", "3651d"] {
+            assert!(parse_lifetime(huge).is_err(), "{huge}");
+        }
         for bad in ["", "d", "0d", "90", "90y", "-1d", "99999d"] {
             assert!(parse_lifetime(bad).is_err(), "{bad} should be refused");
         }

@@ -17,6 +17,7 @@ use crate::error::{AppError, FieldErrors};
 use crate::web::auth::throttle::LoginThrottle;
 use crate::web::auth::{AuthSession, Credentials, SignedIn};
 use crate::web::layout::Chrome;
+use crate::web::rate_limit::{client_bucket, ClientKey};
 use crate::web::{csrf, flash};
 
 #[derive(Template, WebTemplate)]
@@ -61,23 +62,49 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
+/// The longest username a sign-in keeps: staff usernames are at most 64
+/// characters, so anything longer is wrong anyway, and is neither stored in
+/// the throttle nor logged at full length.
+const MAX_USERNAME_CHARS: usize = 64;
+
+/// The sign-in limiters of one application: the per-address rate limit
+/// (None when LOGIN_RATE_LIMIT_PER_MINUTE is 0) and the back-off.
+#[derive(Debug, Clone)]
+pub struct LoginLimits {
+    pub rate: Option<crate::web::rate_limit::RateLimit>,
+    pub throttle: Arc<LoginThrottle>,
+}
+
 pub async fn login(
     mut auth: AuthSession,
-    Extension(throttle): Extension<Arc<LoginThrottle>>,
+    Extension(limits): Extension<LoginLimits>,
     parts: RequestParts,
     State(state): State<AppState>,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, AppError> {
-    // In-process tests have no peer address; they share one bucket.
-    let address = parts.address.unwrap_or_else(|| "unknown".into());
-    let username = form.username.trim().to_string();
-    let next = safe_next(form.next.as_deref());
-    if let Err(wait) = throttle.check(&username, &address) {
-        tracing::warn!(username = %username, address = %address, "sign-in refused: too many failures");
-        return Err(AppError::TooManyRequests {
-            retry_after_secs: wait.as_secs(),
-        });
+    let address = parts.ip;
+    if let Some(rate) = &limits.rate {
+        rate.check(&ClientKey::of_ip(address))?;
     }
+    let shown_address = address.map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
+    let username: String = form
+        .username
+        .trim()
+        .chars()
+        .take(MAX_USERNAME_CHARS)
+        .collect();
+    // Escaped: a username with a line break cannot forge log lines.
+    let logged = username.escape_debug().to_string();
+    let next = safe_next(form.next.as_deref());
+    let attempt = match limits.throttle.begin(&username, address.map(client_bucket)) {
+        Ok(attempt) => attempt,
+        Err(wait) => {
+            tracing::warn!(username = %logged, address = %shown_address, "sign-in refused: too many failures");
+            return Err(AppError::TooManyRequests {
+                retry_after_secs: wait.as_secs_f64().ceil() as u64,
+            });
+        }
+    };
     let credentials = Credentials {
         username: username.clone(),
         password: Secret::new(form.password),
@@ -87,8 +114,7 @@ pub async fn login(
         .await
         .map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))?;
     let Some(user) = user else {
-        throttle.record_failure(&username, &address);
-        tracing::warn!(username = %username, address = %address, "sign-in failed");
+        tracing::warn!(username = %logged, address = %shown_address, "sign-in failed");
         let chrome = Chrome::build(&state, Some(&auth.session), Some(&auth)).await?;
         let page = LoginPage {
             chrome: chrome.at("", "Sign in"),
@@ -99,14 +125,15 @@ pub async fn login(
         };
         return Ok((axum::http::StatusCode::UNAUTHORIZED, page).into_response());
     };
-    throttle.record_success(&username);
+    limits.throttle.succeeded(attempt);
     // login() rotates the session id; a new CSRF token goes with it.
     auth.login(&user)
         .await
         .map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))?;
     csrf::rotate(&auth.session).await?;
+    crate::web::auth::start_session_clock(&auth.session).await?;
     crate::staff::service::record_login(&state.db.main, user.id).await?;
-    tracing::info!(username = %user.username, address = %address, "signed in");
+    tracing::info!(username = %user.username, address = %shown_address, "signed in");
     Ok(Redirect::to(&next).into_response())
 }
 
@@ -230,6 +257,7 @@ pub async fn change_password(
 pub struct RequestParts {
     /// The client's address, when the server knows it.
     pub address: Option<String>,
+    pub ip: Option<std::net::IpAddr>,
 }
 
 impl axum::extract::FromRequestParts<AppState> for RequestParts {
@@ -246,6 +274,7 @@ impl axum::extract::FromRequestParts<AppState> for RequestParts {
         );
         Ok(Self {
             address: address.map(|ip| ip.to_string()),
+            ip: address,
         })
     }
 }

@@ -146,8 +146,16 @@ pub async fn create_token(
         "never" => Ok(None),
         other => staff::parse_lifetime(other).map(|d| Some(chrono::Utc::now() + d)),
     };
-    if let Err(e) = &expires_at {
-        errors.insert("expires".into(), e.clone());
+    match (&expires_at, role) {
+        (Err(e), _) => {
+            errors.insert("expires".into(), e.clone());
+        }
+        (Ok(at), Some(role)) => {
+            if let Err(e) = staff::token_expiry(role, *at, chrono::Utc::now()) {
+                errors.insert("expires".into(), e);
+            }
+        }
+        (Ok(_), None) => {}
     }
     let (Some(role), Ok(expires_at), true) = (role, expires_at, errors.is_empty()) else {
         let page = tokens_page(&state, chrome, None, errors, Some(&form)).await?;

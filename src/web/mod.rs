@@ -57,9 +57,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .fallback(pages::not_found)
         .layer(from_fn(csrf::verify))
         .layer(from_fn_with_state(state.clone(), pages::render_errors))
-        .layer(axum::Extension(std::sync::Arc::new(
-            auth::throttle::LoginThrottle::default(),
-        )))
+        .layer(axum::Extension(state.login_limits.clone()))
         .route("/healthz", get(healthz))
         // Readiness is the API health check: databases, and Redis when set.
         .route("/readyz", get(crate::api::system::health))

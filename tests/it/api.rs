@@ -712,11 +712,13 @@ async fn sorting_and_filters_choose_and_order_rows(backend: Backend) {
     };
     let names = ["bravo", "alpha", "charlie"];
     for name in names {
+        // charlie never expires.
+        let days = (name != "charlie").then_some(30);
         post(
             &app,
             "/api/v1/tokens",
             &admin,
-            json!({"name": name, "role": "viewer", "expires_in_days": 30}),
+            json!({"name": name, "role": "viewer", "expires_in_days": days}),
         )
         .await;
     }
@@ -755,13 +757,15 @@ async fn sorting_and_filters_choose_and_order_rows(backend: Backend) {
         ["test admin", "charlie", "bravo", "alpha"]
     );
     assert_eq!(list("/api/v1/tokens?name=RAV".into()).await, ["bravo"]);
-    // Nulls last either way: the admin token has no expiry.
+    // Nulls last either way: charlie has no expiry (an admin token always
+    // has one, 90 days here, the latest).
+    let by_expiry = list("/api/v1/tokens?sort=-expires_at".into()).await;
     assert_eq!(
-        list("/api/v1/tokens?sort=-expires_at".into())
-            .await
-            .last()
-            .unwrap(),
-        "test admin"
+        (
+            by_expiry.first().unwrap().as_str(),
+            by_expiry.last().unwrap().as_str()
+        ),
+        ("test admin", "charlie")
     );
 
     // Revoke bravo: active=true/false split the list.

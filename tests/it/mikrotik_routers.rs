@@ -205,14 +205,15 @@ async fn routers_are_created_read_updated_and_deleted_without_their_password(bac
         .await;
     assert_error(&refused, 403, "forbidden");
 
-    // Update without a password keeps it; with one, replaces it.
+    // Update without a password keeps it (while the endpoint stays the
+    // same); with one, replaces it.
     let path = format!("/api/v1/mikrotik/routers/{id}");
     let kept = f
         .send(
             Method::PUT,
             &path,
             Some(
-                json!({"name": "core-1a", "ip_address": "192.0.2.1", "api_port": 18728,
+                json!({"name": "core-1a", "ip_address": "192.0.2.1", "api_port": 8728,
                 "username": ROUTER_USER, "password": ""}),
             ),
         )
@@ -220,7 +221,7 @@ async fn routers_are_created_read_updated_and_deleted_without_their_password(bac
     assert_eq!(kept.status, 200, "{}", kept.text());
     assert_no_password(&kept);
     assert_eq!(kept.json()["name"], "core-1a");
-    assert_eq!(kept.json()["api_port"], 18728);
+    assert_eq!(kept.json()["api_port"], 8728);
     let row = f.row(id).await;
     assert_eq!(
         f.app
@@ -291,6 +292,106 @@ async fn routers_are_created_read_updated_and_deleted_without_their_password(bac
     }
 }
 crate::on_every_backend!(routers_are_created_read_updated_and_deleted_without_their_password);
+
+/// The stored password goes only to the endpoint it was stored for: a new
+/// address, port, TLS setting, fingerprint or API user name without the
+/// password again is a 422 that says why, over the API and on the page, and
+/// nothing is changed (so no test, sync or health check sends it there).
+async fn a_router_moved_to_a_new_endpoint_needs_its_password_again(backend: Backend) {
+    let Some(f) = spawn(backend).await else {
+        return;
+    };
+    let home = mock().await;
+    let elsewhere = mock().await;
+    let id = f.add_router("core-1", home.addr(), ROUTER_PASSWORD).await;
+    let path = format!("/api/v1/mikrotik/routers/{id}");
+    let (_, pin) = router_tls_identity();
+    let base = json!({"name": "core-1", "ip_address": "127.0.0.1", "api_port": home.addr().port(),
+        "username": ROUTER_USER});
+    let moves = [
+        ("address", json!({"ip_address": "127.0.0.2"})),
+        ("API port", json!({"api_port": elsewhere.addr().port()})),
+        (
+            "TLS setting",
+            json!({"use_tls": true, "tls_fingerprint": pin.to_string()}),
+        ),
+        ("API user name", json!({"username": "someone-else"})),
+    ];
+    for (what, change) in moves {
+        for password in [None, Some("")] {
+            let mut body = base.clone();
+            for (key, value) in change.as_object().unwrap() {
+                body[key] = value.clone();
+            }
+            if let Some(password) = password {
+                body["password"] = json!(password);
+            }
+            let refused = f.send(Method::PUT, &path, Some(body)).await;
+            let error = assert_error(&refused, 422, "validation_failed");
+            let message = error["fields"]["password"].as_str().unwrap_or_default();
+            assert!(
+                message.contains(what) && message.contains("only ever sent to the router"),
+                "{what}: {error}"
+            );
+        }
+    }
+    let row = f.row(id).await;
+    assert_eq!(
+        (
+            row.ip_address.as_str(),
+            row.api_port,
+            row.use_tls,
+            row.username.as_str()
+        ),
+        (
+            "127.0.0.1",
+            i32::from(home.addr().port()),
+            false,
+            ROUTER_USER
+        ),
+        "nothing changed"
+    );
+    // The test still goes home, and nowhere else.
+    let tested = f.send(Method::POST, &format!("{path}/test"), None).await;
+    assert_eq!(tested.status, 200, "{}", tested.text());
+    assert_eq!(elsewhere.logins(), 0);
+    assert_eq!(elsewhere.connections(), 0);
+
+    // With the password typed again, the move is made.
+    let mut moved = base.clone();
+    moved["api_port"] = json!(elsewhere.addr().port());
+    moved["password"] = json!(ROUTER_PASSWORD);
+    let moved = f.send(Method::PUT, &path, Some(moved)).await;
+    assert_eq!(moved.status, 200, "{}", moved.text());
+    let tested = f.send(Method::POST, &format!("{path}/test"), None).await;
+    assert_eq!(tested.status, 200, "{}", tested.text());
+    assert_eq!(elsewhere.logins(), 1);
+
+    // The page says the same, inline, and keeps what was typed.
+    let staff_password = f.app.create_staff("noc", Role::Operator).await;
+    let mut browser = TestBrowser::new(&f.app);
+    browser.sign_in("noc", &staff_password).await;
+    let port = elsewhere.addr().port().to_string();
+    let form = [
+        ("name", "core-1"),
+        ("ip_address", "127.0.0.3"),
+        ("api_port", port.as_str()),
+        ("username", ROUTER_USER),
+        ("password", ""),
+    ];
+    let page = browser
+        .post(&format!("/mikrotik/routers/{id}"), &form)
+        .await;
+    assert_eq!(page.status, 422, "{}", page.text());
+    assert!(
+        page.text()
+            .contains("is required again because the address"),
+        "{}",
+        page.text()
+    );
+    assert_eq!(f.row(id).await.ip_address, "127.0.0.1");
+}
+crate::on_every_backend!(a_router_moved_to_a_new_endpoint_needs_its_password_again);
 
 async fn invalid_routers_are_refused_field_by_field(backend: Backend) {
     let Some(f) = spawn(backend).await else {

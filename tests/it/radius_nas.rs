@@ -175,6 +175,60 @@ async fn nas_entries_are_created_read_listed_changed_and_deleted_through_the_api
 }
 crate::on_every_backend!(nas_entries_are_created_read_listed_changed_and_deleted_through_the_api);
 
+/// The stored secret is used only with the address it was stored for: a new
+/// nasname without the secret again is a 422 that says why, and nothing
+/// changes.
+async fn a_nas_moved_to_a_new_address_needs_its_secret_again(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let op = app.create_token(Role::Operator).await;
+    let created = app
+        .api(
+            Method::POST,
+            "/api/v1/nas",
+            &op,
+            Some(nas_body("192.0.2.1")),
+        )
+        .await;
+    let id = created.json()["id"].as_i64().unwrap();
+    let path = format!("/api/v1/nas/{id}");
+    for body in [
+        json!({"nasname": "192.0.2.99"}),
+        json!({"nasname": "nas.example.net", "secret": ""}),
+    ] {
+        let refused = app.api(Method::PUT, &path, &op, Some(body)).await;
+        let error = assert_error(&refused, 422, "validation_failed");
+        let message = error["fields"]["secret"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("required again because the address changed")
+                && message.contains("192.0.2.1"),
+            "{error}"
+        );
+    }
+    let row = stored(&app, id).await.unwrap();
+    assert_eq!(
+        (row.nasname.as_str(), row.secret.as_str()),
+        ("192.0.2.1", SECRET)
+    );
+
+    let moved = app
+        .api(
+            Method::PUT,
+            &path,
+            &op,
+            Some(json!({"nasname": "192.0.2.99", "secret": NEW_SECRET})),
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.text());
+    let row = stored(&app, id).await.unwrap();
+    assert_eq!(
+        (row.nasname.as_str(), row.secret.as_str()),
+        ("192.0.2.99", NEW_SECRET)
+    );
+}
+crate::on_every_backend!(a_nas_moved_to_a_new_address_needs_its_secret_again);
+
 async fn invalid_nas_fields_are_422_naming_each_field(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
         return;

@@ -6,6 +6,7 @@ pub mod throttle;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use axum::response::IntoResponse;
 use axum_login::{AuthUser, AuthnBackend};
 use sea_orm::{DatabaseConnection, EntityTrait};
 
@@ -117,8 +118,19 @@ impl StaffBackend {
     }
 }
 
-/// argon2 is slow by design: verify off the async threads.
+/// argon2 verifications running at once, at most: each takes tens of MiB
+/// and a core for a while, so a burst of sign-ins waits its turn instead of
+/// filling the blocking pool and the memory.
+pub const MAX_CONCURRENT_VERIFICATIONS: usize = 4;
+
+static VERIFICATIONS: tokio::sync::Semaphore =
+    tokio::sync::Semaphore::const_new(MAX_CONCURRENT_VERIFICATIONS);
+
+/// argon2 is slow by design: verify off the async threads, a few at a time.
 async fn check_password(password: &Secret, hash: String) -> bool {
+    let Ok(_permit) = VERIFICATIONS.acquire().await else {
+        return false;
+    };
     let password = password.clone();
     tokio::task::spawn_blocking(move || {
         password_auth::verify_password(password.expose(), &hash).is_ok()
@@ -185,6 +197,50 @@ pub const SESSION_COOKIE: &str = "ispd_session";
 
 /// Sessions end after this long without a request.
 pub const SESSION_IDLE_LIMIT: time::Duration = time::Duration::hours(8);
+
+/// Sessions end this long after signing in, however busy: a stolen cookie
+/// does not work for ever.
+pub const SESSION_ABSOLUTE_LIMIT: time::Duration = time::Duration::hours(24);
+
+/// Session key of the time (Unix seconds) the member signed in.
+const SIGNED_IN_AT: &str = "signed_in_at";
+
+/// Starts the absolute lifetime of a session; called when signing in.
+pub async fn start_session_clock(
+    session: &tower_sessions::Session,
+) -> Result<(), crate::error::AppError> {
+    session
+        .insert(
+            SIGNED_IN_AT,
+            time::OffsetDateTime::now_utc().unix_timestamp(),
+        )
+        .await
+        .map_err(|e| crate::error::AppError::Internal(e.into()))
+}
+
+/// Middleware (inside the auth layer): signs out a session older than
+/// [`SESSION_ABSOLUTE_LIMIT`], or one that has no sign-in time, before any
+/// handler sees its user.
+pub async fn end_expired_sessions(
+    mut auth: AuthSession,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if auth.user.is_some() {
+        let started: Option<i64> = auth.session.get(SIGNED_IN_AT).await.ok().flatten();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let expired = started
+            .is_none_or(|at| now.saturating_sub(at) > SESSION_ABSOLUTE_LIMIT.whole_seconds());
+        if expired {
+            if let Err(e) = auth.logout().await {
+                return crate::error::AppError::Internal(anyhow::anyhow!("{e}")).into_response();
+            }
+            // Handlers read the session's user from here.
+            request.extensions_mut().insert(auth);
+        }
+    }
+    next.run(request).await
+}
 
 pub type AuthLayer = axum_login::AuthManagerLayer<StaffBackend, session_store::DbSessionStore>;
 
