@@ -34,6 +34,8 @@ pub struct AppState {
     pub rate_limit: Option<RateLimit>,
     /// The sign-in form's limits: per address, and the back-off.
     pub login_limits: crate::web::account::LoginLimits,
+    /// The last answer of /readyz and /api/v1/health.
+    pub health: Arc<crate::api::system::HealthCache>,
     /// Logged-in RouterOS connections, reused per router, with back-off.
     pub router_pool: crate::mikrotik::pool::RouterPool,
     /// The previous counter reading of each live PPP session, for rates.
@@ -60,6 +62,7 @@ impl AppState {
             metrics: Metrics::new(),
             rate_limit,
             login_limits,
+            health: Arc::default(),
             router_pool,
             session_rates: Arc::default(),
         }
@@ -178,6 +181,9 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
+    for warning in state.config.security_warnings() {
+        tracing::warn!("SECURITY: {warning}");
+    }
     tracing::info!("listening on http://{addr}");
     let limits: Vec<RateLimit> = [state.rate_limit.clone(), state.login_limits.rate.clone()]
         .into_iter()

@@ -218,6 +218,22 @@ impl Config {
         self.app_url.starts_with("https://")
     }
 
+    /// What is unsafe about these settings for the environment they are
+    /// for; `serve` logs each loudly at start-up.
+    pub fn security_warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.app_env == AppEnv::Production && !self.is_https() {
+            warnings.push(format!(
+                "APP_ENV=production with APP_URL={}: session cookies are not marked Secure \
+                 and no HSTS header is sent, so sign-ins and sessions can travel in clear. \
+                 Serve ispd behind a TLS-terminating proxy and set APP_URL to its https:// \
+                 address (docs/DEPLOYMENT.md, Security).",
+                self.app_url
+            ));
+        }
+        warnings
+    }
+
     /// True when both databases are the SQLite defaults: the one-command,
     /// embedded setup.
     pub fn uses_embedded_databases(&self) -> bool {

@@ -81,6 +81,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn(csrf_for_cookies))
+        // Answers carry one-time tokens and subscriber data.
+        .layer(crate::web::no_store())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(Extension(document));
     if state.rate_limit.is_some() {

@@ -39,7 +39,7 @@ pub async fn redis_ready(url: &str) -> bool {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Health {
     /// `ok` when every check passes, else `degraded`.
     #[schema(example = "ok")]
@@ -49,7 +49,7 @@ pub struct Health {
     pub checks: HealthChecks,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct HealthChecks {
     /// `ok` or `unreachable`.
     #[schema(example = "ok")]
@@ -80,6 +80,27 @@ pub struct HealthChecks {
     ),
 )]
 pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
+    // One check at a time, and its answer reused for a moment: probes
+    // (public, unauthenticated) must not be a way to open database and
+    // Redis connections at will.
+    let mut cached = state.health.lock().await;
+    if let Some((at, status, health)) = cached.as_ref() {
+        if at.elapsed() < HEALTH_CACHE_FOR {
+            return (*status, Json(health.clone()));
+        }
+    }
+    let (status, health) = check_health(&state).await;
+    *cached = Some((std::time::Instant::now(), status, health.clone()));
+    (status, Json(health))
+}
+
+/// How long a health answer is reused.
+pub const HEALTH_CACHE_FOR: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The last health answer and when it was made ([`health`]).
+pub type HealthCache = tokio::sync::Mutex<Option<(std::time::Instant, StatusCode, Health)>>;
+
+async fn check_health(state: &AppState) -> (StatusCode, Health) {
     let (main, radius) = tokio::join!(state.db.main.ping(), state.db.radius.ping());
     let redis = match &state.config.redis_url {
         Some(url) => Some(redis_ready(url).await),
@@ -94,7 +115,7 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
     };
     (
         status,
-        Json(Health {
+        Health {
             status: if healthy { "ok" } else { "degraded" },
             version: env!("CARGO_PKG_VERSION"),
             checks: HealthChecks {
@@ -102,7 +123,7 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
                 radius_database: word(radius.is_ok()),
                 redis: redis.map(word),
             },
-        }),
+        },
     )
 }
 

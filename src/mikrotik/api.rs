@@ -112,6 +112,17 @@ pub struct RouterView {
     pub updated_at: DateTime<Utc>,
 }
 
+impl RouterView {
+    /// The router as `role` may see it ([`service::router_error_for`]).
+    fn for_role(r: mikrotik_router::Model, role: Role) -> Self {
+        let last_error = service::router_error_for(role, r.last_error.clone());
+        Self {
+            last_error,
+            ..r.into()
+        }
+    }
+}
+
 impl From<mikrotik_router::Model> for RouterView {
     fn from(r: mikrotik_router::Model) -> Self {
         Self {
@@ -322,7 +333,7 @@ pub async fn list_routers(
     check(errors)?;
     let filter = RouterFilter { q, status };
     let (rows, total) = service::list_routers(&state.db.main, &filter, &sort, page).await?;
-    Ok(Paged::new(&uri, page, total, rows).map(RouterView::from))
+    Ok(Paged::new(&uri, page, total, rows).map(|r| RouterView::for_role(r, caller.role)))
 }
 
 /// Add a router. Nothing is sent to it; `POST .../test` checks the
@@ -390,7 +401,8 @@ pub async fn get_router(
     ApiPath(id): ApiPath<i32>,
 ) -> Result<Json<RouterView>, AppError> {
     caller.require(Role::Viewer)?;
-    Ok(Json(service::get_router(&state.db.main, id).await?.into()))
+    let router = service::get_router(&state.db.main, id).await?;
+    Ok(Json(RouterView::for_role(router, caller.role)))
 }
 
 /// Replace a router's settings (every field, as in `POST`; without

@@ -268,6 +268,7 @@ pub async fn list_routers(
     };
     let page = page_request(&query.page);
     let sort = Sort::by(vec![(mikrotik_router::Column::Name, Order::Asc)]);
+    let role = chrome.user.as_ref().map_or(Role::Viewer, |u| u.role);
     let (routers, total) = service::list_routers(&state.db.main, &filter, &sort, page).await?;
     let rows: Vec<RouterRow> = routers
         .into_iter()
@@ -278,7 +279,7 @@ pub async fn list_routers(
             identity: dash(&r.identity),
             version: dash(&r.version),
             last_seen: when_opt(&r.last_seen_at),
-            last_error: r.last_error.unwrap_or_default(),
+            last_error: service::router_error_for(role, r.last_error).unwrap_or_default(),
             status: r.status,
             name: r.name,
         })
@@ -404,6 +405,7 @@ async fn router_page(
     notice: Option<Notice>,
 ) -> Result<RouterPage, AppError> {
     let db = &state.db.main;
+    let role = chrome.user.as_ref().map_or(Role::Viewer, |u| u.role);
     let r = service::get_router(db, id).await?;
     let pppoe_users = service::count_pppoe_users(db, id).await?;
     let form = form
@@ -422,7 +424,7 @@ async fn router_page(
         identity: dash(&r.identity),
         version: dash(&r.version),
         last_seen: when_opt(&r.last_seen_at),
-        last_error: r.last_error.clone().unwrap_or_default(),
+        last_error: service::router_error_for(role, r.last_error.clone()).unwrap_or_default(),
         pppoe_users,
         created: when(&r.created_at),
         updated: when(&r.updated_at),

@@ -531,6 +531,20 @@ pub async fn create_router(
     Ok(router)
 }
 
+/// What a viewer sees of a router's last error: that there was one, not
+/// its text (addresses, user names and RouterOS messages are for the staff
+/// who manage routers, and for the log).
+pub const ROUTER_ERROR_FOR_VIEWERS: &str =
+    "the last connection attempt failed (operators and admins see why)";
+
+/// A router's last error as `role` may see it.
+pub fn router_error_for(role: crate::staff::Role, error: Option<String>) -> Option<String> {
+    match error {
+        Some(_) if role < crate::staff::Role::Operator => Some(ROUTER_ERROR_FOR_VIEWERS.into()),
+        other => other,
+    }
+}
+
 /// What of a router's endpoint (where its password goes, and as whom) an
 /// update changes, as the form's field labels.
 fn endpoint_changes(existing: &mikrotik_router::Model, spec: &RouterSpec) -> Vec<&'static str> {

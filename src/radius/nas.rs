@@ -6,12 +6,17 @@
 //! `secret`, and ispd reads the same row to send that NAS Disconnect and
 //! CoA requests (see [`super::coa`]).
 //!
-//! **The secret is write-only.** FreeRADIUS reads `nas.secret` as stored,
+//! **The secret and the SNMP community are write-only.** FreeRADIUS reads
+//! `nas.secret` (and `checkrad` the community) as stored,
 //! so it is kept in clear in the RADIUS database: that is inherent to
 //! FreeRADIUS's schema, and the RADIUS database must be protected
-//! accordingly. ispd never returns it (no API view or page has it), never
-//! logs it ([`NasInput`] holds it as a [`Secret`], whose `Debug` prints
-//! `[redacted]`) and records in the audit log only that it changed.
+//! accordingly. ispd never returns either (no API view or page has them;
+//! they say only whether one is set), never logs them ([`NasInput`] holds
+//! them as [`Secret`]s, whose `Debug` prints `[redacted]`) and records in
+//! the audit log only that they changed. An update without them keeps the
+//! stored ones; a new address needs the secret again; `clear_community`
+//! removes the community. A new secret has at least [`NEW_SECRET_MIN_LEN`]
+//! characters; shorter ones already stored keep working.
 //!
 //! **Validation.** `nasname` is one IPv4/IPv6 address or a host name
 //! (stored in its canonical, lower-case form) and unique, compared without
@@ -64,6 +69,10 @@ pub const NAS_TYPES: &[&str] = &[
 ];
 
 pub const SECRET_MIN_LEN: usize = 8;
+/// The shortest secret ispd accepts for a new NAS, or as a new secret: a
+/// shared secret is the only key of RADIUS's MD5-based signatures, and
+/// RFC 6614's advice is 16 characters or more.
+pub const NEW_SECRET_MIN_LEN: usize = 16;
 /// `varchar(60)` in FreeRADIUS's MySQL and SQLite schemas.
 pub const SECRET_MAX_LEN: usize = 60;
 
@@ -115,7 +124,10 @@ pub struct NasInput {
     /// Required to create; `None` on update keeps the stored one.
     pub secret: Option<Secret>,
     pub server: Option<String>,
-    pub community: Option<String>,
+    /// `None` on update keeps the stored one (write-only).
+    pub community: Option<Secret>,
+    /// Removes the stored community.
+    pub clear_community: bool,
     pub description: Option<String>,
 }
 
@@ -128,7 +140,8 @@ pub struct ValidNas {
     pub ports: Option<i32>,
     pub secret: Option<Secret>,
     pub server: Option<String>,
-    pub community: Option<String>,
+    pub community: Option<Secret>,
+    pub clear_community: bool,
     pub description: Option<String>,
 }
 
@@ -269,6 +282,14 @@ impl NasInput {
             Some(secret) if !secret.expose().is_empty() => {
                 if let Err(e) = check_secret(secret.expose()) {
                     errors.insert("secret".into(), e);
+                } else if secret.expose().chars().count() < NEW_SECRET_MIN_LEN {
+                    errors.insert(
+                        "secret".into(),
+                        format!(
+                            "must be at least {NEW_SECRET_MIN_LEN} characters long for a new secret \
+                             (set the same one on the NAS)"
+                        ),
+                    );
                 }
                 Some(secret.clone())
             }
@@ -285,9 +306,14 @@ impl NasInput {
         if let Some(s) = &server {
             check_name("server", s, 64, &mut errors);
         }
-        let community = trimmed(&self.community);
+        let community = self
+            .community
+            .as_ref()
+            .map(|c| c.expose().trim())
+            .filter(|c| !c.is_empty())
+            .map(Secret::new);
         if let Some(c) = &community {
-            check_text("community", c, 50, &mut errors);
+            check_text("community", c.expose(), 50, &mut errors);
         }
         let description = trimmed(&self.description);
         if let Some(d) = &description {
@@ -304,6 +330,7 @@ impl NasInput {
             secret,
             server,
             community,
+            clear_community: self.clear_community,
             description,
         })
     }
@@ -428,7 +455,7 @@ pub async fn create_nas(
         ports: Set(valid.ports),
         secret: Set(secret),
         server: Set(valid.server),
-        community: Set(valid.community),
+        community: Set(valid.community.map(|c| c.expose().to_string())),
         description: Set(valid.description),
         ..Default::default()
     }
@@ -487,7 +514,11 @@ pub async fn update_nas(
         model.secret = Set(secret.expose().to_string());
     }
     model.server = Set(valid.server);
-    model.community = Set(valid.community);
+    if let Some(community) = &valid.community {
+        model.community = Set(Some(community.expose().to_string()));
+    } else if valid.clear_community {
+        model.community = Set(None);
+    }
     model.description = Set(valid.description);
     let updated = model.update(&txn).await?;
     txn.commit().await?;
@@ -577,7 +608,8 @@ mod tests {
             ports: Some(70000),
             secret: None,
             server: Some("x y".into()),
-            community: Some("c".repeat(51)),
+            community: Some(Secret::new("c".repeat(51))),
+            clear_community: false,
             description: Some("d".repeat(201)),
         };
         let Err(NasError::Invalid(fields)) = input.validate(true) else {

@@ -48,7 +48,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"id": 1, "nasname": "192.0.2.1", "shortname": "bras-1",
     "type": "mikrotik", "ports": null, "coa_port": 3799, "server": null,
-    "community": null, "description": "Core BRAS"}))]
+    "has_community": false, "description": "Core BRAS"}))]
 pub struct NasView {
     #[schema(example = 1)]
     pub id: i32,
@@ -68,8 +68,9 @@ pub struct NasView {
     pub coa_port: i32,
     /// The FreeRADIUS virtual server for this client.
     pub server: Option<String>,
-    /// The SNMP community FreeRADIUS's `checkrad` may use.
-    pub community: Option<String>,
+    /// Whether an SNMP community (for FreeRADIUS's `checkrad`) is stored;
+    /// the community itself is write-only.
+    pub has_community: bool,
     pub description: Option<String>,
 }
 
@@ -86,7 +87,7 @@ impl From<nas::Model> for NasView {
             nas_type: n.nas_type,
             ports: n.ports,
             server: n.server,
-            community: n.community,
+            has_community: n.community.is_some(),
             description: n.description,
         }
     }
@@ -105,7 +106,8 @@ pub struct NasQuery {
 }
 
 /// The body of `POST /nas` and `PUT /nas/{id}` (every field; an omitted
-/// optional field is cleared, except `secret`, which an update keeps).
+/// optional field is cleared, except `secret` and `community`, which an
+/// update keeps).
 #[derive(Deserialize, ToSchema)]
 #[schema(example = json!({"nasname": "192.0.2.1", "shortname": "bras-1", "type": "mikrotik",
     "ports": 3799, "secret": "a-long-shared-secret", "server": null, "community": null,
@@ -128,15 +130,22 @@ pub struct NasBody {
     /// 1 to 65535: the NAS's Disconnect/CoA UDP port (3799 when omitted).
     #[schema(minimum = 1, maximum = 65535)]
     pub ports: Option<i64>,
-    /// The RADIUS shared secret: write-only, never returned. 8 to 60
+    /// The RADIUS shared secret: write-only, never returned. 16 to 60
     /// printable ASCII characters. Required on `POST`; on `PUT`, omitted
-    /// keeps the current one.
-    #[schema(write_only, min_length = 8, max_length = 60)]
+    /// keeps the current one (unless `nasname` changes: then it is
+    /// required again).
+    #[schema(write_only, min_length = 16, max_length = 60)]
     pub secret: Option<String>,
     /// A FreeRADIUS virtual server name (letters, digits, `. _ -`; at most 64).
     pub server: Option<String>,
-    /// At most 50 characters.
+    /// The SNMP community for FreeRADIUS's `checkrad`: write-only, never
+    /// returned; at most 50 characters. On `PUT`, omitted keeps the stored
+    /// one.
+    #[schema(write_only, max_length = 50)]
     pub community: Option<String>,
+    /// On `PUT`: removes the stored community.
+    #[serde(default)]
+    pub clear_community: bool,
     /// At most 200 characters.
     pub description: Option<String>,
 }
@@ -150,7 +159,8 @@ impl From<NasBody> for NasInput {
             ports: b.ports,
             secret: b.secret.map(Secret::new),
             server: b.server,
-            community: b.community,
+            community: b.community.map(Secret::new),
+            clear_community: b.clear_community,
             description: b.description,
         }
     }
@@ -179,7 +189,7 @@ fn check(errors: FieldErrors) -> Result<(), AppError> {
             headers(("Link" = String, description = "RFC 8288 links to the first, previous, next and last pages.")),
             example = json!({"data": [{"id": 1, "nasname": "192.0.2.1", "shortname": "bras-1",
                 "type": "mikrotik", "ports": null, "coa_port": 3799, "server": null,
-                "community": null, "description": "Core BRAS"}],
+                "has_community": false, "description": "Core BRAS"}],
                 "meta": {"total": 1, "page": 1, "per_page": 50}})),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthenticated),

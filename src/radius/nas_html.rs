@@ -94,6 +94,7 @@ pub struct NasForm {
     /// Never sent back to the browser.
     pub secret: String,
     pub server: String,
+    /// Never sent back to the browser either.
     pub community: String,
     pub description: String,
 }
@@ -114,14 +115,16 @@ impl NasForm {
             ports: n.ports.map(|p| p.to_string()).unwrap_or_default(),
             secret: String::new(),
             server: n.server.clone().unwrap_or_default(),
-            community: n.community.clone().unwrap_or_default(),
+            community: String::new(),
             description: n.description.clone().unwrap_or_default(),
         }
     }
 
-    /// The form as it goes back to the browser: without the secret.
+    /// The form as it goes back to the browser: without the secret and
+    /// the community.
     fn without_secret(mut self) -> Self {
         self.secret = String::new();
+        self.community = String::new();
         self
     }
 
@@ -158,7 +161,8 @@ impl NasForm {
                 .filter(|s| !s.is_empty())
                 .map(Secret::new),
             server: optional_string(&self.server),
-            community: optional_string(&self.community),
+            community: optional_string(&self.community).map(Secret::new),
+            clear_community: false,
             description: optional_string(&self.description),
         };
         (input, errors)
@@ -424,7 +428,11 @@ async fn nas_page(
         ports: dash(&n.ports),
         coa_port: coa_port(&n),
         server: dash(&n.server),
-        community: dash(&n.community),
+        community: if n.community.is_some() {
+            "set (never shown)".into()
+        } else {
+            "—".into()
+        },
         description: dash(&n.description),
     };
     Ok(NasPage {

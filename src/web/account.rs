@@ -38,21 +38,24 @@ pub struct LoginQuery {
 
 pub async fn login_page(
     auth: AuthSession,
-    chrome: Chrome,
+    mut chrome: Chrome,
     Query(query): Query<LoginQuery>,
-) -> Response {
+) -> Result<Response, AppError> {
     let next = safe_next(query.next.as_deref());
     if auth.user.is_some() {
-        return Redirect::to(&next).into_response();
+        return Ok(Redirect::to(&next).into_response());
     }
-    LoginPage {
+    // The form's token: the only page that starts a session before
+    // signing in.
+    chrome.csrf_token = csrf::token_for(&auth.session).await?;
+    Ok(LoginPage {
         chrome: chrome.at("", "Sign in"),
         next,
         username: String::new(),
         error: None,
         signed_out: query.signed_out.is_some(),
     }
-    .into_response()
+    .into_response())
 }
 
 #[derive(Deserialize)]

@@ -3,8 +3,6 @@
 //!
 //! Forms carry it as the hidden field `csrf_token`; htmx sends it in the
 //! `X-CSRF-Token` header (set once, from a meta tag, by the bundled JS).
-//! Requests authenticated by a bearer token carry no cookie-borne authority,
-//! so they are exempt.
 
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequestParts, Request};
@@ -38,12 +36,16 @@ impl<S: Send + Sync> FromRequestParts<S> for CsrfToken {
     }
 }
 
-pub async fn token_for(session: &Session) -> Result<String, AppError> {
-    if let Some(token) = session
+/// The session's token if it has one; creates nothing.
+pub async fn existing_token(session: &Session) -> Result<Option<String>, AppError> {
+    session
         .get::<String>(SESSION_KEY)
         .await
-        .map_err(|e| AppError::Internal(e.into()))?
-    {
+        .map_err(|e| AppError::Internal(e.into()))
+}
+
+pub async fn token_for(session: &Session) -> Result<String, AppError> {
+    if let Some(token) = existing_token(session).await? {
         return Ok(token);
     }
     let token = crate::crypto::random_token(32);
@@ -82,12 +84,12 @@ fn forbidden(reason: &str) -> Response {
     .into_response()
 }
 
-/// Middleware: refuses a state-changing, cookie-authenticated request
-/// whose token is missing or wrong, with a 403 that says so.
+/// Middleware of the HTML routes: refuses a state-changing request whose
+/// token is missing or wrong, with a 403 that says so. HTML routes
+/// authenticate by cookie alone, so an `Authorization` header exempts
+/// nothing here (the API has its own check, `api::csrf_for_cookies`).
 pub async fn verify(session: Session, request: Request, next: Next) -> Response {
-    if is_safe(request.method())
-        || crate::web::rate_limit::bearer_token(request.headers()).is_some()
-    {
+    if is_safe(request.method()) {
         return next.run(request).await;
     }
     let expected = match session.get::<String>(SESSION_KEY).await {

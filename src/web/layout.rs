@@ -104,16 +104,26 @@ impl Chrome {
         session: Option<&Session>,
         auth: Option<&AuthSession>,
     ) -> Result<Self, AppError> {
+        let user = auth.and_then(|a| a.user.clone());
+        // Only a signed-in member's page makes a token (and so a session
+        // row): an anonymous page view stores nothing, and the login page
+        // asks for its token itself (account::login_page).
         let (csrf_token, flashes) = match session {
-            Some(session) => (
+            Some(session) if user.is_some() => (
                 crate::web::csrf::token_for(session).await?,
                 flash::take(session).await,
+            ),
+            Some(session) => (
+                crate::web::csrf::existing_token(session)
+                    .await?
+                    .unwrap_or_default(),
+                Vec::new(),
             ),
             None => (String::new(), Vec::new()),
         };
         Ok(Self {
             assets: state.assets.clone(),
-            user: auth.and_then(|a| a.user.clone()),
+            user,
             csrf_token,
             flashes,
             active: "",

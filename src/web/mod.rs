@@ -56,11 +56,23 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/staff/{id}/{action}", post(admin::set_staff_active))
         .fallback(pages::not_found)
         .layer(from_fn(csrf::verify))
+        // Pages show subscribers, one-time tokens and revealed passwords:
+        // no browser or proxy keeps them, and Back after signing out shows
+        // nothing.
+        .layer(no_store())
         .layer(from_fn_with_state(state.clone(), pages::render_errors))
         .layer(axum::Extension(state.login_limits.clone()))
         .route("/healthz", get(healthz))
         // Readiness is the API health check: databases, and Redis when set.
         .route("/readyz", get(crate::api::system::health))
+}
+
+/// `Cache-Control: no-store` on every answer that has no other policy.
+pub fn no_store() -> tower_http::set_header::SetResponseHeaderLayer<axum::http::HeaderValue> {
+    tower_http::set_header::SetResponseHeaderLayer::if_not_present(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    )
 }
 
 /// The process is up.

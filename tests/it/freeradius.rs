@@ -321,7 +321,7 @@ impl FreeRadius {
             String::from_utf8_lossy(&copied.stderr)
         );
         let [auth_port, acct_port, coa_port] = free_udp_ports();
-        let secret = format!("test-secret-{}", std::process::id());
+        let secret = format!("test-nas-secret-{}", std::process::id());
         configure(
             dir.path(),
             &raddb,

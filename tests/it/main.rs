@@ -53,6 +53,7 @@ mod radius_schema;
 mod radius_sync;
 mod routeros;
 mod scale_out;
+mod security;
 mod users;
 mod users_api;
 mod users_web;
