@@ -98,9 +98,14 @@ impl AppKey {
                 .with_context(|| format!("creating the data directory {}", dir.display()))?;
         }
         let key = Self::generate();
-        write_new_private_file(path, format!("{}\n", key.to_base64()).as_bytes())
+        Self::write_key_file(path, &key)
             .with_context(|| format!("writing the key file {}", path.display()))?;
         Ok(key)
+    }
+
+    /// Writes `key` to a new file (mode 0600) that must not exist yet.
+    pub fn write_key_file(path: &Path, key: &Self) -> std::io::Result<()> {
+        write_new_private_file(path, format!("{}\n", key.to_base64()).as_bytes())
     }
 
     /// Encrypts with AES-256-GCM under a fresh random nonce.

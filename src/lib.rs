@@ -11,6 +11,7 @@ pub mod db;
 pub mod error;
 pub mod ipam;
 pub mod jobs;
+pub mod keys;
 pub mod mikrotik;
 pub mod network;
 pub mod radius;

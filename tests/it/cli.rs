@@ -20,6 +20,7 @@ const SUBCOMMANDS: &[&[&str]] = &[
     &["token", "create"],
     &["token", "revoke"],
     &["key", "generate"],
+    &["key", "rotate"],
     &["seed"],
     &["radius", "sync-users"],
     &["radius", "retry"],

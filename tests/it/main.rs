@@ -39,6 +39,7 @@ mod ipam;
 mod ipam_api;
 mod ipam_web;
 mod jobs;
+mod key_rotate;
 mod migrations;
 mod mikrotik_pppoe;
 mod mikrotik_routers;
