@@ -14,17 +14,30 @@
 //! **The request** identifies the session by User-Name, Acct-Session-Id,
 //! NAS-IP-Address (or NAS-IPv6-Address) and Framed-IP-Address when known.
 //! A CoA-Request also carries the changes: `Mikrotik-Rate-Limit`
-//! (vendor 14988, attribute 8) and/or `Session-Timeout`. Its Request
-//! Authenticator is MD5(Code, Identifier, Length, 16 zero octets,
-//! Attributes, Secret), RFC 5176 section 2.3 (built by the `radius` crate).
+//! (vendor 14988, attribute 8) and/or `Session-Timeout`. Every request
+//! also carries `Event-Timestamp` (seconds since the epoch, taken once, so
+//! a retransmission is the same packet) and `Message-Authenticator`, as
+//! RFC 5176 section 3.4 recommends against replay and forgery. They are
+//! signed in this order ([`sign_request`]; the `radius` crate encodes the
+//! attributes but knows nothing of Message-Authenticator):
+//! 1. Message-Authenticator = HMAC-MD5(secret; Code, Identifier, Length,
+//!    16 zero octets, Attributes with the Message-Authenticator value
+//!    zeroed), RFC 5176 section 3.4 / RFC 3579 section 3.2 (FreeRADIUS
+//!    computes and checks it the same way for these codes);
+//! 2. Request Authenticator = MD5(Code, Identifier, Length, 16 zero octets,
+//!    Attributes (now with the Message-Authenticator), Secret), RFC 5176
+//!    section 2.3.
 //!
 //! **Retransmission.** The same packet (same Identifier and
 //! Authenticator, as RFC 5176 and RFC 2865 require for a retransmission)
 //! is sent up to `RADIUS_COA_ATTEMPTS` times, waiting
 //! `RADIUS_COA_TIMEOUT_MS` for an answer after each. A reply counts only
 //! if it comes from the NAS's address, has the request's Identifier, is
-//! an ACK or NAK of the request's kind and its Response Authenticator
-//! verifies with the secret; anything else is ignored (and logged). An
+//! an ACK or NAK of the request's kind, its Response Authenticator
+//! verifies with the secret and, if it carries a Message-Authenticator,
+//! that verifies too (HMAC-MD5 over the reply with the request's
+//! Request Authenticator in place and the attribute's value zeroed, RFC
+//! 3579 section 3.2); anything else is ignored (and logged). An
 //! ICMP port-unreachable (seen as "connection refused" on the connected
 //! socket) or a send error ends the exchange as unreachable.
 //!
@@ -36,13 +49,15 @@
 //! redacts it, and nothing here prints it.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use md5::{Digest as _, Md5};
 
 use radius::core::avp::AVP;
 use radius::core::code::Code;
 use radius::core::packet::Packet;
 use radius::core::vsa::{StringVSA, VSA};
-use radius::core::{rfc2865, rfc2866, rfc3162, rfc3576};
+use radius::core::{rfc2865, rfc2866, rfc2869, rfc3162, rfc3576};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 use serde_json::json;
 use tokio::net::UdpSocket;
@@ -260,14 +275,156 @@ pub fn mikrotik_rate_limit_avp(value: &str) -> AVP {
     AVP::from_bytes(rfc2865::VENDOR_SPECIFIC_TYPE, &vsa.message())
 }
 
+/// Where the RADIUS header ends and the attributes begin.
+const HEADER_LEN: usize = 20;
+/// The Authenticator field of the header.
+const AUTHENTICATOR: std::ops::Range<usize> = 4..HEADER_LEN;
+/// Message-Authenticator's value: 16 octets.
+const MESSAGE_AUTHENTICATOR_LEN: usize = 16;
+
+/// HMAC-MD5 (RFC 2104): MD5 over a 64-octet block.
+pub fn hmac_md5(key: &[u8], data: &[u8]) -> [u8; 16] {
+    const BLOCK: usize = 64;
+    let mut block = [0u8; BLOCK];
+    if key.len() > BLOCK {
+        block[..16].copy_from_slice(&Md5::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let inner = Md5::new()
+        .chain_update(block.map(|b| b ^ 0x36))
+        .chain_update(data)
+        .finalize();
+    Md5::new()
+        .chain_update(block.map(|b| b ^ 0x5c))
+        .chain_update(inner)
+        .finalize()
+        .into()
+}
+
+/// Equal without an early exit: how much of a MAC matched is not told by
+/// the time the comparison takes.
+fn same_mac(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Where the values of the attributes of `typ` start in an encoded packet
+/// (its length field already checked); an error when the attributes do not
+/// add up to the packet.
+fn attribute_values(packet: &[u8], typ: u8) -> Result<Vec<std::ops::Range<usize>>, String> {
+    let mut found = Vec::new();
+    let mut at = HEADER_LEN;
+    while at < packet.len() {
+        let Some(&len) = packet.get(at + 1) else {
+            return Err(format!("attribute at octet {at} has no length"));
+        };
+        let len = usize::from(len);
+        if len < 2 || at + len > packet.len() {
+            return Err(format!("attribute at octet {at} has length {len}"));
+        }
+        if packet[at] == typ {
+            found.push(at + 2..at + len);
+        }
+        at += len;
+    }
+    Ok(found)
+}
+
+/// The one Message-Authenticator value of `packet`: `None` when there is
+/// none; [`ReplyProblem::BadMessageAuthenticator`] when there are several
+/// or it is not 16 octets (RFC 3579 section 3.2), `Malformed` when the
+/// attributes do not add up.
+fn message_authenticator(packet: &[u8]) -> Result<Option<std::ops::Range<usize>>, ReplyProblem> {
+    let found = attribute_values(packet, rfc2869::MESSAGE_AUTHENTICATOR_TYPE)
+        .map_err(ReplyProblem::Malformed)?;
+    match found.as_slice() {
+        [] => Ok(None),
+        [value] if value.len() == MESSAGE_AUTHENTICATOR_LEN => Ok(Some(value.clone())),
+        _ => Err(ReplyProblem::BadMessageAuthenticator),
+    }
+}
+
+/// HMAC-MD5 of `packet` with `authenticator` in its Authenticator field and
+/// the Message-Authenticator at `value` zeroed.
+fn compute_message_authenticator(
+    packet: &[u8],
+    authenticator: &[u8],
+    value: std::ops::Range<usize>,
+    secret: &[u8],
+) -> [u8; 16] {
+    let mut copy = packet.to_vec();
+    copy[AUTHENTICATOR].copy_from_slice(authenticator);
+    copy[value].fill(0);
+    hmac_md5(secret, &copy)
+}
+
+/// Signs an encoded Disconnect-Request or CoA-Request that holds one
+/// Message-Authenticator: that first, computed with the Request
+/// Authenticator zeroed, then the Request Authenticator over the packet
+/// that holds it (RFC 5176 sections 2.3 and 3.4, RFC 3579 section 3.2).
+pub fn sign_request(packet: &mut [u8], secret: &[u8]) -> Result<(), String> {
+    let value = message_authenticator(packet)
+        .ok()
+        .flatten()
+        .ok_or_else(|| "the request has no single 16-octet Message-Authenticator".to_string())?;
+    packet[AUTHENTICATOR].fill(0);
+    let mac = compute_message_authenticator(packet, &[0; 16], value.clone(), secret);
+    packet[value].copy_from_slice(&mac);
+    // The Authenticator field is zero here, as MD5 wants it.
+    let request_authenticator = Md5::new()
+        .chain_update(&*packet)
+        .chain_update(secret)
+        .finalize();
+    packet[AUTHENTICATOR].copy_from_slice(&request_authenticator);
+    Ok(())
+}
+
+/// Whether a request's Message-Authenticator verifies (what the NAS checks).
+pub fn request_message_authenticator_is_valid(packet: &[u8], secret: &[u8]) -> bool {
+    match message_authenticator(packet) {
+        Ok(Some(value)) => same_mac(
+            &compute_message_authenticator(packet, &[0; 16], value.clone(), secret),
+            &packet[value],
+        ),
+        _ => false,
+    }
+}
+
+/// Seconds since the epoch, for Event-Timestamp (a u32 until 2106).
+pub fn event_timestamp_now() -> u32 {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    u32::try_from(secs).unwrap_or(u32::MAX)
+}
+
 /// The request packet, encoded and signed, with the identifier it got.
+/// Its Event-Timestamp is now.
 pub fn build_request(
     kind: RequestKind,
     session: &SessionRef,
     changes: Option<&CoaChanges>,
     secret: &[u8],
 ) -> Result<(Vec<u8>, u8), String> {
+    build_request_at(kind, session, changes, secret, event_timestamp_now())
+}
+
+/// [`build_request`] with the Event-Timestamp given.
+pub fn build_request_at(
+    kind: RequestKind,
+    session: &SessionRef,
+    changes: Option<&CoaChanges>,
+    secret: &[u8],
+    event_timestamp: u32,
+) -> Result<(Vec<u8>, u8), String> {
     let mut packet = Packet::new(kind.code(), secret);
+    // First, as FreeRADIUS places it; its value is filled in by
+    // sign_request once the packet is encoded.
+    packet.add(AVP::from_bytes(
+        rfc2869::MESSAGE_AUTHENTICATOR_TYPE,
+        &[0; MESSAGE_AUTHENTICATOR_LEN],
+    ));
     if let Some(username) = session.username.as_deref().filter(|u| !u.is_empty()) {
         rfc2865::add_user_name(&mut packet, username);
     }
@@ -293,7 +450,12 @@ pub fn build_request(
             rfc2865::add_session_timeout(&mut packet, timeout);
         }
     }
-    let bytes = packet.encode().map_err(|e| e.to_string())?;
+    packet.add(AVP::from_u32(
+        rfc2869::EVENT_TIMESTAMP_TYPE,
+        event_timestamp,
+    ));
+    let mut bytes = packet.encode().map_err(|e| e.to_string())?;
+    sign_request(&mut bytes, secret)?;
     Ok((bytes, packet.get_identifier()))
 }
 
@@ -311,13 +473,19 @@ pub enum ReplyProblem {
     WrongIdentifier,
     WrongCode(u8),
     BadAuthenticator,
+    /// A Message-Authenticator that does not verify (or is not one
+    /// 16-octet attribute): dropped like a forged reply (RFC 3579 3.2).
+    BadMessageAuthenticator,
     Malformed(String),
 }
 
 /// Reads `response` as the answer to `request` (both encoded): the same
-/// identifier, an ACK or NAK of `kind`, and a Response Authenticator that
+/// identifier, an ACK or NAK of `kind`, a Response Authenticator that
 /// verifies with `secret` (MD5 of the response with the request's
-/// authenticator in place, then the secret; RFC 5176 section 2.3).
+/// authenticator in place, then the secret; RFC 5176 section 2.3) and, if
+/// the response carries one, a Message-Authenticator that verifies
+/// (HMAC-MD5 of the response with the request's authenticator in place and
+/// the attribute's value zeroed; RFC 3579 section 3.2, RFC 5176 3.4).
 pub fn parse_reply(
     kind: RequestKind,
     request: &[u8],
@@ -345,6 +513,13 @@ pub fn parse_reply(
     let response = &response[..length];
     if !Packet::is_authentic_response(response, request, secret) {
         return Err(ReplyProblem::BadAuthenticator);
+    }
+    if let Some(value) = message_authenticator(response)? {
+        let expected =
+            compute_message_authenticator(response, &request[AUTHENTICATOR], value.clone(), secret);
+        if !same_mac(&expected, &response[value]) {
+            return Err(ReplyProblem::BadMessageAuthenticator);
+        }
     }
     let packet =
         Packet::decode(response, secret).map_err(|e| ReplyProblem::Malformed(e.to_string()))?;
@@ -797,8 +972,255 @@ mod tests {
     }
 
     fn md5_digest(data: &[u8]) -> [u8; 16] {
-        use md5::{Digest, Md5};
         Md5::digest(data).into()
+    }
+
+    /// A reply carrying a Message-Authenticator (first), keyed with
+    /// `ma_key` and computed with `vector` in the Authenticator field; then
+    /// signed with [`SECRET`] as [`reply`] does.
+    fn reply_with_ma(
+        code: Code,
+        request: &[u8],
+        attrs: &[u8],
+        ma_key: &[u8],
+        vector: &[u8],
+    ) -> Vec<u8> {
+        let mut all = vec![80, 18];
+        all.extend([0; 16]);
+        all.extend(attrs);
+        let length = (20 + all.len()) as u16;
+        let mut unsigned = vec![code as u8, request[1]];
+        unsigned.extend(length.to_be_bytes());
+        unsigned.extend(vector);
+        unsigned.extend(&all);
+        let mac = hmac_md5(ma_key, &unsigned);
+        all[2..18].copy_from_slice(&mac);
+        reply(code, request, &all, SECRET)
+    }
+
+    fn hex(text: &str) -> Vec<u8> {
+        (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn hmac_md5_matches_the_rfc_2104_and_rfc_2202_test_vectors() {
+        let cases: [(Vec<u8>, Vec<u8>, &str); 5] = [
+            (
+                vec![0x0b; 16],
+                b"Hi There".to_vec(),
+                "9294727a3638bb1c13f48ef8158bfc9d",
+            ),
+            (
+                b"Jefe".to_vec(),
+                b"what do ya want for nothing?".to_vec(),
+                "750c783e6ab0b503eaa86e310a5db738",
+            ),
+            (
+                vec![0xaa; 16],
+                vec![0xdd; 50],
+                "56be34521d144c88dbb8c733f0e8b3f6",
+            ),
+            // RFC 2202: a key longer than the 64-octet block is hashed first.
+            (
+                vec![0xaa; 80],
+                b"Test Using Larger Than Block-Size Key - Hash Key First".to_vec(),
+                "6b1ab7fe4bd7bf8f0b62e6ce61b9d0cd",
+            ),
+            (
+                vec![0xaa; 80],
+                b"Test Using Larger Than Block-Size Key and Larger Than One Block-Size Data"
+                    .to_vec(),
+                "6f630fad67cda0ee1fb1f562db3aa53e",
+            ),
+        ];
+        for (key, data, digest) in cases {
+            assert_eq!(hmac_md5(&key, &data).to_vec(), hex(digest), "{digest}");
+        }
+    }
+
+    #[test]
+    fn disconnect_and_coa_requests_carry_message_authenticator_and_event_timestamp() {
+        let changes = CoaChanges {
+            rate_limit: Some("5M/20M".into()),
+            session_timeout_secs: None,
+        };
+        for (kind, changes) in [
+            (RequestKind::Disconnect, None),
+            (RequestKind::Coa, Some(&changes)),
+        ] {
+            let (packet, _) =
+                build_request_at(kind, &session(), changes, SECRET, 1_790_000_000).unwrap();
+            let attrs = attributes(&packet);
+            let ma: Vec<_> = attrs.iter().filter(|(t, _)| *t == 80).collect();
+            assert_eq!(ma.len(), 1, "{kind:?}: one Message-Authenticator");
+            assert_eq!(ma[0].1.len(), 16);
+            assert_ne!(ma[0].1, [0; 16], "{kind:?}: filled in");
+            assert!(
+                attrs.contains(&(55, 1_790_000_000u32.to_be_bytes().to_vec())),
+                "{kind:?}: Event-Timestamp {attrs:?}"
+            );
+            assert!(request_message_authenticator_is_valid(&packet, SECRET));
+            assert!(Packet::is_authentic_request(&packet, SECRET));
+            let decoded = Packet::decode(&packet, SECRET).unwrap();
+            let stamp = rfc2869::lookup_event_timestamp(&decoded).unwrap().unwrap();
+            assert_eq!(stamp.timestamp(), 1_790_000_000);
+        }
+        // build_request stamps the present.
+        let before = event_timestamp_now();
+        let (packet, _) = build_request(RequestKind::Disconnect, &session(), None, SECRET).unwrap();
+        let stamp = attributes(&packet)
+            .into_iter()
+            .find(|(t, _)| *t == 55)
+            .map(|(_, v)| u32::from_be_bytes(v.try_into().unwrap()))
+            .unwrap();
+        assert!(
+            (before..=before + 5).contains(&stamp),
+            "{stamp} vs {before}"
+        );
+    }
+
+    #[test]
+    fn the_message_authenticator_is_computed_with_the_authenticator_zeroed_then_signed_over() {
+        let (packet, _) = build_request_at(
+            RequestKind::Coa,
+            &session(),
+            Some(&CoaChanges {
+                rate_limit: None,
+                session_timeout_secs: Some(60),
+            }),
+            SECRET,
+            1_790_000_000,
+        )
+        .unwrap();
+        // Found by hand: Message-Authenticator is the first attribute.
+        assert_eq!(&packet[20..22], &[80, 18]);
+        let mac = &packet[22..38];
+        // 1. HMAC-MD5 with the Request Authenticator and the MA zeroed.
+        let mut zeroed = packet.clone();
+        zeroed[4..20].fill(0);
+        zeroed[22..38].fill(0);
+        assert_eq!(mac, hmac_md5(SECRET, &zeroed));
+        // Not with the Request Authenticator in place (the Access-Request
+        // rule), nor with another secret.
+        let mut with_vector = packet.clone();
+        with_vector[22..38].fill(0);
+        assert_ne!(mac, hmac_md5(SECRET, &with_vector));
+        assert_ne!(mac, hmac_md5(b"other-secret", &zeroed));
+        // 2. The Request Authenticator covers the packet holding the MA.
+        let mut signed = packet.clone();
+        signed[4..20].fill(0);
+        signed.extend(SECRET);
+        assert_eq!(&packet[4..20], &md5_digest(&signed));
+
+        assert!(!request_message_authenticator_is_valid(
+            &packet,
+            b"other-secret"
+        ));
+        let mut tampered = packet.clone();
+        let last = tampered.len() - 1;
+        tampered[last] ^= 1;
+        assert!(!request_message_authenticator_is_valid(&tampered, SECRET));
+    }
+
+    #[test]
+    fn a_reply_with_a_bad_message_authenticator_is_refused() {
+        let (request, _) =
+            build_request(RequestKind::Disconnect, &session(), None, SECRET).unwrap();
+        let vector = request[4..20].to_vec();
+        // Right: HMAC-MD5 with the request's authenticator in place.
+        let good = reply_with_ma(Code::DisconnectACK, &request, &[], SECRET, &vector);
+        assert_eq!(
+            parse_reply(RequestKind::Disconnect, &request, &good, SECRET),
+            Ok(Reply::Ack)
+        );
+        let mut cause = vec![101, 6];
+        cause.extend(503u32.to_be_bytes());
+        let nak = reply_with_ma(Code::DisconnectNAK, &request, &cause, SECRET, &vector);
+        assert_eq!(
+            parse_reply(RequestKind::Disconnect, &request, &nak, SECRET),
+            Ok(Reply::Nak {
+                error_cause: Some(503)
+            })
+        );
+
+        // Each of these has a valid Response Authenticator: only the
+        // Message-Authenticator is wrong.
+        let bad = |reply: Vec<u8>, why: &str| {
+            assert_eq!(
+                parse_reply(RequestKind::Disconnect, &request, &reply, SECRET),
+                Err(ReplyProblem::BadMessageAuthenticator),
+                "{why}"
+            );
+        };
+        bad(
+            reply_with_ma(Code::DisconnectACK, &request, &[], b"wrong-secret", &vector),
+            "keyed with another secret",
+        );
+        bad(
+            reply_with_ma(Code::DisconnectACK, &request, &[], SECRET, &[0; 16]),
+            "computed with a zero authenticator",
+        );
+        let mut flipped = vec![80, 18];
+        flipped.extend(&good[22..38]);
+        flipped[5] ^= 1;
+        bad(
+            reply(Code::DisconnectACK, &request, &flipped, SECRET),
+            "one bit changed",
+        );
+        let mut short = vec![80, 10];
+        short.extend([0; 8]);
+        bad(
+            reply(Code::DisconnectACK, &request, &short, SECRET),
+            "8 octets",
+        );
+        let mut two = good[20..38].to_vec();
+        two.extend(&good[20..38]);
+        bad(
+            reply(Code::DisconnectACK, &request, &two, SECRET),
+            "two Message-Authenticators",
+        );
+        assert_eq!(
+            parse_reply(
+                RequestKind::Disconnect,
+                &request,
+                &reply(Code::DisconnectACK, &request, &[80, 40, 0], SECRET),
+                SECRET
+            ),
+            Err(ReplyProblem::Malformed(
+                "attribute at octet 20 has length 40".into()
+            ))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_reply_with_a_bad_message_authenticator_is_ignored_and_the_answer_awaited() {
+        let nas = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let target = nas.local_addr().unwrap();
+        let (request, _) = build_request(RequestKind::Coa, &session(), None, SECRET).unwrap();
+        let vector = request[4..20].to_vec();
+        let forged = reply(Code::CoAACK, &request, &[], b"wrong-secret");
+        let bad_ma = reply_with_ma(Code::CoAACK, &request, &[], SECRET, &[0; 16]);
+        let good = reply_with_ma(Code::CoAACK, &request, &[], SECRET, &vector);
+        let expected = request.clone();
+        let answer = tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            let (n, from) = nas.recv_from(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], &expected[..]);
+            for datagram in [bad_ma, forged, good] {
+                nas.send_to(&datagram, from).await.unwrap();
+            }
+        });
+        let settings = CoaSettings {
+            attempts: 1,
+            timeout: Duration::from_secs(5),
+        };
+        let exchange = exchange(RequestKind::Coa, target, &request, SECRET, settings).await;
+        answer.await.unwrap();
+        assert_eq!(exchange.attempts, [AttemptResult::Reply(Reply::Ack)]);
+        assert_eq!(exchange.ignored_replies, 2);
     }
 
     #[test]
@@ -822,7 +1244,7 @@ mod tests {
             attrs.contains(&(8, vec![100, 64, 0, 9])),
             "Framed-IP-Address"
         );
-        assert_eq!(attrs.len(), 4);
+        assert_eq!(attrs.len(), 6, "and Message-Authenticator, Event-Timestamp");
         // Request Authenticator: MD5 over the packet with 16 zero octets in
         // its place, then the secret (RFC 5176 section 2.3).
         let mut zeroed = packet.clone();
@@ -862,7 +1284,11 @@ mod tests {
         s.nasipaddress = "2001:db8::1".into();
         let (packet, _) = build_request(RequestKind::Disconnect, &s, None, SECRET).unwrap();
         let types: Vec<u8> = attributes(&packet).iter().map(|(t, _)| *t).collect();
-        assert_eq!(types, [44, 95], "Acct-Session-Id and NAS-IPv6-Address only");
+        assert_eq!(
+            types,
+            [80, 44, 95, 55],
+            "Acct-Session-Id and NAS-IPv6-Address only, between Message-Authenticator and Event-Timestamp"
+        );
     }
 
     #[test]

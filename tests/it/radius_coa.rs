@@ -535,3 +535,164 @@ async fn freeradius_acks_a_held_session_and_naks_an_unknown_one_with_error_cause
     assert_eq!(coas[0].1["rate_limit"], "10M/40M");
 }
 crate::on_server_backends!(freeradius_acks_a_held_session_and_naks_an_unknown_one_with_error_cause);
+
+/// The lines FreeRADIUS logged for each request of `code` it received
+/// (`-xx`): the `Received ...` line and the attribute lines under it.
+fn received_requests(log: &str, code: &str) -> Vec<String> {
+    let marker = format!("Received {code} Id ");
+    let mut out = Vec::new();
+    let mut lines = log.lines().peekable();
+    while let Some(line) = lines.next() {
+        if !line.contains(&marker) {
+            continue;
+        }
+        let mut block = vec![line.to_string()];
+        // Attribute lines are indented under it: "(n)   Name = value".
+        while let Some(next) = lines.peek() {
+            if next.contains(") Received ") || !next.contains(" = ") {
+                break;
+            }
+            block.push(lines.next().unwrap().to_string());
+        }
+        out.push(block.join("\n"));
+    }
+    out
+}
+
+async fn freeradius_checks_our_message_authenticator_and_acks_requests_that_carry_it(
+    backend: Backend,
+) {
+    let Some(f) = with_freeradius_nas(backend).await else {
+        return;
+    };
+    let held = open_session(
+        &f.app.state.db.radius,
+        "81c00001",
+        "alice",
+        "127.0.0.1",
+        "100.64.0.4",
+    )
+    .await;
+    open_session(
+        &f.nas_db.conn,
+        "81c00001",
+        "alice",
+        "127.0.0.1",
+        "100.64.0.4",
+    )
+    .await;
+    let secret = f.radius.secret().as_bytes();
+
+    // Control: the same Disconnect-Request with one bit of its
+    // Message-Authenticator changed (and its Request Authenticator signed
+    // again over that, so only the MA is wrong) is dropped without an
+    // answer, and FreeRADIUS says why: it does check the attribute.
+    let session = ispd::radius::coa::find_open_session(&f.app.state.db.radius, held)
+        .await
+        .unwrap();
+    let (mut forged, _) = ispd::radius::coa::build_request(
+        ispd::radius::coa::RequestKind::Disconnect,
+        &session,
+        None,
+        secret,
+    )
+    .unwrap();
+    assert_eq!(&forged[20..22], &[80, 18], "Message-Authenticator first");
+    forged[22] ^= 1;
+    forged[4..20].fill(0);
+    let mut signed = forged.clone();
+    signed.extend(secret);
+    let digest: [u8; 16] = {
+        use md5::Digest as _;
+        md5::Md5::digest(&signed).into()
+    };
+    forged[4..20].copy_from_slice(&digest);
+    assert!(radius::core::packet::Packet::is_authentic_request(
+        &forged, secret
+    ));
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    socket.connect(f.radius.coa_addr()).await.unwrap();
+    socket.send(&forged).await.unwrap();
+    let mut buf = [0u8; 4096];
+    let answer = tokio::time::timeout(Duration::from_millis(1500), socket.recv(&mut buf)).await;
+    assert!(
+        answer.is_err(),
+        "a reply to a bad Message-Authenticator: {answer:?}"
+    );
+    let log = f.radius.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("Dropping packet without response")
+                && l.contains("invalid Message-Authenticator")),
+        "FreeRADIUS did not drop the bad Message-Authenticator:\n{log}"
+    );
+    let complaints = log.matches("invalid Message-Authenticator").count();
+
+    // ispd's own requests: acknowledged, with both attributes received.
+    let path = |action: &str| format!("/api/v1/radius/sessions/{held}/{action}");
+    let coa = call(
+        &f.app,
+        &path("coa"),
+        &f.token,
+        Some(json!({"session_timeout_secs": 600})),
+    )
+    .await;
+    assert_eq!(coa.status, 200, "{}", coa.text());
+    assert_eq!(
+        coa.json()["result"],
+        "ack",
+        "{}\n{}",
+        coa.text(),
+        f.radius.log()
+    );
+    let ack = call(&f.app, &path("disconnect"), &f.token, None).await;
+    assert_eq!(ack.status, 200, "{}", ack.text());
+    let body = ack.json();
+    assert_eq!(body["result"], "ack", "{body}\n{}", f.radius.log());
+    assert_eq!(body["attempts"], 1, "answered at the first send");
+
+    let log = f.radius.log();
+    assert_eq!(
+        log.matches("invalid Message-Authenticator").count(),
+        complaints,
+        "no complaint about ispd's requests:\n{log}"
+    );
+    assert!(!log.contains("Insecure packet"), "{log}");
+    for code in ["CoA-Request", "Disconnect-Request"] {
+        let received = received_requests(&log, code);
+        // The Disconnect-Requests: the forged one and ispd's.
+        let ours = received
+            .last()
+            .unwrap_or_else(|| panic!("no {code} in\n{log}"));
+        assert!(
+            ours.contains("Message-Authenticator = 0x"),
+            "{code} without Message-Authenticator:\n{ours}"
+        );
+        assert!(
+            ours.contains("Event-Timestamp = "),
+            "{code} without Event-Timestamp:\n{ours}"
+        );
+        assert!(
+            ours.contains("Acct-Session-Id = \"81c00001\""),
+            "{code}:\n{ours}"
+        );
+    }
+    assert_eq!(received_requests(&log, "Disconnect-Request").len(), 2);
+    // The NAS ended the session: ispd's Disconnect-Request got through.
+    let ended = f
+        .nas_db
+        .conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            f.nas_db.conn.get_database_backend(),
+            "SELECT acctterminatecause FROM radacct WHERE acctsessionid = '81c00001' \
+             AND acctstoptime IS NOT NULL",
+        ))
+        .await
+        .unwrap()
+        .expect("the session ended on the NAS");
+    let cause: String = ended.try_get("", "acctterminatecause").unwrap();
+    assert_eq!(cause, "Admin-Reset");
+}
+crate::on_server_backends!(
+    freeradius_checks_our_message_authenticator_and_acks_requests_that_carry_it
+);
