@@ -9,7 +9,7 @@ NPM ?= npm
 PROFILE ?= debug
 CARGO_PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
 
-.PHONY: setup assets build run serve worker up down test test-sqlite contract coverage lint fmt migrate seed bench bench-accounting bench-radius bench-radius-sync bench-sessions bench-codec loadtest fuzz clean help
+.PHONY: setup assets build run demo serve worker up down test test-sqlite contract coverage lint fmt migrate seed bench bench-accounting bench-radius bench-radius-sync bench-sessions bench-codec loadtest fuzz clean help
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ setup: build ## Install npm packages, build assets and ispd
 
 run: setup ## Migrate and run web + worker on http://127.0.0.1:8080 (SQLite, embedded jobs)
 	$(CARGO) run $(CARGO_PROFILE_FLAG) --locked --bin ispd -- run
+
+demo: setup ## Like run, with demo data and a mock MikroTik router with 25 PPPoE sessions online
+	$(CARGO) run $(CARGO_PROFILE_FLAG) --locked --bin ispd -- demo
 
 serve: setup ## Run only the web and API server
 	$(CARGO) run $(CARGO_PROFILE_FLAG) --locked --bin ispd -- serve

@@ -52,6 +52,9 @@ pub enum Command {
     Key(KeyCommand),
     /// Load demo data: a few pools, subnets, packages, users and a router entry.
     Seed,
+    /// `run` with the demo data and a mock MikroTik router (PPPoE sessions
+    /// online) wired to the demo router: a working system to look around in.
+    Demo(DemoArgs),
     /// RADIUS tasks.
     #[command(subcommand)]
     Radius(RadiusCommand),
@@ -69,6 +72,16 @@ pub enum Command {
     Jobs(JobsCommand),
     /// Run a mock MikroTik router (RouterOS API) until Ctrl-C, for development and demos.
     MockRouteros(crate::mikrotik::routeros::mock::MockRouterosArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where the mock router's RouterOS API listens (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub router_listen: std::net::SocketAddr,
+    /// PPPoE sessions the mock router has online.
+    #[arg(long, default_value_t = 25)]
+    pub sessions: u32,
 }
 
 #[derive(Debug, Args)]
@@ -265,18 +278,29 @@ async fn run_with_config(command: Command, config: Config) -> anyhow::Result<()>
         Command::Run => {
             let state = prepare(config, true).await?;
             ensure_first_admin(&state).await?;
-            // One signal stops both halves.
-            let (stop, stopped) = tokio::sync::watch::channel(false);
-            tokio::spawn(async move {
-                app::shutdown_signal().await;
-                let _ = stop.send(true);
-            });
-            let wait_for_stop = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
-                let _ = stopped.wait_for(|&stop| stop).await;
-            };
-            let worker = jobs::run_worker(job_context(&state), wait_for_stop(stopped.clone()));
-            tokio::try_join!(serve(state, wait_for_stop(stopped)), worker)?;
-            Ok(())
+            serve_and_work(state).await
+        }
+        Command::Demo(args) => {
+            let state = prepare(config, true).await?;
+            ensure_first_admin(&state).await?;
+            println!(
+                "{}",
+                crate::seed::load_demo_data(&state.db.main, &state.app_key).await?
+            );
+            let router = crate::seed::start_demo_router(
+                &state.db.main,
+                &state.app_key,
+                args.router_listen,
+                args.sessions,
+            )
+            .await?;
+            println!(
+                "Mock MikroTik router \"{}\" on {} with {} PPPoE sessions online.",
+                crate::seed::DEMO_ROUTER,
+                router.addr(),
+                args.sessions
+            );
+            serve_and_work(state).await
         }
         Command::Migrate(args) => migrate(&config, args.action.unwrap_or(MigrateAction::Up)).await,
         Command::Admin(admin) => {
@@ -703,6 +727,21 @@ async fn serve(
 /// On first run there is no staff member: create `admin` and print its
 /// password once. ADMIN_PASSWORD, when set, is used instead of a random one.
 /// There is never a default password.
+/// Web and worker in one process, until a signal stops both.
+async fn serve_and_work(state: AppState) -> anyhow::Result<()> {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        app::shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let wait_for_stop = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|&stop| stop).await;
+    };
+    let worker = jobs::run_worker(job_context(&state), wait_for_stop(stopped.clone()));
+    tokio::try_join!(serve(state, wait_for_stop(stopped)), worker)?;
+    Ok(())
+}
+
 async fn ensure_first_admin(state: &AppState) -> anyhow::Result<()> {
     if staff::count_staff(&state.db.main).await? > 0 {
         return Ok(());

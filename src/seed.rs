@@ -84,6 +84,9 @@ const USERS: &[(&str, &str, &str, Option<&str>)] = &[
     ),
 ];
 
+/// The router entry of the demo data.
+pub const DEMO_ROUTER: &str = "demo-router";
+
 pub async fn load_demo_data(db: &DatabaseConnection, key: &AppKey) -> anyhow::Result<String> {
     let actor = crate::audit::Actor::system();
     let mut added = Vec::new();
@@ -216,7 +219,7 @@ pub async fn load_demo_data(db: &DatabaseConnection, key: &AppKey) -> anyhow::Re
     }
 
     let txn = db.begin().await?;
-    let router_name = "demo-router";
+    let router_name = DEMO_ROUTER;
     if mikrotik_router::Entity::find()
         .filter(mikrotik_router::Column::Name.eq(router_name))
         .one(&txn)
@@ -247,4 +250,42 @@ pub async fn load_demo_data(db: &DatabaseConnection, key: &AppKey) -> anyhow::Re
     } else {
         format!("Added {} demo records: {}.", added.len(), added.join(", "))
     })
+}
+
+/// A mock MikroTik router for `ispd demo`: listening on `listen`, with
+/// `sessions` PPPoE sessions online, and the seeded `demo-router` pointed
+/// at it with its (fresh, random) password, so that its connection test,
+/// live sessions and the dashboard work at once. Runs while the returned
+/// router is kept.
+pub async fn start_demo_router(
+    db: &DatabaseConnection,
+    key: &AppKey,
+    listen: std::net::SocketAddr,
+    sessions: u32,
+) -> anyhow::Result<crate::mikrotik::routeros::MockRouter> {
+    use crate::mikrotik::routeros::mock::{MockOptions, MockRouter};
+    let password = random_password(20);
+    let router = MockRouter::start_with(MockOptions {
+        listen,
+        ..MockOptions::local("admin", &password)
+    })
+    .await?;
+    router.simulate_sessions(sessions);
+    let row = mikrotik_router::Entity::find()
+        .filter(mikrotik_router::Column::Name.eq(DEMO_ROUTER))
+        .one(db)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no {DEMO_ROUTER}: run the seed first"))?;
+    let mut row: mikrotik_router::ActiveModel = row.into();
+    row.ip_address = Set(router.addr().ip().to_string());
+    row.api_port = Set(i32::from(router.addr().port()));
+    row.use_tls = Set(false);
+    row.tls_fingerprint = Set(None);
+    row.username = Set("admin".into());
+    row.password_encrypted = Set(key.encrypt(&password));
+    row.status = Set("unknown".into());
+    row.last_error = Set(None);
+    row.updated_at = Set(Utc::now().into());
+    row.update(db).await?;
+    Ok(router)
 }

@@ -22,6 +22,7 @@ const SUBCOMMANDS: &[&[&str]] = &[
     &["key", "generate"],
     &["key", "rotate"],
     &["seed"],
+    &["demo"],
     &["radius", "sync-users"],
     &["radius", "retry"],
     &["mikrotik", "sync-sessions"],
@@ -137,8 +138,13 @@ impl Drop for Running {
 
 /// Starts `ispd run` in `dir` and waits until it listens.
 fn start_run(dir: &std::path::Path, extra_env: &[(&str, &str)]) -> Running {
+    start_ispd(dir, &["run"], extra_env)
+}
+
+/// Starts `ispd <args>` (run or demo) in `dir` and waits until it listens.
+fn start_ispd(dir: &std::path::Path, args: &[&str], extra_env: &[(&str, &str)]) -> Running {
     let mut cmd = ispd_command(dir);
-    cmd.arg("run")
+    cmd.args(args)
         .env("LISTEN_ADDR", "127.0.0.1:0")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -200,6 +206,74 @@ fn start_run(dir: &std::path::Path, extra_env: &[(&str, &str)]) -> Running {
             }
         }
     }
+}
+
+/// A bare HTTP/1.1 request with a bearer token; the status and the body.
+fn http_with_token(addr: &str, method: &str, path: &str, token: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}
+
+#[test]
+fn demo_serves_the_demo_data_with_a_working_mock_router_and_live_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = start_ispd(dir.path(), &["demo", "--sessions", "7"], &[]);
+    assert!(
+        demo.stdout
+            .contains("Mock MikroTik router \"demo-router\" on 127.0.0.1:"),
+        "{}",
+        demo.stdout
+    );
+    assert!(demo.stdout.contains("demo records"), "{}", demo.stdout);
+    let out = ispd_command(dir.path())
+        .args(["token", "create", "--name", "demo", "--role", "operator"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+
+    let (status, body) = http_with_token(
+        &demo.addr,
+        "GET",
+        "/api/v1/mikrotik/routers?q=demo-router",
+        &token,
+    );
+    assert_eq!(status, 200, "{body}");
+    let routers: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let id = routers["data"][0]["id"].as_i64().expect("the demo router");
+    let (status, body) = http_with_token(
+        &demo.addr,
+        "POST",
+        &format!("/api/v1/mikrotik/routers/{id}/test"),
+        &token,
+    );
+    assert_eq!(status, 200, "the router test works: {body}");
+    let (status, body) = http_with_token(&demo.addr, "GET", "/api/v1/mikrotik/sessions", &token);
+    assert_eq!(status, 200, "{body}");
+    let sessions: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(sessions["total"], 7, "{sessions}");
+    assert_eq!(sessions["routers"][0]["state"], "ok", "{sessions}");
 }
 
 /// A bare HTTP/1.1 GET; returns the status code and the body.

@@ -178,6 +178,18 @@ impl MockRouter {
     /// A subscriber dials in: adds a `/ppp/active` entry and its
     /// `<pppoe-NAME>` interface, whose byte counters grow with time.
     /// Returns the active entry's id.
+    /// `count` PPPoE sessions online, of users demo1, demo2, ... on
+    /// 100.64.0.3 and up: for demos and the browser tests.
+    pub fn simulate_sessions(&self, count: u32) {
+        for n in 1..=count {
+            self.login_session(
+                &format!("demo{n}"),
+                &format!("100.64.{}.{}", n / 250, n % 250 + 2),
+                &format!("02:00:00:00:{:02X}:{:02X}", (n >> 8) & 0xff, n & 0xff),
+            );
+        }
+    }
+
     pub fn login_session(&self, name: &str, address: &str, caller_id: &str) -> String {
         locked(&self.shared.state).login_session(name, address, caller_id)
     }
@@ -1113,13 +1125,7 @@ pub async fn run(
         password: args.password,
     })
     .await?;
-    for n in 1..=args.sessions {
-        router.login_session(
-            &format!("demo{n}"),
-            &format!("100.64.{}.{}", n / 250, n % 250 + 2),
-            &format!("02:00:00:00:{:02X}:{:02X}", (n >> 8) & 0xff, n & 0xff),
-        );
-    }
+    router.simulate_sessions(args.sessions);
     println!("mock RouterOS API listening on {}", router.addr());
     if let Some(addr) = router.tls_addr() {
         println!("mock RouterOS API-SSL listening on {addr}");
