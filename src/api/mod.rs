@@ -139,11 +139,16 @@ async fn method_not_allowed() -> AppError {
     AppError::MethodNotAllowed
 }
 
-/// CSRF protection (the staff pages' own check) for requests that carry a
-/// cookie. A request with neither cookie nor token has no authority to
-/// borrow: it goes on, to be refused with 401 by the route.
+/// CSRF protection (the staff pages' own check) for requests that the
+/// session cookie authenticates. A request with `Authorization` is judged
+/// by its token alone (`api::auth`), whatever cookie it also carries, so
+/// the cookie lends it nothing and it needs no CSRF token; one with
+/// neither has no authority to borrow and goes on, to be refused with 401
+/// by the route.
 async fn csrf_for_cookies(session: Session, request: Request, next: Next) -> Response {
-    if request.headers().contains_key(header::COOKIE) {
+    let cookie_authenticated = request.headers().contains_key(header::COOKIE)
+        && !request.headers().contains_key(header::AUTHORIZATION);
+    if cookie_authenticated {
         crate::web::csrf::verify(session, request, next).await
     } else {
         next.run(request).await

@@ -677,3 +677,35 @@ async fn readyz_is_cached_so_it_cannot_open_connections_at_will() {
         "checked again once the answer is old"
     );
 }
+
+#[tokio::test]
+async fn an_api_call_with_a_token_is_judged_by_the_token_whatever_cookie_it_carries() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let password = app.create_staff("boss", Role::Admin).await;
+    let mut browser = TestBrowser::new(&app);
+    browser.sign_in("boss", &password).await;
+    let cookie = browser.cookie.clone().unwrap();
+    let token = app.create_token(Role::Operator).await;
+    let post = |bearer: String| {
+        let cookie = cookie.clone();
+        let app = &app;
+        async move {
+            let request = Request::post("/api/v1/packages")
+                .header("content-type", "application/json")
+                .header("cookie", cookie)
+                .header("authorization", format!("Bearer {bearer}"))
+                .body(Body::from(
+                    json!({"name": format!("p-{}", bearer.len()), "download_rate": "10M",
+                           "upload_rate": "2M", "radius_group": format!("p-{}", bearer.len())})
+                    .to_string(),
+                ))
+                .unwrap();
+            app.send(request).await
+        }
+    };
+    let with_token = post(token).await;
+    assert_eq!(with_token.status, 201, "{}", with_token.text());
+    // A wrong token is refused, although the cookie is an admin's.
+    let wrong = post("ispd_wrong".into()).await;
+    assert_error(&wrong, 401, "unauthenticated");
+}
