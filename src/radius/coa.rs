@@ -37,7 +37,8 @@
 //! verifies with the secret and, if it carries a Message-Authenticator,
 //! that verifies too (HMAC-MD5 over the reply with the request's
 //! Request Authenticator in place and the attribute's value zeroed, RFC
-//! 3579 section 3.2); anything else is ignored (and logged). An
+//! 3579 section 3.2; or, as FreeRADIUS up to 3.2.3 computed it, with zeros
+//! in place of the authenticator); anything else is ignored (and logged). An
 //! ICMP port-unreachable (seen as "connection refused" on the connected
 //! socket) or a send error ends the exchange as unreachable.
 //!
@@ -515,9 +516,17 @@ pub fn parse_reply(
         return Err(ReplyProblem::BadAuthenticator);
     }
     if let Some(value) = message_authenticator(response)? {
-        let expected =
+        // RFC 3579 3.2 computes it with the request's authenticator in
+        // place; FreeRADIUS up to 3.2.3 (as a NAS or proxy) put zeros there
+        // for Disconnect/CoA replies. Both forms are accepted: the Response
+        // Authenticator checked above already ties the reply to this
+        // request and the secret, and refusing the old form would turn a
+        // NAS's real ACK into a time-out.
+        let rfc =
             compute_message_authenticator(response, &request[AUTHENTICATOR], value.clone(), secret);
-        if !same_mac(&expected, &response[value]) {
+        let zeroed = compute_message_authenticator(response, &[0; 16], value.clone(), secret);
+        let presented = &response[value];
+        if !same_mac(&rfc, presented) && !same_mac(&zeroed, presented) {
             return Err(ReplyProblem::BadMessageAuthenticator);
         }
     }
@@ -1159,9 +1168,12 @@ mod tests {
             reply_with_ma(Code::DisconnectACK, &request, &[], b"wrong-secret", &vector),
             "keyed with another secret",
         );
-        bad(
-            reply_with_ma(Code::DisconnectACK, &request, &[], SECRET, &[0; 16]),
-            "computed with a zero authenticator",
+        // FreeRADIUS up to 3.2.3 computed it over a zero authenticator:
+        // accepted too (the Response Authenticator still binds the reply).
+        let old_freeradius = reply_with_ma(Code::DisconnectACK, &request, &[], SECRET, &[0; 16]);
+        assert_eq!(
+            parse_reply(RequestKind::Disconnect, &request, &old_freeradius, SECRET),
+            Ok(Reply::Ack)
         );
         let mut flipped = vec![80, 18];
         flipped.extend(&good[22..38]);
@@ -1202,7 +1214,7 @@ mod tests {
         let (request, _) = build_request(RequestKind::Coa, &session(), None, SECRET).unwrap();
         let vector = request[4..20].to_vec();
         let forged = reply(Code::CoAACK, &request, &[], b"wrong-secret");
-        let bad_ma = reply_with_ma(Code::CoAACK, &request, &[], SECRET, &[0; 16]);
+        let bad_ma = reply_with_ma(Code::CoAACK, &request, &[], b"wrong-secret", &vector);
         let good = reply_with_ma(Code::CoAACK, &request, &[], SECRET, &vector);
         let expected = request.clone();
         let answer = tokio::spawn(async move {

@@ -7,7 +7,7 @@ use askama_web::WebTemplate;
 use axum::extract::{Query, State};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::{Extension, Form};
+use axum::Form;
 use serde::Deserialize;
 use tower_sessions::Session;
 
@@ -80,11 +80,11 @@ pub struct LoginLimits {
 
 pub async fn login(
     mut auth: AuthSession,
-    Extension(limits): Extension<LoginLimits>,
     parts: RequestParts,
     State(state): State<AppState>,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, AppError> {
+    let limits = &state.login_limits;
     let address = parts.ip;
     if let Some(rate) = &limits.rate {
         rate.check(&ClientKey::of_ip(address))?;

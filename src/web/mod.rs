@@ -61,7 +61,6 @@ pub fn router(state: &AppState) -> Router<AppState> {
         // nothing.
         .layer(no_store())
         .layer(from_fn_with_state(state.clone(), pages::render_errors))
-        .layer(axum::Extension(state.login_limits.clone()))
         .route("/healthz", get(healthz))
         // Readiness is the API health check: databases, and Redis when set.
         .route("/readyz", get(crate::api::system::health))
