@@ -27,8 +27,8 @@ use chrono::Utc;
 use migration::{MigratorTrait, RadiusMigrator};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
 
+use ispd::query::PageRequest;
 use ispd::radius::accounting::{self, DateRange, OnlineFilter, OnlineSort, StaleSettings};
-use ispd::web::pagination::PageRequest;
 
 const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 /// The target for one user's accounting page and the online list (p95).

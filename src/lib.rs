@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod keys;
 pub mod mikrotik;
 pub mod network;
+pub mod query;
 pub mod radius;
 pub mod seed;
 pub mod staff;

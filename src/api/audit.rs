@@ -12,8 +12,9 @@ use crate::app::AppState;
 use crate::audit::entities::audit_log;
 use crate::audit::{self, AuditFilter};
 use crate::error::{AppError, FieldErrors};
+use crate::query::{filters, Sort};
 use crate::staff::Role;
-use crate::web::pagination::{filters, Page, PageParams, Paged, Sort};
+use crate::web::pagination::{Page, PageParams, Paged};
 
 /// One entry of the audit log.
 #[derive(Debug, Serialize, ToSchema)]

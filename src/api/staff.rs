@@ -16,10 +16,11 @@ use super::extract::{ApiJson, ApiQuery};
 use crate::app::AppState;
 use crate::crypto::Secret;
 use crate::error::{AppError, FieldErrors};
+use crate::query::{filters, Sort};
 use crate::staff::entities::staff_user;
 use crate::staff::service::{self as staff, StaffFilter};
 use crate::staff::{validate_password, Role, StaffUsername};
-use crate::web::pagination::{filters, Page, PageParams, Paged, Sort};
+use crate::web::pagination::{Page, PageParams, Paged};
 
 /// A staff account as the API shows it (never its password hash).
 #[derive(Debug, Serialize, ToSchema)]
@@ -112,7 +113,7 @@ pub async fn list_staff(
     let mut errors = FieldErrors::new();
     let page = paging.validate(&mut errors);
     let filter = StaffFilter {
-        role: filters::role("role", query.role.as_deref(), &mut errors),
+        role: filters::parsed("role", query.role.as_deref(), &mut errors),
         search: filters::text("q", query.q.as_deref(), 64, &mut errors),
         active: filters::boolean("active", query.active.as_deref(), &mut errors),
     };

@@ -16,10 +16,11 @@ use super::docs::{
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
+use crate::query::{filters, Sort};
 use crate::staff::entities::api_token;
 use crate::staff::service::{self as staff, TokenFilter};
 use crate::staff::Role;
-use crate::web::pagination::{filters, Page, PageParams, Paged, Sort};
+use crate::web::pagination::{Page, PageParams, Paged};
 
 /// An API token as the API shows it: never its hash, and its plaintext only
 /// in the answer that creates it.
@@ -130,7 +131,7 @@ pub async fn list_tokens(
     let page = paging.validate(&mut errors);
     let filter = TokenFilter {
         name: filters::text("name", query.name.as_deref(), 100, &mut errors),
-        role: filters::role("role", query.role.as_deref(), &mut errors),
+        role: filters::parsed("role", query.role.as_deref(), &mut errors),
         active: filters::boolean("active", query.active.as_deref(), &mut errors),
     };
     let sort = Sort::parse(query.sort.as_deref(), SORTS, "id", &mut errors);

@@ -7,7 +7,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
 };
 
-use crate::web::pagination::{fetch_page, PageRequest, Sort};
+use crate::query::{fetch_page, PageRequest, Sort};
 
 use entities::audit_log;
 

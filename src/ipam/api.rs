@@ -35,8 +35,9 @@ use crate::api::docs::{
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
+use crate::query::{filters, Sort};
 use crate::staff::Role;
-use crate::web::pagination::{filters, Page, PageParams, Paged, Sort};
+use crate::web::pagination::{Page, PageParams, Paged};
 
 /// The IPAM routes, relative to `/api/v1`.
 pub fn routes() -> OpenApiRouter<AppState> {

@@ -27,6 +27,7 @@ use super::entities::{ip_allocation, ip_pool, ip_subnet};
 use super::service::{self, IpamError, IpamSettings, Utilization};
 use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
+use crate::query::{PageRequest, Sort, MAX_PAGE, MAX_PER_PAGE};
 use crate::staff::Role;
 use crate::web::account::RequestParts;
 use crate::web::auth::SignedIn;
@@ -36,7 +37,6 @@ use crate::web::forms::{
 };
 use crate::web::layout::Chrome;
 use crate::web::listing::{page_request, when, when_opt, Pager};
-use crate::web::pagination::{PageRequest, Sort, MAX_PAGE, MAX_PER_PAGE};
 
 /// The IPAM pages; merged into the staff router (behind its auth, CSRF and
 /// error layers) by `web::router`.

@@ -30,8 +30,8 @@ use super::domain::{
 use super::entities::{ip_allocation, ip_allocation_history, ip_free_range, ip_pool, ip_subnet};
 use crate::audit::{self, Actor};
 use crate::error::FieldErrors;
+use crate::query::{fetch_page, PageRequest, Sort};
 use crate::text::optional_text;
-use crate::web::pagination::{fetch_page, PageRequest, Sort};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IpamError {
@@ -468,10 +468,7 @@ pub async fn list_pools(
 ) -> Result<(Vec<ip_pool::Model>, u64), IpamError> {
     let mut select = ip_pool::Entity::find();
     if let Some(search) = &filter.search {
-        select = select.filter(crate::web::pagination::contains(
-            ip_pool::Column::Name,
-            search,
-        ));
+        select = select.filter(crate::query::contains(ip_pool::Column::Name, search));
     }
     if let Some(status) = filter.status {
         select = select.filter(ip_pool::Column::Status.eq(status.as_str()));
@@ -828,10 +825,7 @@ pub async fn list_subnets(
         select = select.filter(ip_subnet::Column::IpVersion.eq(version.number()));
     }
     if let Some(search) = &filter.search {
-        select = select.filter(crate::web::pagination::contains(
-            ip_subnet::Column::Network,
-            search,
-        ));
+        select = select.filter(crate::query::contains(ip_subnet::Column::Network, search));
     }
     if let Some(addr) = filter.contains {
         let key = key_bytes(to_u128(addr));

@@ -19,8 +19,9 @@ use crate::api::docs::{BadRequest, Forbidden, Internal, NotFound, RateLimited, U
 use crate::api::extract::{ApiPath, ApiQuery};
 use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
+use crate::query::filters;
 use crate::staff::Role;
-use crate::web::pagination::{filters, PageParams, Paged};
+use crate::web::pagination::{PageParams, Paged};
 
 /// The jobs routes, relative to `/api/v1`.
 pub fn routes() -> OpenApiRouter<AppState> {

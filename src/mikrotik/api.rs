@@ -34,8 +34,9 @@ use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::app::AppState;
 use crate::crypto::Secret;
 use crate::error::{AppError, FieldErrors};
+use crate::query::{filters, Sort};
 use crate::staff::Role;
-use crate::web::pagination::{filters, Page, PageParams, Paged, Sort};
+use crate::web::pagination::{Page, PageParams, Paged};
 
 /// The MikroTik routes, relative to `/api/v1`.
 pub fn routes() -> OpenApiRouter<AppState> {

@@ -26,6 +26,7 @@ use super::service::{
 use crate::app::AppState;
 use crate::crypto::Secret;
 use crate::error::{AppError, FieldErrors};
+use crate::query::{PageRequest, Sort, MAX_PER_PAGE};
 use crate::staff::Role;
 use crate::users::entities::network_user;
 use crate::web::account::RequestParts;
@@ -34,7 +35,6 @@ use crate::web::flash;
 use crate::web::forms::{dash, optional_string, path_id, see_other, Errors, Notice};
 use crate::web::layout::Chrome;
 use crate::web::listing::{page_request, when, when_opt, Pager};
-use crate::web::pagination::{PageRequest, Sort, MAX_PER_PAGE};
 
 /// The MikroTik pages; merged into the staff router (behind its auth, CSRF
 /// and error layers) by `web::router`.

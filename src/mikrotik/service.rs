@@ -35,9 +35,9 @@ use crate::crypto::{AppKey, CryptoError, Secret};
 use crate::db::begin_write;
 use crate::error::{AppError, FieldErrors};
 use crate::ipam::domain::NetUsername;
+use crate::query::{contains, fetch_page, PageRequest, Sort};
 use crate::text::{has_control, optional_text};
 use crate::users::entities::{network_user, service_package};
-use crate::web::pagination::{contains, fetch_page, PageRequest, Sort};
 
 /// Why a MikroTik operation failed. The router variants name the router, so
 /// that a message shown to an operator says which box is at fault.

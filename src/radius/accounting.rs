@@ -47,7 +47,7 @@ use tracing::instrument;
 
 use super::entities::radacct::SessionTime;
 use crate::error::FieldErrors;
-use crate::web::pagination::PageRequest;
+use crate::query::PageRequest;
 
 /// An open session is stale after this many interim intervals without an
 /// update.

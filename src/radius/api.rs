@@ -27,8 +27,9 @@ use crate::api::extract::{ApiPath, ApiQuery};
 use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
 use crate::ipam::domain::parse_ip;
+use crate::query::filters;
 use crate::staff::Role;
-use crate::web::pagination::{filters, link_header, Page, PageMeta, PageParams, Paged};
+use crate::web::pagination::{link_header, Page, PageMeta, PageParams, Paged};
 
 /// The RADIUS accounting routes, relative to `/api/v1`.
 pub fn routes() -> OpenApiRouter<AppState> {

@@ -26,6 +26,7 @@ use super::accounting::{
 use super::service::{self as radius, AttrRow};
 use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
+use crate::query::{PageRequest, MAX_PER_PAGE};
 use crate::staff::Role;
 use crate::users::entities::network_user;
 use crate::web::account::RequestParts;
@@ -34,7 +35,6 @@ use crate::web::flash;
 use crate::web::forms::{is_htmx, path_id, see_other, with_vary};
 use crate::web::layout::Chrome;
 use crate::web::listing::{page_request, when, Pager};
-use crate::web::pagination::{PageRequest, MAX_PER_PAGE};
 
 /// The RADIUS accounting pages; merged into the staff router by
 /// `web::router`.

@@ -46,8 +46,8 @@ use crate::audit::{self, Actor};
 use crate::crypto::Secret;
 use crate::db::begin_write;
 use crate::error::{AppError, FieldErrors};
+use crate::query::{contains, fetch_page, PageRequest, Sort};
 use crate::text::has_control;
-use crate::web::pagination::{contains, fetch_page, PageRequest, Sort};
 
 /// The `type` values ispd accepts: FreeRADIUS's `checkrad` types, plus
 /// `mikrotik`. `other` is FreeRADIUS's default.

@@ -12,7 +12,7 @@ use super::entities::{api_token, staff_session, staff_user};
 use super::{Role, StaffUsername};
 use crate::audit::{self, Actor};
 use crate::crypto::Secret;
-use crate::web::pagination::{contains, fetch_page, PageRequest, Sort};
+use crate::query::{contains, fetch_page, PageRequest, Sort};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StaffError {

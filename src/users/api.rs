@@ -36,8 +36,9 @@ use crate::app::AppState;
 use crate::crypto::Secret;
 use crate::error::{AppError, FieldErrors};
 use crate::ipam::service::IpamSettings;
+use crate::query::{filters, Sort};
 use crate::staff::Role;
-use crate::web::pagination::{filters, Page, PageParams, Paged, Sort};
+use crate::web::pagination::{Page, PageParams, Paged};
 
 /// The users and packages routes, relative to `/api/v1`.
 pub fn routes() -> OpenApiRouter<AppState> {

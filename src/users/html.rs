@@ -35,6 +35,7 @@ use crate::crypto::Secret;
 use crate::error::{AppError, FieldErrors};
 use crate::ipam::entities::ip_subnet;
 use crate::ipam::service::{self as ipam, IpamSettings, SubnetFilter};
+use crate::query::{PageRequest, Sort, MAX_PER_PAGE};
 use crate::radius::html::SessionActions;
 use crate::staff::Role;
 use crate::web::account::RequestParts;
@@ -45,7 +46,6 @@ use crate::web::forms::{
 };
 use crate::web::layout::Chrome;
 use crate::web::listing::{page_request, when, when_opt, Pager};
-use crate::web::pagination::{PageRequest, Sort, MAX_PER_PAGE};
 
 /// The users and packages pages; merged into the staff router (behind its
 /// auth, CSRF and error layers) by `web::router`.

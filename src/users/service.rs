@@ -45,8 +45,8 @@ use crate::error::{AppError, FieldErrors};
 use crate::ipam::service::{self as ipam, AllocationInput, IpamError, IpamSettings};
 use crate::mikrotik::pool::RouterPool;
 use crate::mikrotik::service::{self as mikrotik, MikrotikError, PushedSecrets};
+use crate::query::{contains, fetch_page, PageRequest, Sort};
 use crate::text::optional_text;
-use crate::web::pagination::{contains, fetch_page, PageRequest, Sort};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UsersError {

@@ -13,6 +13,7 @@ use tower_sessions::Session;
 use crate::app::AppState;
 use crate::crypto::{random_password, Secret};
 use crate::error::{AppError, FieldErrors};
+use crate::query::{PageRequest, Sort, MAX_PER_PAGE};
 use crate::staff::entities::{api_token, staff_user};
 use crate::staff::service::{self as staff, StaffError};
 use crate::staff::{Role, StaffUsername};
@@ -21,7 +22,6 @@ use crate::web::auth::SignedIn;
 use crate::web::flash;
 use crate::web::layout::Chrome;
 use crate::web::listing::{when, when_opt};
-use crate::web::pagination::{PageRequest, Sort, MAX_PER_PAGE};
 
 /// Token and staff lists are short; one page holds them.
 const ADMIN_LIST_PAGE: PageRequest = PageRequest {

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use crate::web::pagination::{PageRequest, DEFAULT_PER_PAGE, MAX_PAGE};
+use crate::query::{PageRequest, DEFAULT_PER_PAGE, MAX_PAGE};
 
 /// Rows per HTML page.
 pub const PER_PAGE: u64 = DEFAULT_PER_PAGE;
@@ -19,7 +19,7 @@ impl ListQuery {
         self.page
             .as_deref()
             .and_then(|p| p.parse::<u64>().ok())
-            .filter(|p| (1..=crate::web::pagination::MAX_PAGE).contains(p))
+            .filter(|p| (1..=crate::query::MAX_PAGE).contains(p))
             .unwrap_or(1)
     }
 

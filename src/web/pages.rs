@@ -17,12 +17,12 @@ use crate::dashboard;
 use crate::error::{AppError, ErrorInfo};
 use crate::ipam::entities::{ip_allocation, ip_pool, ip_subnet};
 use crate::mikrotik::entities::mikrotik_router;
+use crate::query::{contains, fetch_page};
 use crate::radius::accounting::human_bytes;
 use crate::users::entities::{network_user, network_user_session};
 use crate::web::auth::{AuthSession, SignedIn};
 use crate::web::layout::Chrome;
 use crate::web::listing::{when, when_opt, ListQuery, Listing};
-use crate::web::pagination::{contains, fetch_page};
 
 #[derive(Template, WebTemplate)]
 #[template(path = "dashboard.html")]

@@ -98,8 +98,8 @@ async fn allocation_takes_the_lowest_free_address_and_skips_the_gateway(backend:
             ip: Some("10.0.0.4".parse().unwrap()),
             ..Default::default()
         },
-        &ispd::web::pagination::Sort::by(vec![]),
-        ispd::web::pagination::PageRequest {
+        &ispd::query::Sort::by(vec![]),
+        ispd::query::PageRequest {
             page: 1,
             per_page: 10,
         },

@@ -15,13 +15,13 @@ use crate::helpers::{Backend, TestApp, TestBrowser};
 use ispd::audit::Actor;
 use ispd::crypto::Secret;
 use ispd::ipam::service::{self as ipam, AllocationInput, IpamSettings};
+use ispd::query::PageRequest;
 use ispd::radius::accounting::{
     self, AddressHolding, DateRange, HoldingSource, OnlineFilter, OnlineSort, StaleSettings,
     STALE_CAUSE,
 };
 use ispd::staff::Role;
 use ispd::users::service::{self as users, PackageInput, UserInput};
-use ispd::web::pagination::PageRequest;
 
 const GIB4: i64 = 1 << 32;
 const PASSWORD: &str = "Radius-s3cret pass";

@@ -13,12 +13,12 @@ use ispd::crypto::Secret;
 use ispd::error::AppError;
 use ispd::ipam::entities::ip_allocation;
 use ispd::ipam::service::{self as ipam, IpamSettings, PoolInput, SubnetInput};
+use ispd::query::{PageRequest, Sort};
 use ispd::users::domain::mikrotik_rate_limit;
 use ispd::users::entities::network_user;
 use ispd::users::service::{
     self as users, PackageInput, UserFilter, UserInput, UsersError, PACKAGE_SORTS, USER_SORTS,
 };
-use ispd::web::pagination::{PageRequest, Sort};
 
 const PASSWORD: &str = "Sup3r-secret pass";
 
