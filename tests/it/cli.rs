@@ -208,16 +208,19 @@ fn start_ispd(dir: &std::path::Path, args: &[&str], extra_env: &[(&str, &str)]) 
     }
 }
 
-/// A bare HTTP/1.1 request with a bearer token; the status and the body.
-fn http_with_token(addr: &str, method: &str, path: &str, token: &str) -> (u16, String) {
+/// A bare HTTP/1.1 request, with a bearer token when given; the status
+/// and the body.
+fn http_request(addr: &str, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\nContent-Length: 0\r\n"))
+        .unwrap_or_default();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
-         Content-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
     )
     .unwrap();
     let mut response = String::new();
@@ -229,6 +232,10 @@ fn http_with_token(addr: &str, method: &str, path: &str, token: &str) -> (u16, S
         .unwrap_or(0);
     let body = response.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
     (status, body)
+}
+
+fn http_with_token(addr: &str, method: &str, path: &str, token: &str) -> (u16, String) {
+    http_request(addr, method, path, Some(token))
 }
 
 #[test]
@@ -278,24 +285,7 @@ fn demo_serves_the_demo_data_with_a_working_mock_router_and_live_sessions() {
 
 /// A bare HTTP/1.1 GET; returns the status code and the body.
 fn http_get(addr: &str, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = response.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
-    (status, body)
+    http_request(addr, "GET", path, None)
 }
 
 #[test]
