@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::json;
 use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Object, Ref, RefOr, Response, ResponseBuilder, Type};
 use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
@@ -142,6 +144,99 @@ impl Modify for SecuritySchemes {
                  session's CSRF token in `X-CSRF-Token`.",
             ))),
         );
+    }
+}
+
+/// The answers every protected operation can give, added here so that each
+/// `#[utoipa::path]` lists only its successes and its own domain errors
+/// (409, 502, 503, 504, or a 4xx with a more specific example):
+///
+/// - every operation: 401, 429 and 500, and the `bearer`/`session` security
+///   requirement;
+/// - a method other than GET: 403 (it changes something, which a viewer may
+///   not; a GET that only admins may call lists its own 403);
+/// - a path parameter: 404;
+/// - a query string or a body: 400 (unreadable) and 422 (invalid);
+/// - a body: 413 and 415.
+///
+/// An operation that declares `security(())` is public and gets none of
+/// these; one that already lists a status keeps its own answer.
+pub struct StandardResponses;
+
+impl StandardResponses {
+    fn add_to(method: &str, operation: &mut Operation) {
+        let public = operation.security.as_ref().is_some_and(|requirements| {
+            requirements
+                .iter()
+                .all(|requirement| *requirement == SecurityRequirement::default())
+        });
+        if public {
+            return;
+        }
+        operation.security.get_or_insert_with(|| {
+            vec![
+                SecurityRequirement::new("bearer", Vec::<String>::new()),
+                SecurityRequirement::new("session", Vec::<String>::new()),
+            ]
+        });
+        let has_parameter_in = |wanted: ParameterIn| {
+            operation
+                .parameters
+                .iter()
+                .flatten()
+                .any(|parameter| match parameter {
+                    RefOr::T(parameter) => parameter.parameter_in == wanted,
+                    RefOr::Ref(_) => false,
+                })
+        };
+        let has_path = has_parameter_in(ParameterIn::Path);
+        let has_query = has_parameter_in(ParameterIn::Query);
+        let has_body = operation.request_body.is_some();
+        let mut standard = vec![
+            ("401", "Unauthenticated"),
+            ("429", "RateLimited"),
+            ("500", "Internal"),
+        ];
+        if method != "get" {
+            standard.push(("403", "Forbidden"));
+        }
+        if has_path {
+            standard.push(("404", "NotFound"));
+        }
+        if has_query || has_body {
+            standard.push(("400", "BadRequest"));
+            standard.push(("422", "ValidationFailed"));
+        }
+        if has_body {
+            standard.push(("413", "PayloadTooLarge"));
+            standard.push(("415", "UnsupportedMediaType"));
+        }
+        for (status, name) in standard {
+            operation
+                .responses
+                .responses
+                .entry(status.to_string())
+                .or_insert_with(|| RefOr::Ref(Ref::from_response_name(name)));
+        }
+    }
+}
+
+impl Modify for StandardResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                ("get", &mut item.get),
+                ("put", &mut item.put),
+                ("post", &mut item.post),
+                ("delete", &mut item.delete),
+                ("patch", &mut item.patch),
+            ];
+            for (method, operation) in operations {
+                if let Some(operation) = operation {
+                    Self::add_to(method, operation);
+                }
+            }
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::auth::ApiCaller;
-use super::docs::{Internal, RateLimited, Unauthenticated};
+use super::docs::RateLimited;
 use crate::app::AppState;
 
 /// How long a readiness check waits for Redis.
@@ -70,13 +70,13 @@ pub struct HealthChecks {
     operation_id = "health",
     security(()),
     responses(
+        (status = 429, response = RateLimited),
         (status = 200, description = "Every check passes.", body = Health,
             example = json!({"status": "ok", "version": "0.1.0",
                 "checks": {"database": "ok", "radius_database": "ok"}})),
         (status = 503, description = "A check fails; the body says which.", body = Health,
             example = json!({"status": "degraded", "version": "0.1.0",
                 "checks": {"database": "ok", "radius_database": "unreachable"}})),
-        (status = 429, response = RateLimited),
     ),
 )]
 pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
@@ -148,13 +148,9 @@ pub struct Me {
     path = "/me",
     tag = "system",
     operation_id = "get_me",
-    security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "The caller.", body = Me,
             example = json!({"kind": "token", "id": 3, "name": "billing", "role": "operator"})),
-        (status = 401, response = Unauthenticated),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
     ),
 )]
 pub async fn me(caller: ApiCaller) -> Json<Me> {

@@ -28,10 +28,7 @@ use super::service::{
     SubnetFilter, SubnetInput, SubnetUpdate, Utilization,
 };
 use crate::api::auth::ApiCaller;
-use crate::api::docs::{
-    BadRequest, Forbidden, Internal, IpamBusy, IpamConflict, NotFound, PayloadTooLarge,
-    RateLimited, Unauthenticated, UnsupportedMediaType, ValidationFailed,
-};
+use crate::api::docs::{IpamBusy, IpamConflict, NotFound};
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
@@ -295,7 +292,6 @@ fn check(errors: FieldErrors) -> Result<(), AppError> {
     path = "/ipam/pools",
     tag = "ipam",
     operation_id = "list_pools",
-    security(("bearer" = []), ("session" = [])),
     params(PageParams, PoolQuery),
     responses(
         (status = 200, description = "One page of pools.", body = Page<PoolView>,
@@ -305,11 +301,6 @@ fn check(errors: FieldErrors) -> Result<(), AppError> {
                 "gateway": null, "dns_servers": ["192.0.2.53"], "vlan_id": null, "status": "active",
                 "created_at": "2026-12-01T10:00:00Z", "updated_at": "2026-12-01T10:00:00Z"}],
                 "meta": {"total": 1, "page": 1, "per_page": 50}})),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthenticated),
-        (status = 422, response = ValidationFailed),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
     ),
 )]
 pub async fn list_pools(
@@ -382,22 +373,14 @@ impl From<PoolBody> for PoolInput {
     path = "/ipam/pools",
     tag = "ipam",
     operation_id = "create_pool",
-    security(("bearer" = []), ("session" = [])),
     request_body = PoolBody,
     responses(
         (status = 201, description = "Created; `Location` names it.", body = PoolView,
             headers(("Location" = String, description = "The new pool's URL."))),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthenticated),
-        (status = 403, response = Forbidden),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
         (status = 422, description = "A field is not valid: the name is taken, an address does not parse, `end_ip` comes before `start_ip`, the families differ, the gateway is outside the range, the VLAN is not 1 to 4094.",
             body = crate::api::docs::ErrorBody,
             example = json!({"error": {"code": "validation_failed", "message": "end_ip: 100.64.0.0 comes before start_ip 100.64.255.255",
                 "fields": {"end_ip": "100.64.0.0 comes before start_ip 100.64.255.255"}}})),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
     ),
 )]
 pub async fn create_pool(
@@ -422,14 +405,9 @@ pub async fn create_pool(
     path = "/ipam/pools/{id}",
     tag = "ipam",
     operation_id = "get_pool",
-    security(("bearer" = []), ("session" = [])),
     params(("id" = i32, Path, description = "The pool's id.")),
     responses(
         (status = 200, description = "The pool.", body = PoolView),
-        (status = 401, response = Unauthenticated),
-        (status = 404, response = NotFound),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
     ),
 )]
 pub async fn get_pool(
@@ -448,20 +426,10 @@ pub async fn get_pool(
     path = "/ipam/pools/{id}",
     tag = "ipam",
     operation_id = "update_pool",
-    security(("bearer" = []), ("session" = [])),
     params(("id" = i32, Path, description = "The pool's id.")),
     request_body = PoolBody,
     responses(
         (status = 200, description = "The pool, changed.", body = PoolView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthenticated),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = ValidationFailed),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
     ),
 )]
 pub async fn update_pool(
@@ -482,19 +450,13 @@ pub async fn update_pool(
     path = "/ipam/pools/{id}",
     tag = "ipam",
     operation_id = "delete_pool",
-    security(("bearer" = []), ("session" = [])),
     params(("id" = i32, Path, description = "The pool's id.")),
     responses(
         (status = 204, description = "Deleted."),
-        (status = 401, response = Unauthenticated),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
         (status = 409, description = "The pool still has active allocations.",
             body = crate::api::docs::ErrorBody,
             example = json!({"error": {"code": "conflict",
                 "message": "pool \"cgnat-east\" still has 3 active allocation(s); release them first"}})),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
     ),
 )]
 pub async fn delete_pool(
@@ -513,7 +475,6 @@ pub async fn delete_pool(
     path = "/ipam/pools/{id}/utilization",
     tag = "ipam",
     operation_id = "pool_utilization",
-    security(("bearer" = []), ("session" = [])),
     params(("id" = i32, Path, description = "The pool's id.")),
     responses(
         (status = 200, description = "Usable addresses (less network, broadcast and gateway), allocated and free, per pool and per subnet.",
@@ -522,10 +483,6 @@ pub async fn delete_pool(
                 "subnets": [{"subnet_id": 1, "network": "100.64.0.0/24", "total": 253, "allocated": 3,
                 "free": 250, "percent": 1.19}, {"subnet_id": 2, "network": "100.64.1.0/29",
                 "total": 5, "allocated": 0, "free": 5, "percent": 0.0}]})),
-        (status = 401, response = Unauthenticated),
-        (status = 404, response = NotFound),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
     ),
 )]
 pub async fn pool_utilization(
@@ -575,7 +532,6 @@ const SUBNET_SORTS: &[(&str, ip_subnet::Column)] = &[
     path = "/ipam/subnets",
     tag = "ipam",
     operation_id = "list_subnets",
-    security(("bearer" = []), ("session" = [])),
     params(PageParams, SubnetQuery),
     responses(
         (status = 200, description = "One page of subnets.", body = Page<SubnetView>,
@@ -585,11 +541,6 @@ const SUBNET_SORTS: &[(&str, ip_subnet::Column)] = &[
                 "vlan_id": 100, "status": "active", "description": null,
                 "created_at": "2026-12-01T10:00:00Z", "updated_at": "2026-12-01T10:00:00Z"}],
                 "meta": {"total": 1, "page": 1, "per_page": 50}})),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthenticated),
-        (status = 422, response = ValidationFailed),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
     ),
 )]
 pub async fn list_subnets(
@@ -644,23 +595,15 @@ pub struct CreateSubnet {
     path = "/ipam/subnets",
     tag = "ipam",
     operation_id = "create_subnet",
-    security(("bearer" = []), ("session" = [])),
     request_body = CreateSubnet,
     responses(
         (status = 201, description = "Created; `Location` names it.", body = SubnetView,
             headers(("Location" = String, description = "The new subnet's URL."))),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthenticated),
-        (status = 403, response = Forbidden),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
         (status = 422, description = "A field is not valid: the network has host bits set, lies outside the pool or overlaps another subnet; the gateway is outside the subnet or is its network or broadcast address; no such pool.",
             body = crate::api::docs::ErrorBody,
             example = json!({"error": {"code": "validation_failed",
                 "message": "network: 100.64.0.5/24 is not a network address: did you mean 100.64.0.0/24?",
                 "fields": {"network": "100.64.0.5/24 is not a network address: did you mean 100.64.0.0/24?"}}})),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
     ),
 )]
 pub async fn create_subnet(
@@ -693,7 +636,6 @@ pub async fn create_subnet(
     path = "/ipam/subnets/{id}",
     tag = "ipam",
     operation_id = "get_subnet",
-    security(("bearer" = []), ("session" = [])),
     params(("id" = i32, Path, description = "The subnet's id.")),
     responses(
         (status = 200, description = "The subnet.", body = SubnetDetail,
@@ -702,10 +644,6 @@ pub async fn create_subnet(
                 "description": "OLT 1", "created_at": "2026-12-01T10:00:00Z",
                 "updated_at": "2026-12-01T10:00:00Z",
                 "utilization": {"total": 253, "allocated": 3, "free": 250, "percent": 1.19}})),
-        (status = 401, response = Unauthenticated),
-        (status = 404, response = NotFound),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
     ),
 )]
 pub async fn get_subnet(
@@ -750,20 +688,10 @@ pub struct UpdateSubnet {
     path = "/ipam/subnets/{id}",
     tag = "ipam",
     operation_id = "update_subnet",
-    security(("bearer" = []), ("session" = [])),
     params(("id" = i32, Path, description = "The subnet's id.")),
     request_body = UpdateSubnet,
     responses(
         (status = 200, description = "The subnet, changed.", body = SubnetView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthenticated),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = ValidationFailed),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
         (status = 503, response = IpamBusy),
     ),
 )]
@@ -814,19 +742,13 @@ pub async fn update_subnet(
     path = "/ipam/subnets/{id}",
     tag = "ipam",
     operation_id = "delete_subnet",
-    security(("bearer" = []), ("session" = [])),
     params(("id" = i32, Path, description = "The subnet's id.")),
     responses(
         (status = 204, description = "Deleted."),
-        (status = 401, response = Unauthenticated),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
         (status = 409, description = "The subnet still has active allocations.",
             body = crate::api::docs::ErrorBody,
             example = json!({"error": {"code": "conflict",
                 "message": "subnet 100.64.0.0/24 still has 3 active allocation(s); release them first"}})),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
         (status = 503, response = IpamBusy),
     ),
 )]
@@ -873,18 +795,11 @@ pub struct AvailableIps {
     path = "/ipam/subnets/{id}/available-ips",
     tag = "ipam",
     operation_id = "available_ips",
-    security(("bearer" = []), ("session" = [])),
     params(("id" = i32, Path, description = "The subnet's id."), AvailableQuery),
     responses(
         (status = 200, description = "Up to `limit` free addresses.", body = AvailableIps,
             example = json!({"subnet_id": 1, "network": "100.64.0.0/24",
                 "addresses": ["100.64.0.2", "100.64.0.3"], "next_after": "100.64.0.3"})),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthenticated),
-        (status = 404, response = NotFound),
-        (status = 422, response = ValidationFailed),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
     ),
 )]
 pub async fn available_ips(
@@ -956,27 +871,19 @@ pub struct AllocateBody {
     path = "/ipam/allocate",
     tag = "ipam",
     operation_id = "allocate_ip",
-    security(("bearer" = []), ("session" = [])),
     request_body = AllocateBody,
     responses(
+        (status = 404, response = NotFound),
         (status = 201, description = "A new allocation; `Location` names it.", body = AllocationView,
             headers(("Location" = String, description = "The allocation's URL."))),
         (status = 200, description = "The same MAC address and username already held this allocation; nothing changed.",
             body = AllocationView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthenticated),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
         (status = 409, response = IpamConflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
         (status = 422, description = "A field is not valid (a MAC address, a username, an address outside the subnet, an expiry in the past).",
             body = crate::api::docs::ErrorBody,
             example = json!({"error": {"code": "validation_failed",
                 "message": "mac_address: \"aa:bb:cc\" is not a MAC address such as aa:bb:cc:dd:ee:ff",
                 "fields": {"mac_address": "\"aa:bb:cc\" is not a MAC address such as aa:bb:cc:dd:ee:ff"}}})),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
         (status = 503, response = IpamBusy),
     ),
 )]
@@ -1034,24 +941,15 @@ pub struct Released {
     path = "/ipam/release",
     tag = "ipam",
     operation_id = "release_ip",
-    security(("bearer" = []), ("session" = [])),
     request_body = ReleaseBody,
     responses(
+        (status = 404, response = NotFound),
         (status = 200, description = "Released, or released before.", body = Released,
             example = json!({"already_released": false, "allocation": {"id": 7, "subnet_id": 1,
                 "ip_version": 4, "ip_address": "100.64.0.2", "mac_address": "aa:bb:cc:dd:ee:ff",
                 "username": "alice@isp.example", "status": "released",
                 "allocated_at": "2026-12-01T10:05:00Z", "released_at": "2026-12-02T09:00:00Z",
                 "expires_at": null, "updated_at": "2026-12-02T09:00:00Z"}})),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthenticated),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = ValidationFailed),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
         (status = 503, response = IpamBusy),
     ),
 )]
@@ -1114,7 +1012,6 @@ const ALLOCATION_SORTS: &[(&str, ip_allocation::Column)] = &[
     path = "/ipam/allocations",
     tag = "ipam",
     operation_id = "list_allocations",
-    security(("bearer" = []), ("session" = [])),
     params(PageParams, AllocationQuery),
     responses(
         (status = 200, description = "One page of allocations.", body = Page<AllocationView>,
@@ -1124,11 +1021,6 @@ const ALLOCATION_SORTS: &[(&str, ip_allocation::Column)] = &[
                 "username": "alice@isp.example", "status": "active",
                 "allocated_at": "2026-12-01T10:05:00Z", "released_at": null, "expires_at": null,
                 "updated_at": "2026-12-01T10:05:00Z"}], "meta": {"total": 1, "page": 1, "per_page": 50}})),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthenticated),
-        (status = 422, response = ValidationFailed),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
     ),
 )]
 pub async fn list_allocations(
@@ -1180,14 +1072,9 @@ pub async fn list_allocations(
     path = "/ipam/allocations/{id}",
     tag = "ipam",
     operation_id = "get_allocation",
-    security(("bearer" = []), ("session" = [])),
     params(("id" = i64, Path, description = "The allocation's id.")),
     responses(
         (status = 200, description = "The allocation.", body = AllocationView),
-        (status = 401, response = Unauthenticated),
-        (status = 404, response = NotFound),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
     ),
 )]
 pub async fn get_allocation(
@@ -1281,7 +1168,6 @@ fn parse_moment(text: &str) -> Option<DateTime<Utc>> {
     path = "/ipam/history",
     tag = "ipam",
     operation_id = "address_history",
-    security(("bearer" = []), ("session" = [])),
     params(HistoryQuery),
     responses(
         (status = 200, description = "The holders of the address at that moment.", body = AddressHistory,
@@ -1300,11 +1186,6 @@ fn parse_moment(text: &str) -> Option<DateTime<Utc>> {
                 "until": "2026-12-02T09:00:00Z", "event": "allocate", "allocation_id": 7,
                 "subnet_id": 1, "radacctid": null, "acct_session_id": null, "nas_ip": null,
                 "terminate_cause": null}]})),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthenticated),
-        (status = 422, response = ValidationFailed),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
     ),
 )]
 pub async fn address_history(

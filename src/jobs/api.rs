@@ -15,7 +15,6 @@ use utoipa_axum::routes;
 
 use super::runs::{self, job_run, RunFilter, RunStatus, Trigger};
 use crate::api::auth::ApiCaller;
-use crate::api::docs::{BadRequest, Forbidden, Internal, NotFound, RateLimited, Unauthenticated};
 use crate::api::extract::{ApiPath, ApiQuery};
 use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
@@ -136,7 +135,6 @@ impl From<super::JobStatus> for JobView {
     path = "/jobs",
     tag = "jobs",
     operation_id = "list_jobs",
-    security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "Every job, its schedule, next tick, active and last run.", body = Vec<JobView>,
             example = json!([{"name": "ipam-cleanup",
@@ -148,9 +146,6 @@ impl From<super::JobStatus> for JobView {
                     "created_at": "2026-11-28T00:00:00Z", "started_at": "2026-11-28T00:00:00.210Z",
                     "finished_at": "2026-11-28T00:00:00.330Z", "duration_ms": 120,
                     "summary": {"released": 3, "already_released": 0}, "error": null}}])),
-        (status = 401, response = Unauthenticated),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
     ),
 )]
 pub async fn list_jobs(
@@ -215,7 +210,6 @@ pub fn run_filter(query: &RunQuery, errors: &mut FieldErrors) -> RunFilter {
     path = "/jobs/runs",
     tag = "jobs",
     operation_id = "list_job_runs",
-    security(("bearer" = []), ("session" = [])),
     params(PageParams, RunQuery),
     responses(
         (status = 200, description = "One page of runs.", body = crate::web::pagination::Page<JobRunView>,
@@ -225,11 +219,7 @@ pub fn run_filter(query: &RunQuery, errors: &mut FieldErrors) -> RunFilter {
                     "created_at": "2026-11-28T00:00:00Z", "started_at": "2026-11-28T00:00:00.210Z",
                     "finished_at": "2026-11-28T00:00:00.330Z", "duration_ms": 120,
                     "summary": {"released": 3, "already_released": 0}, "error": null}], "meta": {"total": 1, "page": 1, "per_page": 50}})),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthenticated),
         (status = 422, response = crate::api::docs::ValidationFailed),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
     ),
 )]
 pub async fn list_job_runs(
@@ -256,14 +246,9 @@ pub async fn list_job_runs(
     path = "/jobs/runs/{id}",
     tag = "jobs",
     operation_id = "get_job_run",
-    security(("bearer" = []), ("session" = [])),
     params(("id" = i64, Path, description = "The run's id.")),
     responses(
         (status = 200, description = "The run.", body = JobRunView),
-        (status = 401, response = Unauthenticated),
-        (status = 404, response = NotFound),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
     ),
 )]
 pub async fn get_job_run(
@@ -285,20 +270,14 @@ pub async fn get_job_run(
     path = "/jobs/{name}/run",
     tag = "jobs",
     operation_id = "run_job",
-    security(("bearer" = []), ("session" = [])),
     params(("name" = String, Path, description = "The job's name, e.g. `ipam-cleanup`.")),
     responses(
         (status = 202, description = "Queued.", body = JobRunView,
             headers(("Location" = String, description = "The run's URL, to follow it."))),
-        (status = 401, response = Unauthenticated),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
         (status = 409, description = "A run of this job is already queued or running.",
             body = crate::api::docs::ErrorBody,
             example = json!({"error": {"code": "job_already_running",
                 "message": "job \"ipam-cleanup\" is already queued or running (run 42); try again when it has finished"}})),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
     ),
 )]
 pub async fn run_job(

@@ -26,10 +26,7 @@ use super::service::{
     ROUTER_SORTS,
 };
 use crate::api::auth::ApiCaller;
-use crate::api::docs::{
-    BadRequest, Forbidden, Internal, NotFound, PayloadTooLarge, RateLimited, RouterFailed,
-    RouterTimeout, Unauthenticated, UnsupportedMediaType, ValidationFailed,
-};
+use crate::api::docs::{RouterFailed, RouterTimeout};
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::app::AppState;
 use crate::crypto::Secret;
@@ -290,7 +287,6 @@ impl From<RouterBody> for RouterInput {
     path = "/mikrotik/routers",
     tag = "mikrotik",
     operation_id = "list_routers",
-    security(("bearer" = []), ("session" = [])),
     params(PageParams, RouterQuery),
     responses(
         (status = 200, description = "One page of routers (never their passwords).", body = Page<RouterView>,
@@ -300,11 +296,6 @@ impl From<RouterBody> for RouterInput {
                 "identity": "core-1", "version": "7.16.2 (stable)", "last_seen_at": "2026-12-01T09:05:00Z",
                 "last_error": null, "created_at": "2026-12-01T09:00:00Z", "updated_at": "2026-12-01T09:05:00Z"}],
                 "meta": {"total": 1, "page": 1, "per_page": 50}})),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthenticated),
-        (status = 422, response = ValidationFailed),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
     ),
 )]
 pub async fn list_routers(
@@ -344,23 +335,14 @@ pub async fn list_routers(
     path = "/mikrotik/routers",
     tag = "mikrotik",
     operation_id = "create_router",
-    security(("bearer" = []), ("session" = [])),
     request_body = RouterBody,
     responses(
         (status = 201, description = "Created; `Location` names it. No password in it.", body = RouterView,
             headers(("Location" = String, description = "The new router's URL."))),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthenticated),
-        (status = 403, response = Forbidden),
         (status = 409, description = "The name is taken (`router_name_taken`).",
             body = crate::api::docs::ErrorBody,
             example = json!({"error": {"code": "router_name_taken",
                 "message": "a router named \"core-1\" exists already"}})),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = ValidationFailed),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
     ),
 )]
 pub async fn create_router(
@@ -386,14 +368,9 @@ pub async fn create_router(
     path = "/mikrotik/routers/{id}",
     tag = "mikrotik",
     operation_id = "get_router",
-    security(("bearer" = []), ("session" = [])),
     params(("id" = i32, Path, description = "The router's id.")),
     responses(
         (status = 200, description = "The router.", body = RouterView),
-        (status = 401, response = Unauthenticated),
-        (status = 404, response = NotFound),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
     ),
 )]
 pub async fn get_router(
@@ -414,22 +391,12 @@ pub async fn get_router(
     path = "/mikrotik/routers/{id}",
     tag = "mikrotik",
     operation_id = "update_router",
-    security(("bearer" = []), ("session" = [])),
     params(("id" = i32, Path, description = "The router's id.")),
     request_body = RouterBody,
     responses(
         (status = 200, description = "The router, changed.", body = RouterView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthenticated),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
         (status = 409, description = "The name is taken (`router_name_taken`).",
             body = crate::api::docs::ErrorBody),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = ValidationFailed),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
     ),
 )]
 pub async fn update_router(
@@ -459,15 +426,9 @@ pub async fn update_router(
     path = "/mikrotik/routers/{id}",
     tag = "mikrotik",
     operation_id = "delete_router",
-    security(("bearer" = []), ("session" = [])),
     params(("id" = i32, Path, description = "The router's id.")),
     responses(
         (status = 204, description = "Deleted."),
-        (status = 401, response = Unauthenticated),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
     ),
 )]
 pub async fn delete_router(
@@ -489,15 +450,9 @@ pub async fn delete_router(
     path = "/mikrotik/routers/{id}/test",
     tag = "mikrotik",
     operation_id = "test_router",
-    security(("bearer" = []), ("session" = [])),
     params(("id" = i32, Path, description = "The router's id.")),
     responses(
         (status = 200, description = "The router answered.", body = RouterTestView),
-        (status = 401, response = Unauthenticated),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
         (status = 502, response = RouterFailed),
         (status = 504, response = RouterTimeout),
     ),
@@ -590,7 +545,6 @@ impl From<PppoeUserBody> for PppoeInput {
     path = "/mikrotik/pppoe-users",
     tag = "mikrotik",
     operation_id = "list_pppoe_users",
-    security(("bearer" = []), ("session" = [])),
     params(PageParams, PppoeQuery),
     responses(
         (status = 200, description = "One page of PPPoE users (never their passwords).", body = Page<PppoeUserView>,
@@ -600,11 +554,6 @@ impl From<PppoeUserBody> for PppoeInput {
                 "router_item_id": "*1A", "status": "active", "last_synced_at": "2026-12-01T10:00:00Z",
                 "created_at": "2026-12-01T10:00:00Z", "updated_at": "2026-12-01T10:00:00Z"}],
                 "meta": {"total": 1, "page": 1, "per_page": 50}})),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthenticated),
-        (status = 422, response = ValidationFailed),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
     ),
 )]
 pub async fn list_pppoe_users(
@@ -646,24 +595,16 @@ fn pppoe_filter(query: &PppoeQuery, errors: &mut FieldErrors) -> PppoeFilter {
     path = "/mikrotik/pppoe-users",
     tag = "mikrotik",
     operation_id = "create_pppoe_user",
-    security(("bearer" = []), ("session" = [])),
     request_body = PppoeUserBody,
     responses(
         (status = 201, description = "Created on the router and here; `Location` names it.", body = PppoeUserView,
             headers(("Location" = String, description = "The new PPPoE user's URL."))),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthenticated),
-        (status = 403, response = Forbidden),
         (status = 409, description = "The name is taken on the router (its own message) or here (`pppoe_user_taken`).",
             body = crate::api::docs::ErrorBody,
             example = json!({"error": {"code": "pppoe_user_taken",
                 "message": "router core-1: failure: secret with the same name already exists"}})),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
         (status = 422, description = "A field is not valid, including a profile or service the router does not have.",
             body = crate::api::docs::ErrorBody),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
         (status = 502, response = RouterFailed),
         (status = 504, response = RouterTimeout),
     ),
@@ -696,14 +637,9 @@ pub async fn create_pppoe_user(
     path = "/mikrotik/pppoe-users/{id}",
     tag = "mikrotik",
     operation_id = "get_pppoe_user",
-    security(("bearer" = []), ("session" = [])),
     params(("id" = i32, Path, description = "The PPPoE user's id.")),
     responses(
         (status = 200, description = "The PPPoE user.", body = PppoeUserView),
-        (status = 401, response = Unauthenticated),
-        (status = 404, response = NotFound),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
     ),
 )]
 pub async fn get_pppoe_user(
@@ -724,22 +660,12 @@ pub async fn get_pppoe_user(
     path = "/mikrotik/pppoe-users/{id}",
     tag = "mikrotik",
     operation_id = "update_pppoe_user",
-    security(("bearer" = []), ("session" = [])),
     params(("id" = i32, Path, description = "The PPPoE user's id.")),
     request_body = PppoeUserBody,
     responses(
         (status = 200, description = "Changed on the router and here.", body = PppoeUserView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthenticated),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
         (status = 409, description = "The new name is taken (`pppoe_user_taken`), or the secret is gone from the router (`pppoe_secret_missing`).",
             body = crate::api::docs::ErrorBody),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = ValidationFailed),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
         (status = 502, response = RouterFailed),
         (status = 504, response = RouterTimeout),
     ),
@@ -769,15 +695,9 @@ pub async fn update_pppoe_user(
     path = "/mikrotik/pppoe-users/{id}",
     tag = "mikrotik",
     operation_id = "delete_pppoe_user",
-    security(("bearer" = []), ("session" = [])),
     params(("id" = i32, Path, description = "The PPPoE user's id.")),
     responses(
         (status = 204, description = "Deleted on the router and here."),
-        (status = 401, response = Unauthenticated),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
         (status = 502, response = RouterFailed),
         (status = 504, response = RouterTimeout),
     ),

@@ -20,9 +20,6 @@ use super::accounting::{
     StaleSettings, Usage, UserUsage,
 };
 use crate::api::auth::ApiCaller;
-use crate::api::docs::{
-    BadRequest, Forbidden, Internal, NotFound, RateLimited, Unauthenticated, ValidationFailed,
-};
 use crate::api::extract::{ApiPath, ApiQuery};
 use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
@@ -317,7 +314,6 @@ pub struct RangeQuery {
     path = "/users/{id}/accounting",
     tag = "radius",
     operation_id = "get_user_accounting",
-    security(("bearer" = []), ("session" = [])),
     params(("id" = i32, Path, description = "The network user's id."), RangeQuery, PageParams),
     responses(
         (status = 200, description = "The user's sessions and usage.", body = UserAccounting,
@@ -340,16 +336,11 @@ pub struct RangeQuery {
                     "input_octets": 5000000000_i64, "output_octets": 81920,
                     "terminate_cause": "User-Request"}],
                     "meta": {"total": 1, "page": 1, "per_page": 50}}})),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthenticated),
-        (status = 404, response = NotFound),
         (status = 422, description = "`from` or `to` is not a date or time, `to` is not after `from`, or a page parameter is out of range.",
             body = crate::api::docs::ErrorBody,
             example = json!({"error": {"code": "validation_failed",
                 "message": "from: \"yesterday\" is not a date such as 2026-11-01 or a time such as 2026-11-01T10:30:00Z (years 1970 to 9998)",
                 "fields": {"from": "\"yesterday\" is not a date such as 2026-11-01 or a time such as 2026-11-01T10:30:00Z (years 1970 to 9998)"}}})),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
     ),
 )]
 pub async fn user_accounting(
@@ -440,7 +431,6 @@ pub fn online_filter(q: Option<&str>, nas: Option<&str>, errors: &mut FieldError
     path = "/radius/online",
     tag = "radius",
     operation_id = "list_online_sessions",
-    security(("bearer" = []), ("session" = [])),
     params(PageParams, OnlineQuery),
     responses(
         (status = 200, description = "One page of open sessions.", body = Page<SessionView>,
@@ -453,11 +443,6 @@ pub fn online_filter(q: Option<&str>, nas: Option<&str>, errors: &mut FieldError
                 "duration_secs": 3720, "session_time_secs": 3600, "interval_secs": 300,
                 "last_update_age_secs": 120, "input_octets": 5000000000_i64, "output_octets": 81920,
                 "terminate_cause": null}], "meta": {"total": 1, "page": 1, "per_page": 50}})),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthenticated),
-        (status = 422, response = ValidationFailed),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
     ),
 )]
 pub async fn list_online(
@@ -495,7 +480,6 @@ pub struct UsageQuery {
     path = "/radius/usage",
     tag = "radius",
     operation_id = "radius_usage_report",
-    security(("bearer" = []), ("session" = [])),
     params(RangeQuery, UsageQuery, PageParams),
     responses(
         (status = 200, description = "One page of usernames with their usage.", body = Page<UserUsageView>,
@@ -504,11 +488,6 @@ pub struct UsageQuery {
                 "input_octets": 5000000000_i64, "output_octets": 12000000000_i64,
                 "total_octets": 17000000000_i64, "session_time_secs": 86400}],
                 "meta": {"total": 1, "page": 1, "per_page": 50}})),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthenticated),
-        (status = 422, response = ValidationFailed),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
     ),
 )]
 pub async fn usage_report(
@@ -574,16 +553,9 @@ pub fn stale_settings(raw: Option<&str>, errors: &mut FieldErrors) -> StaleSetti
     path = "/radius/close-stale",
     tag = "radius",
     operation_id = "close_stale_sessions",
-    security(("bearer" = []), ("session" = [])),
     params(CloseStaleQuery),
     responses(
         (status = 200, description = "What was closed (or would be, in a dry run).", body = StaleReportView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthenticated),
-        (status = 403, response = Forbidden),
-        (status = 422, response = ValidationFailed),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
     ),
 )]
 pub async fn close_stale_sessions(

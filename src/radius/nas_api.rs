@@ -22,10 +22,6 @@ use super::coa::{self, CoaChanges, CoaResult, CoaSettings, DEFAULT_COA_PORT};
 use super::entities::nas;
 use super::nas::{NasFilter, NasInput, NAS_SORTS};
 use crate::api::auth::ApiCaller;
-use crate::api::docs::{
-    BadRequest, Forbidden, Internal, NotFound, PayloadTooLarge, RateLimited, Unauthenticated,
-    UnsupportedMediaType, ValidationFailed,
-};
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::app::AppState;
 use crate::crypto::Secret;
@@ -183,7 +179,6 @@ fn check(errors: FieldErrors) -> Result<(), AppError> {
     path = "/nas",
     tag = "nas",
     operation_id = "list_nas",
-    security(("bearer" = []), ("session" = [])),
     params(PageParams, NasQuery),
     responses(
         (status = 200, description = "One page of NAS entries (never their secrets).", body = Page<NasView>,
@@ -192,11 +187,6 @@ fn check(errors: FieldErrors) -> Result<(), AppError> {
                 "type": "mikrotik", "ports": null, "coa_port": 3799, "server": null,
                 "has_community": false, "description": "Core BRAS"}],
                 "meta": {"total": 1, "page": 1, "per_page": 50}})),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthenticated),
-        (status = 422, response = ValidationFailed),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
     ),
 )]
 pub async fn list_nas(
@@ -225,28 +215,20 @@ pub async fn list_nas(
     path = "/nas",
     tag = "nas",
     operation_id = "create_nas",
-    security(("bearer" = []), ("session" = [])),
     request_body = NasBody,
     responses(
         (status = 201, description = "Created; `Location` names it. No secret in it.", body = NasView,
             headers(("Location" = String, description = "The new NAS's URL."))),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthenticated),
-        (status = 403, response = Forbidden),
         (status = 409, description = "Another NAS has this nasname.",
             body = crate::api::docs::ErrorBody,
             example = json!({"error": {"code": "nas_exists",
                 "message": "a NAS named \"192.0.2.1\" already exists (id 1)"}})),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
         (status = 422, description = "A field is not valid.",
             body = crate::api::docs::ErrorBody,
             example = json!({"error": {"code": "validation_failed",
                 "message": "these fields are not valid: nasname, secret",
                 "fields": {"nasname": "\"10.0.0.300\" is neither an IP address (such as 10.0.0.1) nor a host name (such as nas1.example.net)",
                     "secret": "must be 8 to 60 characters long"}}})),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
     ),
 )]
 pub async fn create_nas(
@@ -277,14 +259,9 @@ pub async fn create_nas(
     path = "/nas/{id}",
     tag = "nas",
     operation_id = "get_nas",
-    security(("bearer" = []), ("session" = [])),
     params(("id" = i32, Path, description = "The NAS's id.")),
     responses(
         (status = 200, description = "The NAS.", body = NasView),
-        (status = 401, response = Unauthenticated),
-        (status = 404, response = NotFound),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
     ),
 )]
 pub async fn get_nas(
@@ -305,24 +282,14 @@ pub async fn get_nas(
     path = "/nas/{id}",
     tag = "nas",
     operation_id = "update_nas",
-    security(("bearer" = []), ("session" = [])),
     params(("id" = i32, Path, description = "The NAS's id.")),
     request_body = NasBody,
     responses(
         (status = 200, description = "The NAS, changed.", body = NasView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthenticated),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
         (status = 409, description = "Another NAS has this nasname.",
             body = crate::api::docs::ErrorBody,
             example = json!({"error": {"code": "nas_exists",
                 "message": "a NAS named \"192.0.2.1\" already exists (id 1)"}})),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = ValidationFailed),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
     ),
 )]
 pub async fn update_nas(
@@ -350,15 +317,9 @@ pub async fn update_nas(
     path = "/nas/{id}",
     tag = "nas",
     operation_id = "delete_nas",
-    security(("bearer" = []), ("session" = [])),
     params(("id" = i32, Path, description = "The NAS's id.")),
     responses(
         (status = 204, description = "Deleted."),
-        (status = 401, response = Unauthenticated),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
     ),
 )]
 pub async fn delete_nas(
@@ -448,7 +409,6 @@ pub struct CoaBody {
     path = "/radius/sessions/{radacctid}/disconnect",
     tag = "radius",
     operation_id = "disconnect_radius_session",
-    security(("bearer" = []), ("session" = [])),
     params(("radacctid" = i64, Path, description = "The session's radacct id.")),
     responses(
         (status = 200, description = "The NAS answered: `result` is `ack` (disconnected) or `nak` (refused, with `error_cause`).",
@@ -456,15 +416,10 @@ pub struct CoaBody {
             example = json!({"radacctid": 42, "username": "alice", "acctsessionid": "81200007",
                 "nas": "192.0.2.1", "port": 3799, "request": "Disconnect-Request", "result": "ack",
                 "acknowledged": true, "error_cause": null, "error_cause_text": null, "attempts": 1})),
-        (status = 401, response = Unauthenticated),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
         (status = 409, description = "The session has ended (`session_closed`), or its NAS is not registered (`nas_not_registered`) or has no usable address (`nas_unusable`).",
             body = crate::api::docs::ErrorBody,
             example = json!({"error": {"code": "nas_not_registered",
                 "message": "NAS 192.0.2.1 is not registered: add it (with its shared secret) under NAS first"}})),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
         (status = 502, description = "The NAS cannot be reached (ICMP unreachable, no route).",
             body = crate::api::docs::ErrorBody,
             example = json!({"error": {"code": "nas_unreachable",
@@ -501,27 +456,18 @@ pub async fn disconnect_session(
     path = "/radius/sessions/{radacctid}/coa",
     tag = "radius",
     operation_id = "change_radius_session",
-    security(("bearer" = []), ("session" = [])),
     params(("radacctid" = i64, Path, description = "The session's radacct id.")),
     request_body = CoaBody,
     responses(
         (status = 200, description = "The NAS answered: `result` is `ack` (applied) or `nak` (refused, with `error_cause`).",
             body = SessionActionView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthenticated),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
         (status = 409, description = "The session has ended, or its NAS is not registered.",
             body = crate::api::docs::ErrorBody),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
         (status = 422, description = "No change named, or a change is not valid.",
             body = crate::api::docs::ErrorBody,
             example = json!({"error": {"code": "validation_failed",
                 "message": "rate_limit: \"fast\" is not a MikroTik rate limit such as 5M/20M or 5M/20M 8M/30M 4M/15M 10/10",
                 "fields": {"rate_limit": "\"fast\" is not a MikroTik rate limit such as 5M/20M or 5M/20M 8M/30M 4M/15M 10/10"}}})),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
         (status = 502, description = "The NAS cannot be reached.", body = crate::api::docs::ErrorBody),
         (status = 504, description = "The NAS did not answer any attempt in time.", body = crate::api::docs::ErrorBody),
     ),

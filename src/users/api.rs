@@ -27,10 +27,6 @@ use super::service::{
     self, PackageFilter, PackageInput, UserFilter, UserInput, PACKAGE_SORTS, USER_SORTS,
 };
 use crate::api::auth::ApiCaller;
-use crate::api::docs::{
-    BadRequest, Forbidden, Internal, NotFound, PayloadTooLarge, RateLimited, Unauthenticated,
-    UnsupportedMediaType, ValidationFailed,
-};
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::app::AppState;
 use crate::crypto::Secret;
@@ -318,7 +314,6 @@ impl From<PackageBody> for PackageInput {
     path = "/packages",
     tag = "packages",
     operation_id = "list_packages",
-    security(("bearer" = []), ("session" = [])),
     params(PageParams, PackageQuery),
     responses(
         (status = 200, description = "One page of packages.", body = Page<PackageView>,
@@ -330,11 +325,6 @@ impl From<PackageBody> for PackageInput {
                 "rate_limit": "5M/20M", "status": "active",
                 "created_at": "2026-12-01T10:00:00Z", "updated_at": "2026-12-01T10:00:00Z"}],
                 "meta": {"total": 1, "page": 1, "per_page": 50}})),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthenticated),
-        (status = 422, response = ValidationFailed),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
     ),
 )]
 pub async fn list_packages(
@@ -362,23 +352,15 @@ pub async fn list_packages(
     path = "/packages",
     tag = "packages",
     operation_id = "create_package",
-    security(("bearer" = []), ("session" = [])),
     request_body = PackageBody,
     responses(
         (status = 201, description = "Created; `Location` names it.", body = PackageView,
             headers(("Location" = String, description = "The new package's URL."))),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthenticated),
-        (status = 403, response = Forbidden),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
         (status = 422, description = "A field is not valid: the name or RADIUS group is taken, a rate does not parse, a burst is incomplete, below its base rate or with a threshold above it.",
             body = crate::api::docs::ErrorBody,
             example = json!({"error": {"code": "validation_failed",
                 "message": "these fields are not valid: download_rate",
                 "fields": {"download_rate": "\"20X\" is not a rate such as 20M, 512k, 1G or 2048 (kbit/s)"}}})),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
     ),
 )]
 pub async fn create_package(
@@ -403,14 +385,9 @@ pub async fn create_package(
     path = "/packages/{id}",
     tag = "packages",
     operation_id = "get_package",
-    security(("bearer" = []), ("session" = [])),
     params(("id" = i32, Path, description = "The package's id.")),
     responses(
         (status = 200, description = "The package.", body = PackageView),
-        (status = 401, response = Unauthenticated),
-        (status = 404, response = NotFound),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
     ),
 )]
 pub async fn get_package(
@@ -429,20 +406,10 @@ pub async fn get_package(
     path = "/packages/{id}",
     tag = "packages",
     operation_id = "update_package",
-    security(("bearer" = []), ("session" = [])),
     params(("id" = i32, Path, description = "The package's id.")),
     request_body = PackageBody,
     responses(
         (status = 200, description = "The package, changed.", body = PackageView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthenticated),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = ValidationFailed),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
     ),
 )]
 pub async fn update_package(
@@ -463,19 +430,13 @@ pub async fn update_package(
     path = "/packages/{id}",
     tag = "packages",
     operation_id = "delete_package",
-    security(("bearer" = []), ("session" = [])),
     params(("id" = i32, Path, description = "The package's id.")),
     responses(
         (status = 204, description = "Deleted."),
-        (status = 401, response = Unauthenticated),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
         (status = 409, description = "Users are still on the package.",
             body = crate::api::docs::ErrorBody,
             example = json!({"error": {"code": "package_in_use",
                 "message": "package \"Home 20M\" still has 3 user(s); move them to another package first"}})),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
     ),
 )]
 pub async fn delete_package(
@@ -614,7 +575,6 @@ impl From<UserBody> for UserInput {
     path = "/users",
     tag = "users",
     operation_id = "list_users",
-    security(("bearer" = []), ("session" = [])),
     params(PageParams, UserQuery),
     responses(
         (status = 200, description = "One page of users (never their passwords).", body = Page<UserView>,
@@ -626,11 +586,6 @@ impl From<UserBody> for UserInput {
                 "radius_synced_at": "2026-12-01T10:06:00Z",
                 "created_at": "2026-12-01T10:05:00Z", "updated_at": "2026-12-01T10:05:00Z"}],
                 "meta": {"total": 1, "page": 1, "per_page": 50}})),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthenticated),
-        (status = 422, response = ValidationFailed),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
     ),
 )]
 pub async fn list_users(
@@ -664,28 +619,20 @@ pub async fn list_users(
     path = "/users",
     tag = "users",
     operation_id = "create_user",
-    security(("bearer" = []), ("session" = [])),
     request_body = UserBody,
     responses(
         (status = 201, description = "Created; `Location` names it. No password in it.", body = UserView,
             headers(("Location" = String, description = "The new user's URL."))),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthenticated),
-        (status = 403, response = Forbidden),
         (status = 409, description = "The static address cannot be had: `subnet_full`, `address_in_use`, or `conflict` (a reserved subnet).",
             body = crate::api::docs::ErrorBody,
             example = json!({"error": {"code": "subnet_full",
                 "message": "subnet 100.64.0.0/29 is full: 5 of 5 usable addresses allocated"}})),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
         (status = 422, description = "A field is not valid: the username is taken or not RADIUS-safe, the password is too short, no such package or subnet, a static user without `static_subnet_id`, an address outside the subnet, an expiry in the past.",
             body = crate::api::docs::ErrorBody,
             example = json!({"error": {"code": "validation_failed",
                 "message": "these fields are not valid: password, static_subnet_id",
                 "fields": {"password": "must be 8 to 128 characters long",
                     "static_subnet_id": "is required for a static user: the subnet its address comes from"}}})),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
         (status = 503, response = crate::api::docs::IpamBusy),
     ),
 )]
@@ -718,14 +665,9 @@ pub async fn create_user(
     path = "/users/{id}",
     tag = "users",
     operation_id = "get_user",
-    security(("bearer" = []), ("session" = [])),
     params(("id" = i32, Path, description = "The user's id.")),
     responses(
         (status = 200, description = "The user.", body = UserView),
-        (status = 401, response = Unauthenticated),
-        (status = 404, response = NotFound),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
     ),
 )]
 pub async fn get_user(
@@ -745,24 +687,14 @@ pub async fn get_user(
     path = "/users/{id}",
     tag = "users",
     operation_id = "update_user",
-    security(("bearer" = []), ("session" = [])),
     params(("id" = i32, Path, description = "The user's id.")),
     request_body = UserBody,
     responses(
         (status = 200, description = "The user, changed.", body = UserView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthenticated),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
         (status = 409, description = "The new static address cannot be had: `subnet_full`, `address_in_use` or `conflict`.",
             body = crate::api::docs::ErrorBody,
             example = json!({"error": {"code": "address_in_use",
                 "message": "100.64.0.9 is the static address of user \"bob\""}})),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = ValidationFailed),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
         (status = 502, response = crate::api::docs::RouterFailed),
         (status = 503, response = crate::api::docs::IpamBusy),
         (status = 504, response = crate::api::docs::RouterTimeout),
@@ -796,15 +728,9 @@ pub async fn update_user(
     path = "/users/{id}",
     tag = "users",
     operation_id = "delete_user",
-    security(("bearer" = []), ("session" = [])),
     params(("id" = i32, Path, description = "The user's id.")),
     responses(
         (status = 204, description = "Deleted."),
-        (status = 401, response = Unauthenticated),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
         (status = 502, description = "The RADIUS database (`radius_unavailable`) or one of the user's routers (see `RouterFailed`) refused the change; nothing was deleted.",
             body = crate::api::docs::ErrorBody,
             example = json!({"error": {"code": "radius_unavailable",
@@ -838,15 +764,9 @@ pub async fn delete_user(
     path = "/users/{id}/reveal-password",
     tag = "users",
     operation_id = "reveal_user_password",
-    security(("bearer" = []), ("session" = [])),
     params(("id" = i32, Path, description = "The user's id.")),
     responses(
         (status = 200, description = "The password, in clear.", body = RevealedPassword),
-        (status = 401, response = Unauthenticated),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
     ),
 )]
 pub async fn reveal_password(
@@ -895,15 +815,9 @@ pub struct RadiusSyncView {
     path = "/users/{id}/sync-radius",
     tag = "users",
     operation_id = "sync_user_radius",
-    security(("bearer" = []), ("session" = [])),
     params(("id" = i32, Path, description = "The user's id.")),
     responses(
         (status = 200, description = "Synced; `outcome` says what changed.", body = RadiusSyncView),
-        (status = 401, response = Unauthenticated),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
         (status = 502, description = "The RADIUS database did not take the write; the user stays flagged.",
             body = crate::api::docs::ErrorBody,
             example = json!({"error": {"code": "radius_unavailable",

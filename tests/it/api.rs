@@ -1324,3 +1324,61 @@ fn every_operation_has_request_and_response_examples() {
         missing.join("\n")
     );
 }
+
+/// A JSON value with every object's keys sorted and every array's items in
+/// the order of their own canonical text, so that two documents that differ
+/// only in ordering compare equal.
+fn canonical(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let sorted: std::collections::BTreeMap<&String, Value> = map
+                .iter()
+                .map(|(key, item)| (key, canonical(item)))
+                .collect();
+            Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
+        }
+        Value::Array(items) => {
+            let mut items: Vec<Value> = items.iter().map(canonical).collect();
+            items.sort_by_cached_key(|item| item.to_string());
+            Value::Array(items)
+        }
+        other => other.clone(),
+    }
+}
+
+/// The OpenAPI document is the recorded one (tests/it/openapi.json), apart
+/// from ordering: refactoring how routes declare their responses must not
+/// change what clients are told. After a deliberate change to the API, run
+/// this test with `ISPD_RECORD_OPENAPI=1` and commit the new file.
+#[test]
+fn the_openapi_document_is_the_recorded_one() {
+    let recorded_path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/openapi.json");
+    let document = canonical(&serde_json::to_value(ispd::api::openapi()).unwrap());
+    if std::env::var_os("ISPD_RECORD_OPENAPI").is_some() {
+        let text = serde_json::to_string_pretty(&document).unwrap() + "\n";
+        std::fs::write(recorded_path, text).expect("write the recorded document");
+        return;
+    }
+    let recorded: Value = serde_json::from_str(
+        &std::fs::read_to_string(recorded_path).expect("tests/it/openapi.json"),
+    )
+    .expect("the recorded document is JSON");
+    let recorded = canonical(&recorded);
+    if document != recorded {
+        let (now, then) = (document["paths"].as_object(), recorded["paths"].as_object());
+        let mut differing: Vec<String> = Vec::new();
+        if let (Some(now), Some(then)) = (now, then) {
+            let paths: BTreeSet<&String> = now.keys().chain(then.keys()).collect();
+            for path in paths {
+                if now.get(path) != then.get(path) {
+                    differing.push(path.clone());
+                }
+            }
+        }
+        let components_differ = document["components"] != recorded["components"];
+        panic!(
+            "the OpenAPI document differs from tests/it/openapi.json; paths: {differing:?}; \
+             components differ: {components_differ}"
+        );
+    }
+}
