@@ -131,6 +131,32 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
     }
 }
 
+/// How long a readiness check waits for Redis.
+pub const REDIS_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Whether Redis at `url` answers PING within [`REDIS_TIMEOUT`]. Opens one
+/// connection per call: meant for probes, not for a hot path.
+pub async fn redis_ready(url: &str) -> bool {
+    let ping = async {
+        let client = redis::Client::open(url)?;
+        let mut connection = client.get_multiplexed_async_connection().await?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut connection)
+            .await
+    };
+    match tokio::time::timeout(REDIS_TIMEOUT, ping).await {
+        Ok(Ok(reply)) => reply == "PONG",
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, "Redis does not answer");
+            false
+        }
+        Err(_) => {
+            tracing::warn!("Redis did not answer within {REDIS_TIMEOUT:?}");
+            false
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::sqlite_file_path;

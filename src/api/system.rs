@@ -1,7 +1,5 @@
 //! `GET /health` (public) and `GET /me`.
 
-use std::time::Duration;
-
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -12,32 +10,6 @@ use utoipa::ToSchema;
 use super::auth::ApiCaller;
 use super::docs::RateLimited;
 use crate::app::AppState;
-
-/// How long a readiness check waits for Redis.
-pub const REDIS_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// Whether Redis at `url` answers PING within [`REDIS_TIMEOUT`]. Opens one
-/// connection per call: meant for probes, not for a hot path.
-pub async fn redis_ready(url: &str) -> bool {
-    let ping = async {
-        let client = redis::Client::open(url)?;
-        let mut connection = client.get_multiplexed_async_connection().await?;
-        redis::cmd("PING")
-            .query_async::<String>(&mut connection)
-            .await
-    };
-    match tokio::time::timeout(REDIS_TIMEOUT, ping).await {
-        Ok(Ok(reply)) => reply == "PONG",
-        Ok(Err(err)) => {
-            tracing::warn!(error = %err, "Redis does not answer");
-            false
-        }
-        Err(_) => {
-            tracing::warn!("Redis did not answer within {REDIS_TIMEOUT:?}");
-            false
-        }
-    }
-}
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Health {
@@ -103,7 +75,7 @@ pub type HealthCache = tokio::sync::Mutex<Option<(std::time::Instant, StatusCode
 async fn check_health(state: &AppState) -> (StatusCode, Health) {
     let (main, radius) = tokio::join!(state.db.main.ping(), state.db.radius.ping());
     let redis = match &state.config.redis_url {
-        Some(url) => Some(redis_ready(url).await),
+        Some(url) => Some(crate::db::redis_ready(url).await),
         None => None,
     };
     let word = |ok: bool| if ok { "ok" } else { "unreachable" };

@@ -23,6 +23,7 @@ use utoipa_axum::routes;
 
 use super::domain::{parse_ip, IpVersion, MacAddress, RangeStatus};
 use super::entities::{ip_allocation, ip_allocation_history, ip_pool, ip_subnet};
+use super::history::{AddressHolding, HoldingSource};
 use super::service::{
     self, AllocationFilter, AllocationInput, IpamSettings, PoolFilter, PoolInput, PoolUtilization,
     SubnetFilter, SubnetInput, SubnetUpdate, Utilization,
@@ -1102,6 +1103,57 @@ pub struct HistoryQuery {
     pub at: Option<String>,
 }
 
+/// One record of who held an address, from IPAM or from RADIUS accounting.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"source": "radius", "ip_address": "100.64.0.7",
+    "username": "alice@isp.example", "mac_address": "AA:BB:CC:DD:EE:FF",
+    "from": "2026-11-28T08:00:00Z", "until": "2026-11-28T10:00:00Z", "event": "session",
+    "allocation_id": null, "subnet_id": null, "radacctid": 42, "acct_session_id": "81a00003",
+    "nas_ip": "192.0.2.1", "terminate_cause": "User-Request"}))]
+pub struct HoldingRecord {
+    /// `ipam` (an allocation) or `radius` (an accounting session).
+    #[schema(example = "radius")]
+    pub source: String,
+    pub ip_address: String,
+    pub username: Option<String>,
+    /// The allocation's MAC, or the session's Calling-Station-Id.
+    pub mac_address: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    /// Null while still held or open.
+    pub until: Option<DateTime<Utc>>,
+    /// IPAM: `allocate` or `release`; RADIUS: `session`.
+    pub event: String,
+    pub allocation_id: Option<i64>,
+    pub subnet_id: Option<i32>,
+    pub radacctid: Option<i64>,
+    pub acct_session_id: Option<String>,
+    pub nas_ip: Option<String>,
+    pub terminate_cause: Option<String>,
+}
+
+impl From<AddressHolding> for HoldingRecord {
+    fn from(h: AddressHolding) -> Self {
+        Self {
+            source: match h.source {
+                HoldingSource::Ipam => "ipam".into(),
+                HoldingSource::Radius => "radius".into(),
+            },
+            ip_address: h.ip_address,
+            username: h.username,
+            mac_address: h.mac_address,
+            from: h.from,
+            until: h.until,
+            event: h.event,
+            allocation_id: h.allocation_id,
+            subnet_id: h.subnet_id,
+            radacctid: h.radacctid,
+            acct_session_id: h.acct_session_id,
+            nas_ip: h.nas_ip,
+            terminate_cause: h.terminate_cause,
+        }
+    }
+}
+
 /// Who held an address at a moment.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AddressHistory {
@@ -1114,7 +1166,7 @@ pub struct AddressHistory {
     /// (`source` `ipam`) and the RADIUS accounting sessions whose
     /// Framed-IP-Address (Framed-IPv6-Address for IPv6) was this address
     /// at that moment (`source` `radius`).
-    pub records: Vec<crate::radius::api::HoldingRecord>,
+    pub records: Vec<HoldingRecord>,
 }
 
 /// One holding of an address: from `allocated_at` until `released_at`.
@@ -1219,9 +1271,7 @@ pub async fn address_history(
         return Err(AppError::validation(errors));
     };
     let holders = service::address_history(&state.db.main, ip, at).await?;
-    let records =
-        crate::radius::accounting::who_had_address(&state.db.main, &state.db.radius, ip, at)
-            .await?;
+    let records = super::history::who_had_address(&state.db.main, &state.db.radius, ip, at).await?;
     Ok(Json(AddressHistory {
         ip: ip.to_string(),
         at,

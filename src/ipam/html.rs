@@ -1519,8 +1519,8 @@ pub struct HistoryRow {
 }
 
 impl HistoryRow {
-    fn of(h: crate::radius::accounting::AddressHolding) -> Self {
-        use crate::radius::accounting::HoldingSource;
+    fn of(h: super::history::AddressHolding) -> Self {
+        use super::history::HoldingSource;
         let open = match h.source {
             HoldingSource::Ipam => "still held",
             HoldingSource::Radius => "still online",
@@ -1620,12 +1620,12 @@ pub async fn address_history(
     };
     // Both sources: IPAM allocations and RADIUS accounting sessions.
     let radius_db = &state.db.radius;
-    page.holders = crate::radius::accounting::who_had_address(db, radius_db, ip, at)
+    page.holders = super::history::who_had_address(db, radius_db, ip, at)
         .await?
         .into_iter()
         .map(HistoryRow::of)
         .collect();
-    page.timeline = crate::radius::accounting::address_timeline(db, radius_db, ip, TIMELINE_LIMIT)
+    page.timeline = super::history::address_timeline(db, radius_db, ip, TIMELINE_LIMIT)
         .await?
         .into_iter()
         .map(HistoryRow::of)

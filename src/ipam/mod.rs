@@ -3,6 +3,7 @@
 pub mod api;
 pub mod domain;
 pub mod entities;
+pub mod history;
 pub mod html;
 pub mod key;
 pub mod service;

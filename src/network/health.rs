@@ -296,7 +296,7 @@ pub async fn check_everything(config: &Config, db: Connections<'_>, key: &AppKey
     let main = db.main.ok().filter(|_| checks[0].is_up());
     if let Some(url) = &config.redis_url {
         let started = Instant::now();
-        let up = crate::api::system::redis_ready(url).await;
+        let up = crate::db::redis_ready(url).await;
         let result = if up {
             Ok(None)
         } else {

@@ -16,8 +16,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::accounting::{
-    self, AddressHolding, DailyUsage, DateRange, MonthlyUsage, OnlineFilter, OnlineSort, Session,
-    StaleSettings, Usage, UserUsage,
+    self, DailyUsage, DateRange, MonthlyUsage, OnlineFilter, OnlineSort, Session, StaleSettings,
+    Usage, UserUsage,
 };
 use crate::api::auth::ApiCaller;
 use crate::api::extract::{ApiPath, ApiQuery};
@@ -236,57 +236,6 @@ pub struct StaleReportView {
     /// Sessions closed (dry run: that would be closed).
     pub closed: u64,
     pub dry_run: bool,
-}
-
-/// One record of who held an address, from IPAM or from RADIUS accounting.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"source": "radius", "ip_address": "100.64.0.7",
-    "username": "alice@isp.example", "mac_address": "AA:BB:CC:DD:EE:FF",
-    "from": "2026-11-28T08:00:00Z", "until": "2026-11-28T10:00:00Z", "event": "session",
-    "allocation_id": null, "subnet_id": null, "radacctid": 42, "acct_session_id": "81a00003",
-    "nas_ip": "192.0.2.1", "terminate_cause": "User-Request"}))]
-pub struct HoldingRecord {
-    /// `ipam` (an allocation) or `radius` (an accounting session).
-    #[schema(example = "radius")]
-    pub source: String,
-    pub ip_address: String,
-    pub username: Option<String>,
-    /// The allocation's MAC, or the session's Calling-Station-Id.
-    pub mac_address: Option<String>,
-    pub from: Option<DateTime<Utc>>,
-    /// Null while still held or open.
-    pub until: Option<DateTime<Utc>>,
-    /// IPAM: `allocate` or `release`; RADIUS: `session`.
-    pub event: String,
-    pub allocation_id: Option<i64>,
-    pub subnet_id: Option<i32>,
-    pub radacctid: Option<i64>,
-    pub acct_session_id: Option<String>,
-    pub nas_ip: Option<String>,
-    pub terminate_cause: Option<String>,
-}
-
-impl From<AddressHolding> for HoldingRecord {
-    fn from(h: AddressHolding) -> Self {
-        Self {
-            source: match h.source {
-                accounting::HoldingSource::Ipam => "ipam".into(),
-                accounting::HoldingSource::Radius => "radius".into(),
-            },
-            ip_address: h.ip_address,
-            username: h.username,
-            mac_address: h.mac_address,
-            from: h.from,
-            until: h.until,
-            event: h.event,
-            allocation_id: h.allocation_id,
-            subnet_id: h.subnet_id,
-            radacctid: h.radacctid,
-            acct_session_id: h.acct_session_id,
-            nas_ip: h.nas_ip,
-            terminate_cause: h.terminate_cause,
-        }
-    }
 }
 
 // --------------------------------------------------- user accounting

@@ -98,9 +98,9 @@ async fn health_checks_redis_when_it_is_configured() {
     assert_eq!(response.status, 503, "{}", response.text());
     assert_eq!(response.json()["status"], "degraded");
     assert_eq!(response.json()["checks"]["redis"], "unreachable");
-    assert!(!ispd::api::system::redis_ready("redis://127.0.0.1:1/").await);
+    assert!(!ispd::db::redis_ready("redis://127.0.0.1:1/").await);
     if let Ok(url) = std::env::var("TEST_REDIS_URL") {
-        assert!(ispd::api::system::redis_ready(&url).await, "{url} answers");
+        assert!(ispd::db::redis_ready(&url).await, "{url} answers");
         let app = TestApp::spawn_with(Backend::Sqlite, &[("REDIS_URL", url.as_str())])
             .await
             .unwrap();

@@ -14,11 +14,11 @@ use serde_json::Value as Json;
 use crate::helpers::{Backend, TestApp, TestBrowser};
 use ispd::audit::Actor;
 use ispd::crypto::Secret;
+use ispd::ipam::history::{self, AddressHolding, HoldingSource};
 use ispd::ipam::service::{self as ipam, AllocationInput, IpamSettings};
 use ispd::query::PageRequest;
 use ispd::radius::accounting::{
-    self, AddressHolding, DateRange, HoldingSource, OnlineFilter, OnlineSort, StaleSettings,
-    STALE_CAUSE,
+    self, DateRange, OnlineFilter, OnlineSort, StaleSettings, STALE_CAUSE,
 };
 use ispd::staff::Role;
 use ispd::users::service::{self as users, PackageInput, UserInput};
@@ -534,7 +534,7 @@ async fn who_had_an_address_merges_ipam_and_radius(backend: Backend) {
     insert(radius(&app), backend, &other).await;
 
     let ip = "100.64.0.7".parse().unwrap();
-    let at_now = accounting::who_had_address(app.db(), radius(&app), ip, Utc::now())
+    let at_now = history::who_had_address(app.db(), radius(&app), ip, Utc::now())
         .await
         .unwrap();
     let sources: Vec<(HoldingSource, Option<&str>)> = at_now
@@ -552,14 +552,14 @@ async fn who_had_an_address_merges_ipam_and_radius(backend: Backend) {
     assert_eq!(at_now[1].nas_ip.as_deref(), Some("192.0.2.1"));
     assert_eq!(at_now[1].until, None, "still online");
 
-    let yesterday = accounting::who_had_address(app.db(), radius(&app), ip, utc(now - DAY + 60))
+    let yesterday = history::who_had_address(app.db(), radius(&app), ip, utc(now - DAY + 60))
         .await
         .unwrap();
     assert_eq!(yesterday.len(), 1);
     assert_eq!(yesterday[0].source, HoldingSource::Radius);
     assert_eq!(yesterday[0].username.as_deref(), Some("mallory"));
 
-    let timeline = accounting::address_timeline(app.db(), radius(&app), ip, 50)
+    let timeline = history::address_timeline(app.db(), radius(&app), ip, 50)
         .await
         .unwrap();
     let users: Vec<Option<&str>> = timeline.iter().map(|h| h.username.as_deref()).collect();
