@@ -15,6 +15,10 @@ use super::service;
 use crate::error::AppError;
 use crate::radius::accounting::{self, Session};
 
+pub mod allocations;
+pub mod api;
+pub mod html;
+
 /// Where a record of an address's holder comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -1,0 +1,584 @@
+//! The pool pages: the list with its filters and CSV-free table, the pool
+//! page with its subnets, and the pool and subnet forms on them.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Form;
+use sea_orm::Order;
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use crate::app::AppState;
+use crate::error::{AppError, FieldErrors};
+use crate::ipam::entities::{ip_pool, ip_subnet};
+use crate::ipam::html::{optional_number, search_text, status_options, Bar, NOT_FOUND};
+use crate::ipam::service::{self, IpamError, Utilization};
+use crate::query::{PageRequest, Sort, MAX_PER_PAGE};
+use crate::staff::Role;
+use crate::web::account::RequestParts;
+use crate::web::auth::SignedIn;
+use crate::web::flash;
+use crate::web::forms::{dash, optional_string, path_id, see_other, Errors, Notice};
+use crate::web::layout::Chrome;
+use crate::web::listing::{page_request, when, Pager};
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct PoolForm {
+    pub name: String,
+    pub description: String,
+    pub start_ip: String,
+    pub end_ip: String,
+    pub gateway: String,
+    /// Comma, space or newline separated.
+    pub dns_servers: String,
+    pub vlan_id: String,
+    pub status: String,
+}
+
+pub(crate) const POOL_FIELDS: &[&str] = &[
+    "name",
+    "description",
+    "start_ip",
+    "end_ip",
+    "gateway",
+    "dns_servers",
+    "vlan_id",
+    "status",
+];
+
+impl PoolForm {
+    pub fn status_options(&self) -> Vec<(&'static str, bool)> {
+        status_options(&self.status)
+    }
+
+    fn of(pool: &ip_pool::Model) -> Self {
+        Self {
+            name: pool.name.clone(),
+            description: pool.description.clone().unwrap_or_default(),
+            start_ip: pool.start_ip.clone(),
+            end_ip: pool.end_ip.clone(),
+            gateway: pool.gateway.clone().unwrap_or_default(),
+            dns_servers: service::dns_servers(pool).join(", "),
+            vlan_id: pool.vlan_id.map(|v| v.to_string()).unwrap_or_default(),
+            status: pool.status.clone(),
+        }
+    }
+
+    /// The service's input, and what could not even be read as its type.
+    fn input(&self) -> (service::PoolInput, FieldErrors) {
+        let mut errors = FieldErrors::new();
+        let input = service::PoolInput {
+            name: self.name.clone(),
+            description: optional_string(&self.description),
+            start_ip: self.start_ip.clone(),
+            end_ip: self.end_ip.clone(),
+            gateway: optional_string(&self.gateway),
+            dns_servers: self
+                .dns_servers
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+            vlan_id: optional_number("vlan_id", &self.vlan_id, &mut errors),
+            status: optional_string(&self.status),
+        };
+        (input, errors)
+    }
+}
+
+/// The service's messages plus the ones found reading the form.
+fn merged(mut early: FieldErrors, later: Result<(), IpamError>) -> IpamError {
+    if let Err(IpamError::Invalid(fields)) = later {
+        for (k, v) in fields {
+            early.entry(k).or_insert(v);
+        }
+    }
+    IpamError::Invalid(early)
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct PoolListQuery {
+    page: Option<String>,
+    q: Option<String>,
+    sort: Option<String>,
+}
+
+pub struct PoolRow {
+    pub id: i32,
+    pub name: String,
+    pub range: String,
+    pub vlan: String,
+    pub status: String,
+    pub subnets: usize,
+    pub bar: Bar,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "ipam/pools.html")]
+pub struct PoolsPage {
+    chrome: Chrome,
+    can_edit: bool,
+    rows: Vec<PoolRow>,
+    pager: Pager,
+    q: String,
+    sort: String,
+    form: PoolForm,
+    errors: Errors,
+}
+
+const POOL_SORTS: [(&str, &str); 6] = [
+    ("name", "Name (A–Z)"),
+    ("-name", "Name (Z–A)"),
+    ("vlan", "VLAN"),
+    ("status", "Status"),
+    ("-created", "Newest first"),
+    ("created", "Oldest first"),
+];
+
+impl PoolsPage {
+    fn sorts(&self) -> &'static [(&'static str, &'static str)] {
+        &POOL_SORTS
+    }
+}
+
+async fn pools_page(
+    state: &AppState,
+    chrome: Chrome,
+    query: &PoolListQuery,
+    form: PoolForm,
+    errors: Errors,
+) -> Result<PoolsPage, AppError> {
+    let db = &state.db.main;
+    let q = search_text(&query.q);
+    let sort_key = query
+        .sort
+        .as_deref()
+        .filter(|s| POOL_SORTS.iter().any(|(k, _)| k == s))
+        .unwrap_or("name")
+        .to_string();
+    let mut ignored = FieldErrors::new();
+    let sort = Sort::parse(
+        Some(&sort_key),
+        &[
+            ("name", ip_pool::Column::Name),
+            ("vlan", ip_pool::Column::VlanId),
+            ("status", ip_pool::Column::Status),
+            ("created", ip_pool::Column::CreatedAt),
+        ],
+        "name",
+        &mut ignored,
+    );
+    let filter = service::PoolFilter {
+        search: Some(q.clone()).filter(|q| !q.is_empty()),
+        ..Default::default()
+    };
+    let page = page_request(&query.page);
+    let (pools, total) = service::list_pools(db, &filter, &sort, page).await?;
+    let ids: Vec<i32> = pools.iter().map(|p| p.id).collect();
+    let mut usages = service::pools_utilization(db, &ids).await?;
+    let mut rows = Vec::with_capacity(pools.len());
+    for pool in pools {
+        let usage = usages
+            .remove(&pool.id)
+            .expect("every pool asked for has an entry");
+        rows.push(PoolRow {
+            id: pool.id,
+            range: format!("{} – {}", pool.start_ip, pool.end_ip),
+            vlan: dash(&pool.vlan_id),
+            status: pool.status,
+            subnets: usage.subnets.len(),
+            bar: Bar::new(&usage.utilization),
+            name: pool.name,
+        });
+    }
+    let pager = Pager::new(
+        "/ipam/pools",
+        vec![
+            ("q", q.clone()),
+            (
+                "sort",
+                if sort_key == "name" {
+                    String::new()
+                } else {
+                    sort_key.clone()
+                },
+            ),
+        ],
+        page.page,
+        total,
+        rows.len(),
+    );
+    Ok(PoolsPage {
+        can_edit: chrome.can(Role::Operator),
+        chrome: chrome.at("pools", "IP Pools"),
+        rows,
+        pager,
+        q,
+        sort: sort_key,
+        form,
+        errors,
+    })
+}
+
+pub async fn list_pools(
+    _user: SignedIn,
+    chrome: Chrome,
+    State(state): State<AppState>,
+    Query(query): Query<PoolListQuery>,
+) -> Result<PoolsPage, AppError> {
+    let form = PoolForm {
+        status: "active".into(),
+        ..Default::default()
+    };
+    pools_page(&state, chrome, &query, form, Errors::default()).await
+}
+
+pub async fn create_pool(
+    SignedIn(user): SignedIn,
+    chrome: Chrome,
+    parts: RequestParts,
+    session: Session,
+    State(state): State<AppState>,
+    Form(form): Form<PoolForm>,
+) -> Result<Response, AppError> {
+    user.require(Role::Operator)?;
+    let (input, early) = form.input();
+    let created = if early.is_empty() {
+        service::create_pool(&state.db.main, &user.actor(parts.address), &input).await
+    } else {
+        Err(merged(early, input.validate().map(|_| ())))
+    };
+    match created {
+        Ok(pool) => {
+            flash::success(&session, format!("Pool “{}” created.", pool.name)).await;
+            Ok(see_other(format!("/ipam/pools/{}", pool.id)))
+        }
+        Err(IpamError::Invalid(fields)) => {
+            let errors = Errors::from_indexed_fields(fields, POOL_FIELDS);
+            let page = pools_page(&state, chrome, &PoolListQuery::default(), form, errors).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+// ------------------------------------------------------------- pool page
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct SubnetForm {
+    pub network: String,
+    pub gateway: String,
+    pub vlan_id: String,
+    pub status: String,
+    pub description: String,
+}
+
+pub(crate) const SUBNET_FIELDS: &[&str] =
+    &["network", "gateway", "vlan_id", "status", "description"];
+
+impl SubnetForm {
+    pub fn status_options(&self) -> Vec<(&'static str, bool)> {
+        status_options(&self.status)
+    }
+
+    pub(crate) fn of(subnet: &ip_subnet::Model) -> Self {
+        Self {
+            network: service::subnet_label(subnet),
+            gateway: subnet.gateway.clone().unwrap_or_default(),
+            vlan_id: subnet.vlan_id.map(|v| v.to_string()).unwrap_or_default(),
+            status: subnet.status.clone(),
+            description: subnet.description.clone().unwrap_or_default(),
+        }
+    }
+
+    fn blank() -> Self {
+        Self {
+            status: "active".into(),
+            ..Default::default()
+        }
+    }
+}
+
+pub struct PoolView {
+    pub id: i32,
+    pub name: String,
+    pub description: String,
+    pub range: String,
+    pub version: String,
+    pub gateway: String,
+    pub dns: String,
+    pub vlan: String,
+    pub status: String,
+    pub created: String,
+    pub updated: String,
+}
+
+pub struct SubnetRow {
+    pub id: i32,
+    pub network: String,
+    pub gateway: String,
+    pub vlan: String,
+    pub status: String,
+    pub bar: Bar,
+}
+
+pub struct ChartRow {
+    pub label: String,
+    pub y: u32,
+    pub text_y: u32,
+    pub width: String,
+    pub color: &'static str,
+    pub text: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "ipam/pool.html")]
+pub struct PoolPage {
+    chrome: Chrome,
+    can_edit: bool,
+    pool: PoolView,
+    bar: Bar,
+    subnets: Vec<SubnetRow>,
+    chart: Vec<ChartRow>,
+    chart_height: u32,
+    edit: PoolForm,
+    edit_errors: Errors,
+    subnet_form: SubnetForm,
+    subnet_errors: Errors,
+    notice: Option<Notice>,
+}
+
+/// What the pool page shows besides the pool: forms with their messages.
+#[derive(Default)]
+struct PoolPageState {
+    edit: Option<PoolForm>,
+    edit_errors: Errors,
+    subnet_form: Option<SubnetForm>,
+    subnet_errors: Errors,
+    notice: Option<Notice>,
+}
+
+async fn pool_page(
+    state: &AppState,
+    chrome: Chrome,
+    id: i32,
+    extra: PoolPageState,
+) -> Result<PoolPage, AppError> {
+    let db = &state.db.main;
+    let pool = service::get_pool(db, id).await?;
+    let usage = service::pool_utilization(db, id).await?;
+    let (subnets, _) = service::list_subnets(
+        db,
+        &service::SubnetFilter {
+            pool_id: Some(id),
+            ..Default::default()
+        },
+        &Sort::by(vec![(ip_subnet::Column::NetworkKey, Order::Asc)]),
+        PageRequest {
+            page: 1,
+            per_page: MAX_PER_PAGE,
+        },
+    )
+    .await?;
+    let per_subnet: HashMap<i32, &Utilization> = usage
+        .subnets
+        .iter()
+        .map(|s| (s.subnet_id, &s.utilization))
+        .collect();
+    let mut rows = Vec::with_capacity(subnets.len());
+    let mut chart = Vec::with_capacity(subnets.len());
+    for (i, subnet) in subnets.iter().enumerate() {
+        let bar = match per_subnet.get(&subnet.id) {
+            Some(u) => Bar::new(u),
+            None => Bar::new(&service::subnet_utilization(db, subnet).await?),
+        };
+        let y = i as u32 * 24 + 4;
+        chart.push(ChartRow {
+            label: service::subnet_label(subnet),
+            y,
+            text_y: y + 12,
+            width: format!("{:.1}", bar.percent.clamp(0.0, 100.0) * 2.6),
+            color: bar.color(),
+            text: format!("{:.1}%", bar.percent),
+        });
+        rows.push(SubnetRow {
+            id: subnet.id,
+            network: service::subnet_label(subnet),
+            gateway: dash(&subnet.gateway),
+            vlan: dash(&subnet.vlan_id),
+            status: subnet.status.clone(),
+            bar,
+        });
+    }
+    let view = PoolView {
+        id: pool.id,
+        name: pool.name.clone(),
+        description: pool.description.clone().unwrap_or_default(),
+        range: format!("{} – {}", pool.start_ip, pool.end_ip),
+        version: format!("IPv{}", pool.ip_version),
+        gateway: dash(&pool.gateway),
+        dns: {
+            let dns = service::dns_servers(&pool);
+            if dns.is_empty() {
+                "—".into()
+            } else {
+                dns.join(", ")
+            }
+        },
+        vlan: dash(&pool.vlan_id),
+        status: pool.status.clone(),
+        created: when(&pool.created_at),
+        updated: when(&pool.updated_at),
+    };
+    Ok(PoolPage {
+        can_edit: chrome.can(Role::Operator),
+        chrome: chrome.at("pools", format!("Pool {}", pool.name)),
+        pool: view,
+        bar: Bar::new(&usage.utilization),
+        chart_height: chart.len() as u32 * 24 + 8,
+        subnets: rows,
+        chart,
+        edit: extra.edit.unwrap_or_else(|| PoolForm::of(&pool)),
+        edit_errors: extra.edit_errors,
+        subnet_form: extra.subnet_form.unwrap_or_else(SubnetForm::blank),
+        subnet_errors: extra.subnet_errors,
+        notice: extra.notice,
+    })
+}
+
+pub async fn show_pool(
+    _user: SignedIn,
+    chrome: Chrome,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<PoolPage, AppError> {
+    pool_page(
+        &state,
+        chrome,
+        path_id(&id, NOT_FOUND)?,
+        PoolPageState::default(),
+    )
+    .await
+}
+
+pub async fn update_pool(
+    SignedIn(user): SignedIn,
+    chrome: Chrome,
+    parts: RequestParts,
+    session: Session,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Form(form): Form<PoolForm>,
+) -> Result<Response, AppError> {
+    user.require(Role::Operator)?;
+    let id = path_id(&id, NOT_FOUND)?;
+    let (input, early) = form.input();
+    let updated = if early.is_empty() {
+        service::update_pool(&state.db.main, &user.actor(parts.address), id, &input).await
+    } else {
+        Err(merged(early, input.validate().map(|_| ())))
+    };
+    match updated {
+        Ok(pool) => {
+            flash::success(&session, format!("Pool “{}” saved.", pool.name)).await;
+            Ok(see_other(format!("/ipam/pools/{id}")))
+        }
+        Err(IpamError::Invalid(fields)) => {
+            let extra = PoolPageState {
+                edit: Some(form),
+                edit_errors: Errors::from_indexed_fields(fields, POOL_FIELDS),
+                ..Default::default()
+            };
+            let page = pool_page(&state, chrome, id, extra).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn delete_pool(
+    SignedIn(user): SignedIn,
+    chrome: Chrome,
+    parts: RequestParts,
+    session: Session,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    user.require(Role::Operator)?;
+    let id = path_id(&id, NOT_FOUND)?;
+    let name = service::get_pool(&state.db.main, id).await?.name;
+    match service::delete_pool(&state.db.main, &user.actor(parts.address), id).await {
+        Ok(()) => {
+            flash::success(&session, format!("Pool “{name}” deleted.")).await;
+            Ok(see_other("/ipam/pools".into()))
+        }
+        Err(IpamError::Conflict(message)) => {
+            let extra = PoolPageState {
+                notice: Some(Notice::error(message)),
+                ..Default::default()
+            };
+            let page = pool_page(&state, chrome, id, extra).await?;
+            Ok((StatusCode::CONFLICT, page).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn create_subnet(
+    SignedIn(user): SignedIn,
+    chrome: Chrome,
+    parts: RequestParts,
+    session: Session,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Form(form): Form<SubnetForm>,
+) -> Result<Response, AppError> {
+    user.require(Role::Operator)?;
+    let pool_id = path_id(&id, NOT_FOUND)?;
+    let pool = service::get_pool(&state.db.main, pool_id).await?;
+    let mut early = FieldErrors::new();
+    let input = service::SubnetInput {
+        pool_id,
+        network: form.network.clone(),
+        gateway: optional_string(&form.gateway),
+        vlan_id: optional_number("vlan_id", &form.vlan_id, &mut early),
+        status: optional_string(&form.status),
+        description: optional_string(&form.description),
+    };
+    let created = if early.is_empty() {
+        service::create_subnet(&state.db.main, &user.actor(parts.address), &input).await
+    } else {
+        Err(IpamError::Invalid(early))
+    };
+    match created {
+        Ok(subnet) => {
+            flash::success(
+                &session,
+                format!(
+                    "Subnet {} added to pool “{}”.",
+                    service::subnet_label(&subnet),
+                    pool.name
+                ),
+            )
+            .await;
+            Ok(see_other(format!("/ipam/subnets/{}", subnet.id)))
+        }
+        Err(IpamError::Invalid(fields)) => {
+            let extra = PoolPageState {
+                subnet_form: Some(form),
+                subnet_errors: Errors::from_indexed_fields(fields, SUBNET_FIELDS),
+                ..Default::default()
+            };
+            let page = pool_page(&state, chrome, pool_id, extra).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
