@@ -4,5 +4,7 @@ pub mod api;
 pub mod domain;
 pub mod entities;
 pub mod html;
+pub mod packages;
 pub mod provision;
 pub mod service;
+pub mod subscribers;

@@ -1,0 +1,419 @@
+//! `/api/v1/users`: CRUD of network users, password reveal, accounting and
+//! RADIUS resync.
+
+use axum::extract::{OriginalUri, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::api::auth::ApiCaller;
+use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::app::AppState;
+use crate::crypto::Secret;
+use crate::error::{AppError, FieldErrors};
+use crate::query::{filters, Sort};
+use crate::staff::Role;
+use crate::users::api::{check, settings, RevealedPassword, UserView};
+use crate::users::domain::{ServiceType, UserStatus};
+use crate::users::provision;
+use crate::users::service::{self, UserFilter, UserInput, USER_SORTS};
+use crate::web::pagination::{Page, PageParams, Paged};
+
+/// Filters and order of `GET /users`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UserQuery {
+    /// Part of the username, full name, MAC address or static IP, any case.
+    pub q: Option<String>,
+    /// `active`, `suspended` or `disabled`.
+    #[param(example = "active")]
+    pub status: Option<String>,
+    /// `pppoe`, `hotspot` or `static`.
+    #[param(example = "pppoe")]
+    pub service_type: Option<String>,
+    /// Only users on this package.
+    #[param(value_type = Option<i32>, example = 1)]
+    pub package_id: Option<String>,
+    /// `id`, `username`, `status`, `service_type`, `package_id`,
+    /// `expires_at`, `created_at` or `updated_at`; `-` in front for
+    /// descending; comma-separated for several. Default `username`.
+    #[param(example = "username")]
+    pub sort: Option<String>,
+}
+
+/// Reads the user-list filters; problems go into `errors` by parameter.
+pub fn user_filter(
+    q: Option<&str>,
+    status: Option<&str>,
+    service_type: Option<&str>,
+    package_id: Option<&str>,
+    errors: &mut FieldErrors,
+) -> UserFilter {
+    fn text(raw: Option<&str>) -> Option<&str> {
+        raw.map(str::trim).filter(|t| !t.is_empty())
+    }
+    let status = text(status).and_then(|s| {
+        s.parse::<UserStatus>()
+            .map_err(|e| errors.insert("status".into(), e))
+            .ok()
+    });
+    let service_type = text(service_type).and_then(|s| {
+        s.parse::<ServiceType>()
+            .map_err(|e| errors.insert("service_type".into(), e))
+            .ok()
+    });
+    let package_id = text(package_id).and_then(|s| match s.parse::<i32>() {
+        Ok(id) if id > 0 => Some(id),
+        _ => {
+            errors.insert(
+                "package_id".into(),
+                "must be a positive whole number".into(),
+            );
+            None
+        }
+    });
+    UserFilter {
+        q: filters::text("q", q, 100, errors),
+        status,
+        service_type,
+        package_id,
+    }
+}
+
+/// The body of `POST /users` and `PUT /users/{id}` (every field; an
+/// omitted optional field is cleared).
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"username": "alice@isp.example", "password": "Sup3r-secret pass",
+    "service_type": "static", "package_id": 1, "status": "active",
+    "mac_address": "aa:bb:cc:dd:ee:ff", "expires_at": "2027-12-31T23:59:59Z",
+    "static_subnet_id": 1, "static_ip": null, "full_name": "Alice Example", "notes": null}))]
+pub struct UserBody {
+    /// RADIUS-safe and unique.
+    #[schema(example = "alice@isp.example")]
+    pub username: String,
+    /// Write-only, never returned. 8 to 128 characters, no control
+    /// characters. Required on `POST`; on `PUT`, omitted keeps the current
+    /// password.
+    #[schema(write_only, min_length = 8, max_length = 128)]
+    pub password: Option<String>,
+    /// `pppoe`, `hotspot` or `static`.
+    #[schema(example = "pppoe")]
+    pub service_type: String,
+    /// The service package.
+    #[schema(example = 1)]
+    pub package_id: Option<i32>,
+    /// `active` (default), `suspended` or `disabled`.
+    pub status: Option<String>,
+    /// Binds the user to this MAC address.
+    pub mac_address: Option<String>,
+    /// RFC 3339; in the future when the user is created.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// For `static` only (and then required): the IPAM subnet the address
+    /// comes from.
+    pub static_subnet_id: Option<i32>,
+    /// For `static` only: this address, else the lowest free one.
+    pub static_ip: Option<String>,
+    /// At most 128 characters.
+    pub full_name: Option<String>,
+    /// At most 10 000 characters.
+    pub notes: Option<String>,
+}
+
+impl From<UserBody> for UserInput {
+    fn from(b: UserBody) -> Self {
+        Self {
+            username: b.username,
+            password: b.password.map(Secret::new),
+            service_type: b.service_type,
+            package_id: b.package_id,
+            status: b.status,
+            mac_address: b.mac_address,
+            expires_at: b.expires_at,
+            static_subnet_id: b.static_subnet_id,
+            static_ip: b.static_ip,
+            full_name: b.full_name,
+            notes: b.notes,
+        }
+    }
+}
+
+/// List network users.
+#[utoipa::path(
+    get,
+    path = "/users",
+    tag = "users",
+    operation_id = "list_users",
+    params(PageParams, UserQuery),
+    responses(
+        (status = 200, description = "One page of users (never their passwords).", body = Page<UserView>,
+            headers(("Link" = String, description = "RFC 8288 links to the first, previous, next and last pages.")),
+            example = json!({"data": [{"id": 7, "username": "alice@isp.example",
+                "service_type": "pppoe", "package_id": 1, "status": "active", "static_ip": null,
+                "static_allocation_id": null, "mac_address": null, "expires_at": null,
+                "full_name": "Alice Example", "notes": null, "radius_sync_pending": false,
+                "radius_synced_at": "2026-12-01T10:06:00Z",
+                "created_at": "2026-12-01T10:05:00Z", "updated_at": "2026-12-01T10:05:00Z"}],
+                "meta": {"total": 1, "page": 1, "per_page": 50}})),
+    ),
+)]
+pub async fn list_users(
+    caller: ApiCaller,
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    ApiQuery(paging): ApiQuery<PageParams>,
+    ApiQuery(query): ApiQuery<UserQuery>,
+) -> Result<Paged<UserView>, AppError> {
+    caller.require(Role::Viewer)?;
+    let mut errors = FieldErrors::new();
+    let page = paging.validate(&mut errors);
+    let filter = user_filter(
+        query.q.as_deref(),
+        query.status.as_deref(),
+        query.service_type.as_deref(),
+        query.package_id.as_deref(),
+        &mut errors,
+    );
+    let sort = Sort::parse(query.sort.as_deref(), USER_SORTS, "username", &mut errors);
+    check(errors)?;
+    let (rows, total) = service::list_users(&state.db.main, &filter, &sort, page).await?;
+    Ok(Paged::new(&uri, page, total, rows).map(UserView::from))
+}
+
+/// Create a network user. A static user's address is allocated from the
+/// IPAM subnet `static_subnet_id` (the lowest free one unless `static_ip`
+/// names one).
+#[utoipa::path(
+    post,
+    path = "/users",
+    tag = "users",
+    operation_id = "create_user",
+    request_body = UserBody,
+    responses(
+        (status = 201, description = "Created; `Location` names it. No password in it.", body = UserView,
+            headers(("Location" = String, description = "The new user's URL."))),
+        (status = 409, description = "The static address cannot be had: `subnet_full`, `address_in_use`, or `conflict` (a reserved subnet).",
+            body = crate::api::docs::ErrorBody,
+            example = json!({"error": {"code": "subnet_full",
+                "message": "subnet 100.64.0.0/29 is full: 5 of 5 usable addresses allocated"}})),
+        (status = 422, description = "A field is not valid: the username is taken or not RADIUS-safe, the password is too short, no such package or subnet, a static user without `static_subnet_id`, an address outside the subnet, an expiry in the past.",
+            body = crate::api::docs::ErrorBody,
+            example = json!({"error": {"code": "validation_failed",
+                "message": "these fields are not valid: password, static_subnet_id",
+                "fields": {"password": "must be 8 to 128 characters long",
+                    "static_subnet_id": "is required for a static user: the subnet its address comes from"}}})),
+        (status = 503, response = crate::api::docs::IpamBusy),
+    ),
+)]
+pub async fn create_user(
+    caller: ApiCaller,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<UserBody>,
+) -> Result<Response, AppError> {
+    caller.require(Role::Operator)?;
+    let user = provision::create_user(
+        &state.db,
+        &state.app_key,
+        settings(&state),
+        &caller.actor,
+        &body.into(),
+    )
+    .await?;
+    let location = format!("/api/v1/users/{}", user.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(UserView::from(user)),
+    )
+        .into_response())
+}
+
+/// Show one network user (never its password).
+#[utoipa::path(
+    get,
+    path = "/users/{id}",
+    tag = "users",
+    operation_id = "get_user",
+    params(("id" = i32, Path, description = "The user's id.")),
+    responses(
+        (status = 200, description = "The user.", body = UserView),
+    ),
+)]
+pub async fn get_user(
+    caller: ApiCaller,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i32>,
+) -> Result<Json<UserView>, AppError> {
+    caller.require(Role::Viewer)?;
+    Ok(Json(service::get_user(&state.db.main, id).await?.into()))
+}
+
+/// Replace a user's settings (every field, as in `POST`; without
+/// `password` the current one stays). Leaving `static` service releases the
+/// address; a new subnet takes a new address and releases the old one.
+#[utoipa::path(
+    put,
+    path = "/users/{id}",
+    tag = "users",
+    operation_id = "update_user",
+    params(("id" = i32, Path, description = "The user's id.")),
+    request_body = UserBody,
+    responses(
+        (status = 200, description = "The user, changed.", body = UserView),
+        (status = 409, description = "The new static address cannot be had: `subnet_full`, `address_in_use` or `conflict`.",
+            body = crate::api::docs::ErrorBody,
+            example = json!({"error": {"code": "address_in_use",
+                "message": "100.64.0.9 is the static address of user \"bob\""}})),
+        (status = 502, response = crate::api::docs::RouterFailed),
+        (status = 503, response = crate::api::docs::IpamBusy),
+        (status = 504, response = crate::api::docs::RouterTimeout),
+    ),
+)]
+pub async fn update_user(
+    caller: ApiCaller,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i32>,
+    ApiJson(body): ApiJson<UserBody>,
+) -> Result<Json<UserView>, AppError> {
+    caller.require(Role::Operator)?;
+    let written = provision::update_user(
+        &state.db,
+        &state.app_key,
+        &state.router_pool,
+        settings(&state),
+        &caller.actor,
+        id,
+        &body.into(),
+    )
+    .await?;
+    Ok(Json(written.user.into()))
+}
+
+/// Delete a network user: its RADIUS rows first (so it can no longer log
+/// in), then its PPP secrets on its routers, then the user, releasing its
+/// static address. If the RADIUS database refuses, nothing is deleted (502).
+#[utoipa::path(
+    delete,
+    path = "/users/{id}",
+    tag = "users",
+    operation_id = "delete_user",
+    params(("id" = i32, Path, description = "The user's id.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 502, description = "The RADIUS database (`radius_unavailable`) or one of the user's routers (see `RouterFailed`) refused the change; nothing was deleted.",
+            body = crate::api::docs::ErrorBody,
+            example = json!({"error": {"code": "radius_unavailable",
+                "message": "the RADIUS database did not accept the change; nothing was changed, try again"}})),
+        (status = 504, response = crate::api::docs::RouterTimeout),
+    ),
+)]
+pub async fn delete_user(
+    caller: ApiCaller,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i32>,
+) -> Result<StatusCode, AppError> {
+    caller.require(Role::Operator)?;
+    provision::delete_user(
+        &state.db,
+        &state.router_pool,
+        settings(&state),
+        &caller.actor,
+        id,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Reveal a user's password, for staff who must read it out (operators
+/// and admins). Every call is recorded in the audit log
+/// (`network_user.reveal_password`, without the password). The answer
+/// carries `Cache-Control: no-store`.
+#[utoipa::path(
+    post,
+    path = "/users/{id}/reveal-password",
+    tag = "users",
+    operation_id = "reveal_user_password",
+    params(("id" = i32, Path, description = "The user's id.")),
+    responses(
+        (status = 200, description = "The password, in clear.", body = RevealedPassword),
+    ),
+)]
+pub async fn reveal_password(
+    caller: ApiCaller,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i32>,
+) -> Result<Response, AppError> {
+    caller.require(Role::Operator)?;
+    let user = service::get_user(&state.db.main, id).await?;
+    let password =
+        service::reveal_password(&state.db.main, &state.app_key, &caller.actor, id).await?;
+    Ok((
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(RevealedPassword {
+            id,
+            username: user.username,
+            password: password.expose().to_string(),
+        }),
+    )
+        .into_response())
+}
+
+/// What `POST /users/{id}/sync-radius` did.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": 7, "username": "alice@isp.example", "outcome": "updated",
+    "radius_sync_pending": false, "radius_synced_at": "2026-12-01T10:06:00Z"}))]
+pub struct RadiusSyncView {
+    pub id: i32,
+    pub username: String,
+    /// `created` (the user had no RADIUS rows), `updated` (its radcheck,
+    /// radreply and radusergroup rows were rewritten) or `unchanged`.
+    #[schema(example = "updated")]
+    pub outcome: String,
+    /// False unless the user changed again while it was synced.
+    pub radius_sync_pending: bool,
+    pub radius_synced_at: Option<DateTime<Utc>>,
+}
+
+/// Sync a user into the RADIUS tables now (its package's group, then its
+/// radcheck, radreply and radusergroup rows, in one RADIUS transaction).
+/// If the RADIUS database fails, the answer is 502 and the user stays
+/// flagged `radius_sync_pending` for the `radius-retry` job. Audited
+/// (`network_user.sync_radius`).
+#[utoipa::path(
+    post,
+    path = "/users/{id}/sync-radius",
+    tag = "users",
+    operation_id = "sync_user_radius",
+    params(("id" = i32, Path, description = "The user's id.")),
+    responses(
+        (status = 200, description = "Synced; `outcome` says what changed.", body = RadiusSyncView),
+        (status = 502, description = "The RADIUS database did not take the write; the user stays flagged.",
+            body = crate::api::docs::ErrorBody,
+            example = json!({"error": {"code": "radius_unavailable",
+                "message": "the RADIUS database did not accept the write; the user stays flagged for sync and the radius-retry job will try again"}})),
+    ),
+)]
+pub async fn sync_radius(
+    caller: ApiCaller,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i32>,
+) -> Result<Json<RadiusSyncView>, AppError> {
+    caller.require(Role::Operator)?;
+    let (user, outcome) = crate::radius::resync::sync_user_now(
+        &state.db.main,
+        &state.db.radius,
+        &state.app_key,
+        &caller.actor,
+        id,
+    )
+    .await?;
+    Ok(Json(RadiusSyncView {
+        id: user.id,
+        username: user.username,
+        outcome: crate::radius::resync::outcome_name(outcome).into(),
+        radius_sync_pending: user.radius_sync_pending,
+        radius_synced_at: user.radius_synced_at.map(|at| at.to_utc()),
+    }))
+}

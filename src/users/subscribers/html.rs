@@ -1,0 +1,692 @@
+//! The network user pages: the list, the new form, and the page of one user
+//! with its RADIUS panels.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::Form;
+use sea_orm::Order;
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use crate::app::AppState;
+use crate::crypto::Secret;
+use crate::error::{AppError, FieldErrors};
+use crate::ipam::service::{self as ipam, IpamSettings};
+use crate::query::{PageRequest, Sort, MAX_PER_PAGE};
+use crate::radius::html::SessionActions;
+use crate::staff::Role;
+use crate::users::domain::mikrotik_rate_limit;
+use crate::users::entities::network_user;
+use crate::users::html::{
+    choices, merged, optional_number, package_choices, package_names, parse_utc, subnet_choices,
+    text, Choice, SERVICE_TYPES, STATUSES,
+};
+use crate::users::provision;
+use crate::users::service::{self, UserInput, UsersError};
+use crate::web::account::RequestParts;
+use crate::web::auth::SignedIn;
+use crate::web::flash;
+use crate::web::forms::{
+    dash, is_htmx, optional_string, path_id, see_other, with_vary, Errors, Notice,
+};
+use crate::web::layout::Chrome;
+use crate::web::listing::{page_request, when, when_opt, Pager};
+
+/// The user form; the same fields create and change a user. No `Debug`:
+/// it holds a password.
+#[derive(Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct UserForm {
+    pub username: String,
+    /// Required to create; empty on the edit form keeps the current one.
+    /// Never sent back to the browser.
+    pub password: String,
+    pub service_type: String,
+    pub package_id: String,
+    pub status: String,
+    pub mac_address: String,
+    pub expires_at: String,
+    pub static_subnet_id: String,
+    pub static_ip: String,
+    pub full_name: String,
+    pub notes: String,
+}
+
+const USER_FIELDS: &[&str] = &[
+    "username",
+    "password",
+    "service_type",
+    "package_id",
+    "status",
+    "mac_address",
+    "expires_at",
+    "static_subnet_id",
+    "static_ip",
+    "full_name",
+    "notes",
+];
+
+impl UserForm {
+    fn blank() -> Self {
+        Self {
+            service_type: "pppoe".into(),
+            status: "active".into(),
+            ..Default::default()
+        }
+    }
+
+    fn of(user: &network_user::Model) -> Self {
+        Self {
+            username: user.username.clone(),
+            password: String::new(),
+            service_type: user.service_type.clone(),
+            package_id: user.package_id.map(|p| p.to_string()).unwrap_or_default(),
+            status: user.status.clone(),
+            mac_address: user.mac_address.clone().unwrap_or_default(),
+            expires_at: user
+                .expires_at
+                .map(|at| at.format("%Y-%m-%dT%H:%M").to_string())
+                .unwrap_or_default(),
+            // The subnet is not stored on the user: the page shows the
+            // address, and a static user keeps it unless a subnet is chosen.
+            static_subnet_id: String::new(),
+            static_ip: user.static_ip.clone().unwrap_or_default(),
+            full_name: user.full_name.clone().unwrap_or_default(),
+            notes: user.notes.clone().unwrap_or_default(),
+        }
+    }
+
+    /// The form as it goes back to the browser: without the password.
+    fn without_password(mut self) -> Self {
+        self.password = String::new();
+        self
+    }
+
+    pub fn status_options(&self) -> Vec<Choice> {
+        choices(&STATUSES, &self.status)
+    }
+
+    pub fn type_options(&self) -> Vec<Choice> {
+        choices(&SERVICE_TYPES, &self.service_type)
+    }
+
+    /// The service's input, and what could not even be read as its type.
+    fn input(&self) -> (UserInput, FieldErrors) {
+        let mut errors = FieldErrors::new();
+        let expires_at = match optional_string(&self.expires_at).map(|t| parse_utc(&t)) {
+            Some(Ok(at)) => Some(at),
+            Some(Err(e)) => {
+                errors.insert("expires_at".into(), e);
+                None
+            }
+            None => None,
+        };
+        let input = UserInput {
+            username: self.username.clone(),
+            password: Some(self.password.clone())
+                .filter(|p| !p.is_empty())
+                .map(Secret::new),
+            service_type: self.service_type.clone(),
+            package_id: optional_number("package_id", &self.package_id, &mut errors),
+            status: optional_string(&self.status),
+            mac_address: optional_string(&self.mac_address),
+            expires_at,
+            static_subnet_id: optional_number(
+                "static_subnet_id",
+                &self.static_subnet_id,
+                &mut errors,
+            ),
+            static_ip: optional_string(&self.static_ip),
+            full_name: optional_string(&self.full_name),
+            notes: optional_string(&self.notes),
+        };
+        (input, errors)
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct UserListQuery {
+    page: Option<String>,
+    q: Option<String>,
+    status: Option<String>,
+    service_type: Option<String>,
+    package_id: Option<String>,
+}
+
+pub struct UserRow {
+    pub id: i32,
+    pub username: String,
+    pub full_name: String,
+    pub service_type: String,
+    pub package: String,
+    pub status: String,
+    pub static_ip: String,
+    pub expires: String,
+}
+
+/// The users list and its filters.
+pub struct UserResults {
+    pub rows: Vec<UserRow>,
+    pub pager: Pager,
+    pub filtered: bool,
+    pub csv_href: String,
+    pub can_edit: bool,
+    /// A filter that did not parse (shown, and ignored).
+    pub problem: Option<String>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "users/users.html")]
+pub struct UsersPage {
+    chrome: Chrome,
+    q: String,
+    status_options: Vec<Choice>,
+    type_options: Vec<Choice>,
+    package_options: Vec<Choice>,
+    results: UserResults,
+}
+
+#[derive(Template)]
+#[template(path = "users/users.html", block = "results")]
+pub struct UserResultsFragment {
+    results: UserResults,
+}
+
+fn list_params(query: &UserListQuery) -> Vec<(&'static str, String)> {
+    vec![
+        ("q", text(&query.q)),
+        ("status", text(&query.status)),
+        ("service_type", text(&query.service_type)),
+        ("package_id", text(&query.package_id)),
+    ]
+}
+
+fn list_filter(query: &UserListQuery) -> (service::UserFilter, Option<String>) {
+    let mut errors = FieldErrors::new();
+    let filter = crate::users::api::user_filter(
+        query.q.as_deref(),
+        query.status.as_deref(),
+        query.service_type.as_deref(),
+        query.package_id.as_deref(),
+        &mut errors,
+    );
+    let problem = (!errors.is_empty()).then(|| {
+        errors
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    });
+    (filter, problem)
+}
+
+async fn user_results(
+    state: &AppState,
+    chrome: &Chrome,
+    query: &UserListQuery,
+) -> Result<UserResults, AppError> {
+    let (filter, problem) = list_filter(query);
+    let page = page_request(&query.page);
+    let sort = Sort::by(vec![(network_user::Column::Username, Order::Asc)]);
+    let (users, total) = service::list_users(&state.db.main, &filter, &sort, page).await?;
+    let packages = package_names(state).await?;
+    let rows: Vec<UserRow> = users
+        .into_iter()
+        .map(|u| UserRow {
+            id: u.id,
+            package: u
+                .package_id
+                .and_then(|id| packages.get(&id).cloned())
+                .unwrap_or_else(|| "—".into()),
+            full_name: u.full_name.clone().unwrap_or_default(),
+            service_type: u.service_type,
+            status: u.status,
+            static_ip: dash(&u.static_ip),
+            expires: when_opt(&u.expires_at),
+            username: u.username,
+        })
+        .collect();
+    let params = list_params(query);
+    let filtered = params.iter().any(|(_, v)| !v.is_empty());
+    let csv_query = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params.iter().filter(|(_, v)| !v.is_empty()))
+        .finish();
+    Ok(UserResults {
+        pager: Pager::new("/users", params, page.page, total, rows.len()),
+        rows,
+        filtered,
+        csv_href: if csv_query.is_empty() {
+            "/users.csv".into()
+        } else {
+            format!("/users.csv?{csv_query}")
+        },
+        can_edit: chrome.can(Role::Operator),
+        problem,
+    })
+}
+
+pub async fn list_users(
+    _user: SignedIn,
+    chrome: Chrome,
+    headers: HeaderMap,
+    State(state): State<AppState>,
+    Query(query): Query<UserListQuery>,
+) -> Result<Response, AppError> {
+    let results = user_results(&state, &chrome, &query).await?;
+    if is_htmx(&headers) {
+        let html = UserResultsFragment { results }
+            .render()
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("rendering a fragment: {e}")))?;
+        return Ok(with_vary(Html(html).into_response()));
+    }
+    let page = UsersPage {
+        chrome: chrome.at("users", "Network Users"),
+        q: text(&query.q),
+        status_options: choices(&STATUSES, &text(&query.status)),
+        type_options: choices(&SERVICE_TYPES, &text(&query.service_type)),
+        package_options: package_choices(&state, &text(&query.package_id)).await?,
+        results,
+    };
+    Ok(with_vary(page.into_response()))
+}
+
+/// The filtered users as CSV (never their passwords).
+pub async fn export_users(
+    _user: SignedIn,
+    State(state): State<AppState>,
+    Query(query): Query<UserListQuery>,
+) -> Result<Response, AppError> {
+    let (filter, _) = list_filter(&query);
+    let packages = package_names(&state).await?;
+    let sort = Sort::by(vec![(network_user::Column::Username, Order::Asc)]);
+    let mut out = String::from(
+        "id,username,full_name,service_type,package,status,static_ip,mac_address,expires_at,created_at\r\n",
+    );
+    let mut page = 1;
+    loop {
+        let request = PageRequest {
+            page,
+            per_page: MAX_PER_PAGE,
+        };
+        let (users, total) = service::list_users(&state.db.main, &filter, &sort, request).await?;
+        for u in &users {
+            let package = u
+                .package_id
+                .and_then(|id| packages.get(&id).cloned())
+                .unwrap_or_default();
+            let fields = [
+                u.id.to_string(),
+                u.username.clone(),
+                u.full_name.clone().unwrap_or_default(),
+                u.service_type.clone(),
+                package,
+                u.status.clone(),
+                u.static_ip.clone().unwrap_or_default(),
+                u.mac_address.clone().unwrap_or_default(),
+                u.expires_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                u.created_at.to_rfc3339(),
+            ];
+            let line: Vec<String> = fields.iter().map(|f| crate::web::csv::cell(f)).collect();
+            out.push_str(&line.join(","));
+            out.push_str("\r\n");
+        }
+        if users.is_empty() || page * MAX_PER_PAGE >= total {
+            break;
+        }
+        page += 1;
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"network-users.csv\"",
+            ),
+        ],
+        out,
+    )
+        .into_response())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "users/user_new.html")]
+pub struct NewUserPage {
+    chrome: Chrome,
+    form: UserForm,
+    errors: Errors,
+    package_options: Vec<Choice>,
+    subnet_options: Vec<Choice>,
+    creating: bool,
+}
+
+async fn new_user_page(
+    state: &AppState,
+    chrome: Chrome,
+    form: UserForm,
+    errors: Errors,
+) -> Result<NewUserPage, AppError> {
+    Ok(NewUserPage {
+        chrome: chrome.at("users", "New network user"),
+        package_options: package_choices(state, &form.package_id).await?,
+        subnet_options: subnet_choices(state, &form.static_subnet_id).await?,
+        form: form.without_password(),
+        errors,
+        creating: true,
+    })
+}
+
+pub async fn new_user(
+    SignedIn(user): SignedIn,
+    chrome: Chrome,
+    State(state): State<AppState>,
+) -> Result<NewUserPage, AppError> {
+    user.require(Role::Operator)?;
+    new_user_page(&state, chrome, UserForm::blank(), Errors::default()).await
+}
+
+pub async fn create_user(
+    SignedIn(user): SignedIn,
+    chrome: Chrome,
+    parts: RequestParts,
+    session: Session,
+    State(state): State<AppState>,
+    Form(form): Form<UserForm>,
+) -> Result<Response, AppError> {
+    user.require(Role::Operator)?;
+    let (input, early) = form.input();
+    let created = if early.is_empty() {
+        provision::create_user(
+            &state.db,
+            &state.app_key,
+            IpamSettings::from_config(&state.config),
+            &user.actor(parts.address),
+            &input,
+        )
+        .await
+    } else {
+        Err(merged(early, input.validate(true).map(|_| ())))
+    };
+    match created {
+        Ok(created) => {
+            flash::success(&session, format!("User “{}” created.", created.username)).await;
+            Ok(see_other(format!("/users/{}", created.id)))
+        }
+        Err(UsersError::Invalid(fields)) => {
+            let errors = Errors::from_fields(fields, USER_FIELDS);
+            let page = new_user_page(&state, chrome, form, errors).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+        Err(UsersError::Conflict { message, .. }) => {
+            let errors = Errors::from_fields(
+                FieldErrors::from([("static_ip".to_string(), message)]),
+                USER_FIELDS,
+            );
+            let page = new_user_page(&state, chrome, form, errors).await?;
+            Ok((StatusCode::CONFLICT, page).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub struct UserView {
+    pub id: i32,
+    pub username: String,
+    pub full_name: String,
+    pub service_type: String,
+    pub status: String,
+    pub package: String,
+    pub package_id: Option<i32>,
+    pub rate_limit: String,
+    pub static_ip: String,
+    pub mac_address: String,
+    pub expires: String,
+    pub notes: String,
+    pub radius: String,
+    pub created: String,
+    pub updated: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "users/user.html")]
+pub struct UserPage {
+    chrome: Chrome,
+    can_edit: bool,
+    user: UserView,
+    form: UserForm,
+    errors: Errors,
+    package_options: Vec<Choice>,
+    subnet_options: Vec<Choice>,
+    creating: bool,
+    notice: Option<Notice>,
+    /// Only on the answer to "Reveal password".
+    revealed: Option<String>,
+    /// RADIUS rows and sessions (templates/radius/_user_panels.html).
+    /// None when the RADIUS database could not be read.
+    radius: Option<crate::radius::html::UserRadiusPanels>,
+}
+
+#[derive(Default)]
+struct UserPageState {
+    form: Option<UserForm>,
+    errors: Errors,
+    notice: Option<Notice>,
+    revealed: Option<String>,
+}
+
+async fn user_page(
+    state: &AppState,
+    chrome: Chrome,
+    id: i32,
+    extra: UserPageState,
+) -> Result<UserPage, AppError> {
+    let db = &state.db.main;
+    let user = service::get_user(db, id).await?;
+    let package = match user.package_id {
+        Some(pid) => match service::get_package(db, pid).await {
+            Ok(p) => Some(p),
+            Err(UsersError::NotFound(_)) => None,
+            Err(e) => return Err(e.into()),
+        },
+        None => None,
+    };
+    let form = extra
+        .form
+        .unwrap_or_else(|| UserForm::of(&user))
+        .without_password();
+    let view = UserView {
+        id: user.id,
+        username: user.username.clone(),
+        full_name: dash(&user.full_name),
+        service_type: user.service_type.clone(),
+        status: user.status.clone(),
+        package: package
+            .as_ref()
+            .map(|p| p.name.clone())
+            .unwrap_or_else(|| "—".into()),
+        package_id: package.as_ref().map(|p| p.id),
+        rate_limit: package
+            .as_ref()
+            .map(mikrotik_rate_limit)
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| "—".into()),
+        static_ip: dash(&user.static_ip),
+        mac_address: dash(&user.mac_address),
+        expires: when_opt(&user.expires_at),
+        notes: user.notes.clone().unwrap_or_default(),
+        radius: if user.radius_sync_pending {
+            "waiting for the next RADIUS sync".into()
+        } else {
+            format!("synced {}", when_opt(&user.radius_synced_at))
+        },
+        created: when(&user.created_at),
+        updated: when(&user.updated_at),
+    };
+    // The RADIUS database is a separate system: when it is down the page
+    // still shows the user, with a notice instead of the panels.
+    let radius = match crate::radius::html::user_panels(
+        state,
+        user.id,
+        &user.username,
+        package.as_ref().map(|p| p.radius_group.as_str()),
+    )
+    .await
+    {
+        Ok(mut panels) => {
+            panels.actions = SessionActions::for_staff(&chrome, format!("/users/{}", user.id));
+            Some(panels)
+        }
+        Err(err) => {
+            tracing::warn!(network_user.id = user.id, error = %err, "the RADIUS panels could not be read");
+            None
+        }
+    };
+    Ok(UserPage {
+        radius,
+        can_edit: chrome.can(Role::Operator),
+        chrome: chrome.at("users", format!("User {}", user.username)),
+        user: view,
+        package_options: package_choices(state, &form.package_id).await?,
+        subnet_options: subnet_choices(state, &form.static_subnet_id).await?,
+        form,
+        errors: extra.errors,
+        creating: false,
+        notice: extra.notice,
+        revealed: extra.revealed,
+    })
+}
+
+pub async fn show_user(
+    _user: SignedIn,
+    chrome: Chrome,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<UserPage, AppError> {
+    user_page(
+        &state,
+        chrome,
+        path_id(&id, "There is no such network user.")?,
+        UserPageState::default(),
+    )
+    .await
+}
+
+pub async fn update_user(
+    SignedIn(user): SignedIn,
+    chrome: Chrome,
+    parts: RequestParts,
+    session: Session,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Form(form): Form<UserForm>,
+) -> Result<Response, AppError> {
+    user.require(Role::Operator)?;
+    let id = path_id(&id, "There is no such network user.")?;
+    let (mut input, early) = form.input();
+    // A static user whose form names no subnet keeps the address it has.
+    if input.static_subnet_id.is_none() && form.service_type.trim() == "static" {
+        if let Some(allocation_id) = service::get_user(&state.db.main, id)
+            .await?
+            .static_allocation_id
+        {
+            if let Ok(allocation) = ipam::get_allocation(&state.db.main, allocation_id).await {
+                input.static_subnet_id = Some(allocation.subnet_id);
+            }
+        }
+    }
+    let updated = if early.is_empty() {
+        provision::update_user(
+            &state.db,
+            &state.app_key,
+            &state.router_pool,
+            IpamSettings::from_config(&state.config),
+            &user.actor(parts.address),
+            id,
+            &input,
+        )
+        .await
+        .map(|w| w.user)
+    } else {
+        Err(merged(early, input.validate(false).map(|_| ())))
+    };
+    let conflict = match updated {
+        Ok(updated) => {
+            flash::success(&session, format!("User “{}” saved.", updated.username)).await;
+            return Ok(see_other(format!("/users/{id}")));
+        }
+        Err(UsersError::Invalid(fields)) => (StatusCode::UNPROCESSABLE_ENTITY, fields),
+        Err(UsersError::Conflict { message, .. }) => (
+            StatusCode::CONFLICT,
+            FieldErrors::from([("static_ip".to_string(), message)]),
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    let extra = UserPageState {
+        form: Some(form),
+        errors: Errors::from_fields(conflict.1, USER_FIELDS),
+        ..Default::default()
+    };
+    let page = user_page(&state, chrome, id, extra).await?;
+    Ok((conflict.0, page).into_response())
+}
+
+pub async fn delete_user(
+    SignedIn(user): SignedIn,
+    parts: RequestParts,
+    session: Session,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    user.require(Role::Operator)?;
+    let id = path_id(&id, "There is no such network user.")?;
+    let deleted = provision::delete_user(
+        &state.db,
+        &state.router_pool,
+        IpamSettings::from_config(&state.config),
+        &user.actor(parts.address),
+        id,
+    )
+    .await?;
+    let mut message = format!("User “{}” deleted.", deleted.user.username);
+    if let Some(allocation) = deleted.unreleased_allocation {
+        message.push_str(&format!(
+            " Its address (allocation {allocation}) could not be released; release it in IPAM."
+        ));
+    }
+    flash::success(&session, message).await;
+    Ok(see_other("/users".into()))
+}
+
+/// Shows the password once, on this answer only; audited by the service.
+pub async fn reveal_password(
+    SignedIn(user): SignedIn,
+    chrome: Chrome,
+    parts: RequestParts,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    user.require(Role::Operator)?;
+    let id = path_id(&id, "There is no such network user.")?;
+    let password = service::reveal_password(
+        &state.db.main,
+        &state.app_key,
+        &user.actor(parts.address),
+        id,
+    )
+    .await?;
+    let extra = UserPageState {
+        revealed: Some(password.expose().to_string()),
+        ..Default::default()
+    };
+    let page = user_page(&state, chrome, id, extra).await?;
+    Ok((
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::PRAGMA, "no-cache"),
+        ],
+        page,
+    )
+        .into_response())
+}

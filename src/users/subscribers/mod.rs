@@ -1,0 +1,8 @@
+//! Network users (subscribers): their credentials, package, address and
+//! status, provisioned into RADIUS, IPAM and routers by
+//! [`crate::users::provision`]. The rules are in [`service`]; [`html`] and
+//! [`api`] are the two surfaces over them.
+
+pub mod api;
+pub mod html;
+pub mod service;
