@@ -23,7 +23,7 @@ use crate::api::auth::ApiCaller;
 use crate::api::extract::{ApiPath, ApiQuery};
 use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
-use crate::ipam::domain::parse_ip;
+
 use crate::query::filters;
 use crate::staff::Role;
 use crate::web::pagination::{link_header, Page, PageMeta, PageParams, Paged};
@@ -357,22 +357,6 @@ pub struct OnlineQuery {
     pub sort: Option<String>,
 }
 
-/// Reads the online-list filters; problems go into `errors`.
-pub fn online_filter(q: Option<&str>, nas: Option<&str>, errors: &mut FieldErrors) -> OnlineFilter {
-    let nas = nas
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .and_then(|text| {
-            parse_ip(text)
-                .map_err(|problem| errors.insert("nas".into(), problem))
-                .ok()
-        });
-    OnlineFilter {
-        q: filters::text("q", q, 100, errors),
-        nas,
-    }
-}
-
 /// Who is online: the open RADIUS sessions (radacct rows without a stop
 /// time), with the age of their last accounting update.
 #[utoipa::path(
@@ -404,7 +388,7 @@ pub async fn list_online(
     caller.require(Role::Viewer)?;
     let mut errors = FieldErrors::new();
     let page = paging.validate(&mut errors);
-    let filter = online_filter(query.q.as_deref(), query.nas.as_deref(), &mut errors);
+    let filter = OnlineFilter::parse(query.q.as_deref(), query.nas.as_deref(), &mut errors);
     let sort = OnlineSort::parse(query.sort.as_deref(), &mut errors);
     check(errors)?;
     let (rows, total) = accounting::online_sessions(&state.db.radius, &filter, sort, page).await?;

@@ -8,7 +8,7 @@ use tracing::instrument;
 use super::sessions::{count, select_sessions, sessions, text, Session};
 use super::sql::{address, contains_pattern, epoch, push_address_eq, Sql};
 use crate::error::FieldErrors;
-use crate::query::PageRequest;
+use crate::query::{filters, PageRequest};
 
 /// The order of the online list.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -81,6 +81,30 @@ pub struct OnlineFilter {
     pub q: Option<String>,
     /// Only sessions on this NAS.
     pub nas: Option<IpAddr>,
+}
+
+impl OnlineFilter {
+    /// Reads the online-list filters (of the pages and the API alike);
+    /// problems go into `errors` by parameter.
+    pub fn parse(q: Option<&str>, nas: Option<&str>, errors: &mut FieldErrors) -> OnlineFilter {
+        let nas = nas
+            .map(str::trim)
+            .filter(|text| !text.is_empty())
+            .and_then(|text| match text.parse::<IpAddr>() {
+                Ok(ip) => Some(ip),
+                Err(_) => {
+                    errors.insert(
+                        "nas".into(),
+                        format!("\"{text}\" is not an IPv4 or IPv6 address"),
+                    );
+                    None
+                }
+            });
+        OnlineFilter {
+            q: filters::text("q", q, 100, errors),
+            nas,
+        }
+    }
 }
 
 fn push_online_filter(sql: &mut Sql, filter: &OnlineFilter) {

@@ -10,7 +10,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::super::accounting::{self, OnlineSort};
+use super::super::accounting::{self, OnlineFilter, OnlineSort};
 use super::rows::{session_rows, SessionRow};
 use super::{problems, render_fragment, text, with_query, Choice};
 use crate::app::AppState;
@@ -94,8 +94,7 @@ pub async fn online_users(
     Query(query): Query<OnlineQuery>,
 ) -> Result<Response, AppError> {
     let mut errors = FieldErrors::new();
-    let filter =
-        super::super::api::online_filter(query.q.as_deref(), query.nas.as_deref(), &mut errors);
+    let filter = OnlineFilter::parse(query.q.as_deref(), query.nas.as_deref(), &mut errors);
     let sort = OnlineSort::parse(query.sort.as_deref(), &mut errors);
     let page = page_request(&query.page);
     let (sessions, total) =

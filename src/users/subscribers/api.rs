@@ -14,10 +14,10 @@ use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::app::AppState;
 use crate::crypto::Secret;
 use crate::error::{AppError, FieldErrors};
-use crate::query::{filters, Sort};
+use crate::query::Sort;
 use crate::staff::Role;
 use crate::users::api::{check, settings, RevealedPassword, UserView};
-use crate::users::domain::{ServiceType, UserStatus};
+
 use crate::users::provision;
 use crate::users::service::{self, UserFilter, UserInput, USER_SORTS};
 use crate::web::pagination::{Page, PageParams, Paged};
@@ -42,45 +42,6 @@ pub struct UserQuery {
     /// descending; comma-separated for several. Default `username`.
     #[param(example = "username")]
     pub sort: Option<String>,
-}
-
-/// Reads the user-list filters; problems go into `errors` by parameter.
-pub fn user_filter(
-    q: Option<&str>,
-    status: Option<&str>,
-    service_type: Option<&str>,
-    package_id: Option<&str>,
-    errors: &mut FieldErrors,
-) -> UserFilter {
-    fn text(raw: Option<&str>) -> Option<&str> {
-        raw.map(str::trim).filter(|t| !t.is_empty())
-    }
-    let status = text(status).and_then(|s| {
-        s.parse::<UserStatus>()
-            .map_err(|e| errors.insert("status".into(), e))
-            .ok()
-    });
-    let service_type = text(service_type).and_then(|s| {
-        s.parse::<ServiceType>()
-            .map_err(|e| errors.insert("service_type".into(), e))
-            .ok()
-    });
-    let package_id = text(package_id).and_then(|s| match s.parse::<i32>() {
-        Ok(id) if id > 0 => Some(id),
-        _ => {
-            errors.insert(
-                "package_id".into(),
-                "must be a positive whole number".into(),
-            );
-            None
-        }
-    });
-    UserFilter {
-        q: filters::text("q", q, 100, errors),
-        status,
-        service_type,
-        package_id,
-    }
 }
 
 /// The body of `POST /users` and `PUT /users/{id}` (every field; an
@@ -169,7 +130,7 @@ pub async fn list_users(
     caller.require(Role::Viewer)?;
     let mut errors = FieldErrors::new();
     let page = paging.validate(&mut errors);
-    let filter = user_filter(
+    let filter = UserFilter::parse(
         query.q.as_deref(),
         query.status.as_deref(),
         query.service_type.as_deref(),

@@ -206,7 +206,7 @@ fn list_params(query: &UserListQuery) -> Vec<(&'static str, String)> {
 
 fn list_filter(query: &UserListQuery) -> (service::UserFilter, Option<String>) {
     let mut errors = FieldErrors::new();
-    let filter = crate::users::api::user_filter(
+    let filter = service::UserFilter::parse(
         query.q.as_deref(),
         query.status.as_deref(),
         query.service_type.as_deref(),

@@ -16,7 +16,7 @@ use crate::error::FieldErrors;
 use crate::ipam::service::{self as ipam, AllocationInput, IpamError, IpamSettings};
 use crate::mikrotik::pool::RouterPool;
 use crate::mikrotik::service::{self as mikrotik, PushedSecrets};
-use crate::query::{contains, fetch_page, PageRequest, Sort};
+use crate::query::{contains, fetch_page, filters, PageRequest, Sort};
 use crate::text::optional_text;
 use crate::users::domain::{check_password, MacAddress, NetUsername, ServiceType, UserStatus};
 use crate::users::entities::{network_user, service_package};
@@ -770,6 +770,48 @@ pub struct UserFilter {
     pub status: Option<UserStatus>,
     pub service_type: Option<ServiceType>,
     pub package_id: Option<i32>,
+}
+
+impl UserFilter {
+    /// Reads the user-list filters (of the pages and the API alike);
+    /// problems go into `errors` by parameter.
+    pub fn parse(
+        q: Option<&str>,
+        status: Option<&str>,
+        service_type: Option<&str>,
+        package_id: Option<&str>,
+        errors: &mut FieldErrors,
+    ) -> UserFilter {
+        fn text(raw: Option<&str>) -> Option<&str> {
+            raw.map(str::trim).filter(|t| !t.is_empty())
+        }
+        let status = text(status).and_then(|s| {
+            s.parse::<UserStatus>()
+                .map_err(|e| errors.insert("status".into(), e))
+                .ok()
+        });
+        let service_type = text(service_type).and_then(|s| {
+            s.parse::<ServiceType>()
+                .map_err(|e| errors.insert("service_type".into(), e))
+                .ok()
+        });
+        let package_id = text(package_id).and_then(|s| match s.parse::<i32>() {
+            Ok(id) if id > 0 => Some(id),
+            _ => {
+                errors.insert(
+                    "package_id".into(),
+                    "must be a positive whole number".into(),
+                );
+                None
+            }
+        });
+        UserFilter {
+            q: filters::text("q", q, 100, errors),
+            status,
+            service_type,
+            package_id,
+        }
+    }
 }
 
 pub async fn list_users(
