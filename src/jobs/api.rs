@@ -13,12 +13,12 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::runs::{self, job_run, RunFilter, RunStatus, Trigger};
+use super::runs::{self, job_run, RunFilter, Trigger};
 use crate::api::auth::ApiCaller;
 use crate::api::extract::{ApiPath, ApiQuery};
 use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
-use crate::query::filters;
+
 use crate::staff::Role;
 use crate::web::pagination::{PageParams, Paged};
 
@@ -169,41 +169,6 @@ pub struct RunQuery {
     pub trigger: Option<String>,
 }
 
-/// Reads the run filters; problems go into `errors` by parameter name.
-pub fn run_filter(query: &RunQuery, errors: &mut FieldErrors) -> RunFilter {
-    let job = filters::text("job", query.job.as_deref(), 64, errors);
-    if let Some(name) = &job {
-        if !super::is_known_job(name) {
-            errors.insert("job".into(), format!("there is no job named \"{name}\""));
-        }
-    }
-    let status = filters::text("status", query.status.as_deref(), 16, errors).and_then(|s| {
-        let parsed = RunStatus::parse(&s);
-        if parsed.is_none() {
-            errors.insert(
-                "status".into(),
-                "must be one of queued, running, retrying, succeeded, failed, timed_out".into(),
-            );
-        }
-        parsed
-    });
-    let trigger = filters::text("trigger", query.trigger.as_deref(), 16, errors).and_then(|t| {
-        let parsed = Trigger::ALL.into_iter().find(|x| x.as_str() == t);
-        if parsed.is_none() {
-            errors.insert(
-                "trigger".into(),
-                "must be one of schedule, manual, api, cli".into(),
-            );
-        }
-        parsed
-    });
-    RunFilter {
-        job,
-        status,
-        trigger,
-    }
-}
-
 /// The run history, newest first.
 #[utoipa::path(
     get,
@@ -232,7 +197,12 @@ pub async fn list_job_runs(
     caller.require(Role::Viewer)?;
     let mut errors = FieldErrors::new();
     let page = paging.validate(&mut errors);
-    let filter = run_filter(&query, &mut errors);
+    let filter = RunFilter::parse(
+        query.job.as_deref(),
+        query.status.as_deref(),
+        query.trigger.as_deref(),
+        &mut errors,
+    );
     if !errors.is_empty() {
         return Err(AppError::validation(errors));
     }

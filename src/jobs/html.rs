@@ -12,8 +12,7 @@ use axum::Router;
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::api::{run_filter, RunQuery};
-use super::runs::{self, job_run, RunStatus, Trigger};
+use super::runs::{self, job_run, RunFilter, RunStatus, Trigger};
 use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
 use crate::staff::Role;
@@ -155,12 +154,10 @@ fn href(params: &[(&str, String)], page: u64) -> String {
 
 async fn live(state: &AppState, chrome: &Chrome, query: &JobsQuery) -> Result<Live, AppError> {
     let mut errors = FieldErrors::new();
-    let filter = run_filter(
-        &RunQuery {
-            job: query.job.clone(),
-            status: query.status.clone(),
-            trigger: query.trigger.clone(),
-        },
+    let filter = RunFilter::parse(
+        query.job.as_deref(),
+        query.status.as_deref(),
+        query.trigger.as_deref(),
         &mut errors,
     );
     let page = match query

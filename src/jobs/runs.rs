@@ -31,9 +31,11 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
     EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
+use serde::Serialize;
 
 use crate::audit::Actor;
-use serde::Serialize;
+use crate::error::FieldErrors;
+use crate::query::filters;
 
 pub mod job_run {
     use sea_orm::entity::prelude::*;
@@ -505,6 +507,49 @@ pub struct RunFilter {
     pub job: Option<String>,
     pub status: Option<RunStatus>,
     pub trigger: Option<Trigger>,
+}
+
+impl RunFilter {
+    /// Reads the run filters (of the pages and the API alike); problems go
+    /// into `errors` by parameter name.
+    pub fn parse(
+        job: Option<&str>,
+        status: Option<&str>,
+        trigger: Option<&str>,
+        errors: &mut FieldErrors,
+    ) -> RunFilter {
+        let job = filters::text("job", job, 64, errors);
+        if let Some(name) = &job {
+            if !super::is_known_job(name) {
+                errors.insert("job".into(), format!("there is no job named \"{name}\""));
+            }
+        }
+        let status = filters::text("status", status, 16, errors).and_then(|s| {
+            let parsed = RunStatus::parse(&s);
+            if parsed.is_none() {
+                errors.insert(
+                    "status".into(),
+                    "must be one of queued, running, retrying, succeeded, failed, timed_out".into(),
+                );
+            }
+            parsed
+        });
+        let trigger = filters::text("trigger", trigger, 16, errors).and_then(|t| {
+            let parsed = Trigger::ALL.into_iter().find(|x| x.as_str() == t);
+            if parsed.is_none() {
+                errors.insert(
+                    "trigger".into(),
+                    "must be one of schedule, manual, api, cli".into(),
+                );
+            }
+            parsed
+        });
+        RunFilter {
+            job,
+            status,
+            trigger,
+        }
+    }
 }
 
 /// One page of runs, newest first, and the number of matching runs.
