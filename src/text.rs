@@ -1,5 +1,7 @@
 //! Small checks on text input that every service's validation shares.
 
+use std::net::IpAddr;
+
 /// The trimmed value of an optional field, or None when it is absent or
 /// blank: a form's empty input and a JSON `""` both mean "not given".
 pub fn optional_text(value: &Option<String>) -> Option<&str> {
@@ -10,6 +12,14 @@ pub fn optional_text(value: &Option<String>) -> Option<&str> {
 /// which no name, secret or address may carry into a router or a log.
 pub fn has_control(text: &str) -> bool {
     text.chars().any(char::is_control)
+}
+
+/// Parses one address, naming the family in the message. IPAM's addresses
+/// and RADIUS's NAS filter read addresses alike.
+pub fn parse_ip(text: &str) -> Result<IpAddr, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| format!("\"{}\" is not an IPv4 or IPv6 address", text.trim()))
 }
 
 #[cfg(test)]

@@ -370,12 +370,7 @@ impl FromStr for RangeStatus {
     }
 }
 
-/// Parses one address, naming the family in the message.
-pub fn parse_ip(text: &str) -> Result<IpAddr, String> {
-    text.trim()
-        .parse()
-        .map_err(|_| format!("\"{}\" is not an IPv4 or IPv6 address", text.trim()))
-}
+pub use crate::text::parse_ip;
 
 #[cfg(test)]
 mod tests {

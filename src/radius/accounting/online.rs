@@ -9,6 +9,7 @@ use super::sessions::{count, select_sessions, sessions, text, Session};
 use super::sql::{address, contains_pattern, epoch, push_address_eq, Sql};
 use crate::error::FieldErrors;
 use crate::query::{filters, PageRequest};
+use crate::text::parse_ip;
 
 /// The order of the online list.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -90,15 +91,10 @@ impl OnlineFilter {
         let nas = nas
             .map(str::trim)
             .filter(|text| !text.is_empty())
-            .and_then(|text| match text.parse::<IpAddr>() {
-                Ok(ip) => Some(ip),
-                Err(_) => {
-                    errors.insert(
-                        "nas".into(),
-                        format!("\"{text}\" is not an IPv4 or IPv6 address"),
-                    );
-                    None
-                }
+            .and_then(|text| {
+                parse_ip(text)
+                    .map_err(|problem| errors.insert("nas".into(), problem))
+                    .ok()
             });
         OnlineFilter {
             q: filters::text("q", q, 100, errors),

@@ -782,29 +782,21 @@ impl UserFilter {
         package_id: Option<&str>,
         errors: &mut FieldErrors,
     ) -> UserFilter {
-        fn text(raw: Option<&str>) -> Option<&str> {
-            raw.map(str::trim).filter(|t| !t.is_empty())
-        }
-        let status = text(status).and_then(|s| {
-            s.parse::<UserStatus>()
-                .map_err(|e| errors.insert("status".into(), e))
-                .ok()
-        });
-        let service_type = text(service_type).and_then(|s| {
-            s.parse::<ServiceType>()
-                .map_err(|e| errors.insert("service_type".into(), e))
-                .ok()
-        });
-        let package_id = text(package_id).and_then(|s| match s.parse::<i32>() {
-            Ok(id) if id > 0 => Some(id),
-            _ => {
-                errors.insert(
-                    "package_id".into(),
-                    "must be a positive whole number".into(),
-                );
-                None
-            }
-        });
+        let status = filters::parsed::<UserStatus>("status", status, errors);
+        let service_type = filters::parsed::<ServiceType>("service_type", service_type, errors);
+        let package_id = package_id
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .and_then(|s| match s.parse::<i32>() {
+                Ok(id) if id > 0 => Some(id),
+                _ => {
+                    errors.insert(
+                        "package_id".into(),
+                        "must be a positive whole number".into(),
+                    );
+                    None
+                }
+            });
         UserFilter {
             q: filters::text("q", q, 100, errors),
             status,
