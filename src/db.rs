@@ -115,6 +115,74 @@ pub fn unique_violation(err: &DbErr) -> Option<String> {
     }
 }
 
+/// A unique index or constraint, known by the names each backend gives it
+/// in a violation, so that a race a service's own check lost becomes the
+/// right field's message (ARCHITECTURE.md, item 5):
+/// - PostgreSQL names the constraint: `... unique constraint "NAME"`; a
+///   column declared unique gets `{table}_{column}_key`;
+/// - MariaDB names the key: `Duplicate entry '...' for key 'NAME'`; a
+///   column declared unique gets the column's name;
+/// - SQLite names no index, only its columns: `UNIQUE constraint failed:
+///   table.a, table.b`.
+#[derive(Debug, Clone, Copy)]
+pub struct UniqueKey {
+    table: &'static str,
+    columns: &'static [&'static str],
+    /// None for a column declared unique in its table.
+    index: Option<&'static str>,
+}
+
+impl UniqueKey {
+    /// A column declared unique in its table (`.unique_key()`).
+    pub const fn column(table: &'static str, column: &'static [&'static str; 1]) -> Self {
+        Self {
+            table,
+            columns: column,
+            index: None,
+        }
+    }
+
+    /// A unique index made by name.
+    pub const fn index(
+        name: &'static str,
+        table: &'static str,
+        columns: &'static [&'static str],
+    ) -> Self {
+        Self {
+            table,
+            columns,
+            index: Some(name),
+        }
+    }
+
+    /// Whether `err` is a violation of this key.
+    pub fn violated_by(&self, err: &DbErr) -> bool {
+        unique_violation(err).is_some_and(|text| self.named_in(&text))
+    }
+
+    fn named_in(&self, text: &str) -> bool {
+        if let Some(columns) = text.split("UNIQUE constraint failed: ").nth(1) {
+            let named: Vec<&str> = columns.split(',').map(str::trim).collect();
+            return named.len() == self.columns.len()
+                && named
+                    .iter()
+                    .zip(self.columns)
+                    .all(|(named, column)| *named == format!("{}.{column}", self.table));
+        }
+        let (postgres, mariadb) = match self.index {
+            Some(name) => (name.to_string(), name.to_string()),
+            None => (
+                format!("{}_{}_key", self.table, self.columns[0]),
+                self.columns[0].to_string(),
+            ),
+        };
+        text.contains(&format!("\"{postgres}\""))
+            || text.contains(&format!("for key '{mariadb}'"))
+            // MySQL 8 puts the table in front.
+            || text.contains(&format!("for key '{}.{mariadb}'", self.table))
+    }
+}
+
 /// A transaction for a change. On SQLite it takes the write lock at BEGIN
 /// (IMMEDIATE): a transaction that first reads and then writes would fail
 /// with SQLITE_BUSY under contention instead of waiting its turn.
@@ -159,6 +227,37 @@ pub async fn redis_ready(url: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn unique_keys_are_known_by_every_backends_name_for_them() {
+        use super::UniqueKey;
+        let name = UniqueKey::column("service_packages", &["name"]);
+        let group = UniqueKey::column("service_packages", &["radius_group"]);
+        let postgres =
+            r#"duplicate key value violates unique constraint "service_packages_radius_group_key""#;
+        let mariadb = "Duplicate entry 'gold' for key 'radius_group'";
+        let mysql = "Duplicate entry 'gold' for key 'service_packages.radius_group'";
+        let sqlite = "UNIQUE constraint failed: service_packages.radius_group";
+        for text in [postgres, mariadb, mysql, sqlite] {
+            assert!(group.named_in(text), "{text}");
+            assert!(!name.named_in(text), "{text}");
+        }
+        let active = UniqueKey::index(
+            "uq_ip_allocations_active_address",
+            "ip_allocations",
+            &["subnet_id", "ip_key", "active"],
+        );
+        assert!(active.named_in(
+            "UNIQUE constraint failed: ip_allocations.subnet_id, ip_allocations.ip_key, ip_allocations.active"
+        ));
+        assert!(!active.named_in("UNIQUE constraint failed: ip_allocations.subnet_id"));
+        assert!(active.named_in(
+            r#"duplicate key value violates unique constraint "uq_ip_allocations_active_address""#
+        ));
+        assert!(
+            active.named_in("Duplicate entry '1-x-1' for key 'uq_ip_allocations_active_address'")
+        );
+    }
+
     use super::sqlite_file_path;
 
     #[test]

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use crate::app::{AppState, RequestSpan};
 use crate::audit::{Actor, ActorKind};
 use crate::error::AppError;
-use crate::staff::Role;
+use crate::staff::{AtLeast, Role};
 use crate::web::auth::AuthSession;
 use crate::web::rate_limit::{bearer_token, client_address, ClientKey};
 
@@ -80,6 +80,38 @@ impl ApiCaller {
                 )),
             );
         }
+    }
+}
+
+/// The caller of an API route whose role is at least `R` (else 403, before
+/// the handler runs), with the app state: what nearly every handler starts
+/// from.
+pub struct Api<R: AtLeast> {
+    pub actor: Actor,
+    pub role: Role,
+    pub state: AppState,
+    role_floor: std::marker::PhantomData<R>,
+}
+
+impl<R: AtLeast> FromRequestParts<AppState> for Api<R> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let caller = ApiCaller::from_request_parts(parts, state).await?;
+        caller.require(R::ROLE)?;
+        Ok(Self {
+            actor: caller.actor,
+            role: caller.role,
+            state: state.clone(),
+            role_floor: std::marker::PhantomData,
+        })
+    }
+}
+
+impl<R: AtLeast> Api<R> {
+    /// The main database.
+    pub fn db(&self) -> &sea_orm::DatabaseConnection {
+        &self.state.db.main
     }
 }
 

@@ -134,6 +134,16 @@ async fn openapi_json(
     Json(document)
 }
 
+/// 201 with `Location: /api/v1{path}` and the new resource as the body.
+pub fn created(path: &str, body: impl serde::Serialize) -> Response {
+    (
+        axum::http::StatusCode::CREATED,
+        [(header::LOCATION, format!("{PREFIX}{path}"))],
+        Json(body),
+    )
+        .into_response()
+}
+
 async fn not_found() -> AppError {
     AppError::not_found("there is no API endpoint at this path (see /api/v1/openapi.json)")
 }

@@ -48,6 +48,29 @@ impl FromStr for Role {
     }
 }
 
+/// A role as a type, for extractors that check it before the handler runs
+/// (`web::forms::Staff<Operator>`, `api::auth::Api<Viewer>`).
+pub trait AtLeast: Send + Sync + 'static {
+    const ROLE: Role;
+}
+
+/// Any signed-in member or token.
+pub struct Viewer;
+/// Operators and admins.
+pub struct Operator;
+/// Admins only.
+pub struct Admin;
+
+impl AtLeast for Viewer {
+    const ROLE: Role = Role::Viewer;
+}
+impl AtLeast for Operator {
+    const ROLE: Role = Role::Operator;
+}
+impl AtLeast for Admin {
+    const ROLE: Role = Role::Admin;
+}
+
 /// A staff login name: 3-64 characters of letters, digits, `.`, `_`, `-`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StaffUsername(String);

@@ -1,12 +1,208 @@
-//! Small helpers shared by the pages' handlers: htmx detection, redirects,
-//! and how optional values are read from forms and shown.
+//! The form kit of the pages: who is acting ([`Staff`]), how a form's
+//! fields are read (optional numbers, moments, choices), how a post ends
+//! (a flash and a 303, or the page again with its messages), and htmx
+//! fragments.
 
+use std::marker::PhantomData;
 use std::str::FromStr;
 
-use axum::http::{header, HeaderMap, HeaderValue};
-use axum::response::{IntoResponse, Redirect, Response};
+use askama::Template;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use tower_sessions::Session;
 
+use crate::app::AppState;
+use crate::audit::Actor;
 use crate::error::{AppError, FieldErrors};
+use crate::staff::{AtLeast, Role, Viewer};
+use crate::web::auth::{AuthSession, SignedIn, StaffUser};
+use crate::web::layout::Chrome;
+
+/// The signed-in member behind a page request, whose role is at least `R`
+/// (else 403, before the handler runs), with what a handler needs around
+/// it: the app state, who acts (for the audit log), the session (for flash
+/// messages) and, on demand, the page frame.
+///
+/// The frame is built only when asked for: building it takes the pending
+/// flash messages, which a post that ends in a redirect must leave for the
+/// next page.
+pub struct Staff<R: AtLeast = Viewer> {
+    pub user: StaffUser,
+    pub actor: Actor,
+    pub state: AppState,
+    pub session: Session,
+    auth: AuthSession,
+    role: PhantomData<R>,
+}
+
+impl<R: AtLeast> FromRequestParts<AppState> for Staff<R> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let SignedIn(user) = SignedIn::from_request_parts(parts, state).await?;
+        user.require(R::ROLE)?;
+        let missing = |what: &str| AppError::Internal(anyhow::anyhow!("no {what} layer"));
+        let session = parts
+            .extensions
+            .get::<Session>()
+            .cloned()
+            .ok_or_else(|| missing("session"))?;
+        let auth = parts
+            .extensions
+            .get::<AuthSession>()
+            .cloned()
+            .ok_or_else(|| missing("authentication"))?;
+        let address = crate::web::rate_limit::client_address(
+            &parts.headers,
+            &parts.extensions,
+            state.config.trust_proxy,
+        );
+        Ok(Self {
+            actor: user.actor(address.map(|ip| ip.to_string())),
+            user,
+            state: state.clone(),
+            session,
+            auth,
+            role: PhantomData,
+        })
+    }
+}
+
+impl<R: AtLeast> Staff<R> {
+    /// The page frame (navigation, CSRF token, flash messages).
+    pub async fn chrome(&self) -> Result<Chrome, AppError> {
+        Chrome::build(&self.state, Some(&self.session), Some(&self.auth)).await
+    }
+
+    /// The main database.
+    pub fn db(&self) -> &sea_orm::DatabaseConnection {
+        &self.state.db.main
+    }
+
+    /// Whether the member's role is at least `role`.
+    pub fn can(&self, role: Role) -> bool {
+        self.user.role >= role
+    }
+
+    /// A post that worked: `message` on the next page, which is `location`.
+    pub async fn done(&self, message: impl Into<String>, location: impl Into<String>) -> Response {
+        crate::web::flash::success(&self.session, message).await;
+        see_other(location.into())
+    }
+}
+
+/// A page shown again with `status` (422 for a form's messages, 409 for a
+/// notice), instead of the redirect a success gets.
+pub fn again(status: StatusCode, page: impl IntoResponse) -> Result<Response, AppError> {
+    Ok((status, page).into_response())
+}
+
+/// A template block rendered on its own for htmx, marked `Vary: HX-Request`.
+pub fn render_fragment(status: StatusCode, fragment: &impl Template) -> Result<Response, AppError> {
+    let html = fragment
+        .render()
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("rendering a fragment: {e}")))?;
+    Ok(with_vary((status, Html(html)).into_response()))
+}
+
+/// The messages found reading a form, completed by the service's own; the
+/// form's message wins where both speak of one field.
+pub fn merged(mut early: FieldErrors, later: FieldErrors) -> FieldErrors {
+    for (field, message) in later {
+        early.entry(field).or_insert(message);
+    }
+    early
+}
+
+/// One `<option>`: value, label, selected.
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+impl Choice {
+    pub fn new(value: impl Into<String>, label: impl Into<String>, current: &str) -> Self {
+        let value = value.into();
+        Self {
+            selected: value == current,
+            label: label.into(),
+            value,
+        }
+    }
+}
+
+/// Options whose labels are their values, `current` selected.
+pub fn choices(values: &[&str], current: &str) -> Vec<Choice> {
+    values
+        .iter()
+        .map(|v| Choice::new(*v, *v, current))
+        .collect()
+}
+
+/// A search box's text: trimmed, at most 100 characters.
+pub fn search_text(raw: &Option<String>) -> String {
+    raw.as_deref()
+        .unwrap_or("")
+        .trim()
+        .chars()
+        .take(100)
+        .collect()
+}
+
+/// An optional form field of type `T`: "" is `None`; text that does not
+/// parse leaves `problem(text)` under `field` and is `None` too.
+pub fn optional_parsed<T: FromStr>(
+    field: &str,
+    text: &str,
+    errors: &mut FieldErrors,
+    problem: impl FnOnce(&str) -> String,
+) -> Option<T> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    match text.parse::<T>() {
+        Ok(value) => Some(value),
+        Err(_) => {
+            errors.insert(field.into(), problem(text));
+            None
+        }
+    }
+}
+
+/// An optional whole number: see [`optional_parsed`].
+pub fn optional_number<T: FromStr>(field: &str, text: &str, errors: &mut FieldErrors) -> Option<T> {
+    optional_parsed(field, text, errors, |text| {
+        format!("\"{text}\" is not a whole number")
+    })
+}
+
+/// A moment typed into a form: a `datetime-local` value (minutes or
+/// seconds, `T` or a space) or RFC 3339; without a zone it is UTC.
+pub fn moment(text: &str) -> Result<DateTime<Utc>, String> {
+    let text = text.trim();
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    for format in [
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%d %H:%M:%S",
+    ] {
+        if let Ok(at) = NaiveDateTime::parse_from_str(text, format) {
+            return Ok(at.and_utc());
+        }
+    }
+    Err(format!(
+        "\"{text}\" is not a date and time such as 2027-01-31T14:30 (UTC)"
+    ))
+}
 
 /// An htmx request that wants a fragment (a history restore wants the page).
 pub fn is_htmx(headers: &HeaderMap) -> bool {
@@ -114,5 +310,50 @@ impl Notice {
             kind: "error",
             text: text.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moments_are_read_as_utc_in_every_form_a_browser_sends() {
+        for text in [
+            "2027-01-31T14:30",
+            "2027-01-31T14:30:00",
+            "2027-01-31T14:30:00.000",
+            "2027-01-31 14:30",
+            "2027-01-31T15:30:00+01:00",
+        ] {
+            assert_eq!(
+                moment(text).unwrap().to_rfc3339(),
+                "2027-01-31T14:30:00+00:00",
+                "{text}"
+            );
+        }
+        assert!(moment("yesterday").unwrap_err().contains("not a date"));
+    }
+
+    #[test]
+    fn optional_numbers_are_none_when_empty_and_named_when_wrong() {
+        let mut errors = FieldErrors::new();
+        assert_eq!(optional_number::<i64>("ports", " ", &mut errors), None);
+        assert_eq!(optional_number::<i64>("ports", " 7 ", &mut errors), Some(7));
+        assert!(errors.is_empty());
+        assert_eq!(optional_number::<i64>("ports", "x", &mut errors), None);
+        assert_eq!(errors["ports"], "\"x\" is not a whole number");
+    }
+
+    #[test]
+    fn a_forms_own_message_wins_over_the_services() {
+        let early = FieldErrors::from([("a".to_string(), "form".to_string())]);
+        let later = FieldErrors::from([
+            ("a".to_string(), "service".to_string()),
+            ("b".to_string(), "service".to_string()),
+        ]);
+        let all = merged(early, later);
+        assert_eq!(all["a"], "form");
+        assert_eq!(all["b"], "service");
     }
 }

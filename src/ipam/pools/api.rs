@@ -2,23 +2,23 @@
 
 use std::net::IpAddr;
 
-use axum::extract::{OriginalUri, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::extract::OriginalUri;
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::auth::ApiCaller;
+use crate::api::auth::Api;
+use crate::api::created;
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
 use crate::ipam::api::PoolView;
 use crate::ipam::domain::{parse_ip, IpVersion, RangeStatus};
 use crate::ipam::entities::ip_pool;
 use crate::ipam::service::{self, PoolFilter, PoolInput, PoolUtilization};
 use crate::query::{filters, Sort};
-use crate::staff::Role;
+use crate::staff::{Operator, Viewer};
 use crate::web::pagination::{Page, PageParams, Paged};
 
 /// Filters and order of `GET /ipam/pools`.
@@ -109,13 +109,11 @@ pub(crate) fn check(errors: FieldErrors) -> Result<(), AppError> {
     ),
 )]
 pub async fn list_pools(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Viewer>,
     OriginalUri(uri): OriginalUri,
     ApiQuery(paging): ApiQuery<PageParams>,
     ApiQuery(query): ApiQuery<PoolQuery>,
 ) -> Result<Paged<PoolView>, AppError> {
-    caller.require(Role::Viewer)?;
     let mut errors = FieldErrors::new();
     let page = paging.validate(&mut errors);
     let filter = PoolFilter {
@@ -125,7 +123,7 @@ pub async fn list_pools(
     };
     let sort = Sort::parse(query.sort.as_deref(), POOL_SORTS, "name", &mut errors);
     check(errors)?;
-    let (rows, total) = service::list_pools(&state.db.main, &filter, &sort, page).await?;
+    let (rows, total) = service::list_pools(api.db(), &filter, &sort, page).await?;
     Ok(Paged::new(&uri, page, total, rows).map(PoolView::from))
 }
 
@@ -189,19 +187,14 @@ impl From<PoolBody> for PoolInput {
     ),
 )]
 pub async fn create_pool(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Operator>,
     ApiJson(body): ApiJson<PoolBody>,
 ) -> Result<Response, AppError> {
-    caller.require(Role::Operator)?;
-    let pool = service::create_pool(&state.db.main, &caller.actor, &body.into()).await?;
-    let location = format!("/api/v1/ipam/pools/{}", pool.id);
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(PoolView::from(pool)),
-    )
-        .into_response())
+    let pool = service::create_pool(api.db(), &api.actor, &body.into()).await?;
+    Ok(created(
+        &format!("/ipam/pools/{}", pool.id),
+        PoolView::from(pool),
+    ))
 }
 
 /// Show one pool.
@@ -216,12 +209,10 @@ pub async fn create_pool(
     ),
 )]
 pub async fn get_pool(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Viewer>,
     ApiPath(id): ApiPath<i32>,
 ) -> Result<Json<PoolView>, AppError> {
-    caller.require(Role::Viewer)?;
-    Ok(Json(service::get_pool(&state.db.main, id).await?.into()))
+    Ok(Json(service::get_pool(api.db(), id).await?.into()))
 }
 
 /// Replace a pool's settings (every field, as in `POST`). Its subnets must
@@ -238,13 +229,11 @@ pub async fn get_pool(
     ),
 )]
 pub async fn update_pool(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Operator>,
     ApiPath(id): ApiPath<i32>,
     ApiJson(body): ApiJson<PoolBody>,
 ) -> Result<Json<PoolView>, AppError> {
-    caller.require(Role::Operator)?;
-    let pool = service::update_pool(&state.db.main, &caller.actor, id, &body.into()).await?;
+    let pool = service::update_pool(api.db(), &api.actor, id, &body.into()).await?;
     Ok(Json(pool.into()))
 }
 
@@ -265,12 +254,10 @@ pub async fn update_pool(
     ),
 )]
 pub async fn delete_pool(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Operator>,
     ApiPath(id): ApiPath<i32>,
 ) -> Result<StatusCode, AppError> {
-    caller.require(Role::Operator)?;
-    service::delete_pool(&state.db.main, &caller.actor, id).await?;
+    service::delete_pool(api.db(), &api.actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -291,10 +278,8 @@ pub async fn delete_pool(
     ),
 )]
 pub async fn pool_utilization(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Viewer>,
     ApiPath(id): ApiPath<i32>,
 ) -> Result<Json<PoolUtilization>, AppError> {
-    caller.require(Role::Viewer)?;
-    Ok(Json(service::pool_utilization(&state.db.main, id).await?))
+    Ok(Json(service::pool_utilization(api.db(), id).await?))
 }

@@ -7,11 +7,10 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Form;
 use sea_orm::Order;
 use serde::Deserialize;
-use tower_sessions::Session;
 
 use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
@@ -19,11 +18,9 @@ use crate::ipam::entities::{ip_pool, ip_subnet};
 use crate::ipam::html::{optional_number, search_text, status_options, Bar, NOT_FOUND};
 use crate::ipam::service::{self, IpamError, Utilization};
 use crate::query::{PageRequest, Sort, MAX_PER_PAGE};
-use crate::staff::Role;
-use crate::web::account::RequestParts;
+use crate::staff::{Operator, Role};
 use crate::web::auth::SignedIn;
-use crate::web::flash;
-use crate::web::forms::{dash, optional_string, path_id, see_other, Errors, Notice};
+use crate::web::forms::{again, dash, merged, optional_string, path_id, Errors, Notice, Staff};
 use crate::web::layout::Chrome;
 use crate::web::listing::{page_request, when, Pager};
 
@@ -90,16 +87,20 @@ impl PoolForm {
         };
         (input, errors)
     }
-}
 
-/// The service's messages plus the ones found reading the form.
-fn merged(mut early: FieldErrors, later: Result<(), IpamError>) -> IpamError {
-    if let Err(IpamError::Invalid(fields)) = later {
-        for (k, v) in fields {
-            early.entry(k).or_insert(v);
+    /// The service's input when the form reads as one, else every message
+    /// the form and the service's own check have for it.
+    fn parsed(&self) -> Result<service::PoolInput, IpamError> {
+        let (input, early) = self.input();
+        if early.is_empty() {
+            return Ok(input);
         }
+        let later = match input.validate() {
+            Err(IpamError::Invalid(fields)) => fields,
+            _ => FieldErrors::new(),
+        };
+        Err(IpamError::Invalid(merged(early, later)))
     }
-    IpamError::Invalid(early)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -240,29 +241,26 @@ pub async fn list_pools(
 }
 
 pub async fn create_pool(
-    SignedIn(user): SignedIn,
-    chrome: Chrome,
-    parts: RequestParts,
-    session: Session,
-    State(state): State<AppState>,
+    staff: Staff<Operator>,
     Form(form): Form<PoolForm>,
 ) -> Result<Response, AppError> {
-    user.require(Role::Operator)?;
-    let (input, early) = form.input();
-    let created = if early.is_empty() {
-        service::create_pool(&state.db.main, &user.actor(parts.address), &input).await
-    } else {
-        Err(merged(early, input.validate().map(|_| ())))
+    let created = match form.parsed() {
+        Ok(input) => service::create_pool(staff.db(), &staff.actor, &input).await,
+        Err(early) => Err(early),
     };
     match created {
         Ok(pool) => {
-            flash::success(&session, format!("Pool “{}” created.", pool.name)).await;
-            Ok(see_other(format!("/ipam/pools/{}", pool.id)))
+            let created = format!("Pool “{}” created.", pool.name);
+            Ok(staff
+                .done(created, format!("/ipam/pools/{}", pool.id))
+                .await)
         }
         Err(IpamError::Invalid(fields)) => {
             let errors = Errors::from_indexed_fields(fields, POOL_FIELDS);
-            let page = pools_page(&state, chrome, &PoolListQuery::default(), form, errors).await?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+            let chrome = staff.chrome().await?;
+            let query = PoolListQuery::default();
+            let page = pools_page(&staff.state, chrome, &query, form, errors).await?;
+            again(StatusCode::UNPROCESSABLE_ENTITY, page)
         }
         Err(e) => Err(e.into()),
     }
@@ -469,26 +467,19 @@ pub async fn show_pool(
 }
 
 pub async fn update_pool(
-    SignedIn(user): SignedIn,
-    chrome: Chrome,
-    parts: RequestParts,
-    session: Session,
-    State(state): State<AppState>,
+    staff: Staff<Operator>,
     Path(id): Path<String>,
     Form(form): Form<PoolForm>,
 ) -> Result<Response, AppError> {
-    user.require(Role::Operator)?;
     let id = path_id(&id, NOT_FOUND)?;
-    let (input, early) = form.input();
-    let updated = if early.is_empty() {
-        service::update_pool(&state.db.main, &user.actor(parts.address), id, &input).await
-    } else {
-        Err(merged(early, input.validate().map(|_| ())))
+    let updated = match form.parsed() {
+        Ok(input) => service::update_pool(staff.db(), &staff.actor, id, &input).await,
+        Err(early) => Err(early),
     };
     match updated {
         Ok(pool) => {
-            flash::success(&session, format!("Pool “{}” saved.", pool.name)).await;
-            Ok(see_other(format!("/ipam/pools/{id}")))
+            let saved = format!("Pool “{}” saved.", pool.name);
+            Ok(staff.done(saved, format!("/ipam/pools/{id}")).await)
         }
         Err(IpamError::Invalid(fields)) => {
             let extra = PoolPageState {
@@ -496,53 +487,42 @@ pub async fn update_pool(
                 edit_errors: Errors::from_indexed_fields(fields, POOL_FIELDS),
                 ..Default::default()
             };
-            let page = pool_page(&state, chrome, id, extra).await?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+            let page = pool_page(&staff.state, staff.chrome().await?, id, extra).await?;
+            again(StatusCode::UNPROCESSABLE_ENTITY, page)
         }
         Err(e) => Err(e.into()),
     }
 }
 
 pub async fn delete_pool(
-    SignedIn(user): SignedIn,
-    chrome: Chrome,
-    parts: RequestParts,
-    session: Session,
-    State(state): State<AppState>,
+    staff: Staff<Operator>,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    user.require(Role::Operator)?;
     let id = path_id(&id, NOT_FOUND)?;
-    let name = service::get_pool(&state.db.main, id).await?.name;
-    match service::delete_pool(&state.db.main, &user.actor(parts.address), id).await {
-        Ok(()) => {
-            flash::success(&session, format!("Pool “{name}” deleted.")).await;
-            Ok(see_other("/ipam/pools".into()))
-        }
+    let name = service::get_pool(staff.db(), id).await?.name;
+    match service::delete_pool(staff.db(), &staff.actor, id).await {
+        Ok(()) => Ok(staff
+            .done(format!("Pool “{name}” deleted."), "/ipam/pools")
+            .await),
         Err(IpamError::Conflict(message)) => {
             let extra = PoolPageState {
                 notice: Some(Notice::error(message)),
                 ..Default::default()
             };
-            let page = pool_page(&state, chrome, id, extra).await?;
-            Ok((StatusCode::CONFLICT, page).into_response())
+            let page = pool_page(&staff.state, staff.chrome().await?, id, extra).await?;
+            again(StatusCode::CONFLICT, page)
         }
         Err(e) => Err(e.into()),
     }
 }
 
 pub async fn create_subnet(
-    SignedIn(user): SignedIn,
-    chrome: Chrome,
-    parts: RequestParts,
-    session: Session,
-    State(state): State<AppState>,
+    staff: Staff<Operator>,
     Path(id): Path<String>,
     Form(form): Form<SubnetForm>,
 ) -> Result<Response, AppError> {
-    user.require(Role::Operator)?;
     let pool_id = path_id(&id, NOT_FOUND)?;
-    let pool = service::get_pool(&state.db.main, pool_id).await?;
+    let pool = service::get_pool(staff.db(), pool_id).await?;
     let mut early = FieldErrors::new();
     let input = service::SubnetInput {
         pool_id,
@@ -553,22 +533,17 @@ pub async fn create_subnet(
         description: optional_string(&form.description),
     };
     let created = if early.is_empty() {
-        service::create_subnet(&state.db.main, &user.actor(parts.address), &input).await
+        service::create_subnet(staff.db(), &staff.actor, &input).await
     } else {
         Err(IpamError::Invalid(early))
     };
     match created {
         Ok(subnet) => {
-            flash::success(
-                &session,
-                format!(
-                    "Subnet {} added to pool “{}”.",
-                    service::subnet_label(&subnet),
-                    pool.name
-                ),
-            )
-            .await;
-            Ok(see_other(format!("/ipam/subnets/{}", subnet.id)))
+            let label = service::subnet_label(&subnet);
+            let added = format!("Subnet {label} added to pool “{}”.", pool.name);
+            Ok(staff
+                .done(added, format!("/ipam/subnets/{}", subnet.id))
+                .await)
         }
         Err(IpamError::Invalid(fields)) => {
             let extra = PoolPageState {
@@ -576,8 +551,8 @@ pub async fn create_subnet(
                 subnet_errors: Errors::from_indexed_fields(fields, SUBNET_FIELDS),
                 ..Default::default()
             };
-            let page = pool_page(&state, chrome, pool_id, extra).await?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+            let page = pool_page(&staff.state, staff.chrome().await?, pool_id, extra).await?;
+            again(StatusCode::UNPROCESSABLE_ENTITY, page)
         }
         Err(e) => Err(e.into()),
     }
