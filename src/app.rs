@@ -73,6 +73,37 @@ impl AppState {
 /// else generated; echoed on the response and recorded in the request's span.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
+/// Every room's pages; `web::router` puts them behind sign-in, CSRF and the
+/// error pages.
+fn pages() -> Router<AppState> {
+    Router::new()
+        .merge(crate::dashboard::html::router())
+        .merge(crate::ipam::html::router())
+        .merge(crate::users::html::router())
+        .merge(crate::radius::nas_html::router())
+        .merge(crate::mikrotik::sessions_html::router())
+        .merge(crate::radius::html::router())
+        .merge(crate::mikrotik::html::router())
+        .merge(crate::jobs::html::router())
+        .merge(crate::audit::html::router())
+        .merge(crate::staff::html::router())
+}
+
+/// Every room's `/api/v1` endpoints; `api::router` adds its own and the
+/// document.
+pub fn api_routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    utoipa_axum::router::OpenApiRouter::new()
+        .merge(crate::staff::api::routes())
+        .merge(crate::audit::api::routes())
+        .merge(crate::ipam::api::routes())
+        .merge(crate::users::api::routes())
+        .merge(crate::radius::nas_api::routes())
+        .merge(crate::radius::api::routes())
+        .merge(crate::mikrotik::sessions_api::routes())
+        .merge(crate::mikrotik::api::routes())
+        .merge(crate::jobs::api::routes())
+}
+
 pub fn build_router(state: AppState) -> Router {
     // Vite puts a content hash in every file name under assets/, so those
     // never change and can be cached for a year.
@@ -92,7 +123,7 @@ pub fn build_router(state: AppState) -> Router {
             HeaderValue::from_static("public, max-age=3600"),
         ));
 
-    let mut metrics_route = crate::web::metrics::router();
+    let mut metrics_route = crate::dashboard::metrics::router();
     if state.rate_limit.is_some() {
         metrics_route = metrics_route.layer(from_fn_with_state(
             state.clone(),
@@ -104,8 +135,8 @@ pub fn build_router(state: AppState) -> Router {
     let metrics = state.metrics.clone();
     let hsts = crate::web::security_headers::Hsts(state.config.is_https());
     Router::new()
-        .merge(crate::web::router(&state))
-        .merge(crate::api::router(&state))
+        .merge(crate::web::router(&state, pages()))
+        .merge(crate::api::router(&state, api_routes()))
         .merge(metrics_route)
         .layer(from_fn(crate::web::auth::end_expired_sessions))
         .layer(auth)

@@ -2,7 +2,7 @@
 //!
 //! `AppError` renders as the JSON body every /api/v1 client sees:
 //! `{"error": {"code", "message", "fields"?}}`. The HTML routes pass error
-//! responses through `web::pages::render_errors`, which reads the
+//! responses through `web::error_pages::render_errors`, which reads the
 //! [`ErrorInfo`] extension left on the response and shows a page instead.
 //! Internal errors are logged once and never sent.
 

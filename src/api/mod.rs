@@ -4,13 +4,10 @@
 //! except `GET /api/v1/health`. Every answer that is not a success has the
 //! body of [`crate::error::AppError`]; docs/API.md has the conventions.
 
-pub mod audit;
 pub mod auth;
 pub mod docs;
 pub mod extract;
-pub mod staff;
 pub mod system;
-pub mod tokens;
 
 use std::sync::Arc;
 
@@ -47,27 +44,19 @@ pub enum RoleName {
     Viewer,
 }
 
-fn routes() -> OpenApiRouter<AppState> {
+/// The API's own routes (health, who am I, this document) around each
+/// room's `rooms` (which `app::api_routes` brings together).
+fn routes(rooms: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(system::health))
         .routes(routes!(system::me))
         .routes(routes!(openapi_json))
-        .routes(routes!(tokens::list_tokens, tokens::create_token))
-        .routes(routes!(tokens::get_token, tokens::revoke_token))
-        .routes(routes!(staff::list_staff, staff::create_staff))
-        .routes(routes!(audit::list_audit_log))
-        .merge(crate::ipam::api::routes())
-        .merge(crate::users::api::routes())
-        .merge(crate::radius::nas_api::routes())
-        .merge(crate::radius::api::routes())
-        .merge(crate::mikrotik::sessions_api::routes())
-        .merge(crate::mikrotik::api::routes())
-        .merge(crate::jobs::api::routes())
+        .merge(rooms)
 }
 
 /// The OpenAPI 3.1 document of every `/api/v1` route.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, paths) = routes().split_for_parts();
+    let (_, paths) = routes(crate::app::api_routes()).split_for_parts();
     document(paths)
 }
 
@@ -79,10 +68,11 @@ fn document(paths: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     document
 }
 
-/// `/api/v1/...` and the Swagger UI. Must sit inside the session and
-/// authentication layer (`app::build_router` puts it there).
-pub fn router(state: &AppState) -> Router<AppState> {
-    let (api, paths) = routes().split_for_parts();
+/// `/api/v1/...` (the rooms' endpoints) and the Swagger UI. Must sit
+/// inside the session and authentication layer (`app::build_router` puts
+/// it there).
+pub fn router(state: &AppState, rooms: OpenApiRouter<AppState>) -> Router<AppState> {
+    let (api, paths) = routes(rooms).split_for_parts();
     let document = Arc::new(document(paths));
     let mut api = api
         .fallback(not_found)

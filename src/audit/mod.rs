@@ -1,13 +1,15 @@
 //! The audit log: every change records who made it.
 
+pub mod api;
 pub mod entities;
+pub mod html;
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
 };
 
-use crate::query::{fetch_page, PageRequest, Sort};
+use crate::query::{contains, fetch_page, PageRequest, Sort};
 
 use entities::audit_log;
 
@@ -100,7 +102,16 @@ pub struct AuditFilter {
     pub entity_id: Option<String>,
     /// The actor's name, exactly.
     pub actor: Option<String>,
+    /// Part of the action, the actor's name or the kind of thing, any case.
+    pub search: Option<String>,
 }
+
+/// The orders the audit log can be read in.
+pub const AUDIT_SORTS: &[(&str, audit_log::Column)] = &[
+    ("id", audit_log::Column::Id),
+    ("created_at", audit_log::Column::CreatedAt),
+    ("action", audit_log::Column::Action),
+];
 
 pub async fn list_audit_log(
     db: &impl ConnectionTrait,
@@ -120,6 +131,14 @@ pub async fn list_audit_log(
     }
     if let Some(actor) = &filter.actor {
         select = select.filter(audit_log::Column::ActorName.eq(actor.as_str()));
+    }
+    if let Some(text) = &filter.search {
+        select = select.filter(
+            Condition::any()
+                .add(contains(audit_log::Column::Action, text))
+                .add(contains(audit_log::Column::ActorName, text))
+                .add(contains(audit_log::Column::EntityType, text)),
+        );
     }
     fetch_page(db, sort.apply(select, audit_log::Column::Id), page).await
 }

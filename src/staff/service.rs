@@ -73,6 +73,13 @@ pub async fn find_by_username(
         .await?)
 }
 
+pub async fn find_staff(
+    db: &impl ConnectionTrait,
+    id: i32,
+) -> Result<Option<staff_user::Model>, StaffError> {
+    Ok(staff_user::Entity::find_by_id(id).one(db).await?)
+}
+
 pub async fn create_staff(
     db: &DatabaseConnection,
     actor: &Actor,

@@ -2,26 +2,34 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::Form;
-use sea_orm::{EntityTrait, Order};
+use sea_orm::Order;
 use serde::Deserialize;
-use tower_sessions::Session;
 
 use crate::app::AppState;
 use crate::crypto::{random_password, Secret};
 use crate::error::{AppError, FieldErrors};
 use crate::query::{PageRequest, Sort, MAX_PER_PAGE};
 use crate::staff::entities::{api_token, staff_user};
-use crate::staff::service::{self as staff, StaffError};
-use crate::staff::{Role, StaffUsername};
-use crate::web::account::RequestParts;
-use crate::web::auth::SignedIn;
-use crate::web::flash;
+use crate::staff::service::{self, StaffError};
+use crate::staff::{Admin, Role, StaffUsername};
+use crate::web::forms::{again, Staff};
 use crate::web::layout::Chrome;
 use crate::web::listing::{when, when_opt};
+
+/// The admin pages' routes; `app::build_router` merges them into the pages.
+pub fn router() -> axum::Router<AppState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/tokens", get(list_tokens).post(create_token))
+        .route("/tokens/{id}/revoke", post(revoke_token))
+        .route("/staff", get(list_staff).post(create_staff))
+        .route("/staff/{id}/reset-password", post(reset_staff_password))
+        .route("/staff/{id}/{action}", post(set_staff_active))
+}
 
 /// Token and staff lists are short; one page holds them.
 const ADMIN_LIST_PAGE: PageRequest = PageRequest {
@@ -64,9 +72,9 @@ async fn tokens_page(
         (api_token::Column::CreatedAt, Order::Desc),
         (api_token::Column::Id, Order::Desc),
     ]);
-    let (tokens, _) = staff::list_tokens(
+    let (tokens, _) = service::list_tokens(
         &state.db.main,
-        &staff::TokenFilter::default(),
+        &service::TokenFilter::default(),
         &newest_first,
         ADMIN_LIST_PAGE,
     )
@@ -106,13 +114,9 @@ async fn tokens_page(
     })
 }
 
-pub async fn list_tokens(
-    SignedIn(user): SignedIn,
-    chrome: Chrome,
-    State(state): State<AppState>,
-) -> Result<TokensPage, AppError> {
-    user.require(Role::Admin)?;
-    tokens_page(&state, chrome, None, FieldErrors::new(), None).await
+pub async fn list_tokens(staff: Staff<Admin>) -> Result<TokensPage, AppError> {
+    let chrome = staff.chrome().await?;
+    tokens_page(&staff.state, chrome, None, FieldErrors::new(), None).await
 }
 
 #[derive(Deserialize)]
@@ -123,13 +127,10 @@ pub struct TokenForm {
 }
 
 pub async fn create_token(
-    SignedIn(user): SignedIn,
-    chrome: Chrome,
-    parts: RequestParts,
-    State(state): State<AppState>,
+    staff: Staff<Admin>,
     Form(form): Form<TokenForm>,
 ) -> Result<Response, AppError> {
-    user.require(Role::Admin)?;
+    let (state, chrome) = (&staff.state, staff.chrome().await?);
     let mut errors = FieldErrors::new();
     let name = form.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
@@ -144,53 +145,40 @@ pub async fn create_token(
     }
     let expires_at = match form.expires.as_str() {
         "never" => Ok(None),
-        other => staff::parse_lifetime(other).map(|d| Some(chrono::Utc::now() + d)),
+        other => service::parse_lifetime(other).map(|d| Some(chrono::Utc::now() + d)),
     };
     match (&expires_at, role) {
         (Err(e), _) => {
             errors.insert("expires".into(), e.clone());
         }
         (Ok(at), Some(role)) => {
-            if let Err(e) = staff::token_expiry(role, *at, chrono::Utc::now()) {
+            if let Err(e) = service::token_expiry(role, *at, chrono::Utc::now()) {
                 errors.insert("expires".into(), e);
             }
         }
         (Ok(_), None) => {}
     }
     let (Some(role), Ok(expires_at), true) = (role, expires_at, errors.is_empty()) else {
-        let page = tokens_page(&state, chrome, None, errors, Some(&form)).await?;
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+        let page = tokens_page(state, chrome, None, errors, Some(&form)).await?;
+        return again(StatusCode::UNPROCESSABLE_ENTITY, page);
     };
-    let issued = staff::create_token(
-        &state.db.main,
-        &user.actor(parts.address),
-        name,
-        role,
-        expires_at,
-    )
-    .await?;
+    let issued = service::create_token(staff.db(), &staff.actor, name, role, expires_at).await?;
     let created = Some((
         issued.token.name.clone(),
         issued.plaintext.expose().to_string(),
     ));
     Ok(
-        tokens_page(&state, chrome, created, FieldErrors::new(), None)
+        tokens_page(state, chrome, created, FieldErrors::new(), None)
             .await?
             .into_response(),
     )
 }
 
-pub async fn revoke_token(
-    SignedIn(user): SignedIn,
-    session: Session,
-    parts: RequestParts,
-    State(state): State<AppState>,
-    Path(id): Path<i32>,
-) -> Result<Redirect, AppError> {
-    user.require(Role::Admin)?;
-    let token = staff::revoke_token(&state.db.main, &user.actor(parts.address), id).await?;
-    flash::success(&session, format!("Token “{}” revoked.", token.name)).await;
-    Ok(Redirect::to("/tokens"))
+pub async fn revoke_token(staff: Staff<Admin>, Path(id): Path<i32>) -> Result<Response, AppError> {
+    let token = service::revoke_token(staff.db(), &staff.actor, id).await?;
+    Ok(staff
+        .done(format!("Token “{}” revoked.", token.name), "/tokens")
+        .await)
 }
 
 pub struct StaffRow {
@@ -223,9 +211,9 @@ async fn staff_page(
     errors: FieldErrors,
     form: Option<&StaffForm>,
 ) -> Result<StaffPage, AppError> {
-    let (members, _) = staff::list_staff(
+    let (members, _) = service::list_staff(
         &state.db.main,
-        &staff::StaffFilter::default(),
+        &service::StaffFilter::default(),
         &Sort::by(vec![(staff_user::Column::Username, Order::Asc)]),
         ADMIN_LIST_PAGE,
     )
@@ -254,13 +242,17 @@ async fn staff_page(
     })
 }
 
-pub async fn list_staff(
-    SignedIn(user): SignedIn,
-    chrome: Chrome,
-    State(state): State<AppState>,
-) -> Result<StaffPage, AppError> {
-    user.require(Role::Admin)?;
-    staff_page(&state, chrome, user.id, None, FieldErrors::new(), None).await
+pub async fn list_staff(staff: Staff<Admin>) -> Result<StaffPage, AppError> {
+    let chrome = staff.chrome().await?;
+    staff_page(
+        &staff.state,
+        chrome,
+        staff.user.id,
+        None,
+        FieldErrors::new(),
+        None,
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -270,13 +262,10 @@ pub struct StaffForm {
 }
 
 pub async fn create_staff(
-    SignedIn(user): SignedIn,
-    chrome: Chrome,
-    parts: RequestParts,
-    State(state): State<AppState>,
+    staff: Staff<Admin>,
     Form(form): Form<StaffForm>,
 ) -> Result<Response, AppError> {
-    user.require(Role::Admin)?;
+    let (state, chrome, self_id) = (&staff.state, staff.chrome().await?, staff.user.id);
     let mut errors = FieldErrors::new();
     let username = StaffUsername::parse(&form.username)
         .map_err(|e| errors.insert("username".into(), format!("The username {e}.")))
@@ -288,14 +277,7 @@ pub async fn create_staff(
     let password = Secret::new(random_password(20));
     let created = match (username, role) {
         (Some(username), Some(role)) => {
-            staff::create_staff(
-                &state.db.main,
-                &user.actor(parts.address),
-                &username,
-                role,
-                &password,
-            )
-            .await
+            service::create_staff(staff.db(), &staff.actor, &username, role, &password).await
         }
         _ => Err(StaffError::NoSuchUser(String::new())),
     };
@@ -306,45 +288,34 @@ pub async fn create_staff(
                 password.expose().to_string(),
             ));
             Ok(
-                staff_page(&state, chrome, user.id, issued, FieldErrors::new(), None)
+                staff_page(state, chrome, self_id, issued, FieldErrors::new(), None)
                     .await?
                     .into_response(),
             )
         }
         Err(StaffError::UsernameTaken(name)) => {
             errors.insert("username".into(), format!("“{name}” is taken."));
-            let page = staff_page(&state, chrome, user.id, None, errors, Some(&form)).await?;
-            Ok((StatusCode::CONFLICT, page).into_response())
+            let page = staff_page(state, chrome, self_id, None, errors, Some(&form)).await?;
+            again(StatusCode::CONFLICT, page)
         }
         Err(StaffError::NoSuchUser(_)) => {
-            let page = staff_page(&state, chrome, user.id, None, errors, Some(&form)).await?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+            let page = staff_page(state, chrome, self_id, None, errors, Some(&form)).await?;
+            again(StatusCode::UNPROCESSABLE_ENTITY, page)
         }
         Err(e) => Err(e.into()),
     }
 }
 
 pub async fn reset_staff_password(
-    SignedIn(user): SignedIn,
-    chrome: Chrome,
-    parts: RequestParts,
-    State(state): State<AppState>,
+    staff: Staff<Admin>,
     Path(id): Path<i32>,
 ) -> Result<StaffPage, AppError> {
-    user.require(Role::Admin)?;
-    let member = staff_user::Entity::find_by_id(id)
-        .one(&state.db.main)
+    let member = service::find_staff(staff.db(), id)
         .await?
         .ok_or_else(|| AppError::not_found("no such staff member"))?;
     let password = Secret::new(random_password(20));
-    staff::reset_password(
-        &state.db.main,
-        &user.actor(parts.address),
-        &member.username,
-        &password,
-    )
-    .await?;
-    crate::web::auth::session_store::DbSessionStore::new(state.db.main.clone())
+    service::reset_password(staff.db(), &staff.actor, &member.username, &password).await?;
+    crate::web::auth::session_store::DbSessionStore::new(staff.db().clone())
         .delete_sessions_of(id, None)
         .await?;
     let issued = Some((
@@ -354,44 +325,42 @@ pub async fn reset_staff_password(
         ),
         password.expose().to_string(),
     ));
-    staff_page(&state, chrome, user.id, issued, FieldErrors::new(), None).await
+    let chrome = staff.chrome().await?;
+    staff_page(
+        &staff.state,
+        chrome,
+        staff.user.id,
+        issued,
+        FieldErrors::new(),
+        None,
+    )
+    .await
 }
 
 pub async fn set_staff_active(
-    SignedIn(user): SignedIn,
-    session: Session,
-    parts: RequestParts,
-    State(state): State<AppState>,
+    staff: Staff<Admin>,
     Path((id, action)): Path<(i32, String)>,
-) -> Result<Redirect, AppError> {
-    user.require(Role::Admin)?;
+) -> Result<Response, AppError> {
     let active = match action.as_str() {
         "enable" => true,
         "disable" => false,
         _ => return Err(AppError::not_found("no such action")),
     };
-    if id == user.id {
+    if id == staff.user.id {
         return Err(AppError::Conflict {
             code: "cannot_disable_self",
             message: "You cannot disable your own account.".into(),
         });
     }
-    let member =
-        staff::set_staff_active(&state.db.main, &user.actor(parts.address), id, active).await?;
-    flash::success(
-        &session,
-        format!(
-            "“{}” is {}.",
-            member.username,
-            if active {
-                "enabled"
-            } else {
-                "disabled and signed out"
-            }
-        ),
-    )
-    .await;
-    Ok(Redirect::to("/staff"))
+    let member = service::set_staff_active(staff.db(), &staff.actor, id, active).await?;
+    let now = if active {
+        "enabled"
+    } else {
+        "disabled and signed out"
+    };
+    Ok(staff
+        .done(format!("“{}” is {now}.", member.username), "/staff")
+        .await)
 }
 
 impl TokensPage {

@@ -1,22 +1,21 @@
 //! `/staff`: list and create staff accounts (admin only).
 
-use axum::extract::{OriginalUri, State};
+use axum::extract::OriginalUri;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::auth::ApiCaller;
-use super::docs::{Conflict, Forbidden};
-use super::extract::{ApiJson, ApiQuery};
-use crate::app::AppState;
+use crate::api::auth::Api;
+use crate::api::docs::{Conflict, Forbidden};
+use crate::api::extract::{ApiJson, ApiQuery};
 use crate::crypto::Secret;
 use crate::error::{AppError, FieldErrors};
 use crate::query::{filters, Sort};
 use crate::staff::entities::staff_user;
 use crate::staff::service::{self as staff, StaffFilter};
-use crate::staff::{validate_password, Role, StaffUsername};
+use crate::staff::{validate_password, Admin, Role, StaffUsername};
 use crate::web::pagination::{Page, PageParams, Paged};
 
 /// A staff account as the API shows it (never its password hash).
@@ -28,7 +27,7 @@ pub struct StaffView {
     pub id: i32,
     #[schema(example = "noc")]
     pub username: String,
-    #[schema(value_type = super::RoleName, example = "operator")]
+    #[schema(value_type = crate::api::RoleName, example = "operator")]
     pub role: String,
     #[schema(example = true)]
     pub is_active: bool,
@@ -56,7 +55,7 @@ impl From<staff_user::Model> for StaffView {
 #[into_params(parameter_in = Query)]
 pub struct StaffQuery {
     /// Only staff of this role.
-    #[param(value_type = Option<super::RoleName>)]
+    #[param(value_type = Option<crate::api::RoleName>)]
     pub role: Option<String>,
     /// Part of the username, any case.
     pub q: Option<String>,
@@ -94,13 +93,11 @@ const SORTS: &[(&str, staff_user::Column)] = &[
     ),
 )]
 pub async fn list_staff(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Admin>,
     OriginalUri(uri): OriginalUri,
     ApiQuery(paging): ApiQuery<PageParams>,
     ApiQuery(query): ApiQuery<StaffQuery>,
 ) -> Result<Paged<StaffView>, AppError> {
-    caller.require(Role::Admin)?;
     let mut errors = FieldErrors::new();
     let page = paging.validate(&mut errors);
     let filter = StaffFilter {
@@ -112,7 +109,7 @@ pub async fn list_staff(
     if !errors.is_empty() {
         return Err(AppError::validation(errors));
     }
-    let (rows, total) = staff::list_staff(&state.db.main, &filter, &sort, page).await?;
+    let (rows, total) = staff::list_staff(api.db(), &filter, &sort, page).await?;
     Ok(Paged::new(&uri, page, total, rows).map(StaffView::from))
 }
 
@@ -123,7 +120,7 @@ pub struct CreateStaff {
     /// 3 to 64 letters, digits, `.`, `_` or `-`.
     #[schema(required = true, value_type = String, min_length = 3, max_length = 64, pattern = "^[A-Za-z0-9._-]+$")]
     pub username: Option<String>,
-    #[schema(required = true, value_type = super::RoleName)]
+    #[schema(required = true, value_type = crate::api::RoleName)]
     pub role: Option<String>,
     /// At least 12 characters.
     #[schema(required = true, value_type = String, min_length = 12, format = Password)]
@@ -143,11 +140,9 @@ pub struct CreateStaff {
     ),
 )]
 pub async fn create_staff(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Admin>,
     ApiJson(body): ApiJson<CreateStaff>,
 ) -> Result<(StatusCode, Json<StaffView>), AppError> {
-    caller.require(Role::Admin)?;
     let mut errors = FieldErrors::new();
     let username = StaffUsername::parse(body.username.as_deref().unwrap_or(""))
         .map_err(|problem| errors.insert("username".into(), problem))
@@ -168,8 +163,8 @@ pub async fn create_staff(
         return Err(AppError::validation(errors));
     };
     let user = staff::create_staff(
-        &state.db.main,
-        &caller.actor,
+        api.db(),
+        &api.actor,
         &username,
         role,
         &Secret::new(password),

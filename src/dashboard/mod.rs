@@ -19,7 +19,7 @@ use sea_orm::{
 };
 use tracing::instrument;
 
-use crate::ipam::entities::ip_pool;
+use crate::ipam::entities::{ip_allocation, ip_pool, ip_subnet};
 use crate::ipam::service::{pools_utilization, IpamError};
 use crate::jobs::runs::{self, RunStatus};
 use crate::mikrotik::entities::mikrotik_router;
@@ -29,6 +29,9 @@ use crate::mikrotik::service::{
 use crate::radius::accounting;
 use crate::users::domain::UserStatus;
 use crate::users::entities::{network_user, network_user_session};
+
+pub mod html;
+pub mod metrics;
 
 /// Moments of the online trend: every two hours from 24 hours ago to now.
 pub const TREND_POINTS: usize = 13;
@@ -402,4 +405,34 @@ mod tests {
     fn the_trend_spans_the_last_day() {
         assert_eq!((TREND_POINTS as i64 - 1) * TREND_STEP_HOURS, 24);
     }
+}
+
+/// How many of each record there are, for the dashboard's tiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordCounts {
+    pub pools: u64,
+    pub subnets: u64,
+    pub active_allocations: u64,
+    pub network_users: u64,
+    /// PPP sessions the routers reported at their last sync.
+    pub router_sessions: u64,
+    pub routers: u64,
+}
+
+pub async fn record_counts(db: &impl ConnectionTrait) -> Result<RecordCounts, DbErr> {
+    Ok(RecordCounts {
+        pools: ip_pool::Entity::find().count(db).await?,
+        subnets: ip_subnet::Entity::find().count(db).await?,
+        active_allocations: ip_allocation::Entity::find()
+            .filter(ip_allocation::Column::Active.eq(true))
+            .count(db)
+            .await?,
+        network_users: network_user::Entity::find().count(db).await?,
+        router_sessions: network_user_session::Entity::find()
+            .filter(network_user_session::Column::Source.eq("mikrotik"))
+            .filter(network_user_session::Column::Status.eq("active"))
+            .count(db)
+            .await?,
+        routers: mikrotik_router::Entity::find().count(db).await?,
+    })
 }

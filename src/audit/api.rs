@@ -1,19 +1,27 @@
 //! `/audit-log`: who changed what (any role).
 
-use axum::extract::{OriginalUri, State};
+use axum::extract::OriginalUri;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::auth::ApiCaller;
-use super::extract::ApiQuery;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::api::auth::Api;
+use crate::api::extract::ApiQuery;
 use crate::app::AppState;
 use crate::audit::entities::audit_log;
-use crate::audit::{self, AuditFilter};
+use crate::audit::{self, AuditFilter, AUDIT_SORTS};
 use crate::error::{AppError, FieldErrors};
 use crate::query::{filters, Sort};
-use crate::staff::Role;
+use crate::staff::Viewer;
 use crate::web::pagination::{Page, PageParams, Paged};
+
+/// The audit log's endpoint; `app::api_routes` merges it.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_audit_log))
+}
 
 /// One entry of the audit log.
 #[derive(Debug, Serialize, ToSchema)]
@@ -91,12 +99,6 @@ pub struct AuditQuery {
     pub sort: Option<String>,
 }
 
-const SORTS: &[(&str, audit_log::Column)] = &[
-    ("id", audit_log::Column::Id),
-    ("created_at", audit_log::Column::CreatedAt),
-    ("action", audit_log::Column::Action),
-];
-
 /// Read the audit log, newest first.
 #[utoipa::path(
     get,
@@ -115,13 +117,11 @@ const SORTS: &[(&str, audit_log::Column)] = &[
     ),
 )]
 pub async fn list_audit_log(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Viewer>,
     OriginalUri(uri): OriginalUri,
     ApiQuery(paging): ApiQuery<PageParams>,
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<Paged<AuditEntry>, AppError> {
-    caller.require(Role::Viewer)?;
     let mut errors = FieldErrors::new();
     let page = paging.validate(&mut errors);
     let filter = AuditFilter {
@@ -129,11 +129,17 @@ pub async fn list_audit_log(
         entity_type: filters::text("entity_type", query.entity_type.as_deref(), 64, &mut errors),
         entity_id: filters::text("entity_id", query.entity_id.as_deref(), 64, &mut errors),
         actor: filters::text("actor", query.actor.as_deref(), 100, &mut errors),
+        search: None,
     };
-    let sort = Sort::parse(query.sort.as_deref(), SORTS, "-created_at", &mut errors);
+    let sort = Sort::parse(
+        query.sort.as_deref(),
+        AUDIT_SORTS,
+        "-created_at",
+        &mut errors,
+    );
     if !errors.is_empty() {
         return Err(AppError::validation(errors));
     }
-    let (rows, total) = audit::list_audit_log(&state.db.main, &filter, &sort, page).await?;
+    let (rows, total) = audit::list_audit_log(api.db(), &filter, &sort, page).await?;
     Ok(Paged::new(&uri, page, total, rows).map(AuditEntry::from))
 }

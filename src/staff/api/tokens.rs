@@ -1,22 +1,21 @@
 //! `/tokens`: list, create, show and revoke API tokens (admin only).
 
-use axum::extract::{OriginalUri, State};
-use axum::http::{header, StatusCode};
+use axum::extract::OriginalUri;
 use axum::response::IntoResponse;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::auth::ApiCaller;
-use super::docs::Forbidden;
-use super::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::app::AppState;
+use crate::api::auth::Api;
+use crate::api::created;
+use crate::api::docs::Forbidden;
+use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::error::{AppError, FieldErrors};
 use crate::query::{filters, Sort};
 use crate::staff::entities::api_token;
 use crate::staff::service::{self as staff, TokenFilter};
-use crate::staff::Role;
+use crate::staff::{Admin, Role};
 use crate::web::pagination::{Page, PageParams, Paged};
 
 /// An API token as the API shows it: never its hash, and its plaintext only
@@ -33,7 +32,7 @@ pub struct TokenView {
     /// The token's first characters, to recognise it.
     #[schema(example = "ispd_q3Xk9b2")]
     pub prefix: String,
-    #[schema(value_type = super::RoleName, example = "operator")]
+    #[schema(value_type = crate::api::RoleName, example = "operator")]
     pub role: String,
     /// The staff member who created it; null when made by the CLI or a token.
     #[schema(example = 1)]
@@ -73,7 +72,7 @@ pub struct TokenQuery {
     /// Part of the token's name, any case.
     pub name: Option<String>,
     /// Only tokens of this role.
-    #[param(value_type = Option<super::RoleName>)]
+    #[param(value_type = Option<crate::api::RoleName>)]
     pub role: Option<String>,
     /// `true`: tokens that work now; `false`: revoked or expired ones.
     #[param(value_type = Option<bool>)]
@@ -111,13 +110,11 @@ const SORTS: &[(&str, api_token::Column)] = &[
     ),
 )]
 pub async fn list_tokens(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Admin>,
     OriginalUri(uri): OriginalUri,
     ApiQuery(paging): ApiQuery<PageParams>,
     ApiQuery(query): ApiQuery<TokenQuery>,
 ) -> Result<Paged<TokenView>, AppError> {
-    caller.require(Role::Admin)?;
     let mut errors = FieldErrors::new();
     let page = paging.validate(&mut errors);
     let filter = TokenFilter {
@@ -129,7 +126,7 @@ pub async fn list_tokens(
     if !errors.is_empty() {
         return Err(AppError::validation(errors));
     }
-    let (rows, total) = staff::list_tokens(&state.db.main, &filter, &sort, page).await?;
+    let (rows, total) = staff::list_tokens(api.db(), &filter, &sort, page).await?;
     Ok(Paged::new(&uri, page, total, rows).map(TokenView::from))
 }
 
@@ -140,7 +137,7 @@ pub struct CreateToken {
     /// What the token is for: 1 to 100 characters.
     #[schema(required = true, value_type = String, min_length = 1, max_length = 100)]
     pub name: Option<String>,
-    #[schema(required = true, value_type = super::RoleName)]
+    #[schema(required = true, value_type = crate::api::RoleName)]
     pub role: Option<String>,
     /// Days until the token stops working (1 to 3650). Omitted or null:
     /// never, except for an admin token, which lasts at most 90 days (and
@@ -176,11 +173,9 @@ pub struct CreatedToken {
     ),
 )]
 pub async fn create_token(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Admin>,
     ApiJson(body): ApiJson<CreateToken>,
 ) -> Result<impl IntoResponse, AppError> {
-    caller.require(Role::Admin)?;
     let mut errors = FieldErrors::new();
     let name = body.name.as_deref().map(str::trim).unwrap_or("");
     if name.is_empty() || name.chars().count() > 100 {
@@ -218,16 +213,13 @@ pub async fn create_token(
     let Some(role) = role.filter(|_| errors.is_empty()) else {
         return Err(AppError::validation(errors));
     };
-    let issued = staff::create_token(&state.db.main, &caller.actor, name, role, expires_at).await?;
-    let location = format!("/api/v1/tokens/{}", issued.token.id);
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(CreatedToken {
-            token: issued.plaintext.expose().to_string(),
-            details: issued.token.into(),
-        }),
-    ))
+    let issued = staff::create_token(api.db(), &api.actor, name, role, expires_at).await?;
+    let path = format!("/tokens/{}", issued.token.id);
+    let body = CreatedToken {
+        token: issued.plaintext.expose().to_string(),
+        details: issued.token.into(),
+    };
+    Ok(created(&path, body))
 }
 
 /// Show one API token.
@@ -243,12 +235,10 @@ pub async fn create_token(
     ),
 )]
 pub async fn get_token(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Admin>,
     ApiPath(id): ApiPath<i32>,
 ) -> Result<Json<TokenView>, AppError> {
-    caller.require(Role::Admin)?;
-    let token = staff::get_token(&state.db.main, id)
+    let token = staff::get_token(api.db(), id)
         .await?
         .ok_or_else(|| AppError::not_found(format!("no API token with id {id}")))?;
     Ok(Json(token.into()))
@@ -267,11 +257,9 @@ pub async fn get_token(
     ),
 )]
 pub async fn revoke_token(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Admin>,
     ApiPath(id): ApiPath<i32>,
 ) -> Result<Json<TokenView>, AppError> {
-    caller.require(Role::Admin)?;
-    let token = staff::revoke_token(&state.db.main, &caller.actor, id).await?;
+    let token = staff::revoke_token(api.db(), &api.actor, id).await?;
     Ok(Json(token.into()))
 }
