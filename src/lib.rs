@@ -1,5 +1,6 @@
 //! ispd: network services for Internet service providers.
 
+pub mod access;
 pub mod api;
 pub mod app;
 pub mod audit;

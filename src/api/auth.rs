@@ -6,10 +6,10 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::access::{Actor, ActorKind};
+use crate::access::{AtLeast, Role};
 use crate::app::{AppState, RequestSpan};
-use crate::audit::{Actor, ActorKind};
 use crate::error::AppError;
-use crate::staff::{AtLeast, Role};
 use crate::web::auth::AuthSession;
 use crate::web::rate_limit::{bearer_token, client_address, ClientKey};
 

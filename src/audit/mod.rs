@@ -13,60 +13,7 @@ use crate::query::{contains, fetch_page, PageRequest, Sort};
 
 use entities::audit_log;
 
-/// Who did something.
-#[derive(Debug, Clone)]
-pub struct Actor {
-    pub kind: ActorKind,
-    pub id: Option<i32>,
-    pub name: String,
-    pub ip_address: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ActorKind {
-    Staff,
-    Token,
-    Cli,
-    System,
-}
-
-impl ActorKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            ActorKind::Staff => "staff",
-            ActorKind::Token => "token",
-            ActorKind::Cli => "cli",
-            ActorKind::System => "system",
-        }
-    }
-}
-
-impl Actor {
-    /// Someone at the server's console, running an `ispd` command.
-    pub fn cli() -> Self {
-        let name = std::env::var("USER").unwrap_or_else(|_| "console".into());
-        Self {
-            kind: ActorKind::Cli,
-            id: None,
-            name,
-            ip_address: None,
-        }
-    }
-
-    /// ispd itself: first-run setup, scheduled jobs.
-    pub fn system() -> Self {
-        Self {
-            kind: ActorKind::System,
-            id: None,
-            name: "ispd".into(),
-            ip_address: None,
-        }
-    }
-
-    pub fn staff_id(&self) -> Option<i32> {
-        (self.kind == ActorKind::Staff).then_some(self.id).flatten()
-    }
-}
+pub use crate::access::{Actor, ActorKind};
 
 /// Appends one entry. Call it inside the transaction of the change it
 /// describes, so that the two commit or roll back together.

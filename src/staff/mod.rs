@@ -5,73 +5,7 @@ pub mod entities;
 pub mod html;
 pub mod service;
 
-use std::fmt;
-use std::str::FromStr;
-
-/// What a staff member or token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Role {
-    /// Read only.
-    Viewer,
-    /// Day-to-day changes.
-    Operator,
-    /// Everything, including staff and tokens.
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Operator => "operator",
-            Role::Admin => "admin",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Role {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "viewer" => Ok(Role::Viewer),
-            "operator" => Ok(Role::Operator),
-            "admin" => Ok(Role::Admin),
-            other => Err(format!(
-                "\"{other}\" is not a role (admin, operator or viewer)"
-            )),
-        }
-    }
-}
-
-/// A role as a type, for extractors that check it before the handler runs
-/// (`web::forms::Staff<Operator>`, `api::auth::Api<Viewer>`).
-pub trait AtLeast: Send + Sync + 'static {
-    const ROLE: Role;
-}
-
-/// Any signed-in member or token.
-pub struct Viewer;
-/// Operators and admins.
-pub struct Operator;
-/// Admins only.
-pub struct Admin;
-
-impl AtLeast for Viewer {
-    const ROLE: Role = Role::Viewer;
-}
-impl AtLeast for Operator {
-    const ROLE: Role = Role::Operator;
-}
-impl AtLeast for Admin {
-    const ROLE: Role = Role::Admin;
-}
+pub use crate::access::{Admin, AtLeast, Operator, Role, Viewer};
 
 /// A staff login name: 3-64 characters of letters, digits, `.`, `_`, `-`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,10 +14,10 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use tower_sessions::Session;
 
+use crate::access::Actor;
+use crate::access::{AtLeast, Role, Viewer};
 use crate::app::AppState;
-use crate::audit::Actor;
 use crate::error::{AppError, FieldErrors};
-use crate::staff::{AtLeast, Role, Viewer};
 use crate::web::auth::{AuthSession, SignedIn, StaffUser};
 use crate::web::layout::Chrome;
 

@@ -7,9 +7,9 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use tower_sessions::Session;
 
+use crate::access::Role;
 use crate::app::AppState;
 use crate::error::AppError;
-use crate::staff::Role;
 use crate::web::assets::Assets;
 use crate::web::auth::{AuthSession, StaffUser};
 use crate::web::flash::{self, Flash};

@@ -10,10 +10,10 @@ use axum::response::IntoResponse;
 use axum_login::{AuthUser, AuthnBackend};
 use sea_orm::{DatabaseConnection, EntityTrait};
 
+use crate::access::Role;
 use crate::crypto::Secret;
 use crate::staff::entities::staff_user;
 use crate::staff::service::find_by_username;
-use crate::staff::Role;
 
 /// A signed-in staff member, as a request sees them.
 #[derive(Clone)]
@@ -58,9 +58,9 @@ impl StaffUser {
         }
     }
 
-    pub fn actor(&self, ip_address: Option<String>) -> crate::audit::Actor {
-        crate::audit::Actor {
-            kind: crate::audit::ActorKind::Staff,
+    pub fn actor(&self, ip_address: Option<String>) -> crate::access::Actor {
+        crate::access::Actor {
+            kind: crate::access::ActorKind::Staff,
             id: Some(self.id),
             name: self.username.clone(),
             ip_address,
