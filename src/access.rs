@@ -6,6 +6,9 @@
 use std::fmt;
 use std::str::FromStr;
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+
 /// What a staff member or token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
@@ -123,5 +126,83 @@ impl Actor {
 
     pub fn staff_id(&self) -> Option<i32> {
         (self.kind == ActorKind::Staff).then_some(self.id).flatten()
+    }
+}
+
+/// A signed-in staff member, as a request sees them.
+#[derive(Clone)]
+pub struct StaffUser {
+    pub id: i32,
+    pub username: String,
+    pub role: Role,
+    /// Signing in stores this; a changed password no longer matches it,
+    /// which ends every session made with the old one.
+    password_hash: String,
+}
+
+impl std::fmt::Debug for StaffUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaffUser")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StaffUser {
+    /// The member as a session holds them; `password_hash` binds the
+    /// session to the password it was made with.
+    pub fn new(id: i32, username: String, role: Role, password_hash: String) -> Self {
+        Self {
+            id,
+            username,
+            role,
+            password_hash,
+        }
+    }
+
+    /// The password hash the session was made with.
+    pub fn password_hash(&self) -> &str {
+        &self.password_hash
+    }
+
+    /// 403 unless the member's role is at least `role`.
+    pub fn require(&self, role: Role) -> Result<(), crate::error::AppError> {
+        if self.role >= role {
+            Ok(())
+        } else {
+            Err(crate::error::AppError::forbidden_for_role())
+        }
+    }
+
+    pub fn actor(&self, ip_address: Option<String>) -> Actor {
+        Actor {
+            kind: ActorKind::Staff,
+            id: Some(self.id),
+            name: self.username.clone(),
+            ip_address,
+        }
+    }
+}
+
+/// The signed-in staff member; requests without one are refused (the web
+/// layer turns that into a redirect to the login page, the API into 401).
+///
+/// The sign-in layer (`staff::auth::expose_member`) leaves the member of a
+/// live session in the request's extensions; a request it has not seen has
+/// no member, and is refused.
+pub struct SignedIn(pub StaffUser);
+
+impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
+    type Rejection = crate::error::AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<StaffUser>()
+            .cloned()
+            .map(SignedIn)
+            .ok_or(crate::error::AppError::Unauthenticated)
     }
 }

@@ -33,7 +33,7 @@ pub struct AppState {
     /// The API's rate limiter; None when RATE_LIMIT_PER_SECOND is 0.
     pub rate_limit: Option<RateLimit>,
     /// The sign-in form's limits: per address, and the back-off.
-    pub login_limits: crate::web::account::LoginLimits,
+    pub login_limits: crate::staff::account::LoginLimits,
     /// The last answer of /readyz and /api/v1/health.
     pub health: Arc<crate::api::system::HealthCache>,
     /// Logged-in RouterOS connections, reused per router, with back-off.
@@ -46,7 +46,7 @@ impl AppState {
     pub fn new(config: Config, db: Databases, app_key: AppKey) -> Self {
         let assets = Assets::load(&config.static_dir);
         let rate_limit = RateLimit::from_config(&config);
-        let login_limits = crate::web::account::LoginLimits {
+        let login_limits = crate::staff::account::LoginLimits {
             rate: RateLimit::for_login(&config),
             throttle: Arc::default(),
         };
@@ -87,6 +87,7 @@ fn pages() -> Router<AppState> {
         .merge(crate::jobs::html::router())
         .merge(crate::audit::html::router())
         .merge(crate::staff::html::router())
+        .merge(crate::staff::account::router())
 }
 
 /// Every room's `/api/v1` endpoints; `api::router` adds its own and the
@@ -130,15 +131,20 @@ pub fn build_router(state: AppState) -> Router {
             crate::api::auth::limit_api,
         ));
     }
+    // Tokens are proved before the rate limit, which counts a valid one in
+    // its own bucket.
+    let prove_tokens = from_fn_with_state(state.clone(), crate::staff::auth::callers::prove_tokens);
+    let metrics_route = metrics_route.layer(prove_tokens.clone());
+    let api = crate::api::router(&state, api_routes()).layer(prove_tokens);
 
-    let auth = crate::web::auth::auth_layer(&state);
+    let auth = crate::staff::auth::auth_layer(&state);
     let metrics = state.metrics.clone();
     let hsts = crate::web::security_headers::Hsts(state.config.is_https());
     Router::new()
         .merge(crate::web::router(&state, pages()))
-        .merge(crate::api::router(&state, api_routes()))
+        .merge(api)
         .merge(metrics_route)
-        .layer(from_fn(crate::web::auth::end_expired_sessions))
+        .layer(from_fn(crate::staff::auth::end_expired_sessions))
         .layer(auth)
         .with_state(state)
         .merge(hashed_assets)

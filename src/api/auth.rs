@@ -6,12 +6,11 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::access::{Actor, ActorKind};
+use crate::access::{Actor, ActorKind, StaffUser};
 use crate::access::{AtLeast, Role};
 use crate::app::{AppState, RequestSpan};
 use crate::error::AppError;
-use crate::web::auth::AuthSession;
-use crate::web::rate_limit::{bearer_token, client_address, ClientKey};
+use crate::web::rate_limit::{client_address, ClientKey};
 
 /// The authenticated caller of an API route.
 ///
@@ -47,27 +46,6 @@ impl ApiCaller {
 }
 
 impl ApiCaller {
-    /// The caller a bearer token proves, or 401.
-    async fn of_token(parts: &Parts, state: &AppState) -> Result<ApiCaller, AppError> {
-        let token = bearer_token(&parts.headers).ok_or(AppError::Unauthenticated)?;
-        let token = crate::staff::service::authenticate_token(&state.db.main, token)
-            .await?
-            .ok_or(AppError::Unauthenticated)?;
-        let Ok(role) = token.role.parse::<Role>() else {
-            tracing::warn!(token.id = token.id, role = %token.role, "API token has an unknown role");
-            return Err(AppError::Unauthenticated);
-        };
-        Ok(ApiCaller {
-            role,
-            actor: Actor {
-                kind: ActorKind::Token,
-                id: Some(token.id),
-                name: token.name,
-                ip_address: caller_ip(parts, state),
-            },
-        })
-    }
-
     /// The request's span (app::request_span) declares this field.
     fn record_in_span(&self, parts: &Parts) {
         if let Some(RequestSpan(span)) = parts.extensions.get::<RequestSpan>() {
@@ -115,44 +93,38 @@ impl<R: AtLeast> Api<R> {
     }
 }
 
-fn caller_ip(parts: &Parts, state: &AppState) -> Option<String> {
+/// The client's address, as the audit log records it.
+pub fn caller_ip_of(parts: &Parts, state: &AppState) -> Option<String> {
     client_address(&parts.headers, &parts.extensions, state.config.trust_proxy)
         .map(|ip| ip.to_string())
 }
 
-/// A bearer token that [`limit_api`] found wrong: the request counted
-/// against its address, and the extractor answers 401 without looking the
-/// token up again.
+/// A bearer token that the sign-in layer (`staff::auth::callers`) found
+/// wrong: the request counts against its address, and the extractor
+/// answers 401 without looking the token up again.
 #[derive(Debug, Clone, Copy)]
-struct RejectedToken;
+pub struct RejectedToken;
 
 /// Middleware of /api/v1 and /metrics: the rate limit
-/// ([`crate::web::rate_limit`]). A valid token counts against its own
-/// bucket, and the caller it proves is kept for the handler; anything else
-/// (no token, a wrong one) counts against the client's address, before a
-/// wrong token is refused, so made-up tokens cannot dodge the limit.
+/// ([`crate::web::rate_limit`]). A valid token (which the sign-in layer has
+/// already proved, leaving its caller here) counts against its own bucket;
+/// anything else (no token, a wrong one) counts against the client's
+/// address, before a wrong token is refused, so made-up tokens cannot
+/// dodge the limit.
 pub async fn limit_api(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let Some(limit) = state.rate_limit.clone() else {
         return next.run(request).await;
     };
-    let (mut parts, body) = request.into_parts();
-    let mut key = ClientKey::of_address(&parts.headers, &parts.extensions, limit.trust_proxy);
-    if parts.headers.contains_key(header::AUTHORIZATION) {
-        match ApiCaller::of_token(&parts, &state).await {
-            Ok(caller) => {
-                key = ClientKey::Token(caller.actor.id.unwrap_or_default());
-                parts.extensions.insert(caller);
-            }
-            Err(AppError::Unauthenticated) => {
-                parts.extensions.insert(RejectedToken);
-            }
-            Err(other) => return other.into_response(),
+    let key = match request.extensions().get::<ApiCaller>() {
+        Some(caller) if caller.actor.kind == ActorKind::Token => {
+            ClientKey::Token(caller.actor.id.unwrap_or_default())
         }
-    }
+        _ => ClientKey::of_address(request.headers(), request.extensions(), limit.trust_proxy),
+    };
     if let Err(refused) = limit.check(&key) {
         return refused.into_response();
     }
-    next.run(Request::from_parts(parts, body)).await
+    next.run(request).await
 }
 
 impl FromRequestParts<AppState> for ApiCaller {
@@ -166,21 +138,18 @@ impl FromRequestParts<AppState> for ApiCaller {
         if parts.extensions.get::<RejectedToken>().is_some() {
             return Err(AppError::Unauthenticated);
         }
-        let caller = if parts.headers.contains_key(header::AUTHORIZATION) {
-            ApiCaller::of_token(parts, state).await?
-        } else {
-            let session = AuthSession::from_request_parts(parts, state)
-                .await
-                .map_err(|_| {
-                    AppError::Internal(anyhow::anyhow!(
-                        "the API router is not inside the authentication layer"
-                    ))
-                })?;
-            let user = session.user.ok_or(AppError::Unauthenticated)?;
-            ApiCaller {
-                role: user.role,
-                actor: user.actor(caller_ip(parts, state)),
-            }
+        if parts.headers.contains_key(header::AUTHORIZATION) {
+            return Err(AppError::Internal(anyhow::anyhow!(
+                "the API router is not inside the layer that proves tokens"
+            )));
+        }
+        let user = parts
+            .extensions
+            .get::<StaffUser>()
+            .ok_or(AppError::Unauthenticated)?;
+        let caller = ApiCaller {
+            role: user.role,
+            actor: user.actor(caller_ip_of(parts, state)),
         };
         caller.record_in_span(parts);
         parts.extensions.insert(caller.clone());

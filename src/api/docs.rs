@@ -139,7 +139,7 @@ impl Modify for SecuritySchemes {
         components.add_security_scheme(
             "session",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
-                crate::web::auth::SESSION_COOKIE,
+                crate::web::SESSION_COOKIE,
                 "The staff web session. Requests that change state must also send the \
                  session's CSRF token in `X-CSRF-Token`.",
             ))),

@@ -22,9 +22,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::access::StaffUser;
 use crate::app::AppState;
 use crate::error::AppError;
-use crate::web::auth::AuthSession;
 use auth::ApiCaller;
 
 /// Where the API lives.
@@ -96,8 +96,8 @@ pub fn router(state: &AppState, rooms: OpenApiRouter<AppState>) -> Router<AppSta
 
 /// The Swagger UI loads the document with the browser's session: send a
 /// visitor who has none to the login page first, and back here after.
-async fn docs_need_sign_in(session: AuthSession, request: Request, next: Next) -> Response {
-    if session.user.is_some() {
+async fn docs_need_sign_in(request: Request, next: Next) -> Response {
+    if request.extensions().get::<StaffUser>().is_some() {
         return next.run(request).await;
     }
     let back: String = form_urlencoded::byte_serialize(request.uri().path().as_bytes()).collect();

@@ -6,11 +6,11 @@ use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::Router;
 
+use crate::access::SignedIn;
 use crate::app::AppState;
 use crate::audit::{self, AuditFilter, AUDIT_SORTS};
 use crate::error::{AppError, FieldErrors};
 use crate::query::Sort;
-use crate::web::auth::SignedIn;
 use crate::web::layout::Chrome;
 use crate::web::listing::{when, ListQuery, Listing};
 

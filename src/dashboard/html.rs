@@ -8,11 +8,11 @@ use axum::routing::get;
 use axum::Router;
 use chrono::Utc;
 
+use crate::access::SignedIn;
 use crate::app::AppState;
 use crate::dashboard;
 use crate::error::AppError;
 use crate::radius::accounting::human_bytes;
-use crate::web::auth::SignedIn;
 use crate::web::layout::Chrome;
 use crate::web::listing::when_opt;
 

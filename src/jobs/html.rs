@@ -13,12 +13,12 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::runs::{self, job_run, RunFilter, RunStatus, Trigger};
+use crate::access::SignedIn;
 use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
 use crate::staff::Role;
-use crate::web::account::RequestParts;
-use crate::web::auth::SignedIn;
 use crate::web::flash;
+use crate::web::forms::RequestParts;
 use crate::web::forms::{is_htmx, see_other, with_vary};
 use crate::web::layout::Chrome;
 

@@ -25,12 +25,12 @@ use super::entities::mikrotik_router;
 use super::routeros::mock::format_uptime;
 use super::service::MikrotikError;
 use super::sessions::{self, LiveSessionId, RouterSessions};
+use crate::access::SignedIn;
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::staff::Role;
-use crate::web::account::RequestParts;
-use crate::web::auth::SignedIn;
 use crate::web::flash;
+use crate::web::forms::RequestParts;
 use crate::web::forms::{is_htmx, see_other, with_vary};
 use crate::web::layout::Chrome;
 

@@ -29,15 +29,15 @@ use tower_sessions::Session;
 use super::coa::{self, CoaError, CoaSettings, DEFAULT_COA_PORT};
 use super::entities::nas;
 use super::nas::{NasError, NasFilter, NasInput, NAS_TYPES};
+use crate::access::SignedIn;
 use crate::app::AppState;
 use crate::crypto::Secret;
 use crate::error::{AppError, FieldErrors};
 use crate::query::{PageRequest, Sort, MAX_PER_PAGE};
 use crate::staff::Role;
-use crate::web::account::{safe_next, RequestParts};
-use crate::web::auth::SignedIn;
 use crate::web::flash;
 use crate::web::forms::{dash, is_htmx, optional_string, path_id, see_other, with_vary, Errors};
+use crate::web::forms::{safe_next, RequestParts};
 use crate::web::listing::{page_request, Pager};
 
 /// Merged into the staff router (behind its auth, CSRF and error layers)

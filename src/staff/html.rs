@@ -315,7 +315,7 @@ pub async fn reset_staff_password(
         .ok_or_else(|| AppError::not_found("no such staff member"))?;
     let password = Secret::new(random_password(20));
     service::reset_password(staff.db(), &staff.actor, &member.username, &password).await?;
-    crate::web::auth::session_store::DbSessionStore::new(staff.db().clone())
+    crate::staff::auth::session_store::DbSessionStore::new(staff.db().clone())
         .delete_sessions_of(id, None)
         .await?;
     let issued = Some((

@@ -1,6 +1,8 @@
 //! Staff accounts and API tokens: the people and scripts that operate ispd.
 
+pub mod account;
 pub mod api;
+pub mod auth;
 pub mod entities;
 pub mod html;
 pub mod service;

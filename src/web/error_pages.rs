@@ -9,9 +9,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use tower_sessions::Session;
 
+use crate::access::StaffUser;
 use crate::app::AppState;
 use crate::error::{AppError, ErrorInfo};
-use crate::web::auth::AuthSession;
 use crate::web::layout::Chrome;
 
 #[derive(Template, WebTemplate)]
@@ -43,7 +43,7 @@ pub async fn render_errors(
     next: Next,
 ) -> Response {
     let session = request.extensions().get::<Session>().cloned();
-    let auth = request.extensions().get::<AuthSession>().cloned();
+    let user = request.extensions().get::<StaffUser>().cloned();
     let is_htmx = request.headers().contains_key("hx-request");
     let method = request.method().clone();
     let path_and_query = request
@@ -97,7 +97,7 @@ pub async fn render_errors(
             .insert("hx-reswap", HeaderValue::from_static("innerHTML"));
         response
     } else {
-        let chrome = match Chrome::build(&state, session.as_ref(), auth.as_ref()).await {
+        let chrome = match Chrome::build(&state, session.as_ref(), user).await {
             Ok(chrome) => chrome,
             Err(_) => return (info.status, info.message).into_response(),
         };

@@ -15,10 +15,9 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use tower_sessions::Session;
 
 use crate::access::Actor;
-use crate::access::{AtLeast, Role, Viewer};
+use crate::access::{AtLeast, Role, SignedIn, StaffUser, Viewer};
 use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
-use crate::web::auth::{AuthSession, SignedIn, StaffUser};
 use crate::web::layout::Chrome;
 
 /// The signed-in member behind a page request, whose role is at least `R`
@@ -34,7 +33,6 @@ pub struct Staff<R: AtLeast = Viewer> {
     pub actor: Actor,
     pub state: AppState,
     pub session: Session,
-    auth: AuthSession,
     role: PhantomData<R>,
 }
 
@@ -44,17 +42,11 @@ impl<R: AtLeast> FromRequestParts<AppState> for Staff<R> {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         let SignedIn(user) = SignedIn::from_request_parts(parts, state).await?;
         user.require(R::ROLE)?;
-        let missing = |what: &str| AppError::Internal(anyhow::anyhow!("no {what} layer"));
         let session = parts
             .extensions
             .get::<Session>()
             .cloned()
-            .ok_or_else(|| missing("session"))?;
-        let auth = parts
-            .extensions
-            .get::<AuthSession>()
-            .cloned()
-            .ok_or_else(|| missing("authentication"))?;
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("no session layer")))?;
         let address = crate::web::rate_limit::client_address(
             &parts.headers,
             &parts.extensions,
@@ -65,7 +57,6 @@ impl<R: AtLeast> FromRequestParts<AppState> for Staff<R> {
             user,
             state: state.clone(),
             session,
-            auth,
             role: PhantomData,
         })
     }
@@ -74,7 +65,7 @@ impl<R: AtLeast> FromRequestParts<AppState> for Staff<R> {
 impl<R: AtLeast> Staff<R> {
     /// The page frame (navigation, CSRF token, flash messages).
     pub async fn chrome(&self) -> Result<Chrome, AppError> {
-        Chrome::build(&self.state, Some(&self.session), Some(&self.auth)).await
+        Chrome::build(&self.state, Some(&self.session), Some(self.user.clone())).await
     }
 
     /// The main database.
@@ -91,6 +82,47 @@ impl<R: AtLeast> Staff<R> {
     pub async fn done(&self, message: impl Into<String>, location: impl Into<String>) -> Response {
         crate::web::flash::success(&self.session, message).await;
         see_other(location.into())
+    }
+}
+
+/// What handlers want to know of the request itself.
+pub struct RequestParts {
+    /// The client's address, when the server knows it.
+    pub address: Option<String>,
+    pub ip: Option<std::net::IpAddr>,
+}
+
+impl axum::extract::FromRequestParts<AppState> for RequestParts {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let address = crate::web::rate_limit::client_address(
+            &parts.headers,
+            &parts.extensions,
+            state.config.trust_proxy,
+        );
+        Ok(Self {
+            address: address.map(|ip| ip.to_string()),
+            ip: address,
+        })
+    }
+}
+
+/// Only a local path: `/x`, never `//host`, `/\host` or `https://host`.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.starts_with("/\\")
+                && !path.chars().any(|c| c.is_control()) =>
+        {
+            path.to_string()
+        }
+        _ => "/".to_string(),
     }
 }
 
@@ -355,5 +387,21 @@ mod tests {
         let all = merged(early, later);
         assert_eq!(all["a"], "form");
         assert_eq!(all["b"], "service");
+    }
+
+    #[test]
+    fn only_local_paths_are_redirect_targets() {
+        assert_eq!(safe_next(Some("/ipam/pools?page=2")), "/ipam/pools?page=2");
+        for evil in [
+            "//evil.example",
+            "/\\evil.example",
+            "https://evil.example",
+            "javascript:alert(1)",
+            "",
+            "/\nx",
+        ] {
+            assert_eq!(safe_next(Some(evil)), "/", "{evil:?}");
+        }
+        assert_eq!(safe_next(None), "/");
     }
 }

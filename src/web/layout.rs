@@ -8,10 +8,10 @@ use axum::http::request::Parts;
 use tower_sessions::Session;
 
 use crate::access::Role;
+use crate::access::StaffUser;
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::web::assets::Assets;
-use crate::web::auth::{AuthSession, StaffUser};
 use crate::web::flash::{self, Flash};
 
 pub struct NavItem {
@@ -102,9 +102,8 @@ impl Chrome {
     pub async fn build(
         state: &AppState,
         session: Option<&Session>,
-        auth: Option<&AuthSession>,
+        user: Option<StaffUser>,
     ) -> Result<Self, AppError> {
-        let user = auth.and_then(|a| a.user.clone());
         // Only a signed-in member's page makes a token (and so a session
         // row): an anonymous page view stores nothing, and the login page
         // asks for its token itself (account::login_page).
@@ -140,7 +139,7 @@ impl FromRequestParts<AppState> for Chrome {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let session = parts.extensions.get::<Session>().cloned();
-        let auth = parts.extensions.get::<AuthSession>().cloned();
-        Self::build(state, session.as_ref(), auth.as_ref()).await
+        let user = parts.extensions.get::<StaffUser>().cloned();
+        Self::build(state, session.as_ref(), user).await
     }
 }

@@ -1,8 +1,6 @@
 //! Cross-cutting HTTP: probes, assets, the page layout.
 
-pub mod account;
 pub mod assets;
-pub mod auth;
 pub mod csrf;
 pub mod csv;
 pub mod error_pages;
@@ -28,14 +26,7 @@ use crate::app::AppState;
 /// carries the CSRF token; errors render as pages.
 pub fn router(state: &AppState, pages: Router<AppState>) -> Router<AppState> {
     use axum::middleware::{from_fn, from_fn_with_state};
-    use axum::routing::post;
     Router::new()
-        .route("/login", get(account::login_page).post(account::login))
-        .route("/logout", post(account::logout))
-        .route(
-            "/account/password",
-            get(account::password_page).post(account::change_password),
-        )
         .merge(pages)
         .fallback(error_pages::not_found)
         .layer(from_fn(csrf::verify))
@@ -51,6 +42,9 @@ pub fn router(state: &AppState, pages: Router<AppState>) -> Router<AppState> {
         // Readiness is the API health check: databases, and Redis when set.
         .route("/readyz", get(crate::api::system::health))
 }
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "ispd_session";
 
 /// `Cache-Control: no-store` on every answer that has no other policy.
 pub fn no_store() -> tower_http::set_header::SetResponseHeaderLayer<axum::http::HeaderValue> {

@@ -9,11 +9,11 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde::Deserialize;
 
+use crate::access::SignedIn;
 use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
 use crate::ipam::domain::parse_ip;
 use crate::ipam::html::{parse_utc, TIMELINE_LIMIT};
-use crate::web::auth::SignedIn;
 use crate::web::forms::{dash, Errors};
 use crate::web::layout::Chrome;
 use crate::web::listing::when;

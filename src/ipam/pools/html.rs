@@ -12,6 +12,7 @@ use axum::Form;
 use sea_orm::Order;
 use serde::Deserialize;
 
+use crate::access::SignedIn;
 use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
 use crate::ipam::entities::{ip_pool, ip_subnet};
@@ -19,7 +20,6 @@ use crate::ipam::html::{optional_number, search_text, status_options, Bar, NOT_F
 use crate::ipam::service::{self, IpamError, Utilization};
 use crate::query::{PageRequest, Sort, MAX_PER_PAGE};
 use crate::staff::{Operator, Role};
-use crate::web::auth::SignedIn;
 use crate::web::forms::{again, dash, merged, optional_string, path_id, Errors, Notice, Staff};
 use crate::web::layout::Chrome;
 use crate::web::listing::{page_request, when, Pager};

@@ -14,6 +14,7 @@ use sea_orm::Order;
 use serde::Deserialize;
 use tower_sessions::Session;
 
+use crate::access::SignedIn;
 use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
 use crate::ipam::domain::{parse_ip, MacAddress};
@@ -26,9 +27,8 @@ use crate::ipam::pools::html::{SubnetForm, SUBNET_FIELDS};
 use crate::ipam::service::{self, IpamError, IpamSettings};
 use crate::query::Sort;
 use crate::staff::Role;
-use crate::web::account::RequestParts;
-use crate::web::auth::SignedIn;
 use crate::web::flash;
+use crate::web::forms::RequestParts;
 use crate::web::forms::{
     dash, is_htmx, optional_string, path_id, see_other, with_vary, Errors, Notice,
 };

@@ -12,6 +12,7 @@ use sea_orm::{ColumnTrait, EntityTrait, Order, QueryFilter};
 use serde::Deserialize;
 use tower_sessions::Session;
 
+use crate::access::SignedIn;
 use crate::app::AppState;
 use crate::crypto::Secret;
 use crate::error::{AppError, FieldErrors};
@@ -21,9 +22,8 @@ use crate::mikrotik::service::{self, MikrotikError, PppoeFilter, PppoeInput, PPP
 use crate::query::{PageRequest, Sort, MAX_PER_PAGE};
 use crate::staff::Role;
 use crate::users::entities::network_user;
-use crate::web::account::RequestParts;
-use crate::web::auth::SignedIn;
 use crate::web::flash;
+use crate::web::forms::RequestParts;
 use crate::web::forms::{dash, optional_string, path_id, see_other, Errors, Notice};
 use crate::web::layout::Chrome;
 use crate::web::listing::{page_request, when, when_opt, Pager};

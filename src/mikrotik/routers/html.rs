@@ -11,6 +11,7 @@ use sea_orm::Order;
 use serde::Deserialize;
 use tower_sessions::Session;
 
+use crate::access::SignedIn;
 use crate::app::AppState;
 use crate::crypto::Secret;
 use crate::error::{AppError, FieldErrors};
@@ -19,9 +20,8 @@ use crate::mikrotik::html::{choices, form_failure, text, Choice, ROUTER_STATUSES
 use crate::mikrotik::service::{self, MikrotikError, RouterFilter, RouterInput};
 use crate::query::Sort;
 use crate::staff::Role;
-use crate::web::account::RequestParts;
-use crate::web::auth::SignedIn;
 use crate::web::flash;
+use crate::web::forms::RequestParts;
 use crate::web::forms::{dash, optional_string, path_id, see_other, Errors, Notice};
 use crate::web::layout::Chrome;
 use crate::web::listing::{page_request, when, when_opt, Pager};

@@ -13,9 +13,9 @@ use super::super::accounting::{self, DailyUsage, DateRange};
 use super::charts::{UsageChart, UsageRow};
 use super::rows::user_links;
 use super::{text, with_query, CHART_DAYS};
+use crate::access::SignedIn;
 use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
-use crate::web::auth::SignedIn;
 use crate::web::layout::Chrome;
 use crate::web::listing::{page_request, when, Pager};
 

@@ -10,6 +10,7 @@ use sea_orm::Order;
 use serde::Deserialize;
 use tower_sessions::Session;
 
+use crate::access::SignedIn;
 use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
 use crate::query::{PageRequest, Sort};
@@ -18,9 +19,8 @@ use crate::users::domain::{mikrotik_rate_limit, Rate, RateLimit};
 use crate::users::entities::{network_user, service_package};
 use crate::users::html::{merged, optional_number, text};
 use crate::users::service::{self, PackageFilter, PackageInput, UsersError};
-use crate::web::account::RequestParts;
-use crate::web::auth::SignedIn;
 use crate::web::flash;
+use crate::web::forms::RequestParts;
 use crate::web::forms::{dash, optional_string, path_id, see_other, Errors, Notice};
 use crate::web::layout::Chrome;
 use crate::web::listing::{page_request, when, Pager};

@@ -11,6 +11,7 @@ use sea_orm::Order;
 use serde::Deserialize;
 use tower_sessions::Session;
 
+use crate::access::SignedIn;
 use crate::app::AppState;
 use crate::crypto::Secret;
 use crate::error::{AppError, FieldErrors};
@@ -26,9 +27,8 @@ use crate::users::html::{
 };
 use crate::users::provision;
 use crate::users::service::{self, UserInput, UsersError};
-use crate::web::account::RequestParts;
-use crate::web::auth::SignedIn;
 use crate::web::flash;
+use crate::web::forms::RequestParts;
 use crate::web::forms::{
     dash, is_htmx, optional_string, path_id, see_other, with_vary, Errors, Notice,
 };

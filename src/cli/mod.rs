@@ -1,16 +1,24 @@
 //! The `ispd` command line: one binary for the web server, the worker, and
 //! every administrative task.
 
+mod key;
+mod startup;
+
+use key::rotate_key;
+use startup::{
+    ensure_first_admin, job_context, migrate, prepare, require_migrated, resolve_app_key, serve,
+    serve_and_work,
+};
+
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::{ArgGroup, Args, Parser, Subcommand};
-use migration::{Migrator, MigratorTrait, RadiusMigrator};
 
-use crate::app::{self, AppState};
+use crate::app;
 use crate::audit::Actor;
-use crate::config::{AppEnv, Config};
+use crate::config::Config;
 use crate::crypto::{random_password, AppKey, Secret};
 use crate::db::Databases;
 use crate::jobs;
@@ -537,277 +545,6 @@ async fn run_with_config(command: Command, config: Config) -> anyhow::Result<()>
             Ok(())
         }
     }
-}
-
-fn job_context(state: &AppState) -> jobs::JobContext {
-    jobs::JobContext {
-        db: state.db.clone(),
-        config: state.config.clone(),
-        app_key: state.app_key.clone(),
-        router_pool: state.router_pool.clone(),
-    }
-}
-
-/// Connects, migrates when asked (or checks that no migration is pending),
-/// and resolves the application key.
-async fn prepare(config: Config, migrate: bool) -> anyhow::Result<AppState> {
-    let app_key = resolve_app_key(&config)?;
-    let db = Databases::connect(&config).await?;
-    if migrate {
-        db.migrate().await?;
-    } else {
-        require_migrated(&db).await?;
-    }
-    Ok(AppState::new(config, db, app_key))
-}
-
-async fn require_migrated(db: &Databases) -> anyhow::Result<()> {
-    let pending = db.pending_migrations().await?;
-    if !pending.is_empty() {
-        bail!(
-            "the databases need migrating ({} pending: {}); run `ispd migrate`",
-            pending.len(),
-            pending.join(", ")
-        );
-    }
-    Ok(())
-}
-
-/// `ispd key rotate`: the old key is the configured one (APP_KEY, else the
-/// key file, which must exist already).
-///
-/// With APP_KEY set, no file is touched: the operator sets APP_KEY to the
-/// new key. With the key file, the new key is written beside it
-/// (`app.key.new`, 0600) *before* the commit and renamed over `app.key`
-/// after it, so that at every moment the key the data needs is on disk.
-/// A generated key is printed to stdout before the commit for the same
-/// reason; if the rotation then fails, that key was never used.
-async fn rotate_key(config: &Config, args: KeyRotateArgs) -> anyhow::Result<()> {
-    let key_file = config.data_dir.join("app.key");
-    let (old, key_file) = match &config.app_key {
-        Some(key) => (key.clone(), None),
-        None => {
-            if !key_file.exists() {
-                bail!(
-                    "APP_KEY is not set and there is no key file {}: there is no key to rotate from",
-                    key_file.display()
-                );
-            }
-            (AppKey::load_or_create(&key_file)?, Some(key_file))
-        }
-    };
-    let new = match (&args.new_key, &args.new_key_file, args.generate) {
-        (Some(text), _, _) => {
-            Some(AppKey::from_base64(text).map_err(|p| anyhow::anyhow!("--new-key {p}"))?)
-        }
-        (None, Some(path), _) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("--new-key-file: reading {}", path.display()))?;
-            Some(
-                AppKey::from_base64(&text)
-                    .map_err(|p| anyhow::anyhow!("--new-key-file {}: {p}", path.display()))?,
-            )
-        }
-        (None, None, true) => Some(AppKey::generate()),
-        (None, None, false) => None,
-    };
-    let db = Databases::connect(config).await?;
-    require_migrated(&db).await?;
-
-    if args.dry_run {
-        // A given new key is checked (it must differ), never stored or printed.
-        let new = new.unwrap_or_else(AppKey::generate);
-        let report = crate::keys::rotate(&db.main, &old, &new, true).await?;
-        eprintln!("{report}");
-        return Ok(());
-    }
-    let new = new.expect("clap requires a new key without --dry-run");
-    if old == new {
-        bail!("{}", crate::keys::RotateError::SameKey);
-    }
-
-    let staged = match &key_file {
-        Some(path) => Some(stage_key_file(path, &new)?),
-        None => None,
-    };
-    if args.generate {
-        use std::io::Write;
-        println!("{}", new.to_base64());
-        std::io::stdout().flush().context("printing the new key")?;
-    }
-    let report = match crate::keys::rotate(&db.main, &old, &new, false).await {
-        Ok(report) => report,
-        Err(err) => {
-            if let Some(staged) = &staged {
-                let _ = std::fs::remove_file(staged);
-            }
-            if args.generate {
-                eprintln!("ispd: nothing was changed; the key printed above was not used");
-            }
-            return Err(err.into());
-        }
-    };
-    eprintln!("{report}");
-    match (key_file, staged) {
-        (Some(path), Some(staged)) => {
-            std::fs::rename(&staged, &path).with_context(|| {
-                format!(
-                    "the secrets are re-encrypted, but {} could not replace {}: move it there by hand before starting ispd",
-                    staged.display(),
-                    path.display()
-                )
-            })?;
-            sync_parent_dir(&path);
-            eprintln!(
-                "The new key is now in {}. Start serve and worker again.",
-                path.display()
-            );
-        }
-        _ => eprintln!(
-            "Set APP_KEY to the new key for every ispd process (serve, worker, and their .env or \
-             environment files), then start serve and worker again: the old key no longer decrypts \
-             anything in this database."
-        ),
-    }
-    Ok(())
-}
-
-/// Writes the new key beside the key file as `app.key.new` (mode 0600,
-/// never overwriting: one left over from an interrupted rotation may hold
-/// the key the data needs).
-fn stage_key_file(path: &Path, key: &AppKey) -> anyhow::Result<PathBuf> {
-    let staged = path.with_extension("key.new");
-    if staged.exists() {
-        bail!(
-            "{} exists, left by an interrupted rotation: find out which key the data uses (`ispd key rotate --dry-run` with APP_KEY set to it succeeds), then remove the file",
-            staged.display()
-        );
-    }
-    AppKey::write_key_file(&staged, key)
-        .with_context(|| format!("writing the new key to {}", staged.display()))?;
-    Ok(staged)
-}
-
-/// Makes a rename durable (best effort; directories cannot be opened on
-/// every platform).
-fn sync_parent_dir(path: &Path) {
-    if let Some(dir) = path.parent() {
-        if let Ok(dir) = std::fs::File::open(dir) {
-            let _ = dir.sync_all();
-        }
-    }
-}
-
-/// APP_KEY when set; otherwise (outside production) the key file in the
-/// data directory, created on first use and never overwritten.
-fn resolve_app_key(config: &Config) -> anyhow::Result<AppKey> {
-    match &config.app_key {
-        Some(key) => Ok(key.clone()),
-        None => {
-            debug_assert!(config.app_env != AppEnv::Production);
-            let path = config.data_dir.join("app.key");
-            let key = AppKey::load_or_create(&path)?;
-            tracing::info!(path = %path.display(), "using the application key file (APP_KEY is not set)");
-            Ok(key)
-        }
-    }
-}
-
-async fn serve(
-    state: AppState,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let addr = state.config.listen_addr;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr} (LISTEN_ADDR)"))?;
-    app::serve(state, listener, shutdown).await
-}
-
-/// On first run there is no staff member: create `admin` and print its
-/// password once. ADMIN_PASSWORD, when set, is used instead of a random one.
-/// There is never a default password.
-/// Web and worker in one process, until a signal stops both.
-async fn serve_and_work(state: AppState) -> anyhow::Result<()> {
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        app::shutdown_signal().await;
-        let _ = stop.send(true);
-    });
-    let wait_for_stop = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = stopped.wait_for(|&stop| stop).await;
-    };
-    let worker = jobs::run_worker(job_context(&state), wait_for_stop(stopped.clone()));
-    tokio::try_join!(serve(state, wait_for_stop(stopped)), worker)?;
-    Ok(())
-}
-
-async fn ensure_first_admin(state: &AppState) -> anyhow::Result<()> {
-    if staff::count_staff(&state.db.main).await? > 0 {
-        return Ok(());
-    }
-    let (password, generated) = match &state.config.admin_password {
-        Some(password) => {
-            validate_password(password.expose())
-                .map_err(|e| anyhow::anyhow!("ADMIN_PASSWORD: {e}"))?;
-            (password.clone(), false)
-        }
-        None => (Secret::new(random_password(20)), true),
-    };
-    let username = StaffUsername::parse("admin").expect("a valid name");
-    staff::create_staff(
-        &state.db.main,
-        &Actor::system(),
-        &username,
-        Role::Admin,
-        &password,
-    )
-    .await?;
-    let line = "=".repeat(64);
-    // stdout, never the log: the password must not end up in log storage.
-    println!("{line}");
-    println!("  First run: created the staff account \"admin\".");
-    if generated {
-        println!("  Password:  {}", password.expose());
-        println!("  It is shown only this once. Sign in and change it.");
-    } else {
-        println!("  Password:  the value of ADMIN_PASSWORD.");
-    }
-    println!("{line}");
-    Ok(())
-}
-
-async fn migrate(config: &Config, action: MigrateAction) -> anyhow::Result<()> {
-    let db = Databases::connect(config).await?;
-    match action {
-        MigrateAction::Up => {
-            db.migrate().await?;
-            println!("Both databases are up to date.");
-        }
-        MigrateAction::Status => {
-            for (label, migrations) in [
-                ("main", Migrator::get_migration_with_status(&db.main).await?),
-                (
-                    "radius",
-                    RadiusMigrator::get_migration_with_status(&db.radius).await?,
-                ),
-            ] {
-                for m in migrations {
-                    println!(
-                        "{label:<7} {:<10} {}",
-                        format!("{:?}", m.status()),
-                        m.name()
-                    );
-                }
-            }
-        }
-        MigrateAction::Down { steps } => {
-            Migrator::down(&db.main, Some(steps)).await?;
-            RadiusMigrator::down(&db.radius, Some(steps)).await?;
-            println!("Rolled back {steps} migration(s) on each database.");
-        }
-    }
-    Ok(())
 }
 
 /// A password from stdin, or a generated one (second value true).

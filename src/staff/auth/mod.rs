@@ -1,71 +1,32 @@
 //! Staff sign-in: axum-login over the staff_users table, sessions in the
 //! main database, and role checks.
 
+pub mod callers;
 pub mod session_store;
 pub mod throttle;
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use axum::response::IntoResponse;
 use axum_login::{AuthUser, AuthnBackend};
 use sea_orm::{DatabaseConnection, EntityTrait};
 
-use crate::access::Role;
+use crate::access::StaffUser;
 use crate::crypto::Secret;
 use crate::staff::entities::staff_user;
 use crate::staff::service::find_by_username;
 
-/// A signed-in staff member, as a request sees them.
-#[derive(Clone)]
-pub struct StaffUser {
-    pub id: i32,
-    pub username: String,
-    pub role: Role,
-    /// Signing in stores this; a changed password no longer matches it,
-    /// which ends every session made with the old one.
-    password_hash: String,
-}
-
-impl std::fmt::Debug for StaffUser {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StaffUser")
-            .field("id", &self.id)
-            .field("username", &self.username)
-            .field("role", &self.role)
-            .finish_non_exhaustive()
+/// The session's member of an account row; none for a disabled account or
+/// an unknown role.
+fn member_of(row: staff_user::Model) -> Option<StaffUser> {
+    if !row.is_active {
+        return None;
     }
-}
-
-impl StaffUser {
-    fn from_row(row: staff_user::Model) -> Option<Self> {
-        if !row.is_active {
-            return None;
-        }
-        Some(Self {
-            id: row.id,
-            username: row.username,
-            role: row.role.parse().ok()?,
-            password_hash: row.password_hash,
-        })
-    }
-
-    /// 403 unless the member's role is at least `role`.
-    pub fn require(&self, role: Role) -> Result<(), crate::error::AppError> {
-        if self.role >= role {
-            Ok(())
-        } else {
-            Err(crate::error::AppError::forbidden_for_role())
-        }
-    }
-
-    pub fn actor(&self, ip_address: Option<String>) -> crate::access::Actor {
-        crate::access::Actor {
-            kind: crate::access::ActorKind::Staff,
-            id: Some(self.id),
-            name: self.username.clone(),
-            ip_address,
-        }
-    }
+    let role = row.role.parse().ok()?;
+    Some(StaffUser::new(
+        row.id,
+        row.username,
+        role,
+        row.password_hash,
+    ))
 }
 
 impl AuthUser for StaffUser {
@@ -76,7 +37,7 @@ impl AuthUser for StaffUser {
     }
 
     fn session_auth_hash(&self) -> &[u8] {
-        self.password_hash.as_bytes()
+        self.password_hash().as_bytes()
     }
 }
 
@@ -102,7 +63,7 @@ impl StaffBackend {
         Ok(staff_user::Entity::find_by_id(id)
             .one(&self.db)
             .await?
-            .and_then(StaffUser::from_row))
+            .and_then(member_of))
     }
 
     /// Whether `password` is the staff member's current password.
@@ -158,7 +119,7 @@ impl AuthnBackend for StaffBackend {
             .map(|r| r.password_hash.clone())
             .unwrap_or_else(|| UNKNOWN_USER_HASH.clone());
         let matches = check_password(&creds.password, hash).await;
-        Ok(row.filter(|_| matches).and_then(StaffUser::from_row))
+        Ok(row.filter(|_| matches).and_then(member_of))
     }
 
     async fn get_user(&self, id: &i32) -> Result<Option<StaffUser>, Self::Error> {
@@ -171,29 +132,6 @@ static UNKNOWN_USER_HASH: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| password_auth::generate_hash(crate::crypto::random_password(32)));
 
 pub type AuthSession = axum_login::AuthSession<StaffBackend>;
-
-/// The signed-in staff member; requests without one are refused (the web
-/// layer turns that into a redirect to the login page, the API into 401).
-pub struct SignedIn(pub StaffUser);
-
-#[derive(Debug)]
-pub struct NotSignedIn;
-
-impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
-    type Rejection = crate::error::AppError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let auth = AuthSession::from_request_parts(parts, state)
-            .await
-            .map_err(|_| crate::error::AppError::Unauthenticated)?;
-        auth.user
-            .map(SignedIn)
-            .ok_or(crate::error::AppError::Unauthenticated)
-    }
-}
-
-/// Name of the session cookie.
-pub const SESSION_COOKIE: &str = "ispd_session";
 
 /// Sessions end after this long without a request.
 pub const SESSION_IDLE_LIMIT: time::Duration = time::Duration::hours(8);
@@ -220,7 +158,9 @@ pub async fn start_session_clock(
 
 /// Middleware (inside the auth layer): signs out a session older than
 /// [`SESSION_ABSOLUTE_LIMIT`], or one that has no sign-in time, before any
-/// handler sees its user.
+/// handler sees its user; then leaves the member of a live session in the
+/// request's extensions, where [`crate::access::SignedIn`], the page frame
+/// and the API's caller find them.
 pub async fn end_expired_sessions(
     mut auth: AuthSession,
     mut request: axum::extract::Request,
@@ -235,9 +175,12 @@ pub async fn end_expired_sessions(
             if let Err(e) = auth.logout().await {
                 return crate::error::AppError::Internal(anyhow::anyhow!("{e}")).into_response();
             }
-            // Handlers read the session's user from here.
-            request.extensions_mut().insert(auth);
+            // Handlers that sign in or out read the session from here.
+            request.extensions_mut().insert(auth.clone());
         }
+    }
+    if let Some(member) = auth.user {
+        request.extensions_mut().insert(member);
     }
     next.run(request).await
 }
@@ -251,7 +194,7 @@ pub fn auth_layer(state: &crate::app::AppState) -> AuthLayer {
     use tower_sessions::{Expiry, SessionManagerLayer};
     let sessions =
         SessionManagerLayer::new(session_store::DbSessionStore::new(state.db.main.clone()))
-            .with_name(SESSION_COOKIE)
+            .with_name(crate::web::SESSION_COOKIE)
             .with_http_only(true)
             .with_same_site(SameSite::Lax)
             .with_secure(state.config.is_https())

@@ -2,23 +2,37 @@
 
 use std::sync::Arc;
 
+use crate::web::forms::{safe_next, RequestParts};
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Query, State};
-use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use serde::Deserialize;
 use tower_sessions::Session;
 
+use crate::access::SignedIn;
 use crate::app::AppState;
 use crate::crypto::Secret;
 use crate::error::{AppError, FieldErrors};
-use crate::web::auth::throttle::LoginThrottle;
-use crate::web::auth::{AuthSession, Credentials, SignedIn};
+use crate::staff::auth::throttle::LoginThrottle;
+use crate::staff::auth::{AuthSession, Credentials};
 use crate::web::layout::Chrome;
 use crate::web::rate_limit::{client_bucket, ClientKey};
 use crate::web::{csrf, flash};
+
+/// Signing in and out and the password page; `app::build_router` merges
+/// them into the pages (the login page is the only one open to all).
+pub fn router() -> axum::Router<AppState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route(
+            "/account/password",
+            get(password_page).post(change_password),
+        )
+}
 
 #[derive(Template, WebTemplate)]
 #[template(path = "account/login.html")]
@@ -118,7 +132,7 @@ pub async fn login(
         .map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))?;
     let Some(user) = user else {
         tracing::warn!(username = %logged, address = %shown_address, "sign-in failed");
-        let chrome = Chrome::build(&state, Some(&auth.session), Some(&auth)).await?;
+        let chrome = Chrome::build(&state, Some(&auth.session), auth.user.clone()).await?;
         let page = LoginPage {
             chrome: chrome.at("", "Sign in"),
             next,
@@ -134,7 +148,7 @@ pub async fn login(
         .await
         .map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))?;
     csrf::rotate(&auth.session).await?;
-    crate::web::auth::start_session_clock(&auth.session).await?;
+    crate::staff::auth::start_session_clock(&auth.session).await?;
     crate::staff::service::record_login(&state.db.main, user.id).await?;
     tracing::info!(username = %user.username, address = %shown_address, "signed in");
     Ok(Redirect::to(&next).into_response())
@@ -145,21 +159,6 @@ pub async fn logout(mut auth: AuthSession) -> Result<Redirect, AppError> {
         .await
         .map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))?;
     Ok(Redirect::to("/login?signed_out=1"))
-}
-
-/// Only a local path: `/x`, never `//host`, `/\host` or `https://host`.
-pub fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(path)
-            if path.starts_with('/')
-                && !path.starts_with("//")
-                && !path.starts_with("/\\")
-                && !path.chars().any(|c| c.is_control()) =>
-        {
-            path.to_string()
-        }
-        _ => "/".to_string(),
-    }
 }
 
 #[derive(Template, WebTemplate)]
@@ -218,7 +217,7 @@ pub async fn change_password(
         );
     }
     if !errors.is_empty() {
-        let chrome = Chrome::build(&state, Some(&session), Some(&auth)).await?;
+        let chrome = Chrome::build(&state, Some(&session), auth.user.clone()).await?;
         let page = PasswordPage {
             chrome: chrome.at("", "Change my password"),
             errors,
@@ -236,7 +235,7 @@ pub async fn change_password(
     .map_err(|e| AppError::Internal(e.into()))?;
     // Every other session of this person ends; this one is re-signed with
     // the new password's hash so that it stays valid.
-    let store = crate::web::auth::session_store::DbSessionStore::new(state.db.main.clone());
+    let store = crate::staff::auth::session_store::DbSessionStore::new(state.db.main.clone());
     let ended = store
         .delete_sessions_of(user.id, session.id().as_ref())
         .await?;
@@ -254,51 +253,4 @@ pub async fn change_password(
     )
     .await;
     Ok(Redirect::to("/").into_response())
-}
-
-/// What handlers want to know of the request itself.
-pub struct RequestParts {
-    /// The client's address, when the server knows it.
-    pub address: Option<String>,
-    pub ip: Option<std::net::IpAddr>,
-}
-
-impl axum::extract::FromRequestParts<AppState> for RequestParts {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let address = crate::web::rate_limit::client_address(
-            &parts.headers,
-            &parts.extensions,
-            state.config.trust_proxy,
-        );
-        Ok(Self {
-            address: address.map(|ip| ip.to_string()),
-            ip: address,
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::safe_next;
-
-    #[test]
-    fn only_local_paths_are_redirect_targets() {
-        assert_eq!(safe_next(Some("/ipam/pools?page=2")), "/ipam/pools?page=2");
-        for evil in [
-            "//evil.example",
-            "/\\evil.example",
-            "https://evil.example",
-            "javascript:alert(1)",
-            "",
-            "/\nx",
-        ] {
-            assert_eq!(safe_next(Some(evil)), "/", "{evil:?}");
-        }
-        assert_eq!(safe_next(None), "/");
-    }
 }
