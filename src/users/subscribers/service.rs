@@ -529,6 +529,38 @@ async fn plan_static(
     })
 }
 
+/// A static user whose input names no subnet keeps the address it has:
+/// the input, with the subnet of the user's current allocation filled in.
+async fn keeping_static_subnet(
+    db: &DatabaseConnection,
+    id: i32,
+    input: &UserInput,
+) -> Result<UserInput, UsersError> {
+    let mut input = input.clone();
+    if input.static_subnet_id.is_none() && input.service_type.trim() == "static" {
+        if let Some(allocation_id) = find_user(db, id).await?.static_allocation_id {
+            if let Ok(allocation) = ipam::get_allocation(db, allocation_id).await {
+                input.static_subnet_id = Some(allocation.subnet_id);
+            }
+        }
+    }
+    Ok(input)
+}
+
+/// The field messages [`update_user`] would answer `input` with before
+/// writing anything (none when it reads well), for a form that has
+/// problems of its own to show with them.
+pub async fn update_problems(
+    db: &DatabaseConnection,
+    id: i32,
+    input: &UserInput,
+) -> Result<FieldErrors, UsersError> {
+    match keeping_static_subnet(db, id, input).await?.validate(false) {
+        Err(UsersError::Invalid(fields)) => Ok(fields),
+        _ => Ok(FieldErrors::new()),
+    }
+}
+
 /// Replaces a user's settings. The password changes only when one is
 /// given. A new static address is taken before the write (and released if
 /// the write fails); an address given up is released after it.
@@ -542,7 +574,9 @@ pub async fn update_user(
     id: i32,
     input: &UserInput,
 ) -> Result<UserWrite, UsersError> {
-    let spec = input.validate(false)?;
+    let spec = keeping_static_subnet(db, id, input)
+        .await?
+        .validate(false)?;
     let existing = find_user(db, id).await?;
     check_user_references(db, &spec, Some(id)).await?;
     let plan = plan_static(db, &existing, spec.static_target).await?;
