@@ -37,7 +37,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(close_stale_sessions))
 }
 
-fn check(errors: FieldErrors) -> Result<(), AppError> {
+pub(crate) fn check(errors: FieldErrors) -> Result<(), AppError> {
     if errors.is_empty() {
         Ok(())
     } else {

@@ -1,11 +1,12 @@
 //! Creating, changing, listing and deleting network users.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, PaginatorTrait, QueryFilter, Set,
+    EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, Set,
 };
 use tracing::instrument;
 
@@ -838,6 +839,25 @@ impl UserFilter {
             package_id,
         }
     }
+}
+
+/// The ids of the network users among these usernames, by username.
+pub async fn ids_by_username(
+    db: &impl ConnectionTrait,
+    usernames: Vec<String>,
+) -> Result<HashMap<String, i32>, UsersError> {
+    if usernames.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let found: Vec<(i32, String)> = network_user::Entity::find()
+        .select_only()
+        .column(network_user::Column::Id)
+        .column(network_user::Column::Username)
+        .filter(network_user::Column::Username.is_in(usernames))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(found.into_iter().map(|(id, name)| (name, id)).collect())
 }
 
 pub async fn list_users(

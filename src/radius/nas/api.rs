@@ -1,13 +1,13 @@
 //! `/api/v1/nas` (RADIUS clients) and the session actions
 //! `/api/v1/radius/sessions/{radacctid}/disconnect` and `/coa`.
 //!
-//! Thin handlers over [`super::nas`] and [`super::coa`]. Roles: any
+//! Thin handlers over [`super::service`] and [`crate::radius::coa`]. Roles: any
 //! signed-in caller reads NAS entries; operators and admins change them and
 //! send Disconnect/CoA requests.
 //!
 //! A NAS's shared secret is write-only: no view has it (FreeRADIUS needs it
 //! in clear in its `nas` table, so it is stored there as is; see
-//! [`super::nas`]).
+//! [`super::service`]).
 
 use axum::extract::OriginalUri;
 use axum::http::StatusCode;
@@ -18,9 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::coa::{self, CoaChanges, CoaResult, CoaSettings, DEFAULT_COA_PORT};
-use super::entities::nas;
-use super::nas::{NasFilter, NasInput, NAS_SORTS};
+use super::service::{coa_port, NasFilter, NasInput, NAS_SORTS};
 use crate::api::auth::Api;
 use crate::api::created;
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
@@ -28,6 +26,9 @@ use crate::app::AppState;
 use crate::crypto::Secret;
 use crate::error::{AppError, FieldErrors};
 use crate::query::{filters, Sort};
+use crate::radius::api::check;
+use crate::radius::coa::{self, CoaChanges, CoaResult, CoaSettings};
+use crate::radius::entities::nas;
 use crate::staff::{Operator, Viewer};
 use crate::web::pagination::{Page, PageParams, Paged};
 
@@ -75,10 +76,7 @@ pub struct NasView {
 impl From<nas::Model> for NasView {
     fn from(n: nas::Model) -> Self {
         Self {
-            coa_port: n
-                .ports
-                .filter(|p| (1..=65535).contains(p))
-                .unwrap_or(i32::from(DEFAULT_COA_PORT)),
+            coa_port: i32::from(coa_port(&n)),
             id: n.id,
             nasname: n.nasname,
             shortname: n.shortname,
@@ -164,14 +162,6 @@ impl From<NasBody> for NasInput {
     }
 }
 
-fn check(errors: FieldErrors) -> Result<(), AppError> {
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(AppError::validation(errors))
-    }
-}
-
 // ------------------------------------------------------------------ NAS
 
 /// List RADIUS clients (NAS).
@@ -203,7 +193,8 @@ pub async fn list_nas(
     };
     let sort = Sort::parse(query.sort.as_deref(), NAS_SORTS, "nasname", &mut errors);
     check(errors)?;
-    let (rows, total) = super::nas::list_nas(&api.state.db.radius, &filter, &sort, page).await?;
+    let (rows, total) =
+        super::service::list_nas(&api.state.db.radius, &filter, &sort, page).await?;
     Ok(Paged::new(&uri, page, total, rows).map(NasView::from))
 }
 
@@ -234,8 +225,8 @@ pub async fn create_nas(
     api: Api<Operator>,
     ApiJson(body): ApiJson<NasBody>,
 ) -> Result<Response, AppError> {
-    let nas =
-        super::nas::create_nas(api.db(), &api.state.db.radius, &api.actor, &body.into()).await?;
+    let nas = super::service::create_nas(api.db(), &api.state.db.radius, &api.actor, &body.into())
+        .await?;
     Ok(created(&format!("/nas/{}", nas.id), NasView::from(nas)))
 }
 
@@ -255,7 +246,9 @@ pub async fn get_nas(
     ApiPath(id): ApiPath<i32>,
 ) -> Result<Json<NasView>, AppError> {
     Ok(Json(
-        super::nas::get_nas(&api.state.db.radius, id).await?.into(),
+        super::service::get_nas(&api.state.db.radius, id)
+            .await?
+            .into(),
     ))
 }
 
@@ -282,7 +275,7 @@ pub async fn update_nas(
     ApiJson(body): ApiJson<NasBody>,
 ) -> Result<Json<NasView>, AppError> {
     let updated =
-        super::nas::update_nas(api.db(), &api.state.db.radius, &api.actor, id, &body.into())
+        super::service::update_nas(api.db(), &api.state.db.radius, &api.actor, id, &body.into())
             .await?;
     Ok(Json(updated.into()))
 }
@@ -303,7 +296,7 @@ pub async fn delete_nas(
     api: Api<Operator>,
     ApiPath(id): ApiPath<i32>,
 ) -> Result<StatusCode, AppError> {
-    super::nas::delete_nas(api.db(), &api.state.db.radius, &api.actor, id).await?;
+    super::service::delete_nas(api.db(), &api.state.db.radius, &api.actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
