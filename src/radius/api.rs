@@ -5,7 +5,7 @@
 //! CLI and the scheduled job call too. Viewers read; operators and admins
 //! close stale sessions.
 
-use axum::extract::{OriginalUri, State};
+use axum::extract::OriginalUri;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -19,13 +19,13 @@ use super::accounting::{
     self, DailyUsage, DateRange, MonthlyUsage, OnlineFilter, OnlineSort, Session, StaleSettings,
     Usage, UserUsage,
 };
-use crate::api::auth::ApiCaller;
+use crate::api::auth::Api;
 use crate::api::extract::{ApiPath, ApiQuery};
 use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
 
 use crate::query::filters;
-use crate::staff::Role;
+use crate::staff::{Operator, Viewer};
 use crate::web::pagination::{link_header, Page, PageMeta, PageParams, Paged};
 
 /// The RADIUS accounting routes, relative to `/api/v1`.
@@ -37,7 +37,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(close_stale_sessions))
 }
 
-fn check(errors: FieldErrors) -> Result<(), AppError> {
+pub(crate) fn check(errors: FieldErrors) -> Result<(), AppError> {
     if errors.is_empty() {
         Ok(())
     } else {
@@ -293,21 +293,19 @@ pub struct RangeQuery {
     ),
 )]
 pub async fn user_accounting(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Viewer>,
     OriginalUri(uri): OriginalUri,
     ApiPath(id): ApiPath<i32>,
     ApiQuery(range): ApiQuery<RangeQuery>,
     ApiQuery(paging): ApiQuery<PageParams>,
 ) -> Result<Response, AppError> {
-    caller.require(Role::Viewer)?;
-    let user = crate::users::service::get_user(&state.db.main, id).await?;
+    let user = crate::users::service::get_user(api.db(), id).await?;
     let mut errors = FieldErrors::new();
     let page = paging.validate(&mut errors);
     let range = DateRange::parse(range.from.as_deref(), range.to.as_deref(), &mut errors);
     check(errors)?;
     let data =
-        accounting::get_accounting_data(&state.db.radius, &user.username, &range, page).await?;
+        accounting::get_accounting_data(&api.state.db.radius, &user.username, &range, page).await?;
     let now = Utc::now();
     let link = link_header(&uri, page, data.total_sessions);
     let body = UserAccounting {
@@ -379,19 +377,18 @@ pub struct OnlineQuery {
     ),
 )]
 pub async fn list_online(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Viewer>,
     OriginalUri(uri): OriginalUri,
     ApiQuery(paging): ApiQuery<PageParams>,
     ApiQuery(query): ApiQuery<OnlineQuery>,
 ) -> Result<Paged<SessionView>, AppError> {
-    caller.require(Role::Viewer)?;
     let mut errors = FieldErrors::new();
     let page = paging.validate(&mut errors);
     let filter = OnlineFilter::parse(query.q.as_deref(), query.nas.as_deref(), &mut errors);
     let sort = OnlineSort::parse(query.sort.as_deref(), &mut errors);
     check(errors)?;
-    let (rows, total) = accounting::online_sessions(&state.db.radius, &filter, sort, page).await?;
+    let (rows, total) =
+        accounting::online_sessions(&api.state.db.radius, &filter, sort, page).await?;
     let now = Utc::now();
     Ok(Paged::new(&uri, page, total, rows).map(|s| SessionView::of(s, now)))
 }
@@ -424,21 +421,19 @@ pub struct UsageQuery {
     ),
 )]
 pub async fn usage_report(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Viewer>,
     OriginalUri(uri): OriginalUri,
     ApiQuery(range): ApiQuery<RangeQuery>,
     ApiQuery(query): ApiQuery<UsageQuery>,
     ApiQuery(paging): ApiQuery<PageParams>,
 ) -> Result<Paged<UserUsageView>, AppError> {
-    caller.require(Role::Viewer)?;
     let mut errors = FieldErrors::new();
     let page = paging.validate(&mut errors);
     let range = DateRange::parse(range.from.as_deref(), range.to.as_deref(), &mut errors);
     let q = filters::text("q", query.q.as_deref(), 100, &mut errors);
     check(errors)?;
     let (rows, total) =
-        accounting::usage_by_user(&state.db.radius, &range, q.as_deref(), Some(page)).await?;
+        accounting::usage_by_user(&api.state.db.radius, &range, q.as_deref(), Some(page)).await?;
     Ok(Paged::new(&uri, page, total, rows).map(UserUsageView::from))
 }
 
@@ -492,19 +487,17 @@ pub fn stale_settings(raw: Option<&str>, errors: &mut FieldErrors) -> StaleSetti
     ),
 )]
 pub async fn close_stale_sessions(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Operator>,
     ApiQuery(query): ApiQuery<CloseStaleQuery>,
 ) -> Result<Json<StaleReportView>, AppError> {
-    caller.require(Role::Operator)?;
     let mut errors = FieldErrors::new();
     let dry_run = filters::boolean("dry_run", query.dry_run.as_deref(), &mut errors);
     let settings = stale_settings(query.default_interval_secs.as_deref(), &mut errors);
     check(errors)?;
     let report = accounting::close_stale(
-        &state.db.main,
-        &state.db.radius,
-        &caller.actor,
+        api.db(),
+        &api.state.db.radius,
+        &api.actor,
         settings,
         dry_run.unwrap_or(false),
     )

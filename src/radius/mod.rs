@@ -6,8 +6,9 @@ pub mod coa;
 pub mod entities;
 pub mod html;
 pub mod nas;
-pub mod nas_api;
-pub mod nas_html;
 pub mod resync;
 pub mod service;
 pub mod value;
+
+/// The NAS pages and API, by the names the staff and API routers use.
+pub use nas::{api as nas_api, html as nas_html};

@@ -16,7 +16,6 @@ use std::collections::HashMap;
 
 use axum::routing::{get, post};
 use axum::Router;
-use chrono::{DateTime, NaiveDateTime, Utc};
 use sea_orm::Order;
 
 use super::domain::mikrotik_rate_limit;
@@ -27,6 +26,7 @@ use crate::error::{AppError, FieldErrors};
 use crate::ipam::entities::ip_subnet;
 use crate::ipam::service::{self as ipam, SubnetFilter};
 use crate::query::{PageRequest, Sort, MAX_PER_PAGE};
+use crate::web::forms::{self, Choice};
 
 pub use crate::users::packages::html::*;
 pub use crate::users::subscribers::html::*;
@@ -51,76 +51,17 @@ pub(crate) const SERVICE_TYPES: [&str; 3] = ["pppoe", "hotspot", "static"];
 
 // ------------------------------------------------------------ view helpers
 
-/// One `<option>`: value, label, selected.
-pub struct Choice {
-    pub value: String,
-    pub label: String,
-    pub selected: bool,
-}
-
-pub(crate) fn choices(values: &[&str], current: &str) -> Vec<Choice> {
-    values
-        .iter()
-        .map(|v| Choice {
-            value: v.to_string(),
-            label: v.to_string(),
-            selected: *v == current,
-        })
-        .collect()
-}
-
-pub(crate) fn text(raw: &Option<String>) -> String {
-    raw.as_deref()
-        .unwrap_or("")
-        .trim()
-        .chars()
-        .take(100)
-        .collect()
-}
-
-/// "" -> None; a whole number -> Some; anything else -> a field message.
-pub(crate) fn optional_number<T: std::str::FromStr>(
-    field: &str,
-    text: &str,
-    errors: &mut FieldErrors,
-) -> Option<T> {
-    let text = text.trim();
-    if text.is_empty() {
-        return None;
+/// The field messages of a service check that failed.
+pub(crate) fn problems<T>(checked: Result<T, UsersError>) -> FieldErrors {
+    match checked {
+        Err(UsersError::Invalid(fields)) => fields,
+        _ => FieldErrors::new(),
     }
-    match text.parse::<T>() {
-        Ok(n) => Some(n),
-        Err(_) => {
-            errors.insert(field.into(), format!("\"{text}\" is not a whole number"));
-            None
-        }
-    }
-}
-
-/// A `datetime-local` value (or RFC 3339), read as UTC.
-pub(crate) fn parse_utc(text: &str) -> Result<DateTime<Utc>, String> {
-    let text = text.trim();
-    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
-        return Ok(at.with_timezone(&Utc));
-    }
-    for format in ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"] {
-        if let Ok(at) = NaiveDateTime::parse_from_str(text, format) {
-            return Ok(at.and_utc());
-        }
-    }
-    Err(format!(
-        "\"{text}\" is not a date and time such as 2027-01-31T14:30 (UTC)"
-    ))
 }
 
 /// Messages found reading the form, plus the service's own.
-pub(crate) fn merged(mut early: FieldErrors, later: Result<(), UsersError>) -> UsersError {
-    if let Err(UsersError::Invalid(fields)) = later {
-        for (k, v) in fields {
-            early.entry(k).or_insert(v);
-        }
-    }
-    UsersError::Invalid(early)
+pub(crate) fn merged(early: FieldErrors, later: FieldErrors) -> UsersError {
+    UsersError::Invalid(forms::merged(early, later))
 }
 
 fn all() -> PageRequest {
@@ -130,7 +71,8 @@ fn all() -> PageRequest {
     }
 }
 
-pub(crate) async fn package_names(state: &AppState) -> Result<HashMap<i32, String>, AppError> {
+/// Every package, by name.
+async fn all_packages(state: &AppState) -> Result<Vec<service_package::Model>, AppError> {
     let (packages, _) = service::list_packages(
         &state.db.main,
         &PackageFilter::default(),
@@ -138,6 +80,11 @@ pub(crate) async fn package_names(state: &AppState) -> Result<HashMap<i32, Strin
         all(),
     )
     .await?;
+    Ok(packages)
+}
+
+pub(crate) async fn package_names(state: &AppState) -> Result<HashMap<i32, String>, AppError> {
+    let packages = all_packages(state).await?;
     Ok(packages.into_iter().map(|p| (p.id, p.name)).collect())
 }
 
@@ -145,22 +92,12 @@ pub(crate) async fn package_choices(
     state: &AppState,
     current: &str,
 ) -> Result<Vec<Choice>, AppError> {
-    let (packages, _) = service::list_packages(
-        &state.db.main,
-        &PackageFilter::default(),
-        &Sort::by(vec![(service_package::Column::Name, Order::Asc)]),
-        all(),
-    )
-    .await?;
-    Ok(packages
+    Ok(all_packages(state)
+        .await?
         .into_iter()
         .map(|p| {
-            let value = p.id.to_string();
-            Choice {
-                selected: value == current,
-                label: format!("{} ({})", p.name, mikrotik_rate_limit(&p)),
-                value,
-            }
+            let label = format!("{} ({})", p.name, mikrotik_rate_limit(&p));
+            Choice::new(p.id.to_string(), label, current)
         })
         .collect())
 }
@@ -179,15 +116,11 @@ pub(crate) async fn subnet_choices(
     Ok(subnets
         .into_iter()
         .map(|s| {
-            let value = s.id.to_string();
-            Choice {
-                selected: value == current,
-                label: match &s.description {
-                    Some(d) if !d.is_empty() => format!("{} ({d})", ipam::subnet_label(&s)),
-                    _ => ipam::subnet_label(&s),
-                },
-                value,
-            }
+            let label = match &s.description {
+                Some(d) if !d.is_empty() => format!("{} ({d})", ipam::subnet_label(&s)),
+                _ => ipam::subnet_label(&s),
+            };
+            Choice::new(s.id.to_string(), label, current)
         })
         .collect())
 }

@@ -361,6 +361,47 @@ async fn users_are_managed_and_their_password_is_never_returned(backend: Backend
 }
 crate::on_every_backend!(users_are_managed_and_their_password_is_never_returned);
 
+async fn an_update_without_a_subnet_keeps_a_static_users_address(backend: Backend) {
+    let Some(f) = spawn(backend).await else {
+        return;
+    };
+    let package = f.package("Home", "home").await;
+    let subnet = f.subnet().await;
+    let created = f
+        .send(
+            Method::POST,
+            "/api/v1/users",
+            Some(
+                json!({"username": "alice", "password": PASSWORD, "service_type": "static",
+                "package_id": package, "static_subnet_id": subnet}),
+            ),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    let user = created.json();
+    let id = user["id"].as_i64().unwrap();
+    // The same change the user's page sends: no subnet named.
+    let updated = f
+        .send(
+            Method::PUT,
+            &format!("/api/v1/users/{id}"),
+            Some(
+                json!({"username": "alice", "service_type": "static", "package_id": package,
+                "full_name": "Alice Example"}),
+            ),
+        )
+        .await;
+    assert_eq!(updated.status, 200, "{}", updated.text());
+    let updated = updated.json();
+    assert_eq!(updated["full_name"], "Alice Example");
+    assert_eq!(updated["static_ip"], user["static_ip"]);
+    assert_eq!(
+        updated["static_allocation_id"],
+        user["static_allocation_id"]
+    );
+}
+crate::on_every_backend!(an_update_without_a_subnet_keeps_a_static_users_address);
+
 async fn each_bad_user_field_is_a_422_naming_it(backend: Backend) {
     let Some(f) = spawn(backend).await else {
         return;

@@ -5,14 +5,11 @@
 //! Every handler reads its query, calls [`super::accounting`] (the same
 //! functions the API calls) and builds a view. Times are shown in UTC.
 
-use askama::Template;
-use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
 use crate::app::AppState;
-use crate::error::{AppError, FieldErrors};
-use crate::web::forms::with_vary;
+use crate::error::FieldErrors;
 
 mod charts;
 mod online;
@@ -73,20 +70,6 @@ pub(super) fn with_query(path: &str, params: &[(&'static str, String)]) -> Strin
     } else {
         format!("{path}?{q}")
     }
-}
-
-pub(super) fn render_fragment(template: &impl Template) -> Result<Response, AppError> {
-    let html = template
-        .render()
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("rendering a fragment: {e}")))?;
-    Ok(with_vary(Html(html).into_response()))
-}
-
-/// One `<option>`.
-pub struct Choice {
-    pub value: String,
-    pub label: String,
-    pub selected: bool,
 }
 
 #[cfg(test)]

@@ -2,24 +2,19 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::extract::Query;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Form;
 use chrono::Utc;
 use serde::Deserialize;
-use tower_sessions::Session;
 
 use super::super::accounting::{self, OnlineFilter, OnlineSort};
 use super::rows::{session_rows, SessionRow};
-use super::{problems, render_fragment, text, with_query, Choice};
-use crate::access::SignedIn;
-use crate::app::AppState;
+use super::{problems, text, with_query};
 use crate::error::{AppError, FieldErrors};
-use crate::staff::Role;
-use crate::web::flash;
-use crate::web::forms::RequestParts;
-use crate::web::forms::{is_htmx, see_other, with_vary};
+use crate::staff::{Operator, Role, Viewer};
+use crate::web::forms::{is_htmx, render_fragment, with_vary, Choice, Staff};
 use crate::web::layout::Chrome;
 use crate::web::listing::{page_request, Pager};
 
@@ -87,19 +82,19 @@ const SORT_LABELS: [(&str, &str); 5] = [
 ];
 
 pub async fn online_users(
-    _user: SignedIn,
-    chrome: Chrome,
+    staff: Staff<Viewer>,
     headers: HeaderMap,
-    State(state): State<AppState>,
     Query(query): Query<OnlineQuery>,
 ) -> Result<Response, AppError> {
+    let chrome = staff.chrome().await?;
+    let state = &staff.state;
     let mut errors = FieldErrors::new();
     let filter = OnlineFilter::parse(query.q.as_deref(), query.nas.as_deref(), &mut errors);
     let sort = OnlineSort::parse(query.sort.as_deref(), &mut errors);
     let page = page_request(&query.page);
     let (sessions, total) =
         accounting::online_sessions(&state.db.radius, &filter, sort, page).await?;
-    let rows = session_rows(&state, sessions, true).await?;
+    let rows = session_rows(state, sessions, true).await?;
     let params = vec![
         ("q", text(&query.q)),
         ("nas", filter.nas.map(|n| n.to_string()).unwrap_or_default()),
@@ -125,25 +120,17 @@ pub async fn online_users(
         actions: SessionActions::for_staff(&chrome, "/radius/online"),
     };
     if is_htmx(&headers) {
-        return render_fragment(&OnlineFragment { results });
+        return render_fragment(StatusCode::OK, &OnlineFragment { results });
     }
     let current_nas = filter.nas.map(|n| n.to_string()).unwrap_or_default();
     let nas_options = accounting::online_nas_addresses(&state.db.radius)
         .await?
         .into_iter()
-        .map(|nas| Choice {
-            selected: nas == current_nas,
-            label: nas.clone(),
-            value: nas,
-        })
+        .map(|nas| Choice::new(nas.clone(), nas, &current_nas))
         .collect();
     let sort_options = SORT_LABELS
         .iter()
-        .map(|(value, label)| Choice {
-            value: value.to_string(),
-            label: label.to_string(),
-            selected: *value == sort.name(),
-        })
+        .map(|(value, label)| Choice::new(*value, *label, sort.name()))
         .collect();
     let page = OnlinePage {
         can_close_stale: chrome.can(Role::Operator),
@@ -166,22 +153,17 @@ pub struct CloseStaleForm {
 /// Closes stale sessions now (operators and admins), as the scheduled job
 /// does, and says how many.
 pub async fn close_stale(
-    SignedIn(user): SignedIn,
-    parts: RequestParts,
-    session: Session,
-    State(state): State<AppState>,
+    staff: Staff<Operator>,
     Form(form): Form<CloseStaleForm>,
 ) -> Result<Response, AppError> {
-    user.require(Role::Operator)?;
     let dry_run = form.dry_run.as_deref() == Some("true");
     let report = accounting::close_stale(
-        &state.db.main,
-        &state.db.radius,
-        &user.actor(parts.address),
+        staff.db(),
+        &staff.state.db.radius,
+        &staff.actor,
         accounting::StaleSettings::default(),
         dry_run,
     )
     .await?;
-    flash::success(&session, report.to_string()).await;
-    Ok(see_other("/radius/online".into()))
+    Ok(staff.done(report.to_string(), "/radius/online").await)
 }

@@ -2,7 +2,7 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -13,9 +13,9 @@ use super::super::accounting::{self, DailyUsage, DateRange};
 use super::charts::{UsageChart, UsageRow};
 use super::rows::user_links;
 use super::{text, with_query, CHART_DAYS};
-use crate::access::SignedIn;
-use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
+use crate::staff::Viewer;
+use crate::web::forms::Staff;
 use crate::web::layout::Chrome;
 use crate::web::listing::{page_request, when, Pager};
 
@@ -99,11 +99,11 @@ pub(super) fn chart_days(range: &DateRange, days: &[DailyUsage]) -> (NaiveDate, 
 }
 
 pub async fn accounting_report(
-    _user: SignedIn,
-    chrome: Chrome,
-    State(state): State<AppState>,
+    staff: Staff<Viewer>,
     Query(query): Query<ReportQuery>,
 ) -> Result<Response, AppError> {
+    let chrome = staff.chrome().await?;
+    let state = &staff.state;
     let mut errors = FieldErrors::new();
     let (range, from, to) = report_range(&query.from, &query.to, &mut errors);
     let q = text(&query.q);
@@ -177,10 +177,10 @@ pub(super) fn csv_line(out: &mut String, fields: &[String]) {
 
 /// The usage report as CSV: one line per username, exact octet counts.
 pub async fn export_accounting(
-    _user: SignedIn,
-    State(state): State<AppState>,
+    staff: Staff<Viewer>,
     Query(query): Query<ReportQuery>,
 ) -> Result<Response, AppError> {
+    let state = &staff.state;
     let mut errors = FieldErrors::new();
     let (range, _, _) = report_range(&query.from, &query.to, &mut errors);
     if !errors.is_empty() {

@@ -4,14 +4,13 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::ConnectionTrait;
 
 use super::super::accounting::{
     self, human_bytes, human_duration, Session as RadSession, STALE_CAUSE,
 };
 use crate::app::AppState;
 use crate::error::AppError;
-use crate::users::entities::network_user;
 use crate::web::listing::when;
 
 /// A session as the tables show it. It carries what a row action (the
@@ -110,20 +109,10 @@ pub(super) async fn user_links(
     let mut names: Vec<String> = usernames.filter(|u| !u.is_empty()).collect();
     names.sort();
     names.dedup();
-    if names.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let found: Vec<(i32, String)> = network_user::Entity::find()
-        .select_only()
-        .column(network_user::Column::Id)
-        .column(network_user::Column::Username)
-        .filter(network_user::Column::Username.is_in(names))
-        .into_tuple()
-        .all(main_db)
-        .await?;
+    let found = crate::users::service::ids_by_username(main_db, names).await?;
     Ok(found
         .into_iter()
-        .map(|(id, name)| (name, format!("/users/{id}")))
+        .map(|(name, id)| (name, format!("/users/{id}")))
         .collect())
 }
 

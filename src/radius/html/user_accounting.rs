@@ -2,7 +2,7 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 
@@ -12,11 +12,10 @@ use super::online::SessionActions;
 use super::report::{chart_days, csv_line, csv_response, range_text, report_range, ReportQuery};
 use super::rows::{session_rows, SessionRow};
 use super::with_query;
-use crate::access::SignedIn;
-use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
 use crate::query::{PageRequest, MAX_PER_PAGE};
-use crate::web::forms::path_id;
+use crate::staff::Viewer;
+use crate::web::forms::{path_id, Staff};
 use crate::web::layout::Chrome;
 use crate::web::listing::{page_request, Pager};
 
@@ -47,13 +46,13 @@ pub struct UserAccountingPage {
 
 /// A user's sessions and usage over a range (default the last 30 days).
 pub async fn user_accounting(
-    _user: SignedIn,
-    chrome: Chrome,
-    State(state): State<AppState>,
+    staff: Staff<Viewer>,
     Path(id): Path<String>,
     Query(query): Query<ReportQuery>,
 ) -> Result<Response, AppError> {
-    let user = crate::users::service::get_user(&state.db.main, user_id(&id)?).await?;
+    let chrome = staff.chrome().await?;
+    let state = &staff.state;
+    let user = crate::users::service::get_user(staff.db(), user_id(&id)?).await?;
     let mut errors = FieldErrors::new();
     let (range, from, to) = report_range(&query.from, &query.to, &mut errors);
     let page = page_request(&query.page);
@@ -74,7 +73,7 @@ pub async fn user_accounting(
         None => (Vec::new(), 0, Vec::new(), Vec::new(), Usage::default()),
     };
     let (first, last) = chart_days(&range, &daily);
-    let sessions = session_rows(&state, sessions, false).await?;
+    let sessions = session_rows(state, sessions, false).await?;
     let page_view = UserAccountingPage {
         actions: SessionActions::for_staff(&chrome, format!("/users/{}/accounting", user.id)),
         chrome: chrome.at("users", format!("Accounting of {}", user.username)),
@@ -111,12 +110,12 @@ pub async fn user_accounting(
 
 /// A user's sessions in the range as CSV, exact octet counts.
 pub async fn export_user_sessions(
-    _user: SignedIn,
-    State(state): State<AppState>,
+    staff: Staff<Viewer>,
     Path(id): Path<String>,
     Query(query): Query<ReportQuery>,
 ) -> Result<Response, AppError> {
-    let user = crate::users::service::get_user(&state.db.main, user_id(&id)?).await?;
+    let state = &staff.state;
+    let user = crate::users::service::get_user(staff.db(), user_id(&id)?).await?;
     let mut errors = FieldErrors::new();
     let (range, _, _) = report_range(&query.from, &query.to, &mut errors);
     if !errors.is_empty() {

@@ -1,18 +1,18 @@
 //! `/api/v1/packages`: CRUD of service packages.
 
-use axum::extract::{OriginalUri, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::extract::OriginalUri;
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::auth::ApiCaller;
+use crate::api::auth::Api;
+use crate::api::created;
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
 use crate::query::{filters, Sort};
-use crate::staff::Role;
+use crate::staff::{Operator, Viewer};
 use crate::users::api::{check, PackageView};
 use crate::users::service::{self, PackageFilter, PackageInput, PACKAGE_SORTS};
 use crate::web::pagination::{Page, PageParams, Paged};
@@ -114,13 +114,11 @@ impl From<PackageBody> for PackageInput {
     ),
 )]
 pub async fn list_packages(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Viewer>,
     OriginalUri(uri): OriginalUri,
     ApiQuery(paging): ApiQuery<PageParams>,
     ApiQuery(query): ApiQuery<PackageQuery>,
 ) -> Result<Paged<PackageView>, AppError> {
-    caller.require(Role::Viewer)?;
     let mut errors = FieldErrors::new();
     let page = paging.validate(&mut errors);
     let filter = PackageFilter {
@@ -128,7 +126,7 @@ pub async fn list_packages(
     };
     let sort = Sort::parse(query.sort.as_deref(), PACKAGE_SORTS, "name", &mut errors);
     check(errors)?;
-    let (rows, total) = service::list_packages(&state.db.main, &filter, &sort, page).await?;
+    let (rows, total) = service::list_packages(api.db(), &filter, &sort, page).await?;
     Ok(Paged::new(&uri, page, total, rows).map(PackageView::from))
 }
 
@@ -150,19 +148,14 @@ pub async fn list_packages(
     ),
 )]
 pub async fn create_package(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Operator>,
     ApiJson(body): ApiJson<PackageBody>,
 ) -> Result<Response, AppError> {
-    caller.require(Role::Operator)?;
-    let package = service::create_package(&state.db.main, &caller.actor, &body.into()).await?;
-    let location = format!("/api/v1/packages/{}", package.id);
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(PackageView::from(package)),
-    )
-        .into_response())
+    let package = service::create_package(api.db(), &api.actor, &body.into()).await?;
+    Ok(created(
+        &format!("/packages/{}", package.id),
+        PackageView::from(package),
+    ))
 }
 
 /// Show one service package.
@@ -177,12 +170,10 @@ pub async fn create_package(
     ),
 )]
 pub async fn get_package(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Viewer>,
     ApiPath(id): ApiPath<i32>,
 ) -> Result<Json<PackageView>, AppError> {
-    caller.require(Role::Viewer)?;
-    Ok(Json(service::get_package(&state.db.main, id).await?.into()))
+    Ok(Json(service::get_package(api.db(), id).await?.into()))
 }
 
 /// Replace a package's settings (every field, as in `POST`). Its users are
@@ -199,13 +190,11 @@ pub async fn get_package(
     ),
 )]
 pub async fn update_package(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Operator>,
     ApiPath(id): ApiPath<i32>,
     ApiJson(body): ApiJson<PackageBody>,
 ) -> Result<Json<PackageView>, AppError> {
-    caller.require(Role::Operator)?;
-    let package = service::update_package(&state.db.main, &caller.actor, id, &body.into()).await?;
+    let package = service::update_package(api.db(), &api.actor, id, &body.into()).await?;
     Ok(Json(package.into()))
 }
 
@@ -226,11 +215,9 @@ pub async fn update_package(
     ),
 )]
 pub async fn delete_package(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Operator>,
     ApiPath(id): ApiPath<i32>,
 ) -> Result<StatusCode, AppError> {
-    caller.require(Role::Operator)?;
-    service::delete_package(&state.db.main, &caller.actor, id).await?;
+    service::delete_package(api.db(), &api.actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -2,26 +2,24 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Form;
 use sea_orm::Order;
 use serde::Deserialize;
-use tower_sessions::Session;
 
-use crate::access::SignedIn;
 use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
 use crate::query::{PageRequest, Sort};
-use crate::staff::Role;
+use crate::staff::{Operator, Role, Viewer};
 use crate::users::domain::{mikrotik_rate_limit, Rate, RateLimit};
 use crate::users::entities::{network_user, service_package};
-use crate::users::html::{merged, optional_number, text};
+use crate::users::html::{merged, problems};
 use crate::users::service::{self, PackageFilter, PackageInput, UsersError};
-use crate::web::flash;
-use crate::web::forms::RequestParts;
-use crate::web::forms::{dash, optional_string, path_id, see_other, Errors, Notice};
+use crate::web::forms::{
+    again, dash, optional_number, optional_string, path_id, search_text, Errors, Notice, Staff,
+};
 use crate::web::layout::Chrome;
 use crate::web::listing::{page_request, when, Pager};
 
@@ -112,6 +110,17 @@ impl PackageForm {
         };
         (input, errors)
     }
+
+    /// The service's input when the form reads as one, else every message
+    /// the form and the service's own check have for it.
+    fn parsed(&self) -> Result<PackageInput, UsersError> {
+        let (input, early) = self.input();
+        if early.is_empty() {
+            Ok(input)
+        } else {
+            Err(merged(early, problems(input.validate())))
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -158,7 +167,7 @@ async fn packages_page(
     form: PackageForm,
     errors: Errors,
 ) -> Result<PackagesPage, AppError> {
-    let q = text(&query.q);
+    let q = search_text(&query.q);
     let page = page_request(&query.page);
     let (packages, total) = service::list_packages(
         &state.db.main,
@@ -200,46 +209,35 @@ async fn packages_page(
 }
 
 pub async fn list_packages(
-    _user: SignedIn,
-    chrome: Chrome,
-    State(state): State<AppState>,
+    staff: Staff<Viewer>,
     Query(query): Query<PackageListQuery>,
 ) -> Result<PackagesPage, AppError> {
-    packages_page(
-        &state,
-        chrome,
-        &query,
-        PackageForm::default(),
-        Errors::default(),
-    )
-    .await
+    let chrome = staff.chrome().await?;
+    let (form, errors) = (PackageForm::default(), Errors::default());
+    packages_page(&staff.state, chrome, &query, form, errors).await
 }
 
 pub async fn create_package(
-    SignedIn(user): SignedIn,
-    chrome: Chrome,
-    parts: RequestParts,
-    session: Session,
-    State(state): State<AppState>,
+    staff: Staff<Operator>,
     Form(form): Form<PackageForm>,
 ) -> Result<Response, AppError> {
-    user.require(Role::Operator)?;
-    let (input, early) = form.input();
-    let created = if early.is_empty() {
-        service::create_package(&state.db.main, &user.actor(parts.address), &input).await
-    } else {
-        Err(merged(early, input.validate().map(|_| ())))
+    let created = match form.parsed() {
+        Ok(input) => service::create_package(staff.db(), &staff.actor, &input).await,
+        Err(early) => Err(early),
     };
     match created {
         Ok(package) => {
-            flash::success(&session, format!("Package “{}” created.", package.name)).await;
-            Ok(see_other(format!("/packages/{}", package.id)))
+            let created = format!("Package “{}” created.", package.name);
+            Ok(staff
+                .done(created, format!("/packages/{}", package.id))
+                .await)
         }
         Err(UsersError::Invalid(fields)) => {
             let errors = Errors::from_fields(fields, PACKAGE_FIELDS);
-            let page =
-                packages_page(&state, chrome, &PackageListQuery::default(), form, errors).await?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+            let chrome = staff.chrome().await?;
+            let query = PackageListQuery::default();
+            let page = packages_page(&staff.state, chrome, &query, form, errors).await?;
+            again(StatusCode::UNPROCESSABLE_ENTITY, page)
         }
         Err(e) => Err(e.into()),
     }
@@ -336,42 +334,31 @@ async fn package_page(
     })
 }
 
+const NOT_FOUND: &str = "There is no such package.";
+
 pub async fn show_package(
-    _user: SignedIn,
-    chrome: Chrome,
-    State(state): State<AppState>,
+    staff: Staff<Viewer>,
     Path(id): Path<String>,
 ) -> Result<PackagePage, AppError> {
-    package_page(
-        &state,
-        chrome,
-        path_id(&id, "There is no such package.")?,
-        PackagePageState::default(),
-    )
-    .await
+    let chrome = staff.chrome().await?;
+    let extra = PackagePageState::default();
+    package_page(&staff.state, chrome, path_id(&id, NOT_FOUND)?, extra).await
 }
 
 pub async fn update_package(
-    SignedIn(user): SignedIn,
-    chrome: Chrome,
-    parts: RequestParts,
-    session: Session,
-    State(state): State<AppState>,
+    staff: Staff<Operator>,
     Path(id): Path<String>,
     Form(form): Form<PackageForm>,
 ) -> Result<Response, AppError> {
-    user.require(Role::Operator)?;
-    let id = path_id(&id, "There is no such package.")?;
-    let (input, early) = form.input();
-    let updated = if early.is_empty() {
-        service::update_package(&state.db.main, &user.actor(parts.address), id, &input).await
-    } else {
-        Err(merged(early, input.validate().map(|_| ())))
+    let id = path_id(&id, NOT_FOUND)?;
+    let updated = match form.parsed() {
+        Ok(input) => service::update_package(staff.db(), &staff.actor, id, &input).await,
+        Err(early) => Err(early),
     };
     match updated {
         Ok(package) => {
-            flash::success(&session, format!("Package “{}” saved.", package.name)).await;
-            Ok(see_other(format!("/packages/{id}")))
+            let saved = format!("Package “{}” saved.", package.name);
+            Ok(staff.done(saved, format!("/packages/{id}")).await)
         }
         Err(UsersError::Invalid(fields)) => {
             let extra = PackagePageState {
@@ -379,36 +366,30 @@ pub async fn update_package(
                 errors: Errors::from_fields(fields, PACKAGE_FIELDS),
                 ..Default::default()
             };
-            let page = package_page(&state, chrome, id, extra).await?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+            let page = package_page(&staff.state, staff.chrome().await?, id, extra).await?;
+            again(StatusCode::UNPROCESSABLE_ENTITY, page)
         }
         Err(e) => Err(e.into()),
     }
 }
 
 pub async fn delete_package(
-    SignedIn(user): SignedIn,
-    chrome: Chrome,
-    parts: RequestParts,
-    session: Session,
-    State(state): State<AppState>,
+    staff: Staff<Operator>,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    user.require(Role::Operator)?;
-    let id = path_id(&id, "There is no such package.")?;
-    let name = service::get_package(&state.db.main, id).await?.name;
-    match service::delete_package(&state.db.main, &user.actor(parts.address), id).await {
-        Ok(()) => {
-            flash::success(&session, format!("Package “{name}” deleted.")).await;
-            Ok(see_other("/packages".into()))
-        }
+    let id = path_id(&id, NOT_FOUND)?;
+    let name = service::get_package(staff.db(), id).await?.name;
+    match service::delete_package(staff.db(), &staff.actor, id).await {
+        Ok(()) => Ok(staff
+            .done(format!("Package “{name}” deleted."), "/packages")
+            .await),
         Err(UsersError::Conflict { message, .. }) => {
             let extra = PackagePageState {
                 notice: Some(Notice::error(message)),
                 ..Default::default()
             };
-            let page = package_page(&state, chrome, id, extra).await?;
-            Ok((StatusCode::CONFLICT, page).into_response())
+            let page = package_page(&staff.state, staff.chrome().await?, id, extra).await?;
+            again(StatusCode::CONFLICT, page)
         }
         Err(e) => Err(e.into()),
     }

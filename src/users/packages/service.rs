@@ -9,7 +9,7 @@ use sea_orm::{
 use tracing::instrument;
 
 use crate::audit::{self, Actor};
-use crate::db::begin_write;
+use crate::db::{begin_write, UniqueKey};
 use crate::error::FieldErrors;
 use crate::query::{contains, fetch_page, PageRequest, Sort};
 use crate::text::optional_text;
@@ -282,18 +282,22 @@ async fn check_package_unique(
     }
 }
 
-/// A unique violation that raced past [`check_package_unique`]: the
-/// message names the column on every backend (PostgreSQL's constraint
-/// `service_packages_radius_group_key`, MariaDB's key `radius_group`,
-/// SQLite's `service_packages.radius_group`).
+/// The unique keys of `service_packages`: columns declared unique.
+const NAME_KEY: UniqueKey = UniqueKey::column("service_packages", &["name"]);
+const RADIUS_GROUP_KEY: UniqueKey = UniqueKey::column("service_packages", &["radius_group"]);
+
+/// A unique violation that raced past [`check_package_unique`], as the
+/// message of the field whose key it broke.
 fn package_taken_as_invalid(err: DbErr) -> UsersError {
-    match crate::db::unique_violation(&err) {
-        Some(text) if text.contains("radius_group") => UsersError::invalid(
+    if RADIUS_GROUP_KEY.violated_by(&err) {
+        UsersError::invalid(
             "radius_group",
             "a package with this RADIUS group exists already",
-        ),
-        Some(_) => UsersError::invalid("name", "a package with this name exists already"),
-        None => UsersError::Db(err),
+        )
+    } else if NAME_KEY.violated_by(&err) {
+        UsersError::invalid("name", "a package with this name exists already")
+    } else {
+        UsersError::Db(err)
     }
 }
 

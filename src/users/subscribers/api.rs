@@ -1,7 +1,7 @@
 //! `/api/v1/users`: CRUD of network users, password reveal, accounting and
 //! RADIUS resync.
 
-use axum::extract::{OriginalUri, State};
+use axum::extract::OriginalUri;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -9,13 +9,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::auth::ApiCaller;
+use crate::api::auth::Api;
+use crate::api::created;
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::app::AppState;
 use crate::crypto::Secret;
 use crate::error::{AppError, FieldErrors};
 use crate::query::Sort;
-use crate::staff::Role;
+use crate::staff::{Operator, Viewer};
 use crate::users::api::{check, settings, RevealedPassword, UserView};
 
 use crate::users::provision;
@@ -121,13 +121,11 @@ impl From<UserBody> for UserInput {
     ),
 )]
 pub async fn list_users(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Viewer>,
     OriginalUri(uri): OriginalUri,
     ApiQuery(paging): ApiQuery<PageParams>,
     ApiQuery(query): ApiQuery<UserQuery>,
 ) -> Result<Paged<UserView>, AppError> {
-    caller.require(Role::Viewer)?;
     let mut errors = FieldErrors::new();
     let page = paging.validate(&mut errors);
     let filter = UserFilter::parse(
@@ -139,7 +137,7 @@ pub async fn list_users(
     );
     let sort = Sort::parse(query.sort.as_deref(), USER_SORTS, "username", &mut errors);
     check(errors)?;
-    let (rows, total) = service::list_users(&state.db.main, &filter, &sort, page).await?;
+    let (rows, total) = service::list_users(api.db(), &filter, &sort, page).await?;
     Ok(Paged::new(&uri, page, total, rows).map(UserView::from))
 }
 
@@ -169,26 +167,21 @@ pub async fn list_users(
     ),
 )]
 pub async fn create_user(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Operator>,
     ApiJson(body): ApiJson<UserBody>,
 ) -> Result<Response, AppError> {
-    caller.require(Role::Operator)?;
     let user = provision::create_user(
-        &state.db,
-        &state.app_key,
-        settings(&state),
-        &caller.actor,
+        &api.state.db,
+        &api.state.app_key,
+        settings(&api.state),
+        &api.actor,
         &body.into(),
     )
     .await?;
-    let location = format!("/api/v1/users/{}", user.id);
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(UserView::from(user)),
-    )
-        .into_response())
+    Ok(created(
+        &format!("/users/{}", user.id),
+        UserView::from(user),
+    ))
 }
 
 /// Show one network user (never its password).
@@ -203,12 +196,10 @@ pub async fn create_user(
     ),
 )]
 pub async fn get_user(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Viewer>,
     ApiPath(id): ApiPath<i32>,
 ) -> Result<Json<UserView>, AppError> {
-    caller.require(Role::Viewer)?;
-    Ok(Json(service::get_user(&state.db.main, id).await?.into()))
+    Ok(Json(service::get_user(api.db(), id).await?.into()))
 }
 
 /// Replace a user's settings (every field, as in `POST`; without
@@ -233,18 +224,16 @@ pub async fn get_user(
     ),
 )]
 pub async fn update_user(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Operator>,
     ApiPath(id): ApiPath<i32>,
     ApiJson(body): ApiJson<UserBody>,
 ) -> Result<Json<UserView>, AppError> {
-    caller.require(Role::Operator)?;
     let written = provision::update_user(
-        &state.db,
-        &state.app_key,
-        &state.router_pool,
-        settings(&state),
-        &caller.actor,
+        &api.state.db,
+        &api.state.app_key,
+        &api.state.router_pool,
+        settings(&api.state),
+        &api.actor,
         id,
         &body.into(),
     )
@@ -271,16 +260,14 @@ pub async fn update_user(
     ),
 )]
 pub async fn delete_user(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Operator>,
     ApiPath(id): ApiPath<i32>,
 ) -> Result<StatusCode, AppError> {
-    caller.require(Role::Operator)?;
     provision::delete_user(
-        &state.db,
-        &state.router_pool,
-        settings(&state),
-        &caller.actor,
+        &api.state.db,
+        &api.state.router_pool,
+        settings(&api.state),
+        &api.actor,
         id,
     )
     .await?;
@@ -302,14 +289,11 @@ pub async fn delete_user(
     ),
 )]
 pub async fn reveal_password(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Operator>,
     ApiPath(id): ApiPath<i32>,
 ) -> Result<Response, AppError> {
-    caller.require(Role::Operator)?;
-    let user = service::get_user(&state.db.main, id).await?;
-    let password =
-        service::reveal_password(&state.db.main, &state.app_key, &caller.actor, id).await?;
+    let user = service::get_user(api.db(), id).await?;
+    let password = service::reveal_password(api.db(), &api.state.app_key, &api.actor, id).await?;
     Ok((
         [(header::CACHE_CONTROL, "no-store")],
         Json(RevealedPassword {
@@ -357,16 +341,14 @@ pub struct RadiusSyncView {
     ),
 )]
 pub async fn sync_radius(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Operator>,
     ApiPath(id): ApiPath<i32>,
 ) -> Result<Json<RadiusSyncView>, AppError> {
-    caller.require(Role::Operator)?;
     let (user, outcome) = crate::radius::resync::sync_user_now(
-        &state.db.main,
-        &state.db.radius,
-        &state.app_key,
-        &caller.actor,
+        api.db(),
+        &api.state.db.radius,
+        &api.state.app_key,
+        &api.actor,
         id,
     )
     .await?;

@@ -3,34 +3,30 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::Form;
 use sea_orm::Order;
 use serde::Deserialize;
-use tower_sessions::Session;
 
-use crate::access::SignedIn;
 use crate::app::AppState;
 use crate::crypto::Secret;
 use crate::error::{AppError, FieldErrors};
-use crate::ipam::service::{self as ipam, IpamSettings};
+use crate::ipam::service::IpamSettings;
 use crate::query::{PageRequest, Sort, MAX_PER_PAGE};
 use crate::radius::html::SessionActions;
-use crate::staff::Role;
+use crate::staff::{Operator, Role, Viewer};
 use crate::users::domain::mikrotik_rate_limit;
 use crate::users::entities::network_user;
 use crate::users::html::{
-    choices, merged, optional_number, package_choices, package_names, parse_utc, subnet_choices,
-    text, Choice, SERVICE_TYPES, STATUSES,
+    merged, package_choices, package_names, problems, subnet_choices, SERVICE_TYPES, STATUSES,
 };
 use crate::users::provision;
 use crate::users::service::{self, UserInput, UsersError};
-use crate::web::flash;
-use crate::web::forms::RequestParts;
 use crate::web::forms::{
-    dash, is_htmx, optional_string, path_id, see_other, with_vary, Errors, Notice,
+    again, choices, dash, is_htmx, moment, optional_number, optional_string, path_id,
+    render_fragment, search_text as text, with_vary, Choice, Errors, Notice, Staff,
 };
 use crate::web::layout::Chrome;
 use crate::web::listing::{page_request, when, when_opt, Pager};
@@ -116,7 +112,7 @@ impl UserForm {
     /// The service's input, and what could not even be read as its type.
     fn input(&self) -> (UserInput, FieldErrors) {
         let mut errors = FieldErrors::new();
-        let expires_at = match optional_string(&self.expires_at).map(|t| parse_utc(&t)) {
+        let expires_at = match optional_string(&self.expires_at).map(|t| moment(&t)) {
             Some(Ok(at)) => Some(at),
             Some(Err(e)) => {
                 errors.insert("expires_at".into(), e);
@@ -269,25 +265,22 @@ async fn user_results(
 }
 
 pub async fn list_users(
-    _user: SignedIn,
-    chrome: Chrome,
+    staff: Staff<Viewer>,
     headers: HeaderMap,
-    State(state): State<AppState>,
     Query(query): Query<UserListQuery>,
 ) -> Result<Response, AppError> {
-    let results = user_results(&state, &chrome, &query).await?;
+    let chrome = staff.chrome().await?;
+    let state = &staff.state;
+    let results = user_results(state, &chrome, &query).await?;
     if is_htmx(&headers) {
-        let html = UserResultsFragment { results }
-            .render()
-            .map_err(|e| AppError::Internal(anyhow::anyhow!("rendering a fragment: {e}")))?;
-        return Ok(with_vary(Html(html).into_response()));
+        return render_fragment(StatusCode::OK, &UserResultsFragment { results });
     }
     let page = UsersPage {
         chrome: chrome.at("users", "Network Users"),
         q: text(&query.q),
         status_options: choices(&STATUSES, &text(&query.status)),
         type_options: choices(&SERVICE_TYPES, &text(&query.service_type)),
-        package_options: package_choices(&state, &text(&query.package_id)).await?,
+        package_options: package_choices(state, &text(&query.package_id)).await?,
         results,
     };
     Ok(with_vary(page.into_response()))
@@ -295,12 +288,11 @@ pub async fn list_users(
 
 /// The filtered users as CSV (never their passwords).
 pub async fn export_users(
-    _user: SignedIn,
-    State(state): State<AppState>,
+    staff: Staff<Viewer>,
     Query(query): Query<UserListQuery>,
 ) -> Result<Response, AppError> {
     let (filter, _) = list_filter(&query);
-    let packages = package_names(&state).await?;
+    let packages = package_names(&staff.state).await?;
     let sort = Sort::by(vec![(network_user::Column::Username, Order::Asc)]);
     let mut out = String::from(
         "id,username,full_name,service_type,package,status,static_ip,mac_address,expires_at,created_at\r\n",
@@ -311,7 +303,7 @@ pub async fn export_users(
             page,
             per_page: MAX_PER_PAGE,
         };
-        let (users, total) = service::list_users(&state.db.main, &filter, &sort, request).await?;
+        let (users, total) = service::list_users(staff.db(), &filter, &sort, request).await?;
         for u in &users {
             let package = u
                 .package_id
@@ -378,56 +370,47 @@ async fn new_user_page(
     })
 }
 
-pub async fn new_user(
-    SignedIn(user): SignedIn,
-    chrome: Chrome,
-    State(state): State<AppState>,
-) -> Result<NewUserPage, AppError> {
-    user.require(Role::Operator)?;
-    new_user_page(&state, chrome, UserForm::blank(), Errors::default()).await
+pub async fn new_user(staff: Staff<Operator>) -> Result<NewUserPage, AppError> {
+    let chrome = staff.chrome().await?;
+    new_user_page(&staff.state, chrome, UserForm::blank(), Errors::default()).await
 }
 
 pub async fn create_user(
-    SignedIn(user): SignedIn,
-    chrome: Chrome,
-    parts: RequestParts,
-    session: Session,
-    State(state): State<AppState>,
+    staff: Staff<Operator>,
     Form(form): Form<UserForm>,
 ) -> Result<Response, AppError> {
-    user.require(Role::Operator)?;
+    let state = &staff.state;
     let (input, early) = form.input();
     let created = if early.is_empty() {
-        provision::create_user(
-            &state.db,
-            &state.app_key,
-            IpamSettings::from_config(&state.config),
-            &user.actor(parts.address),
-            &input,
-        )
-        .await
+        let settings = IpamSettings::from_config(&state.config);
+        provision::create_user(&state.db, &state.app_key, settings, &staff.actor, &input).await
     } else {
-        Err(merged(early, input.validate(true).map(|_| ())))
+        Err(merged(early, problems(input.validate(true))))
     };
-    match created {
+    let (status, fields) = match created {
         Ok(created) => {
-            flash::success(&session, format!("User “{}” created.", created.username)).await;
-            Ok(see_other(format!("/users/{}", created.id)))
+            let created_text = format!("User “{}” created.", created.username);
+            return Ok(staff
+                .done(created_text, format!("/users/{}", created.id))
+                .await);
         }
-        Err(UsersError::Invalid(fields)) => {
-            let errors = Errors::from_fields(fields, USER_FIELDS);
-            let page = new_user_page(&state, chrome, form, errors).await?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
-        }
-        Err(UsersError::Conflict { message, .. }) => {
-            let errors = Errors::from_fields(
-                FieldErrors::from([("static_ip".to_string(), message)]),
-                USER_FIELDS,
-            );
-            let page = new_user_page(&state, chrome, form, errors).await?;
-            Ok((StatusCode::CONFLICT, page).into_response())
-        }
-        Err(e) => Err(e.into()),
+        Err(e) => failed(e)?,
+    };
+    let errors = Errors::from_fields(fields, USER_FIELDS);
+    let page = new_user_page(state, staff.chrome().await?, form, errors).await?;
+    again(status, page)
+}
+
+/// A create or update the service refused: its messages and their
+/// status, 422 for fields, 409 (under the address) for a conflict.
+fn failed(err: UsersError) -> Result<(StatusCode, FieldErrors), AppError> {
+    match err {
+        UsersError::Invalid(fields) => Ok((StatusCode::UNPROCESSABLE_ENTITY, fields)),
+        UsersError::Conflict { message, .. } => Ok((
+            StatusCode::CONFLICT,
+            FieldErrors::from([("static_ip".to_string(), message)]),
+        )),
+        e => Err(e.into()),
     }
 }
 
@@ -558,129 +541,82 @@ async fn user_page(
     })
 }
 
-pub async fn show_user(
-    _user: SignedIn,
-    chrome: Chrome,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<UserPage, AppError> {
-    user_page(
-        &state,
-        chrome,
-        path_id(&id, "There is no such network user.")?,
-        UserPageState::default(),
-    )
-    .await
+const NOT_FOUND: &str = "There is no such network user.";
+
+pub async fn show_user(staff: Staff<Viewer>, Path(id): Path<String>) -> Result<UserPage, AppError> {
+    let chrome = staff.chrome().await?;
+    let extra = UserPageState::default();
+    user_page(&staff.state, chrome, path_id(&id, NOT_FOUND)?, extra).await
 }
 
 pub async fn update_user(
-    SignedIn(user): SignedIn,
-    chrome: Chrome,
-    parts: RequestParts,
-    session: Session,
-    State(state): State<AppState>,
+    staff: Staff<Operator>,
     Path(id): Path<String>,
     Form(form): Form<UserForm>,
 ) -> Result<Response, AppError> {
-    user.require(Role::Operator)?;
-    let id = path_id(&id, "There is no such network user.")?;
-    let (mut input, early) = form.input();
-    // A static user whose form names no subnet keeps the address it has.
-    if input.static_subnet_id.is_none() && form.service_type.trim() == "static" {
-        if let Some(allocation_id) = service::get_user(&state.db.main, id)
-            .await?
-            .static_allocation_id
-        {
-            if let Ok(allocation) = ipam::get_allocation(&state.db.main, allocation_id).await {
-                input.static_subnet_id = Some(allocation.subnet_id);
-            }
-        }
-    }
+    let state = &staff.state;
+    let id = path_id(&id, NOT_FOUND)?;
+    let (input, early) = form.input();
     let updated = if early.is_empty() {
-        provision::update_user(
-            &state.db,
-            &state.app_key,
-            &state.router_pool,
-            IpamSettings::from_config(&state.config),
-            &user.actor(parts.address),
-            id,
-            &input,
-        )
-        .await
-        .map(|w| w.user)
+        let settings = IpamSettings::from_config(&state.config);
+        let (key, routers) = (&state.app_key, &state.router_pool);
+        provision::update_user(&state.db, key, routers, settings, &staff.actor, id, &input)
+            .await
+            .map(|w| w.user)
     } else {
-        Err(merged(early, input.validate(false).map(|_| ())))
+        Err(merged(
+            early,
+            service::update_problems(staff.db(), id, &input).await?,
+        ))
     };
-    let conflict = match updated {
+    let (status, fields) = match updated {
         Ok(updated) => {
-            flash::success(&session, format!("User “{}” saved.", updated.username)).await;
-            return Ok(see_other(format!("/users/{id}")));
+            let saved = format!("User “{}” saved.", updated.username);
+            return Ok(staff.done(saved, format!("/users/{id}")).await);
         }
-        Err(UsersError::Invalid(fields)) => (StatusCode::UNPROCESSABLE_ENTITY, fields),
-        Err(UsersError::Conflict { message, .. }) => (
-            StatusCode::CONFLICT,
-            FieldErrors::from([("static_ip".to_string(), message)]),
-        ),
-        Err(e) => return Err(e.into()),
+        Err(e) => failed(e)?,
     };
     let extra = UserPageState {
         form: Some(form),
-        errors: Errors::from_fields(conflict.1, USER_FIELDS),
+        errors: Errors::from_fields(fields, USER_FIELDS),
         ..Default::default()
     };
-    let page = user_page(&state, chrome, id, extra).await?;
-    Ok((conflict.0, page).into_response())
+    let page = user_page(state, staff.chrome().await?, id, extra).await?;
+    again(status, page)
 }
 
 pub async fn delete_user(
-    SignedIn(user): SignedIn,
-    parts: RequestParts,
-    session: Session,
-    State(state): State<AppState>,
+    staff: Staff<Operator>,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    user.require(Role::Operator)?;
-    let id = path_id(&id, "There is no such network user.")?;
-    let deleted = provision::delete_user(
-        &state.db,
-        &state.router_pool,
-        IpamSettings::from_config(&state.config),
-        &user.actor(parts.address),
-        id,
-    )
-    .await?;
+    let state = &staff.state;
+    let id = path_id(&id, NOT_FOUND)?;
+    let settings = IpamSettings::from_config(&state.config);
+    let deleted =
+        provision::delete_user(&state.db, &state.router_pool, settings, &staff.actor, id).await?;
     let mut message = format!("User “{}” deleted.", deleted.user.username);
     if let Some(allocation) = deleted.unreleased_allocation {
         message.push_str(&format!(
             " Its address (allocation {allocation}) could not be released; release it in IPAM."
         ));
     }
-    flash::success(&session, message).await;
-    Ok(see_other("/users".into()))
+    Ok(staff.done(message, "/users").await)
 }
 
 /// Shows the password once, on this answer only; audited by the service.
 pub async fn reveal_password(
-    SignedIn(user): SignedIn,
-    chrome: Chrome,
-    parts: RequestParts,
-    State(state): State<AppState>,
+    staff: Staff<Operator>,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    user.require(Role::Operator)?;
-    let id = path_id(&id, "There is no such network user.")?;
-    let password = service::reveal_password(
-        &state.db.main,
-        &state.app_key,
-        &user.actor(parts.address),
-        id,
-    )
-    .await?;
+    let id = path_id(&id, NOT_FOUND)?;
+    let chrome = staff.chrome().await?;
+    let password =
+        service::reveal_password(staff.db(), &staff.state.app_key, &staff.actor, id).await?;
     let extra = UserPageState {
         revealed: Some(password.expose().to_string()),
         ..Default::default()
     };
-    let page = user_page(&state, chrome, id, extra).await?;
+    let page = user_page(&staff.state, chrome, id, extra).await?;
     Ok((
         [
             (header::CACHE_CONTROL, "no-store"),

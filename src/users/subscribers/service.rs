@@ -1,204 +1,32 @@
-//! Creating, changing, listing and deleting network users.
+//! Creating, changing and deleting network users. Their input is read in
+//! [`super::input`], their static address handled in [`super::addresses`],
+//! and the list in [`super::listing`].
 
-use std::net::IpAddr;
-
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, PaginatorTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, Set,
 };
 use tracing::instrument;
 
+use super::addresses::{
+    allocate_static, keeping_static_subnet, plan_static, release_static, undo_allocation,
+    NewAllocation, StaticPlan,
+};
 use crate::audit::{self, Actor};
 use crate::crypto::{AppKey, Secret};
-use crate::db::begin_write;
+use crate::db::{begin_write, UniqueKey};
 use crate::error::FieldErrors;
-use crate::ipam::service::{self as ipam, AllocationInput, IpamError, IpamSettings};
+use crate::ipam::service::IpamSettings;
 use crate::mikrotik::pool::RouterPool;
 use crate::mikrotik::service::{self as mikrotik, PushedSecrets};
-use crate::query::{contains, fetch_page, filters, PageRequest, Sort};
-use crate::text::optional_text;
-use crate::users::domain::{check_password, MacAddress, NetUsername, ServiceType, UserStatus};
+use crate::users::domain::{ServiceType, UserStatus};
 use crate::users::entities::{network_user, service_package};
 use crate::users::packages::service::find_package;
 use crate::users::service::UsersError;
 
-/// A network user as the caller gives it; the same shape creates and
-/// replaces one.
-#[derive(Debug, Clone, Default)]
-pub struct UserInput {
-    pub username: String,
-    /// Required on create; on update `None` keeps the current password.
-    pub password: Option<Secret>,
-    /// pppoe, hotspot or static.
-    pub service_type: String,
-    pub package_id: Option<i32>,
-    /// active (the default), suspended or disabled.
-    pub status: Option<String>,
-    pub mac_address: Option<String>,
-    /// Must be in the future when the user is created.
-    pub expires_at: Option<DateTime<Utc>>,
-    /// For service_type static: the IPAM subnet the address comes from.
-    pub static_subnet_id: Option<i32>,
-    /// For service_type static: this address, else the lowest free one.
-    pub static_ip: Option<String>,
-    pub full_name: Option<String>,
-    pub notes: Option<String>,
-}
-
-/// Where a static user's address comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StaticTarget {
-    pub subnet_id: i32,
-    pub ip: Option<IpAddr>,
-}
-
-#[derive(Debug, Clone)]
-pub struct UserSpec {
-    pub username: NetUsername,
-    pub password: Option<Secret>,
-    pub service_type: ServiceType,
-    pub package_id: i32,
-    pub status: UserStatus,
-    pub mac_address: Option<MacAddress>,
-    pub expires_at: Option<DateTime<Utc>>,
-    /// Some exactly when the service type is static.
-    pub static_target: Option<StaticTarget>,
-    pub full_name: Option<String>,
-    pub notes: Option<String>,
-}
-
-impl UserInput {
-    /// Checks every field that needs no database; all problems together.
-    /// `creating`: a password is required, and an expiry must lie ahead.
-    pub fn validate(&self, creating: bool) -> Result<UserSpec, UsersError> {
-        let mut errors = FieldErrors::new();
-        let username = match NetUsername::parse(&self.username) {
-            Ok(name) => Some(name),
-            Err(e) => {
-                errors.insert("username".into(), e);
-                None
-            }
-        };
-        match &self.password {
-            None if creating => {
-                errors.insert("password".into(), "is required".into());
-            }
-            Some(password) => {
-                if let Err(e) = check_password(password.expose()) {
-                    errors.insert("password".into(), e);
-                }
-            }
-            None => {}
-        }
-        let service_type = match self.service_type.parse::<ServiceType>() {
-            Ok(t) => Some(t),
-            Err(e) => {
-                errors.insert("service_type".into(), e);
-                None
-            }
-        };
-        if self.package_id.is_none() {
-            errors.insert("package_id".into(), "is required".into());
-        }
-        let status = match optional_text(&self.status).map(str::parse::<UserStatus>) {
-            None => Some(UserStatus::Active),
-            Some(Ok(status)) => Some(status),
-            Some(Err(e)) => {
-                errors.insert("status".into(), e);
-                None
-            }
-        };
-        let mac_address = match optional_text(&self.mac_address).map(MacAddress::parse) {
-            Some(Err(e)) => {
-                errors.insert("mac_address".into(), e);
-                None
-            }
-            other => other.and_then(Result::ok),
-        };
-        if creating && self.expires_at.is_some_and(|at| at <= Utc::now()) {
-            errors.insert("expires_at".into(), "must be in the future".into());
-        }
-        let static_ip = match optional_text(&self.static_ip).map(crate::ipam::domain::parse_ip) {
-            Some(Err(e)) => {
-                errors.insert("static_ip".into(), e);
-                None
-            }
-            other => other.and_then(Result::ok),
-        };
-        let static_target = match (service_type, self.static_subnet_id) {
-            (Some(ServiceType::Static), Some(subnet_id)) => Some(StaticTarget {
-                subnet_id,
-                ip: static_ip,
-            }),
-            (Some(ServiceType::Static), None) => {
-                errors.insert(
-                    "static_subnet_id".into(),
-                    "is required for a static user: the subnet its address comes from".into(),
-                );
-                None
-            }
-            (Some(_), subnet) => {
-                if subnet.is_some() {
-                    errors.insert(
-                        "static_subnet_id".into(),
-                        "is only for service_type static".into(),
-                    );
-                }
-                if optional_text(&self.static_ip).is_some() {
-                    errors.insert("static_ip".into(), "is only for service_type static".into());
-                }
-                None
-            }
-            (None, _) => None,
-        };
-        let full_name = optional_text(&self.full_name).map(str::to_string);
-        if full_name.as_ref().is_some_and(|n| n.chars().count() > 128) {
-            errors.insert(
-                "full_name".into(),
-                "must be at most 128 characters long".into(),
-            );
-        }
-        let notes = optional_text(&self.notes).map(str::to_string);
-        if notes.as_ref().is_some_and(|n| n.chars().count() > 10_000) {
-            errors.insert(
-                "notes".into(),
-                "must be at most 10000 characters long".into(),
-            );
-        }
-        match (username, service_type, self.package_id, status) {
-            (Some(username), Some(service_type), Some(package_id), Some(status))
-                if errors.is_empty() =>
-            {
-                Ok(UserSpec {
-                    username,
-                    password: self.password.clone(),
-                    service_type,
-                    package_id,
-                    status,
-                    mac_address,
-                    expires_at: self.expires_at,
-                    static_target,
-                    full_name,
-                    notes,
-                })
-            }
-            _ => Err(UsersError::Invalid(errors)),
-        }
-    }
-}
-
-/// Sort fields of the user list (`?sort=`).
-pub const USER_SORTS: &[(&str, network_user::Column)] = &[
-    ("id", network_user::Column::Id),
-    ("username", network_user::Column::Username),
-    ("status", network_user::Column::Status),
-    ("service_type", network_user::Column::ServiceType),
-    ("package_id", network_user::Column::PackageId),
-    ("expires_at", network_user::Column::ExpiresAt),
-    ("created_at", network_user::Column::CreatedAt),
-    ("updated_at", network_user::Column::UpdatedAt),
-];
+pub use super::input::*;
+pub use super::listing::*;
 
 /// The result of a change that may give up a static address.
 #[derive(Debug, Clone)]
@@ -210,7 +38,10 @@ pub struct UserWrite {
     pub unreleased_allocation: Option<i64>,
 }
 
-async fn find_user(db: &impl ConnectionTrait, id: i32) -> Result<network_user::Model, UsersError> {
+pub(super) async fn find_user(
+    db: &impl ConnectionTrait,
+    id: i32,
+) -> Result<network_user::Model, UsersError> {
     network_user::Entity::find_by_id(id)
         .one(db)
         .await?
@@ -262,10 +93,12 @@ async fn check_user_references(
     }
 }
 
-/// Any unique violation on network_users is its username (its only
-/// unique column). On MariaDB that includes names differing only in case.
+/// The only unique key of `network_users`, its username. On MariaDB it
+/// also holds names differing only in case.
+const USERNAME_KEY: UniqueKey = UniqueKey::column("network_users", &["username"]);
+
 fn username_taken_as_invalid(err: DbErr) -> UsersError {
-    if crate::db::unique_violation(&err).is_some() {
+    if USERNAME_KEY.violated_by(&err) {
         UsersError::invalid("username", "a user with this name exists already")
     } else {
         UsersError::Db(err)
@@ -283,123 +116,6 @@ fn user_details(u: &network_user::Model) -> serde_json::Value {
         "mac_address": u.mac_address,
         "expires_at": u.expires_at,
     })
-}
-
-/// IPAM's answer in the user's terms: its fields renamed, a missing subnet
-/// a field error rather than a 404.
-fn allocation_error(err: IpamError, target: StaticTarget) -> UsersError {
-    match err {
-        IpamError::NotFound(_) => UsersError::invalid(
-            "static_subnet_id",
-            format!("there is no IPAM subnet with id {}", target.subnet_id),
-        ),
-        IpamError::Invalid(fields) => UsersError::Invalid(
-            fields
-                .into_iter()
-                .map(|(field, message)| {
-                    let field = match field.as_str() {
-                        "ip_address" => "static_ip".to_string(),
-                        "subnet_id" => "static_subnet_id".to_string(),
-                        _ => field,
-                    };
-                    (field, message)
-                })
-                .collect(),
-        ),
-        other => UsersError::Ipam(other),
-    }
-}
-
-/// An allocation this call made, which must be undone if the user's write
-/// fails.
-struct NewAllocation {
-    id: i64,
-    ip: String,
-    /// False when IPAM returned an allocation this username and MAC held
-    /// before (reserved by hand): adopted, and not ours to release.
-    created: bool,
-}
-
-async fn allocate_static(
-    db: &DatabaseConnection,
-    settings: IpamSettings,
-    actor: &Actor,
-    spec: &UserSpec,
-    target: StaticTarget,
-) -> Result<NewAllocation, UsersError> {
-    let allocated = ipam::allocate_ip(
-        db,
-        settings,
-        actor,
-        &AllocationInput {
-            subnet_id: target.subnet_id,
-            mac_address: spec.mac_address.as_ref().map(|m| m.as_str().to_string()),
-            username: Some(spec.username.as_str().to_string()),
-            ip_address: target.ip.map(|ip| ip.to_string()),
-            expires_at: None,
-        },
-    )
-    .await
-    .map_err(|e| allocation_error(e, target))?;
-    let allocation = NewAllocation {
-        id: allocated.allocation.id,
-        ip: allocated.allocation.ip_address.clone(),
-        created: allocated.created,
-    };
-    if !allocation.created {
-        // Adopting an existing allocation is fine unless another user holds it.
-        let holder = network_user::Entity::find()
-            .filter(network_user::Column::StaticAllocationId.eq(allocation.id))
-            .one(db)
-            .await?;
-        if let Some(holder) = holder {
-            return Err(UsersError::Conflict {
-                code: "address_in_use",
-                message: format!(
-                    "{} is the static address of user \"{}\"",
-                    allocation.ip, holder.username
-                ),
-            });
-        }
-    }
-    Ok(allocation)
-}
-
-/// Gives back an allocation: the compensation of a failed write, or the
-/// address of a user that is gone or no longer static. Returns the id when
-/// IPAM could not release it (logged).
-async fn release_static(
-    db: &DatabaseConnection,
-    settings: IpamSettings,
-    actor: &Actor,
-    allocation_id: i64,
-) -> Option<i64> {
-    match ipam::release_ip(db, settings, actor, allocation_id).await {
-        Ok(_) | Err(IpamError::NotFound(_)) => None,
-        Err(err) => {
-            tracing::error!(
-                ip_allocation.id = allocation_id,
-                error = %err,
-                "a static address could not be released; release it in IPAM"
-            );
-            Some(allocation_id)
-        }
-    }
-}
-
-/// Undoes a new allocation after the user's write failed, and passes the
-/// write's error on.
-async fn undo_allocation<T>(
-    db: &DatabaseConnection,
-    settings: IpamSettings,
-    actor: &Actor,
-    allocation: &Option<NewAllocation>,
-    err: UsersError,
-) -> Result<T, UsersError> {
-    if let Some(allocation) = allocation.as_ref().filter(|a| a.created) {
-        release_static(db, settings, actor, allocation.id).await;
-    }
-    Err(err)
 }
 
 /// Creates a user. A static user's address is allocated first, then the
@@ -474,59 +190,18 @@ async fn write_new_user(
     Ok(user)
 }
 
-/// What an update does with the static address.
-enum StaticPlan {
-    /// Keep what the user has (possibly nothing).
-    Keep,
-    /// Take a new address; give up the old allocation, if any, afterwards.
-    Replace { old: Option<i64> },
-    /// No longer static: give up this allocation afterwards.
-    Drop { old: i64 },
-}
-
-async fn plan_static(
+/// The field messages [`update_user`] would answer `input` with before
+/// writing anything (none when it reads well), for a form that has
+/// problems of its own to show with them.
+pub async fn update_problems(
     db: &DatabaseConnection,
-    existing: &network_user::Model,
-    target: Option<StaticTarget>,
-) -> Result<StaticPlan, UsersError> {
-    // The current allocation, if IPAM still has it active (it may have been
-    // released in IPAM directly).
-    let current = match existing.static_allocation_id {
-        Some(id) => match ipam::get_allocation(db, id).await {
-            Ok(a) if a.active == Some(true) => Some(a),
-            Ok(_) | Err(IpamError::NotFound(_)) => None,
-            Err(e) => return Err(e.into()),
-        },
-        None => None,
-    };
-    Ok(match (target, current) {
-        (None, None) => StaticPlan::Keep,
-        (None, Some(current)) => StaticPlan::Drop { old: current.id },
-        (Some(_), None) => StaticPlan::Replace {
-            old: existing.static_allocation_id,
-        },
-        (Some(target), Some(current)) if target.subnet_id == current.subnet_id => {
-            let same_ip = target
-                .ip
-                .is_none_or(|ip| current.ip_address.parse::<IpAddr>().ok() == Some(ip));
-            if !same_ip {
-                // IPAM keeps one address per subscriber and subnet, so a new
-                // one cannot be taken before the old one is given back, and
-                // giving it back first could lose it. Not done in one step.
-                return Err(UsersError::invalid(
-                    "static_ip",
-                    format!(
-                        "the user holds {} in this subnet; to change it, make the user non-static first, or choose another subnet",
-                        current.ip_address
-                    ),
-                ));
-            }
-            StaticPlan::Keep
-        }
-        (Some(_), Some(current)) => StaticPlan::Replace {
-            old: Some(current.id),
-        },
-    })
+    id: i32,
+    input: &UserInput,
+) -> Result<FieldErrors, UsersError> {
+    match keeping_static_subnet(db, id, input).await?.validate(false) {
+        Err(UsersError::Invalid(fields)) => Ok(fields),
+        _ => Ok(FieldErrors::new()),
+    }
 }
 
 /// Replaces a user's settings. The password changes only when one is
@@ -542,7 +217,9 @@ pub async fn update_user(
     id: i32,
     input: &UserInput,
 ) -> Result<UserWrite, UsersError> {
-    let spec = input.validate(false)?;
+    let spec = keeping_static_subnet(db, id, input)
+        .await?
+        .validate(false)?;
     let existing = find_user(db, id).await?;
     check_user_references(db, &spec, Some(id)).await?;
     let plan = plan_static(db, &existing, spec.static_target).await?;
@@ -761,75 +438,4 @@ pub async fn reveal_password(
     )
     .await?;
     Ok(password)
-}
-
-#[derive(Debug, Default, Clone)]
-pub struct UserFilter {
-    /// Part of the username, full name, MAC address or static IP, any case.
-    pub q: Option<String>,
-    pub status: Option<UserStatus>,
-    pub service_type: Option<ServiceType>,
-    pub package_id: Option<i32>,
-}
-
-impl UserFilter {
-    /// Reads the user-list filters (of the pages and the API alike);
-    /// problems go into `errors` by parameter.
-    pub fn parse(
-        q: Option<&str>,
-        status: Option<&str>,
-        service_type: Option<&str>,
-        package_id: Option<&str>,
-        errors: &mut FieldErrors,
-    ) -> UserFilter {
-        let status = filters::parsed::<UserStatus>("status", status, errors);
-        let service_type = filters::parsed::<ServiceType>("service_type", service_type, errors);
-        let package_id = package_id
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .and_then(|s| match s.parse::<i32>() {
-                Ok(id) if id > 0 => Some(id),
-                _ => {
-                    errors.insert(
-                        "package_id".into(),
-                        "must be a positive whole number".into(),
-                    );
-                    None
-                }
-            });
-        UserFilter {
-            q: filters::text("q", q, 100, errors),
-            status,
-            service_type,
-            package_id,
-        }
-    }
-}
-
-pub async fn list_users(
-    db: &impl ConnectionTrait,
-    filter: &UserFilter,
-    sort: &Sort<network_user::Column>,
-    page: PageRequest,
-) -> Result<(Vec<network_user::Model>, u64), UsersError> {
-    let mut select = network_user::Entity::find();
-    if let Some(q) = optional_text(&filter.q) {
-        select = select.filter(
-            Condition::any()
-                .add(contains(network_user::Column::Username, q))
-                .add(contains(network_user::Column::FullName, q))
-                .add(contains(network_user::Column::MacAddress, q))
-                .add(contains(network_user::Column::StaticIp, q)),
-        );
-    }
-    if let Some(status) = filter.status {
-        select = select.filter(network_user::Column::Status.eq(status.as_str()));
-    }
-    if let Some(service_type) = filter.service_type {
-        select = select.filter(network_user::Column::ServiceType.eq(service_type.as_str()));
-    }
-    if let Some(package_id) = filter.package_id {
-        select = select.filter(network_user::Column::PackageId.eq(package_id));
-    }
-    Ok(fetch_page(db, sort.apply(select, network_user::Column::Id), page).await?)
 }

@@ -4,7 +4,7 @@
 //! FreeRADIUS loads this table when `read_clients = yes` in its `sql`
 //! module: each row lets the NAS at `nasname` send requests signed with
 //! `secret`, and ispd reads the same row to send that NAS Disconnect and
-//! CoA requests (see [`super::coa`]).
+//! CoA requests (see [`crate::radius::coa`]).
 //!
 //! **The secret and the SNMP community are write-only.** FreeRADIUS reads
 //! `nas.secret` (and `checkrad` the community) as stored,
@@ -41,12 +41,13 @@ use sea_orm::{
 use serde_json::json;
 use tracing::instrument;
 
-use super::entities::nas;
 use crate::audit::{self, Actor};
 use crate::crypto::Secret;
 use crate::db::begin_write;
 use crate::error::{AppError, FieldErrors};
 use crate::query::{contains, fetch_page, PageRequest, Sort};
+use crate::radius::coa::DEFAULT_COA_PORT;
+use crate::radius::entities::nas;
 use crate::text::has_control;
 
 /// The `type` values ispd accepts: FreeRADIUS's `checkrad` types, plus
@@ -358,6 +359,15 @@ pub async fn list_nas(
         );
     }
     Ok(fetch_page(radius_db, sort.apply(select, nas::Column::Id), page).await?)
+}
+
+/// The UDP port Disconnect/CoA requests go to: `ports` when it is one,
+/// else 3799.
+pub fn coa_port(n: &nas::Model) -> u16 {
+    n.ports
+        .and_then(|p| u16::try_from(p).ok())
+        .filter(|p| *p > 0)
+        .unwrap_or(DEFAULT_COA_PORT)
 }
 
 pub async fn get_nas(radius_db: &impl ConnectionTrait, id: i32) -> Result<nas::Model, NasError> {

@@ -1,33 +1,35 @@
 //! `/api/v1/nas` (RADIUS clients) and the session actions
 //! `/api/v1/radius/sessions/{radacctid}/disconnect` and `/coa`.
 //!
-//! Thin handlers over [`super::nas`] and [`super::coa`]. Roles: any
+//! Thin handlers over [`super::service`] and [`crate::radius::coa`]. Roles: any
 //! signed-in caller reads NAS entries; operators and admins change them and
 //! send Disconnect/CoA requests.
 //!
 //! A NAS's shared secret is write-only: no view has it (FreeRADIUS needs it
 //! in clear in its `nas` table, so it is stored there as is; see
-//! [`super::nas`]).
+//! [`super::service`]).
 
-use axum::extract::{OriginalUri, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::extract::OriginalUri;
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::coa::{self, CoaChanges, CoaResult, CoaSettings, DEFAULT_COA_PORT};
-use super::entities::nas;
-use super::nas::{NasFilter, NasInput, NAS_SORTS};
-use crate::api::auth::ApiCaller;
+use super::service::{coa_port, NasFilter, NasInput, NAS_SORTS};
+use crate::api::auth::Api;
+use crate::api::created;
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::app::AppState;
 use crate::crypto::Secret;
 use crate::error::{AppError, FieldErrors};
 use crate::query::{filters, Sort};
-use crate::staff::Role;
+use crate::radius::api::check;
+use crate::radius::coa::{self, CoaChanges, CoaResult, CoaSettings};
+use crate::radius::entities::nas;
+use crate::staff::{Operator, Viewer};
 use crate::web::pagination::{Page, PageParams, Paged};
 
 /// The NAS and session-action routes, relative to `/api/v1`.
@@ -74,10 +76,7 @@ pub struct NasView {
 impl From<nas::Model> for NasView {
     fn from(n: nas::Model) -> Self {
         Self {
-            coa_port: n
-                .ports
-                .filter(|p| (1..=65535).contains(p))
-                .unwrap_or(i32::from(DEFAULT_COA_PORT)),
+            coa_port: i32::from(coa_port(&n)),
             id: n.id,
             nasname: n.nasname,
             shortname: n.shortname,
@@ -163,14 +162,6 @@ impl From<NasBody> for NasInput {
     }
 }
 
-fn check(errors: FieldErrors) -> Result<(), AppError> {
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(AppError::validation(errors))
-    }
-}
-
 // ------------------------------------------------------------------ NAS
 
 /// List RADIUS clients (NAS).
@@ -190,13 +181,11 @@ fn check(errors: FieldErrors) -> Result<(), AppError> {
     ),
 )]
 pub async fn list_nas(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Viewer>,
     OriginalUri(uri): OriginalUri,
     ApiQuery(paging): ApiQuery<PageParams>,
     ApiQuery(query): ApiQuery<NasQuery>,
 ) -> Result<Paged<NasView>, AppError> {
-    caller.require(Role::Viewer)?;
     let mut errors = FieldErrors::new();
     let page = paging.validate(&mut errors);
     let filter = NasFilter {
@@ -204,7 +193,8 @@ pub async fn list_nas(
     };
     let sort = Sort::parse(query.sort.as_deref(), NAS_SORTS, "nasname", &mut errors);
     check(errors)?;
-    let (rows, total) = super::nas::list_nas(&state.db.radius, &filter, &sort, page).await?;
+    let (rows, total) =
+        super::service::list_nas(&api.state.db.radius, &filter, &sort, page).await?;
     Ok(Paged::new(&uri, page, total, rows).map(NasView::from))
 }
 
@@ -232,25 +222,12 @@ pub async fn list_nas(
     ),
 )]
 pub async fn create_nas(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Operator>,
     ApiJson(body): ApiJson<NasBody>,
 ) -> Result<Response, AppError> {
-    caller.require(Role::Operator)?;
-    let created = super::nas::create_nas(
-        &state.db.main,
-        &state.db.radius,
-        &caller.actor,
-        &body.into(),
-    )
-    .await?;
-    let location = format!("/api/v1/nas/{}", created.id);
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(NasView::from(created)),
-    )
-        .into_response())
+    let nas = super::service::create_nas(api.db(), &api.state.db.radius, &api.actor, &body.into())
+        .await?;
+    Ok(created(&format!("/nas/{}", nas.id), NasView::from(nas)))
 }
 
 /// Show one NAS (never its secret).
@@ -265,13 +242,13 @@ pub async fn create_nas(
     ),
 )]
 pub async fn get_nas(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Viewer>,
     ApiPath(id): ApiPath<i32>,
 ) -> Result<Json<NasView>, AppError> {
-    caller.require(Role::Viewer)?;
     Ok(Json(
-        super::nas::get_nas(&state.db.radius, id).await?.into(),
+        super::service::get_nas(&api.state.db.radius, id)
+            .await?
+            .into(),
     ))
 }
 
@@ -293,20 +270,13 @@ pub async fn get_nas(
     ),
 )]
 pub async fn update_nas(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Operator>,
     ApiPath(id): ApiPath<i32>,
     ApiJson(body): ApiJson<NasBody>,
 ) -> Result<Json<NasView>, AppError> {
-    caller.require(Role::Operator)?;
-    let updated = super::nas::update_nas(
-        &state.db.main,
-        &state.db.radius,
-        &caller.actor,
-        id,
-        &body.into(),
-    )
-    .await?;
+    let updated =
+        super::service::update_nas(api.db(), &api.state.db.radius, &api.actor, id, &body.into())
+            .await?;
     Ok(Json(updated.into()))
 }
 
@@ -323,12 +293,10 @@ pub async fn update_nas(
     ),
 )]
 pub async fn delete_nas(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Operator>,
     ApiPath(id): ApiPath<i32>,
 ) -> Result<StatusCode, AppError> {
-    caller.require(Role::Operator)?;
-    super::nas::delete_nas(&state.db.main, &state.db.radius, &caller.actor, id).await?;
+    super::service::delete_nas(api.db(), &api.state.db.radius, &api.actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -431,16 +399,14 @@ pub struct CoaBody {
     ),
 )]
 pub async fn disconnect_session(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Operator>,
     ApiPath(radacctid): ApiPath<i64>,
 ) -> Result<Json<SessionActionView>, AppError> {
-    caller.require(Role::Operator)?;
     let result = coa::disconnect_session(
-        &state.db.main,
-        &state.db.radius,
-        CoaSettings::from_config(&state.config),
-        &caller.actor,
+        api.db(),
+        &api.state.db.radius,
+        CoaSettings::from_config(&api.state.config),
+        &api.actor,
         radacctid,
     )
     .await?;
@@ -473,19 +439,17 @@ pub async fn disconnect_session(
     ),
 )]
 pub async fn change_session(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Operator>,
     ApiPath(radacctid): ApiPath<i64>,
     ApiJson(body): ApiJson<CoaBody>,
 ) -> Result<Json<SessionActionView>, AppError> {
-    caller.require(Role::Operator)?;
     let changes = CoaChanges::parse(body.rate_limit.as_deref(), body.session_timeout_secs)
         .map_err(AppError::validation)?;
     let result = coa::change_session(
-        &state.db.main,
-        &state.db.radius,
-        CoaSettings::from_config(&state.config),
-        &caller.actor,
+        api.db(),
+        &api.state.db.radius,
+        CoaSettings::from_config(&api.state.config),
+        &api.actor,
         radacctid,
         &changes,
     )

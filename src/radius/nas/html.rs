@@ -1,8 +1,8 @@
 //! The NAS pages (`/radius/nas`) and the session action "Disconnect"
 //! (`POST /radius/sessions/{radacctid}/disconnect`).
 //!
-//! Handlers parse the form, call one function of [`super::nas`] or
-//! [`super::coa`] and build a view. Forms post normally: a redirect with a
+//! Handlers parse the form, call one function of [`super::service`] or
+//! [`crate::radius::coa`] and build a view. Forms post normally: a redirect with a
 //! flash message on success, the same page with inline messages (422) or a
 //! message under the nasname (409) otherwise.
 //!
@@ -17,27 +17,29 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use sea_orm::Order;
 use serde::Deserialize;
-use tower_sessions::Session;
 
-use super::coa::{self, CoaError, CoaSettings, DEFAULT_COA_PORT};
-use super::entities::nas;
-use super::nas::{NasError, NasFilter, NasInput, NAS_TYPES};
-use crate::access::SignedIn;
+use super::service::{self, coa_port, NasError, NasFilter, NasInput, NAS_TYPES};
 use crate::app::AppState;
 use crate::crypto::Secret;
 use crate::error::{AppError, FieldErrors};
 use crate::query::{PageRequest, Sort, MAX_PER_PAGE};
-use crate::staff::Role;
+use crate::radius::coa::{self, CoaError, CoaSettings};
+use crate::radius::entities::nas;
+use crate::staff::{Operator, Role, Viewer};
+use crate::web::forms::safe_next;
 use crate::web::flash;
-use crate::web::forms::{dash, is_htmx, optional_string, path_id, see_other, with_vary, Errors};
-use crate::web::forms::{safe_next, RequestParts};
+use crate::web::forms::{
+    again, dash, is_htmx, merged, optional_number, optional_string, path_id, render_fragment,
+    search_text, see_other, Choice, Errors, Staff,
+};
+use crate::web::layout::Chrome;
 use crate::web::listing::{page_request, Pager};
 
 /// Merged into the staff router (behind its auth, CSRF and error layers)
@@ -64,23 +66,6 @@ const NAS_FIELDS: &[&str] = &[
     "community",
     "description",
 ];
-
-// ------------------------------------------------------------ view helpers
-
-/// One `<option>`.
-pub struct Choice {
-    pub value: &'static str,
-    pub selected: bool,
-}
-
-fn search_text(raw: &Option<String>) -> String {
-    raw.as_deref()
-        .unwrap_or("")
-        .trim()
-        .chars()
-        .take(100)
-        .collect()
-}
 
 /// The NAS form. No `Debug`: it holds a secret.
 #[derive(Default, Clone, Deserialize)]
@@ -132,26 +117,14 @@ impl NasForm {
         let current = self.nas_type.trim().to_ascii_lowercase();
         NAS_TYPES
             .iter()
-            .map(|t| Choice {
-                value: t,
-                selected: *t == current,
-            })
+            .map(|t| Choice::new(*t, *t, &current))
             .collect()
     }
 
     /// The service's input, and what could not even be read.
     fn input(&self) -> (NasInput, FieldErrors) {
         let mut errors = FieldErrors::new();
-        let ports = match self.ports.trim() {
-            "" => None,
-            text => match text.parse::<i64>() {
-                Ok(p) => Some(p),
-                Err(_) => {
-                    errors.insert("ports".into(), format!("\"{text}\" is not a whole number"));
-                    None
-                }
-            },
-        };
+        let ports = optional_number("ports", &self.ports, &mut errors);
         let input = NasInput {
             nasname: self.nasname.clone(),
             shortname: optional_string(&self.shortname),
@@ -169,22 +142,37 @@ impl NasForm {
     }
 }
 
-/// The early (form) errors merged with the service's own.
-fn merged(mut early: FieldErrors, input: &NasInput, creating: bool) -> NasError {
-    if let Err(NasError::Invalid(fields)) = input.validate(creating) {
-        for (k, v) in fields {
-            early.entry(k).or_insert(v);
+impl NasForm {
+    /// The service's input when the form reads as one, else every message
+    /// the form and the service's own check have for it.
+    fn parsed(&self, creating: bool) -> Result<NasInput, NasError> {
+        let (input, early) = self.input();
+        if early.is_empty() {
+            return Ok(input);
         }
+        let later = match input.validate(creating) {
+            Err(NasError::Invalid(fields)) => fields,
+            _ => FieldErrors::new(),
+        };
+        Err(NasError::Invalid(merged(early, later)))
     }
-    NasError::Invalid(early)
 }
 
-fn coa_port(n: &nas::Model) -> String {
-    n.ports
-        .filter(|p| (1..=65535).contains(p))
-        .unwrap_or(i32::from(DEFAULT_COA_PORT))
-        .to_string()
+/// A create or update the service refused: its messages and their
+/// status, 422 for fields, 409 (under the nasname) for a duplicate.
+fn refused(err: NasError) -> Result<(StatusCode, Errors), AppError> {
+    let (status, fields) = match err {
+        NasError::Invalid(fields) => (StatusCode::UNPROCESSABLE_ENTITY, fields),
+        NasError::Duplicate(message) => (
+            StatusCode::CONFLICT,
+            FieldErrors::from([("nasname".to_string(), message)]),
+        ),
+        e => return Err(e.into()),
+    };
+    Ok((status, Errors::from_fields(fields, NAS_FIELDS)))
 }
+
+const NOT_FOUND: &str = "There is no such NAS.";
 
 // ----------------------------------------------------------------- list
 
@@ -207,7 +195,7 @@ pub struct NasRow {
 #[derive(Template, WebTemplate)]
 #[template(path = "radius/nas/list.html")]
 pub struct NasListPage {
-    chrome: crate::web::layout::Chrome,
+    chrome: Chrome,
     can_edit: bool,
     rows: Vec<NasRow>,
     pager: Pager,
@@ -219,14 +207,14 @@ pub struct NasListPage {
 
 async fn list_page(
     state: &AppState,
-    chrome: crate::web::layout::Chrome,
+    chrome: Chrome,
     query: &NasListQuery,
     form: NasForm,
     errors: Errors,
 ) -> Result<NasListPage, AppError> {
     let q = search_text(&query.q);
     let page = page_request(&query.page);
-    let (entries, total) = super::nas::list_nas(
+    let (entries, total) = service::list_nas(
         &state.db.radius,
         &NasFilter {
             q: Some(q.clone()).filter(|q| !q.is_empty()),
@@ -242,7 +230,7 @@ async fn list_page(
             nasname: n.nasname.clone(),
             shortname: dash(&n.shortname),
             nas_type: dash(&n.nas_type),
-            coa_port: coa_port(n),
+            coa_port: coa_port(n).to_string(),
             server: dash(&n.server),
             description: n.description.clone().unwrap_or_default(),
         })
@@ -276,18 +264,17 @@ async fn list_page(
 }
 
 pub async fn list_nas(
-    _user: SignedIn,
-    chrome: crate::web::layout::Chrome,
-    State(state): State<AppState>,
+    staff: Staff<Viewer>,
     Query(query): Query<NasListQuery>,
 ) -> Result<NasListPage, AppError> {
-    list_page(&state, chrome, &query, NasForm::blank(), Errors::default()).await
+    let chrome = staff.chrome().await?;
+    let (form, errors) = (NasForm::blank(), Errors::default());
+    list_page(&staff.state, chrome, &query, form, errors).await
 }
 
 /// The (searched) NAS entries as CSV, never their secrets.
 pub async fn export_nas(
-    _user: SignedIn,
-    State(state): State<AppState>,
+    staff: Staff<Viewer>,
     Query(query): Query<NasListQuery>,
 ) -> Result<Response, AppError> {
     let q = search_text(&query.q);
@@ -303,7 +290,7 @@ pub async fn export_nas(
             per_page: MAX_PER_PAGE,
         };
         let (entries, total) =
-            super::nas::list_nas(&state.db.radius, &filter, &sort, request).await?;
+            service::list_nas(&staff.state.db.radius, &filter, &sort, request).await?;
         for n in &entries {
             let fields = [
                 n.id.to_string(),
@@ -311,7 +298,7 @@ pub async fn export_nas(
                 n.shortname.clone().unwrap_or_default(),
                 n.nas_type.clone().unwrap_or_default(),
                 n.ports.map(|p| p.to_string()).unwrap_or_default(),
-                coa_port(n),
+                coa_port(n).to_string(),
                 n.server.clone().unwrap_or_default(),
                 n.description.clone().unwrap_or_default(),
             ];
@@ -338,54 +325,29 @@ pub async fn export_nas(
 }
 
 pub async fn create_nas(
-    SignedIn(user): SignedIn,
-    chrome: crate::web::layout::Chrome,
-    parts: RequestParts,
-    session: Session,
-    State(state): State<AppState>,
+    staff: Staff<Operator>,
     Form(form): Form<NasForm>,
 ) -> Result<Response, AppError> {
-    user.require(Role::Operator)?;
-    let (input, early) = form.input();
-    let created = if early.is_empty() {
-        super::nas::create_nas(
-            &state.db.main,
-            &state.db.radius,
-            &user.actor(parts.address),
-            &input,
-        )
-        .await
-    } else {
-        Err(merged(early, &input, true))
+    let radius = &staff.state.db.radius;
+    let created = match form.parsed(true) {
+        Ok(input) => service::create_nas(staff.db(), radius, &staff.actor, &input).await,
+        Err(early) => Err(early),
     };
-    let (status, fields) = match created {
+    let (status, errors) = match created {
         Ok(created) => {
-            flash::success(
-                &session,
-                format!(
-                    "NAS “{}” added. Restart or reload FreeRADIUS so that it accepts the new client.",
-                    created.nasname
-                ),
-            )
-            .await;
-            return Ok(see_other(format!("/radius/nas/{}", created.id)));
+            let added = format!(
+                "NAS “{}” added. Restart or reload FreeRADIUS so that it accepts the new client.",
+                created.nasname
+            );
+            let location = format!("/radius/nas/{}", created.id);
+            return Ok(staff.done(added, location).await);
         }
-        Err(NasError::Invalid(fields)) => (StatusCode::UNPROCESSABLE_ENTITY, fields),
-        Err(NasError::Duplicate(message)) => (
-            StatusCode::CONFLICT,
-            FieldErrors::from([("nasname".to_string(), message)]),
-        ),
-        Err(e) => return Err(e.into()),
+        Err(e) => refused(e)?,
     };
-    let page = list_page(
-        &state,
-        chrome,
-        &NasListQuery::default(),
-        form,
-        Errors::from_fields(fields, NAS_FIELDS),
-    )
-    .await?;
-    Ok((status, page).into_response())
+    let chrome = staff.chrome().await?;
+    let query = NasListQuery::default();
+    let page = list_page(&staff.state, chrome, &query, form, errors).await?;
+    again(status, page)
 }
 
 // ------------------------------------------------------------------ one
@@ -405,7 +367,7 @@ pub struct NasDetails {
 #[derive(Template, WebTemplate)]
 #[template(path = "radius/nas/show.html")]
 pub struct NasPage {
-    chrome: crate::web::layout::Chrome,
+    chrome: Chrome,
     can_edit: bool,
     nas: NasDetails,
     form: NasForm,
@@ -414,19 +376,19 @@ pub struct NasPage {
 
 async fn nas_page(
     state: &AppState,
-    chrome: crate::web::layout::Chrome,
+    chrome: Chrome,
     id: i32,
     form: Option<NasForm>,
     errors: Errors,
 ) -> Result<NasPage, AppError> {
-    let n = super::nas::get_nas(&state.db.radius, id).await?;
+    let n = service::get_nas(&state.db.radius, id).await?;
     let details = NasDetails {
         id: n.id,
         nasname: n.nasname.clone(),
         shortname: dash(&n.shortname),
         nas_type: dash(&n.nas_type),
         ports: dash(&n.ports),
-        coa_port: coa_port(&n),
+        coa_port: coa_port(&n).to_string(),
         server: dash(&n.server),
         community: if n.community.is_some() {
             "set (never shown)".into()
@@ -444,87 +406,44 @@ async fn nas_page(
     })
 }
 
-pub async fn show_nas(
-    _user: SignedIn,
-    chrome: crate::web::layout::Chrome,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<NasPage, AppError> {
-    nas_page(
-        &state,
-        chrome,
-        path_id(&id, "There is no such NAS.")?,
-        None,
-        Errors::default(),
-    )
-    .await
+pub async fn show_nas(staff: Staff<Viewer>, Path(id): Path<String>) -> Result<NasPage, AppError> {
+    let chrome = staff.chrome().await?;
+    let id = path_id(&id, NOT_FOUND)?;
+    nas_page(&staff.state, chrome, id, None, Errors::default()).await
 }
 
 pub async fn update_nas(
-    SignedIn(user): SignedIn,
-    chrome: crate::web::layout::Chrome,
-    parts: RequestParts,
-    session: Session,
-    State(state): State<AppState>,
+    staff: Staff<Operator>,
     Path(id): Path<String>,
     Form(form): Form<NasForm>,
 ) -> Result<Response, AppError> {
-    user.require(Role::Operator)?;
-    let id = path_id(&id, "There is no such NAS.")?;
-    let (input, early) = form.input();
-    let updated = if early.is_empty() {
-        super::nas::update_nas(
-            &state.db.main,
-            &state.db.radius,
-            &user.actor(parts.address),
-            id,
-            &input,
-        )
-        .await
-    } else {
-        Err(merged(early, &input, false))
+    let id = path_id(&id, NOT_FOUND)?;
+    let radius = &staff.state.db.radius;
+    let updated = match form.parsed(false) {
+        Ok(input) => service::update_nas(staff.db(), radius, &staff.actor, id, &input).await,
+        Err(early) => Err(early),
     };
-    let (status, fields) = match updated {
+    let (status, errors) = match updated {
         Ok(updated) => {
-            flash::success(&session, format!("NAS “{}” saved.", updated.nasname)).await;
-            return Ok(see_other(format!("/radius/nas/{id}")));
+            let saved = format!("NAS “{}” saved.", updated.nasname);
+            return Ok(staff.done(saved, format!("/radius/nas/{id}")).await);
         }
-        Err(NasError::Invalid(fields)) => (StatusCode::UNPROCESSABLE_ENTITY, fields),
-        Err(NasError::Duplicate(message)) => (
-            StatusCode::CONFLICT,
-            FieldErrors::from([("nasname".to_string(), message)]),
-        ),
-        Err(e) => return Err(e.into()),
+        Err(e) => refused(e)?,
     };
-    let page = nas_page(
-        &state,
-        chrome,
-        id,
-        Some(form),
-        Errors::from_fields(fields, NAS_FIELDS),
-    )
-    .await?;
-    Ok((status, page).into_response())
+    let chrome = staff.chrome().await?;
+    let page = nas_page(&staff.state, chrome, id, Some(form), errors).await?;
+    again(status, page)
 }
 
 pub async fn delete_nas(
-    SignedIn(user): SignedIn,
-    parts: RequestParts,
-    session: Session,
-    State(state): State<AppState>,
+    staff: Staff<Operator>,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    user.require(Role::Operator)?;
-    let id = path_id(&id, "There is no such NAS.")?;
-    let deleted = super::nas::delete_nas(
-        &state.db.main,
-        &state.db.radius,
-        &user.actor(parts.address),
-        id,
-    )
-    .await?;
-    flash::success(&session, format!("NAS “{}” deleted.", deleted.nasname)).await;
-    Ok(see_other("/radius/nas".into()))
+    let id = path_id(&id, NOT_FOUND)?;
+    let radius = &staff.state.db.radius;
+    let deleted = service::delete_nas(staff.db(), radius, &staff.actor, id).await?;
+    let message = format!("NAS “{}” deleted.", deleted.nasname);
+    Ok(staff.done(message, "/radius/nas").await)
 }
 
 // ------------------------------------------------------- session action
@@ -550,23 +469,19 @@ struct ActionFragment {
 /// Sends a Disconnect-Request for the session (same service call as the
 /// API) and reports the NAS's answer.
 pub async fn disconnect_session(
-    SignedIn(user): SignedIn,
-    parts: RequestParts,
+    staff: Staff<Operator>,
     headers: HeaderMap,
-    session: Session,
-    State(state): State<AppState>,
     Path(radacctid): Path<String>,
     Form(form): Form<DisconnectForm>,
 ) -> Result<Response, AppError> {
-    user.require(Role::Operator)?;
-    let radacctid: i64 = radacctid
-        .parse()
-        .map_err(|_| AppError::not_found("There is no such session."))?;
+    let radacctid: i64 = path_id(&radacctid, "There is no such session.")?;
+    let state = &staff.state;
+    let settings = CoaSettings::from_config(&state.config);
     let result = coa::disconnect_session(
-        &state.db.main,
+        staff.db(),
         &state.db.radius,
-        CoaSettings::from_config(&state.config),
-        &user.actor(parts.address),
+        settings,
+        &staff.actor,
         radacctid,
     )
     .await;
@@ -576,12 +491,14 @@ pub async fn disconnect_session(
         Err(e) => (false, e.to_string()),
     };
     if is_htmx(&headers) {
-        let html = ActionFragment { ok, message }
-            .render()
-            .map_err(|e| AppError::Internal(anyhow::anyhow!("rendering a fragment: {e}")))?;
-        return Ok(with_vary(Html(html).into_response()));
+        return render_fragment(StatusCode::OK, &ActionFragment { ok, message });
     }
-    flash::push(&session, if ok { "success" } else { "error" }, message).await;
+    flash::push(
+        &staff.session,
+        if ok { "success" } else { "error" },
+        message,
+    )
+    .await;
     let back = match form.back.as_deref().filter(|b| !b.is_empty()) {
         Some(back) => safe_next(Some(back)),
         None => "/radius/online".to_string(),
