@@ -10,11 +10,12 @@ use axum::response::{IntoResponse, Response};
 
 use crate::app::AppState;
 use crate::error::AppError;
-use crate::ipam::html::{search_text, ALLOCATION_STATUSES};
+use crate::ipam::html::ALLOCATION_STATUSES;
 use crate::ipam::service::{self, IpamError};
 use crate::ipam::subnets::html::{allocation_filter, newest_first, AllocationQuery, AllocationRow};
 use crate::query::{PageRequest, MAX_PAGE, MAX_PER_PAGE};
 use crate::web::auth::SignedIn;
+use crate::web::forms::search_text;
 use crate::web::layout::Chrome;
 use crate::web::listing::{page_request, Pager};
 

@@ -12,9 +12,9 @@ use serde::Deserialize;
 use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
 use crate::ipam::domain::parse_ip;
-use crate::ipam::html::{parse_utc, TIMELINE_LIMIT};
+use crate::ipam::html::TIMELINE_LIMIT;
 use crate::web::auth::SignedIn;
-use crate::web::forms::{dash, Errors};
+use crate::web::forms::{dash, moment, Errors};
 use crate::web::layout::Chrome;
 use crate::web::listing::when;
 
@@ -124,7 +124,7 @@ pub async fn address_history(
     let at = if at_text.is_empty() {
         Some(Utc::now())
     } else {
-        parse_utc(&at_text)
+        moment(&at_text)
             .map_err(|e| errors.insert("at".into(), e))
             .ok()
     };

@@ -15,12 +15,14 @@ use serde::Deserialize;
 use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
 use crate::ipam::entities::{ip_pool, ip_subnet};
-use crate::ipam::html::{optional_number, search_text, status_options, Bar, NOT_FOUND};
+use crate::ipam::html::{optional_vlan, status_options, Bar, NOT_FOUND};
 use crate::ipam::service::{self, IpamError, Utilization};
 use crate::query::{PageRequest, Sort, MAX_PER_PAGE};
 use crate::staff::{Operator, Role};
 use crate::web::auth::SignedIn;
-use crate::web::forms::{again, dash, merged, optional_string, path_id, Errors, Notice, Staff};
+use crate::web::forms::{
+    again, dash, merged, optional_string, path_id, search_text, Choice, Errors, Notice, Staff,
+};
 use crate::web::layout::Chrome;
 use crate::web::listing::{page_request, when, Pager};
 
@@ -50,7 +52,7 @@ pub(crate) const POOL_FIELDS: &[&str] = &[
 ];
 
 impl PoolForm {
-    pub fn status_options(&self) -> Vec<(&'static str, bool)> {
+    pub fn status_options(&self) -> Vec<Choice> {
         status_options(&self.status)
     }
 
@@ -82,7 +84,7 @@ impl PoolForm {
                 .filter(|s| !s.is_empty())
                 .map(str::to_string)
                 .collect(),
-            vlan_id: optional_number("vlan_id", &self.vlan_id, &mut errors),
+            vlan_id: optional_vlan("vlan_id", &self.vlan_id, &mut errors),
             status: optional_string(&self.status),
         };
         (input, errors)
@@ -282,7 +284,7 @@ pub(crate) const SUBNET_FIELDS: &[&str] =
     &["network", "gateway", "vlan_id", "status", "description"];
 
 impl SubnetForm {
-    pub fn status_options(&self) -> Vec<(&'static str, bool)> {
+    pub fn status_options(&self) -> Vec<Choice> {
         status_options(&self.status)
     }
 
@@ -528,7 +530,7 @@ pub async fn create_subnet(
         pool_id,
         network: form.network.clone(),
         gateway: optional_string(&form.gateway),
-        vlan_id: optional_number("vlan_id", &form.vlan_id, &mut early),
+        vlan_id: optional_vlan("vlan_id", &form.vlan_id, &mut early),
         status: optional_string(&form.status),
         description: optional_string(&form.description),
     };

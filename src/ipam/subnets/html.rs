@@ -18,10 +18,7 @@ use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
 use crate::ipam::domain::{parse_ip, MacAddress};
 use crate::ipam::entities::{ip_allocation, ip_subnet};
-use crate::ipam::html::{
-    optional_number, parse_utc, render_fragment, search_text, Bar, ALLOCATION_STATUSES,
-    AVAILABLE_SHOWN, NOT_FOUND,
-};
+use crate::ipam::html::{optional_vlan, Bar, ALLOCATION_STATUSES, AVAILABLE_SHOWN, NOT_FOUND};
 use crate::ipam::pools::html::{SubnetForm, SUBNET_FIELDS};
 use crate::ipam::service::{self, IpamError, IpamSettings};
 use crate::query::Sort;
@@ -30,7 +27,8 @@ use crate::web::account::RequestParts;
 use crate::web::auth::SignedIn;
 use crate::web::flash;
 use crate::web::forms::{
-    dash, is_htmx, optional_string, path_id, see_other, with_vary, Errors, Notice,
+    dash, is_htmx, moment, optional_string, path_id, render_fragment, search_text, see_other,
+    with_vary, Errors, Notice,
 };
 use crate::web::layout::Chrome;
 use crate::web::listing::{page_request, when, when_opt, Pager};
@@ -381,7 +379,7 @@ async fn subnet_response(
     if htmx {
         let subnet = service::get_subnet(&state.db.main, id).await?;
         let section = alloc_section(state, &subnet, &chrome, extra.section).await?;
-        render_fragment(status, AllocationsFragment { section })
+        render_fragment(status, &AllocationsFragment { section })
     } else {
         let page = subnet_page(state, chrome, id, extra).await?;
         Ok(with_vary((status, page).into_response()))
@@ -428,7 +426,7 @@ pub async fn update_subnet(
     let mut early = FieldErrors::new();
     let update = service::SubnetUpdate {
         gateway: optional_string(&form.gateway),
-        vlan_id: optional_number("vlan_id", &form.vlan_id, &mut early),
+        vlan_id: optional_vlan("vlan_id", &form.vlan_id, &mut early),
         status: optional_string(&form.status),
         description: optional_string(&form.description),
     };
@@ -530,7 +528,7 @@ pub async fn allocate_ip(
     let subnet_id = path_id(&id, NOT_FOUND)?;
     let htmx = is_htmx(&headers);
     let mut early = FieldErrors::new();
-    let expires_at = match optional_string(&form.expires_at).map(|t| parse_utc(&t)) {
+    let expires_at = match optional_string(&form.expires_at).map(|t| moment(&t)) {
         None => None,
         Some(Ok(at)) => Some(at),
         Some(Err(e)) => {
