@@ -15,9 +15,8 @@ use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
 use crate::ipam::api::{settings, AllocationView};
 use crate::ipam::domain::MacAddress;
-use crate::ipam::entities::ip_allocation;
 use crate::ipam::pools::api::{check, id_filter, ip_filter};
-use crate::ipam::service::{self, AllocationFilter, AllocationInput};
+use crate::ipam::service::{self, AllocationFilter, AllocationInput, ALLOCATION_SORTS};
 use crate::query::{filters, Sort};
 use crate::staff::Role;
 use crate::web::pagination::{Page, PageParams, Paged};
@@ -175,15 +174,6 @@ pub struct AllocationQuery {
     #[param(example = "-allocated_at")]
     pub sort: Option<String>,
 }
-
-const ALLOCATION_SORTS: &[(&str, ip_allocation::Column)] = &[
-    ("id", ip_allocation::Column::Id),
-    ("ip", ip_allocation::Column::IpKey),
-    ("allocated_at", ip_allocation::Column::AllocatedAt),
-    ("released_at", ip_allocation::Column::ReleasedAt),
-    ("expires_at", ip_allocation::Column::ExpiresAt),
-    ("username", ip_allocation::Column::Username),
-];
 
 /// List allocations, current and past.
 #[utoipa::path(

@@ -12,7 +12,7 @@ use crate::app::AppState;
 use crate::error::AppError;
 use crate::ipam::html::ALLOCATION_STATUSES;
 use crate::ipam::service::{self, IpamError};
-use crate::ipam::subnets::html::{allocation_filter, newest_first, AllocationQuery, AllocationRow};
+use crate::ipam::subnets::html::{allocation_filter, AllocationQuery, AllocationRow};
 use crate::query::{PageRequest, MAX_PAGE, MAX_PER_PAGE};
 use crate::web::auth::SignedIn;
 use crate::web::forms::search_text;
@@ -67,7 +67,7 @@ pub async fn list_allocations(
     let filter = allocation_filter(&q, &status);
     let page = page_request(&query.page);
     let (allocations, total) =
-        service::list_allocations(&state.db.main, &filter, &newest_first(), page).await?;
+        service::list_allocations(&state.db.main, &filter, &service::newest_first(), page).await?;
     let mut labels = HashMap::new();
     subnet_labels(&state, allocations.iter().map(|a| a.subnet_id), &mut labels).await?;
     let rows: Vec<AllocationRow> = allocations
@@ -121,7 +121,8 @@ pub async fn export_allocations(
             per_page: MAX_PER_PAGE,
         };
         let (rows, total) =
-            service::list_allocations(&state.db.main, &filter, &newest_first(), request).await?;
+            service::list_allocations(&state.db.main, &filter, &service::newest_first(), request)
+                .await?;
         subnet_labels(&state, rows.iter().map(|a| a.subnet_id), &mut labels).await?;
         for a in &rows {
             let cells = [

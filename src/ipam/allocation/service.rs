@@ -6,8 +6,8 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, Order,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use crate::audit::{self, Actor};
@@ -486,6 +486,22 @@ pub async fn cleanup_expired(
         }
     }
     Ok(report)
+}
+
+/// The orders of an allocation list, by `?sort=` key.
+pub const ALLOCATION_SORTS: &[(&str, ip_allocation::Column)] = &[
+    ("id", ip_allocation::Column::Id),
+    ("ip", ip_allocation::Column::IpKey),
+    ("allocated_at", ip_allocation::Column::AllocatedAt),
+    ("released_at", ip_allocation::Column::ReleasedAt),
+    ("expires_at", ip_allocation::Column::ExpiresAt),
+    ("username", ip_allocation::Column::Username),
+];
+
+/// Allocations newest first (the pages' fixed order; `-allocated_at`
+/// above).
+pub fn newest_first() -> Sort<ip_allocation::Column> {
+    Sort::by(vec![(ip_allocation::Column::AllocatedAt, Order::Desc)])
 }
 
 #[derive(Debug, Default, Clone)]

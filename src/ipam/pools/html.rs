@@ -9,14 +9,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Form;
-use sea_orm::Order;
 use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
 use crate::ipam::entities::{ip_pool, ip_subnet};
 use crate::ipam::html::{optional_vlan, status_options, Bar, NOT_FOUND};
-use crate::ipam::service::{self, IpamError, Utilization};
+use crate::ipam::service::{self, IpamError, Utilization, POOL_SORTS};
 use crate::query::{PageRequest, Sort, MAX_PER_PAGE};
 use crate::staff::{Operator, Role};
 use crate::web::auth::SignedIn;
@@ -135,18 +134,19 @@ pub struct PoolsPage {
     errors: Errors,
 }
 
-const POOL_SORTS: [(&str, &str); 6] = [
+/// The orders the page's sort select offers: keys of [`POOL_SORTS`].
+const SORT_CHOICES: [(&str, &str); 6] = [
     ("name", "Name (A–Z)"),
     ("-name", "Name (Z–A)"),
     ("vlan", "VLAN"),
     ("status", "Status"),
-    ("-created", "Newest first"),
-    ("created", "Oldest first"),
+    ("-created_at", "Newest first"),
+    ("created_at", "Oldest first"),
 ];
 
 impl PoolsPage {
     fn sorts(&self) -> &'static [(&'static str, &'static str)] {
-        &POOL_SORTS
+        &SORT_CHOICES
     }
 }
 
@@ -162,21 +162,11 @@ async fn pools_page(
     let sort_key = query
         .sort
         .as_deref()
-        .filter(|s| POOL_SORTS.iter().any(|(k, _)| k == s))
+        .filter(|s| SORT_CHOICES.iter().any(|(k, _)| k == s))
         .unwrap_or("name")
         .to_string();
     let mut ignored = FieldErrors::new();
-    let sort = Sort::parse(
-        Some(&sort_key),
-        &[
-            ("name", ip_pool::Column::Name),
-            ("vlan", ip_pool::Column::VlanId),
-            ("status", ip_pool::Column::Status),
-            ("created", ip_pool::Column::CreatedAt),
-        ],
-        "name",
-        &mut ignored,
-    );
+    let sort = Sort::parse(Some(&sort_key), POOL_SORTS, "name", &mut ignored);
     let filter = service::PoolFilter {
         search: Some(q.clone()).filter(|q| !q.is_empty()),
         ..Default::default()
@@ -380,7 +370,7 @@ async fn pool_page(
             pool_id: Some(id),
             ..Default::default()
         },
-        &Sort::by(vec![(ip_subnet::Column::NetworkKey, Order::Asc)]),
+        &service::by_network(),
         PageRequest {
             page: 1,
             per_page: MAX_PER_PAGE,

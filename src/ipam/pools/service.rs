@@ -366,6 +366,16 @@ pub(crate) async fn remove_subnet_rows(
     Ok(())
 }
 
+/// The orders of a pool list, by `?sort=` key: the page's sort select and
+/// the API's `sort` parameter both choose from it.
+pub const POOL_SORTS: &[(&str, ip_pool::Column)] = &[
+    ("name", ip_pool::Column::Name),
+    ("vlan", ip_pool::Column::VlanId),
+    ("status", ip_pool::Column::Status),
+    ("created_at", ip_pool::Column::CreatedAt),
+    ("id", ip_pool::Column::Id),
+];
+
 #[derive(Debug, Default, Clone)]
 pub struct PoolFilter {
     /// Part of the name, any case.

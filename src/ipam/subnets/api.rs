@@ -13,9 +13,8 @@ use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
 use crate::ipam::api::{settings, SubnetDetail, SubnetView};
-use crate::ipam::entities::ip_subnet;
 use crate::ipam::pools::api::{check, id_filter, ip_filter, status_filter, version_filter};
-use crate::ipam::service::{self, SubnetFilter, SubnetInput, SubnetUpdate};
+use crate::ipam::service::{self, SubnetFilter, SubnetInput, SubnetUpdate, SUBNET_SORTS};
 use crate::query::{filters, Sort};
 use crate::staff::Role;
 use crate::web::pagination::{Page, PageParams, Paged};
@@ -42,13 +41,6 @@ pub struct SubnetQuery {
     #[param(example = "network")]
     pub sort: Option<String>,
 }
-
-const SUBNET_SORTS: &[(&str, ip_subnet::Column)] = &[
-    ("network", ip_subnet::Column::NetworkKey),
-    ("created_at", ip_subnet::Column::CreatedAt),
-    ("pool_id", ip_subnet::Column::PoolId),
-    ("id", ip_subnet::Column::Id),
-];
 
 /// List subnets.
 #[utoipa::path(

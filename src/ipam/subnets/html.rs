@@ -10,7 +10,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Form;
-use sea_orm::Order;
 use serde::Deserialize;
 use tower_sessions::Session;
 
@@ -21,7 +20,6 @@ use crate::ipam::entities::{ip_allocation, ip_subnet};
 use crate::ipam::html::{optional_vlan, Bar, ALLOCATION_STATUSES, AVAILABLE_SHOWN, NOT_FOUND};
 use crate::ipam::pools::html::{SubnetForm, SUBNET_FIELDS};
 use crate::ipam::service::{self, IpamError, IpamSettings};
-use crate::query::Sort;
 use crate::staff::Role;
 use crate::web::account::RequestParts;
 use crate::web::auth::SignedIn;
@@ -80,13 +78,7 @@ pub async fn list_subnets(
         },
     };
     let page = page_request(&query.page);
-    let (subnets, total) = service::list_subnets(
-        db,
-        &filter,
-        &Sort::by(vec![(ip_subnet::Column::NetworkKey, Order::Asc)]),
-        page,
-    )
-    .await?;
+    let (subnets, total) = service::list_subnets(db, &filter, &service::by_network(), page).await?;
     let mut pools: HashMap<i32, String> = HashMap::new();
     let usages = service::subnets_utilization(db, &subnets).await?;
     let mut rows = Vec::with_capacity(subnets.len());
@@ -225,10 +217,6 @@ pub(crate) fn allocation_filter(q: &str, status: &str) -> service::AllocationFil
     filter
 }
 
-pub(crate) fn newest_first() -> Sort<ip_allocation::Column> {
-    Sort::by(vec![(ip_allocation::Column::AllocatedAt, Order::Desc)])
-}
-
 /// What the allocations section shows besides the allocations.
 #[derive(Default)]
 struct SectionState {
@@ -257,7 +245,7 @@ async fn alloc_section(
     filter.subnet_id = Some(subnet.id);
     let page = page_request(&query.page);
     let (allocations, total) =
-        service::list_allocations(db, &filter, &newest_first(), page).await?;
+        service::list_allocations(db, &filter, &service::newest_first(), page).await?;
     let label = service::subnet_label(subnet);
     let rows: Vec<AllocationRow> = allocations
         .into_iter()

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    DbBackend, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use crate::audit::{self, Actor};
@@ -338,6 +338,19 @@ pub async fn delete_subnet(
     .await?;
     txn.commit().await?;
     Ok(())
+}
+
+/// The orders of a subnet list, by `?sort=` key.
+pub const SUBNET_SORTS: &[(&str, ip_subnet::Column)] = &[
+    ("network", ip_subnet::Column::NetworkKey),
+    ("created_at", ip_subnet::Column::CreatedAt),
+    ("pool_id", ip_subnet::Column::PoolId),
+    ("id", ip_subnet::Column::Id),
+];
+
+/// Subnets in address order (the pages' fixed order; `network` above).
+pub fn by_network() -> Sort<ip_subnet::Column> {
+    Sort::by(vec![(ip_subnet::Column::NetworkKey, Order::Asc)])
 }
 
 #[derive(Debug, Default, Clone)]
