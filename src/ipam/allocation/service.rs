@@ -11,6 +11,7 @@ use sea_orm::{
 };
 
 use crate::audit::{self, Actor};
+use crate::db::UniqueKey;
 use crate::error::FieldErrors;
 use crate::ipam::domain::{
     free_ranges_around, from_u128, initial_free_ranges, key_bytes, key_from_bytes, to_u128, Cidr,
@@ -94,6 +95,14 @@ fn validate_allocation(input: &AllocationInput) -> Result<AllocationSpec, IpamEr
     }
 }
 
+/// One active allocation per address of a subnet (`active` is NULL once
+/// released, and a unique index ignores rows with a NULL).
+pub(crate) const ACTIVE_ADDRESS: UniqueKey = UniqueKey::index(
+    "uq_ip_allocations_active_address",
+    "ip_allocations",
+    &["subnet_id", "ip_key", "active"],
+);
+
 /// Allocates the lowest free usable address of the subnet, or the one asked
 /// for. Idempotent: the same MAC and username get their active allocation
 /// back. See the module docs for how concurrency is handled.
@@ -112,13 +121,7 @@ pub async fn allocate_ip(
             Err(IpamError::Db(err)) if attempt < ATTEMPTS && is_retryable(&err) => {
                 tracing::debug!(attempt, error = %err, "allocation retried");
             }
-            Err(IpamError::Db(err))
-                if attempt < ATTEMPTS
-                    && matches!(
-                        err.sql_err(),
-                        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-                    ) =>
-            {
+            Err(IpamError::Db(err)) if attempt < ATTEMPTS && ACTIVE_ADDRESS.violated_by(&err) => {
                 // The free set said free, the unique index says allocated:
                 // they disagree (a bug or a manual edit). Repair the free
                 // set from the allocations and try again.

@@ -218,32 +218,18 @@ pub async fn update_subnet(
     ApiJson(body): ApiJson<UpdateSubnet>,
 ) -> Result<Json<SubnetView>, AppError> {
     caller.require(Role::Operator)?;
-    if body.network.is_some() || body.pool_id.is_some() {
-        let current = service::get_subnet(&state.db.main, id).await?;
-        let mut errors = FieldErrors::new();
-        if let Some(network) = &body.network {
-            if network.as_str() != Some(service::subnet_label(&current).as_str()) {
-                errors.insert(
-                    "network".into(),
-                    "cannot be changed; delete the subnet and create another".into(),
-                );
-            }
-        }
-        if let Some(pool_id) = &body.pool_id {
-            if pool_id.as_i64() != Some(i64::from(current.pool_id)) {
-                errors.insert(
-                    "pool_id".into(),
-                    "cannot be changed; delete the subnet and create another".into(),
-                );
-            }
-        }
-        check(errors)?;
-    }
     let update = SubnetUpdate {
         gateway: body.gateway,
         vlan_id: body.vlan_id,
         status: body.status,
         description: body.description,
+        // A string names a network by its text; any other JSON value never
+        // matches one. A pool id is compared as the JSON number it is.
+        network: body.network.map(|network| match network {
+            serde_json::Value::String(text) => text,
+            other => other.to_string(),
+        }),
+        pool_id: body.pool_id.map(|pool_id| pool_id.to_string()),
     };
     let subnet =
         service::update_subnet(&state.db.main, settings(&state), &caller.actor, id, &update)

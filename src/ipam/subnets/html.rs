@@ -417,6 +417,9 @@ pub async fn update_subnet(
         vlan_id: optional_vlan("vlan_id", &form.vlan_id, &mut early),
         status: optional_string(&form.status),
         description: optional_string(&form.description),
+        // The page's form edits neither the network nor the pool.
+        network: None,
+        pool_id: None,
     };
     let updated = if early.is_empty() {
         service::update_subnet(

@@ -35,13 +35,45 @@ pub struct SubnetInput {
     pub description: Option<String>,
 }
 
-/// What may change on an existing subnet (its network may not).
+/// What may change on an existing subnet (its network and pool may not).
 #[derive(Debug, Clone, Default)]
 pub struct SubnetUpdate {
     pub gateway: Option<String>,
     pub vlan_id: Option<i64>,
     pub status: Option<String>,
     pub description: Option<String>,
+    /// The network as the request names it, if it does (`10.0.0.0/24`):
+    /// accepted only when it is the subnet's own.
+    pub network: Option<String>,
+    /// The pool as the request names it, if it does (its id as text):
+    /// accepted only when it is the subnet's own.
+    pub pool_id: Option<String>,
+}
+
+/// A subnet's network and pool are fixed: an update that names others is
+/// refused, field by field.
+fn check_fixed_fields(subnet: &ip_subnet::Model, input: &SubnetUpdate) -> Result<(), IpamError> {
+    const FIXED: &str = "cannot be changed; delete the subnet and create another";
+    let mut errors = FieldErrors::new();
+    if input
+        .network
+        .as_ref()
+        .is_some_and(|network| *network != subnet_label(subnet))
+    {
+        errors.insert("network".into(), FIXED.into());
+    }
+    if input
+        .pool_id
+        .as_ref()
+        .is_some_and(|pool_id| *pool_id != subnet.pool_id.to_string())
+    {
+        errors.insert("pool_id".into(), FIXED.into());
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(IpamError::Invalid(errors))
+    }
 }
 
 struct SubnetFields {
@@ -261,6 +293,7 @@ pub async fn update_subnet(
     input: &SubnetUpdate,
 ) -> Result<ip_subnet::Model, IpamError> {
     let (txn, subnet) = lock_subnet(db, settings, id).await?;
+    check_fixed_fields(&subnet, input)?;
     let cidr = subnet_cidr(&subnet);
     let mut errors = FieldErrors::new();
     let fields = validate_subnet_fields(
