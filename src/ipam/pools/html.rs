@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Form;
@@ -18,7 +18,6 @@ use crate::ipam::html::{optional_vlan, status_options, Bar, NOT_FOUND};
 use crate::ipam::service::{self, IpamError, Utilization, POOL_SORTS};
 use crate::query::{PageRequest, Sort, MAX_PER_PAGE};
 use crate::staff::{Operator, Role};
-use crate::web::auth::SignedIn;
 use crate::web::forms::{
     again, dash, merged, optional_string, path_id, search_text, Choice, Errors, Notice, Staff,
 };
@@ -220,16 +219,15 @@ async fn pools_page(
 }
 
 pub async fn list_pools(
-    _user: SignedIn,
-    chrome: Chrome,
-    State(state): State<AppState>,
+    staff: Staff,
     Query(query): Query<PoolListQuery>,
 ) -> Result<PoolsPage, AppError> {
     let form = PoolForm {
         status: "active".into(),
         ..Default::default()
     };
-    pools_page(&state, chrome, &query, form, Errors::default()).await
+    let chrome = staff.chrome().await?;
+    pools_page(&staff.state, chrome, &query, form, Errors::default()).await
 }
 
 pub async fn create_pool(
@@ -443,19 +441,10 @@ async fn pool_page(
     })
 }
 
-pub async fn show_pool(
-    _user: SignedIn,
-    chrome: Chrome,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<PoolPage, AppError> {
-    pool_page(
-        &state,
-        chrome,
-        path_id(&id, NOT_FOUND)?,
-        PoolPageState::default(),
-    )
-    .await
+pub async fn show_pool(staff: Staff, Path(id): Path<String>) -> Result<PoolPage, AppError> {
+    let id = path_id(&id, NOT_FOUND)?;
+    let chrome = staff.chrome().await?;
+    pool_page(&staff.state, chrome, id, PoolPageState::default()).await
 }
 
 pub async fn update_pool(
