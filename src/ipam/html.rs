@@ -7,17 +7,13 @@
 //! allocate and release forms also carry `hx-post`: htmx then swaps the
 //! allocations section (the `allocations` block of `ipam/subnet.html`).
 
-use askama::Template;
-use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::service::Utilization;
 use crate::app::AppState;
-use crate::error::{AppError, FieldErrors};
-use crate::web::forms::with_vary;
+use crate::error::FieldErrors;
+use crate::web::forms::{choices, optional_parsed, Choice};
 
 pub use crate::ipam::allocation::html::*;
 pub use crate::ipam::history::html::*;
@@ -53,11 +49,8 @@ pub(crate) const TIMELINE_LIMIT: u64 = 200;
 // ------------------------------------------------------------ view helpers
 
 /// The status choices of a pool or subnet form, with the current one marked.
-pub(crate) fn status_options(current: &str) -> Vec<(&'static str, bool)> {
-    ["active", "reserved", "deprecated"]
-        .into_iter()
-        .map(|s| (s, s == current))
-        .collect()
+pub(crate) fn status_options(current: &str) -> Vec<Choice> {
+    choices(&["active", "reserved", "deprecated"], current)
 }
 
 /// A utilization bar: an SVG drawing plus the same figure as text.
@@ -88,63 +81,12 @@ impl Bar {
     }
 }
 
-pub(crate) fn search_text(raw: &Option<String>) -> String {
-    raw.as_deref()
-        .unwrap_or("")
-        .trim()
-        .chars()
-        .take(100)
-        .collect()
-}
-
-/// "" -> None; a number -> Some; anything else -> a field message.
-pub(crate) fn optional_number(field: &str, text: &str, errors: &mut FieldErrors) -> Option<i64> {
-    let text = text.trim();
-    if text.is_empty() {
-        return None;
-    }
-    match text.parse::<i64>() {
-        Ok(n) => Some(n),
-        Err(_) => {
-            errors.insert(
-                field.into(),
-                format!("\"{text}\" is not a VLAN id (1 to 4094)"),
-            );
-            None
-        }
-    }
-}
-
-/// A `datetime-local` value (or RFC 3339), read as UTC.
-pub(crate) fn parse_utc(text: &str) -> Result<DateTime<Utc>, String> {
-    let text = text.trim();
-    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
-        return Ok(at.with_timezone(&Utc));
-    }
-    for format in [
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M",
-        "%Y-%m-%d %H:%M:%S",
-    ] {
-        if let Ok(at) = NaiveDateTime::parse_from_str(text, format) {
-            return Ok(at.and_utc());
-        }
-    }
-    Err(format!(
-        "\"{text}\" is not a date and time such as 2025-01-31T14:30 (UTC)"
-    ))
-}
-
-pub(crate) fn render_fragment(
-    status: StatusCode,
-    fragment: impl Template,
-) -> Result<Response, AppError> {
-    let html = fragment
-        .render()
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("rendering a fragment: {e}")))?;
-    Ok(with_vary((status, Html(html)).into_response()))
+/// An optional VLAN id typed into a form: "" is `None`; text that is not a
+/// whole number leaves a message under `field`.
+pub(crate) fn optional_vlan(field: &str, text: &str, errors: &mut FieldErrors) -> Option<i64> {
+    optional_parsed(field, text, errors, |text| {
+        format!("\"{text}\" is not a VLAN id (1 to 4094)")
+    })
 }
 
 #[cfg(test)]
@@ -171,11 +113,12 @@ mod tests {
 
     #[test]
     fn datetime_local_values_are_read_as_utc() {
-        let at = parse_utc("2025-01-31T14:30").unwrap();
+        use crate::web::forms::moment;
+        let at = moment("2025-01-31T14:30").unwrap();
         assert_eq!(at.to_rfc3339(), "2025-01-31T14:30:00+00:00");
-        assert!(parse_utc("2025-01-31T14:30:15").is_ok());
-        assert!(parse_utc("2025-01-31T14:30:00+02:00").is_ok());
-        assert!(parse_utc("yesterday").unwrap_err().contains("not a date"));
+        assert!(moment("2025-01-31T14:30:15").is_ok());
+        assert!(moment("2025-01-31T14:30:00+02:00").is_ok());
+        assert!(moment("yesterday").unwrap_err().contains("not a date"));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{OriginalUri, State};
+use axum::extract::OriginalUri;
 use axum::http::{header, StatusCode};
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -14,12 +14,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::runs::{self, job_run, RunFilter, Trigger};
-use crate::api::auth::ApiCaller;
+use crate::api::auth::Api;
 use crate::api::extract::{ApiPath, ApiQuery};
 use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
 
-use crate::staff::Role;
+use crate::staff::{Operator, Viewer};
 use crate::web::pagination::{PageParams, Paged};
 
 /// The jobs routes, relative to `/api/v1`.
@@ -148,12 +148,8 @@ impl From<super::JobStatus> for JobView {
                     "summary": {"released": 3, "already_released": 0}, "error": null}}])),
     ),
 )]
-pub async fn list_jobs(
-    caller: ApiCaller,
-    State(state): State<AppState>,
-) -> Result<Json<Vec<JobView>>, AppError> {
-    caller.require(Role::Viewer)?;
-    let jobs = super::overview(&state.db.main, &state.config.jobs).await?;
+pub async fn list_jobs(api: Api<Viewer>) -> Result<Json<Vec<JobView>>, AppError> {
+    let jobs = super::overview(api.db(), &api.state.config.jobs).await?;
     Ok(Json(jobs.into_iter().map(Into::into).collect()))
 }
 
@@ -188,13 +184,11 @@ pub struct RunQuery {
     ),
 )]
 pub async fn list_job_runs(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Viewer>,
     OriginalUri(uri): OriginalUri,
     ApiQuery(paging): ApiQuery<PageParams>,
     ApiQuery(query): ApiQuery<RunQuery>,
 ) -> Result<Paged<JobRunView>, AppError> {
-    caller.require(Role::Viewer)?;
     let mut errors = FieldErrors::new();
     let page = paging.validate(&mut errors);
     let filter = RunFilter::parse(
@@ -206,7 +200,7 @@ pub async fn list_job_runs(
     if !errors.is_empty() {
         return Err(AppError::validation(errors));
     }
-    let (rows, total) = runs::list_runs(&state.db.main, &filter, page.page, page.per_page).await?;
+    let (rows, total) = runs::list_runs(api.db(), &filter, page.page, page.per_page).await?;
     Ok(Paged::new(&uri, page, total, rows).map(JobRunView::from))
 }
 
@@ -222,12 +216,10 @@ pub async fn list_job_runs(
     ),
 )]
 pub async fn get_job_run(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Viewer>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<JobRunView>, AppError> {
-    caller.require(Role::Viewer)?;
-    let run = runs::find_run(&state.db.main, id)
+    let run = runs::find_run(api.db(), id)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no job run with id {id}")))?;
     Ok(Json(run.into()))
@@ -251,8 +243,7 @@ pub async fn get_job_run(
     ),
 )]
 pub async fn run_job(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Operator>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<
     (
@@ -262,8 +253,7 @@ pub async fn run_job(
     ),
     AppError,
 > {
-    caller.require(Role::Operator)?;
-    let run = runs::request_run(&state.db.main, &name, Trigger::Api, &caller.actor).await?;
+    let run = runs::request_run(api.db(), &name, Trigger::Api, &api.actor).await?;
     let location = format!("/api/v1/jobs/runs/{}", run.id);
     Ok((
         StatusCode::ACCEPTED,

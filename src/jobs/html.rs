@@ -4,22 +4,19 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
-use axum::response::{Html, IntoResponse, Response};
+use axum::extract::{Path, Query};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
-use tower_sessions::Session;
 
 use super::runs::{self, job_run, RunFilter, RunStatus, Trigger};
-use crate::access::SignedIn;
 use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
-use crate::staff::Role;
+use crate::staff::{Operator, Role};
 use crate::web::flash;
-use crate::web::forms::RequestParts;
-use crate::web::forms::{is_htmx, see_other, with_vary};
+use crate::web::forms::{choices, is_htmx, render_fragment, see_other, with_vary, Choice, Staff};
 use crate::web::layout::Chrome;
 
 const PER_PAGE: u64 = 50;
@@ -124,9 +121,9 @@ pub struct Live {
 #[template(path = "jobs/index.html")]
 pub struct JobsPage {
     pub chrome: Chrome,
-    pub job_options: Vec<(&'static str, bool)>,
-    pub status_options: Vec<(&'static str, bool)>,
-    pub trigger_options: Vec<(&'static str, bool)>,
+    pub job_options: Vec<Choice>,
+    pub status_options: Vec<Choice>,
+    pub trigger_options: Vec<Choice>,
     pub live: Live,
 }
 
@@ -240,32 +237,24 @@ async fn live(state: &AppState, chrome: &Chrome, query: &JobsQuery) -> Result<Li
     })
 }
 
-fn options(all: &[&'static str], selected: Option<&str>) -> Vec<(&'static str, bool)> {
-    all.iter().map(|o| (*o, Some(*o) == selected)).collect()
-}
-
 pub async fn jobs_page(
-    _user: SignedIn,
-    chrome: Chrome,
+    staff: Staff,
     headers: HeaderMap,
-    State(state): State<AppState>,
     Query(query): Query<JobsQuery>,
 ) -> Result<Response, AppError> {
-    let live = live(&state, &chrome, &query).await?;
+    let chrome = staff.chrome().await?;
+    let live = live(&staff.state, &chrome, &query).await?;
     if is_htmx(&headers) {
-        let html = LiveFragment { live }
-            .render()
-            .map_err(|e| AppError::Internal(anyhow::anyhow!("rendering a fragment: {e}")))?;
-        return Ok(with_vary(Html(html).into_response()));
+        return render_fragment(StatusCode::OK, &LiveFragment { live });
     }
     let job_names: Vec<&'static str> = super::SCHEDULE.iter().map(|j| j.name).collect();
     let statuses: Vec<&'static str> = RunStatus::ALL.iter().map(|s| s.as_str()).collect();
     let triggers: Vec<&'static str> = Trigger::ALL.iter().map(|t| t.as_str()).collect();
     let page = JobsPage {
         chrome: chrome.at("jobs", "Jobs"),
-        job_options: options(&job_names, query.job.as_deref()),
-        status_options: options(&statuses, query.status.as_deref()),
-        trigger_options: options(&triggers, query.trigger.as_deref()),
+        job_options: choices(&job_names, query.job.as_deref().unwrap_or_default()),
+        status_options: choices(&statuses, query.status.as_deref().unwrap_or_default()),
+        trigger_options: choices(&triggers, query.trigger.as_deref().unwrap_or_default()),
         live,
     };
     Ok(with_vary(page.into_response()))
@@ -273,37 +262,24 @@ pub async fn jobs_page(
 
 /// "Run now": queues a run (operator and up); refused while one is active.
 pub async fn run_now(
-    SignedIn(user): SignedIn,
-    parts: RequestParts,
-    session: Session,
-    State(state): State<AppState>,
+    staff: Staff<Operator>,
     Path(name): Path<String>,
 ) -> Result<Response, AppError> {
-    user.require(Role::Operator)?;
-    match runs::request_run(
-        &state.db.main,
-        &name,
-        Trigger::Manual,
-        &user.actor(parts.address),
-    )
-    .await
-    {
+    let back = format!("/jobs?job={}", urlencode(&name));
+    match runs::request_run(staff.db(), &name, Trigger::Manual, &staff.actor).await {
         Ok(run) => {
-            flash::success(
-                &session,
-                format!(
-                    "Job “{name}” queued (run {}); a worker starts it within seconds.",
-                    run.id
-                ),
-            )
-            .await;
+            let queued = format!(
+                "Job “{name}” queued (run {}); a worker starts it within seconds.",
+                run.id
+            );
+            Ok(staff.done(queued, back).await)
         }
         Err(err @ runs::JobsError::AlreadyActive { .. }) => {
-            flash::push(&session, "error", err.to_string()).await;
+            flash::push(&staff.session, "error", err.to_string()).await;
+            Ok(see_other(back))
         }
-        Err(err) => return Err(err.into()),
+        Err(err) => Err(err.into()),
     }
-    Ok(see_other(format!("/jobs?job={}", urlencode(&name))))
 }
 
 fn urlencode(text: &str) -> String {

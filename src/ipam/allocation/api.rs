@@ -1,25 +1,24 @@
 //! `/api/v1/ipam/allocate`, `/release` and `/allocations`.
 
-use axum::extract::{OriginalUri, State};
-use axum::http::{header, StatusCode};
+use axum::extract::OriginalUri;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::auth::ApiCaller;
+use crate::api::auth::Api;
+use crate::api::created;
 use crate::api::docs::{IpamBusy, IpamConflict, NotFound};
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
 use crate::ipam::api::{settings, AllocationView};
 use crate::ipam::domain::MacAddress;
-use crate::ipam::entities::ip_allocation;
 use crate::ipam::pools::api::{check, id_filter, ip_filter};
-use crate::ipam::service::{self, AllocationFilter, AllocationInput};
+use crate::ipam::service::{self, AllocationFilter, AllocationInput, ALLOCATION_SORTS};
 use crate::query::{filters, Sort};
-use crate::staff::Role;
+use crate::staff::{Operator, Viewer};
 use crate::web::pagination::{Page, PageParams, Paged};
 
 /// The body of `POST /ipam/allocate`.
@@ -67,11 +66,9 @@ pub struct AllocateBody {
     ),
 )]
 pub async fn allocate_ip(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Operator>,
     ApiJson(body): ApiJson<AllocateBody>,
 ) -> Result<Response, AppError> {
-    caller.require(Role::Operator)?;
     let input = AllocationInput {
         subnet_id: body.subnet_id,
         mac_address: body.mac_address,
@@ -79,17 +76,10 @@ pub async fn allocate_ip(
         ip_address: body.ip_address,
         expires_at: body.expires_at,
     };
-    let outcome =
-        service::allocate_ip(&state.db.main, settings(&state), &caller.actor, &input).await?;
+    let outcome = service::allocate_ip(api.db(), settings(&api.state), &api.actor, &input).await?;
     let view = AllocationView::from(outcome.allocation);
     if outcome.created {
-        let location = format!("/api/v1/ipam/allocations/{}", view.id);
-        Ok((
-            StatusCode::CREATED,
-            [(header::LOCATION, location)],
-            Json(view),
-        )
-            .into_response())
+        Ok(created(&format!("/ipam/allocations/{}", view.id), view))
     } else {
         Ok((StatusCode::OK, Json(view)).into_response())
     }
@@ -133,15 +123,13 @@ pub struct Released {
     ),
 )]
 pub async fn release_ip(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Operator>,
     ApiJson(body): ApiJson<ReleaseBody>,
 ) -> Result<Json<Released>, AppError> {
-    caller.require(Role::Operator)?;
     let outcome = service::release_ip(
-        &state.db.main,
-        settings(&state),
-        &caller.actor,
+        api.db(),
+        settings(&api.state),
+        &api.actor,
         body.allocation_id,
     )
     .await?;
@@ -176,15 +164,6 @@ pub struct AllocationQuery {
     pub sort: Option<String>,
 }
 
-const ALLOCATION_SORTS: &[(&str, ip_allocation::Column)] = &[
-    ("id", ip_allocation::Column::Id),
-    ("ip", ip_allocation::Column::IpKey),
-    ("allocated_at", ip_allocation::Column::AllocatedAt),
-    ("released_at", ip_allocation::Column::ReleasedAt),
-    ("expires_at", ip_allocation::Column::ExpiresAt),
-    ("username", ip_allocation::Column::Username),
-];
-
 /// List allocations, current and past.
 #[utoipa::path(
     get,
@@ -203,13 +182,11 @@ const ALLOCATION_SORTS: &[(&str, ip_allocation::Column)] = &[
     ),
 )]
 pub async fn list_allocations(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Viewer>,
     OriginalUri(uri): OriginalUri,
     ApiQuery(paging): ApiQuery<PageParams>,
     ApiQuery(query): ApiQuery<AllocationQuery>,
 ) -> Result<Paged<AllocationView>, AppError> {
-    caller.require(Role::Viewer)?;
     let mut errors = FieldErrors::new();
     let page = paging.validate(&mut errors);
     let mac_address = query
@@ -241,7 +218,7 @@ pub async fn list_allocations(
     };
     let sort = Sort::parse(query.sort.as_deref(), ALLOCATION_SORTS, "id", &mut errors);
     check(errors)?;
-    let (rows, total) = service::list_allocations(&state.db.main, &filter, &sort, page).await?;
+    let (rows, total) = service::list_allocations(api.db(), &filter, &sort, page).await?;
     Ok(Paged::new(&uri, page, total, rows).map(AllocationView::from))
 }
 
@@ -257,12 +234,8 @@ pub async fn list_allocations(
     ),
 )]
 pub async fn get_allocation(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Viewer>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<AllocationView>, AppError> {
-    caller.require(Role::Viewer)?;
-    Ok(Json(
-        service::get_allocation(&state.db.main, id).await?.into(),
-    ))
+    Ok(Json(service::get_allocation(api.db(), id).await?.into()))
 }

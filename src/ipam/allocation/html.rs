@@ -4,17 +4,17 @@ use std::collections::HashMap;
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use sea_orm::DatabaseConnection;
 
-use crate::access::SignedIn;
-use crate::app::AppState;
 use crate::error::AppError;
-use crate::ipam::html::{search_text, ALLOCATION_STATUSES};
+use crate::ipam::html::ALLOCATION_STATUSES;
 use crate::ipam::service::{self, IpamError};
-use crate::ipam::subnets::html::{allocation_filter, newest_first, AllocationQuery, AllocationRow};
+use crate::ipam::subnets::html::{allocation_filter, AllocationQuery, AllocationRow};
 use crate::query::{PageRequest, MAX_PAGE, MAX_PER_PAGE};
+use crate::web::forms::{search_text, Staff};
 use crate::web::layout::Chrome;
 use crate::web::listing::{page_request, Pager};
 
@@ -37,15 +37,15 @@ impl AllocationsPage {
 
 /// Subnet labels by id, looked up once each.
 async fn subnet_labels(
-    state: &AppState,
-    ids: impl Iterator<Item = i32>,
+    db: &DatabaseConnection,
+    ids: &[i32],
     known: &mut HashMap<i32, String>,
 ) -> Result<(), AppError> {
-    for id in ids {
+    for &id in ids {
         if known.contains_key(&id) {
             continue;
         }
-        let label = match service::get_subnet(&state.db.main, id).await {
+        let label = match service::get_subnet(db, id).await {
             Ok(subnet) => service::subnet_label(&subnet),
             Err(IpamError::NotFound(_)) => format!("#{id}"),
             Err(e) => return Err(e.into()),
@@ -56,9 +56,7 @@ async fn subnet_labels(
 }
 
 pub async fn list_allocations(
-    _user: SignedIn,
-    chrome: Chrome,
-    State(state): State<AppState>,
+    staff: Staff,
     Query(query): Query<AllocationQuery>,
 ) -> Result<AllocationsPage, AppError> {
     let q = search_text(&query.q);
@@ -66,9 +64,10 @@ pub async fn list_allocations(
     let filter = allocation_filter(&q, &status);
     let page = page_request(&query.page);
     let (allocations, total) =
-        service::list_allocations(&state.db.main, &filter, &newest_first(), page).await?;
+        service::list_allocations(staff.db(), &filter, &service::newest_first(), page).await?;
     let mut labels = HashMap::new();
-    subnet_labels(&state, allocations.iter().map(|a| a.subnet_id), &mut labels).await?;
+    let ids: Vec<i32> = allocations.iter().map(|a| a.subnet_id).collect();
+    subnet_labels(staff.db(), &ids, &mut labels).await?;
     let rows: Vec<AllocationRow> = allocations
         .into_iter()
         .map(|a| {
@@ -77,24 +76,30 @@ pub async fn list_allocations(
         })
         .collect();
     let params = vec![("q", q.clone()), ("status", status.clone())];
-    let mut csv_query = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in params.iter().filter(|(_, v)| !v.is_empty()) {
-        csv_query.append_pair(k, v);
-    }
-    let csv_query = csv_query.finish();
+    let csv_href = csv_href(&params);
     let pager = Pager::new("/ipam/allocations", params, page.page, total, rows.len());
     Ok(AllocationsPage {
-        chrome: chrome.at("allocations", "Allocations"),
+        chrome: staff.chrome().await?.at("allocations", "Allocations"),
         rows,
         pager,
         q,
         status,
-        csv_href: if csv_query.is_empty() {
-            "/ipam/allocations.csv".into()
-        } else {
-            format!("/ipam/allocations.csv?{csv_query}")
-        },
+        csv_href,
     })
+}
+
+/// The CSV export of the list as filtered.
+fn csv_href(params: &[(&str, String)]) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params.iter().filter(|(_, v)| !v.is_empty()) {
+        query.append_pair(k, v);
+    }
+    let query = query.finish();
+    if query.is_empty() {
+        "/ipam/allocations.csv".into()
+    } else {
+        format!("/ipam/allocations.csv?{query}")
+    }
 }
 
 fn rfc3339(at: &Option<sea_orm::prelude::DateTimeWithTimeZone>) -> String {
@@ -102,8 +107,7 @@ fn rfc3339(at: &Option<sea_orm::prelude::DateTimeWithTimeZone>) -> String {
 }
 
 pub async fn export_allocations(
-    _user: SignedIn,
-    State(state): State<AppState>,
+    staff: Staff,
     Query(query): Query<AllocationQuery>,
 ) -> Result<Response, AppError> {
     let q = search_text(&query.q);
@@ -120,8 +124,10 @@ pub async fn export_allocations(
             per_page: MAX_PER_PAGE,
         };
         let (rows, total) =
-            service::list_allocations(&state.db.main, &filter, &newest_first(), request).await?;
-        subnet_labels(&state, rows.iter().map(|a| a.subnet_id), &mut labels).await?;
+            service::list_allocations(staff.db(), &filter, &service::newest_first(), request)
+                .await?;
+        let ids: Vec<i32> = rows.iter().map(|a| a.subnet_id).collect();
+        subnet_labels(staff.db(), &ids, &mut labels).await?;
         for a in &rows {
             let cells = [
                 a.id.to_string(),

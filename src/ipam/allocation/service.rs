@@ -6,11 +6,12 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, Order,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use crate::audit::{self, Actor};
+use crate::db::UniqueKey;
 use crate::error::FieldErrors;
 use crate::ipam::domain::{
     free_ranges_around, from_u128, initial_free_ranges, key_bytes, key_from_bytes, to_u128, Cidr,
@@ -94,6 +95,14 @@ fn validate_allocation(input: &AllocationInput) -> Result<AllocationSpec, IpamEr
     }
 }
 
+/// One active allocation per address of a subnet (`active` is NULL once
+/// released, and a unique index ignores rows with a NULL).
+pub(crate) const ACTIVE_ADDRESS: UniqueKey = UniqueKey::index(
+    "uq_ip_allocations_active_address",
+    "ip_allocations",
+    &["subnet_id", "ip_key", "active"],
+);
+
 /// Allocates the lowest free usable address of the subnet, or the one asked
 /// for. Idempotent: the same MAC and username get their active allocation
 /// back. See the module docs for how concurrency is handled.
@@ -112,13 +121,7 @@ pub async fn allocate_ip(
             Err(IpamError::Db(err)) if attempt < ATTEMPTS && is_retryable(&err) => {
                 tracing::debug!(attempt, error = %err, "allocation retried");
             }
-            Err(IpamError::Db(err))
-                if attempt < ATTEMPTS
-                    && matches!(
-                        err.sql_err(),
-                        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-                    ) =>
-            {
+            Err(IpamError::Db(err)) if attempt < ATTEMPTS && ACTIVE_ADDRESS.violated_by(&err) => {
                 // The free set said free, the unique index says allocated:
                 // they disagree (a bug or a manual edit). Repair the free
                 // set from the allocations and try again.
@@ -486,6 +489,22 @@ pub async fn cleanup_expired(
         }
     }
     Ok(report)
+}
+
+/// The orders of an allocation list, by `?sort=` key.
+pub const ALLOCATION_SORTS: &[(&str, ip_allocation::Column)] = &[
+    ("id", ip_allocation::Column::Id),
+    ("ip", ip_allocation::Column::IpKey),
+    ("allocated_at", ip_allocation::Column::AllocatedAt),
+    ("released_at", ip_allocation::Column::ReleasedAt),
+    ("expires_at", ip_allocation::Column::ExpiresAt),
+    ("username", ip_allocation::Column::Username),
+];
+
+/// Allocations newest first (the pages' fixed order; `-allocated_at`
+/// above).
+pub fn newest_first() -> Sort<ip_allocation::Column> {
+    Sort::by(vec![(ip_allocation::Column::AllocatedAt, Order::Desc)])
 }
 
 #[derive(Debug, Default, Clone)]

@@ -1,20 +1,18 @@
 //! `/api/v1/ipam/history`: who had an address at a moment.
 
-use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::auth::ApiCaller;
+use crate::api::auth::Api;
 use crate::api::extract::ApiQuery;
-use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
 use crate::ipam::entities::ip_allocation_history;
 use crate::ipam::history::{AddressHolding, HoldingSource};
 use crate::ipam::pools::api::ip_filter;
 use crate::ipam::service::{self};
-use crate::staff::Role;
+use crate::staff::Viewer;
 
 /// `?ip=&at=` of `GET /ipam/history`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -166,11 +164,9 @@ fn parse_moment(text: &str) -> Option<DateTime<Utc>> {
     ),
 )]
 pub async fn address_history(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Viewer>,
     ApiQuery(query): ApiQuery<HistoryQuery>,
 ) -> Result<Json<AddressHistory>, AppError> {
-    caller.require(Role::Viewer)?;
     let mut errors = FieldErrors::new();
     let ip = match query.ip.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
         None => {
@@ -195,9 +191,9 @@ pub async fn address_history(
     let (Some(ip), Some(at), true) = (ip, at, errors.is_empty()) else {
         return Err(AppError::validation(errors));
     };
-    let holders = service::address_history(&state.db.main, ip, at).await?;
+    let holders = service::address_history(api.db(), ip, at).await?;
     let records =
-        crate::ipam::history::who_had_address(&state.db.main, &state.db.radius, ip, at).await?;
+        crate::ipam::history::who_had_address(api.db(), &api.state.db.radius, ip, at).await?;
     Ok(Json(AddressHistory {
         ip: ip.to_string(),
         at,

@@ -3,18 +3,16 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde::Deserialize;
 
-use crate::access::SignedIn;
-use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
 use crate::ipam::domain::parse_ip;
-use crate::ipam::html::{parse_utc, TIMELINE_LIMIT};
-use crate::web::forms::{dash, Errors};
+use crate::ipam::html::TIMELINE_LIMIT;
+use crate::web::forms::{again, dash, moment, Errors, Staff};
 use crate::web::layout::Chrome;
 use crate::web::listing::when;
 
@@ -86,16 +84,14 @@ pub struct HistoryPage {
 }
 
 pub async fn address_history(
-    _user: SignedIn,
-    chrome: Chrome,
-    State(state): State<AppState>,
+    staff: Staff,
     Query(query): Query<HistoryQuery>,
 ) -> Result<Response, AppError> {
     let ip_text = query.ip.as_deref().unwrap_or("").trim().to_string();
     let at_text = query.at.as_deref().unwrap_or("").trim().to_string();
     let mut errors = FieldErrors::new();
     let mut page = HistoryPage {
-        chrome: chrome.at("history", "Address history"),
+        chrome: staff.chrome().await?.at("history", "Address history"),
         ip: ip_text.clone(),
         at: at_text.clone(),
         errors: Errors::default(),
@@ -124,15 +120,15 @@ pub async fn address_history(
     let at = if at_text.is_empty() {
         Some(Utc::now())
     } else {
-        parse_utc(&at_text)
+        moment(&at_text)
             .map_err(|e| errors.insert("at".into(), e))
             .ok()
     };
     let (Some(ip), Some(at)) = (ip, at) else {
         page.errors = Errors::from_indexed_fields(errors, &["ip", "at"]);
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+        return again(StatusCode::UNPROCESSABLE_ENTITY, page);
     };
-    let db = &state.db.main;
+    let db = staff.db();
     page.searched = true;
     page.at_text = if at_text.is_empty() {
         format!("now ({})", when(&at))
@@ -140,7 +136,7 @@ pub async fn address_history(
         at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
     };
     // Both sources: IPAM allocations and RADIUS accounting sessions.
-    let radius_db = &state.db.radius;
+    let radius_db = &staff.state.db.radius;
     page.holders = crate::ipam::history::who_had_address(db, radius_db, ip, at)
         .await?
         .into_iter()

@@ -15,8 +15,7 @@ use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::error::{AppError, FieldErrors};
 use crate::ipam::api::PoolView;
 use crate::ipam::domain::{parse_ip, IpVersion, RangeStatus};
-use crate::ipam::entities::ip_pool;
-use crate::ipam::service::{self, PoolFilter, PoolInput, PoolUtilization};
+use crate::ipam::service::{self, PoolFilter, PoolInput, PoolUtilization, POOL_SORTS};
 use crate::query::{filters, Sort};
 use crate::staff::{Operator, Viewer};
 use crate::web::pagination::{Page, PageParams, Paged};
@@ -33,17 +32,11 @@ pub struct PoolQuery {
     /// `4` or `6`.
     #[param(value_type = Option<i16>, example = 4)]
     pub ip_version: Option<String>,
-    /// `name`, `created_at` or `id`; `-` in front for descending;
-    /// comma-separated for several. Default `name`.
+    /// `name`, `vlan`, `status`, `created_at` or `id`; `-` in front for
+    /// descending; comma-separated for several. Default `name`.
     #[param(example = "-created_at")]
     pub sort: Option<String>,
 }
-
-const POOL_SORTS: &[(&str, ip_pool::Column)] = &[
-    ("name", ip_pool::Column::Name),
-    ("created_at", ip_pool::Column::CreatedAt),
-    ("id", ip_pool::Column::Id),
-];
 
 pub(crate) fn status_filter(raw: Option<&str>, errors: &mut FieldErrors) -> Option<RangeStatus> {
     let text = raw.map(str::trim).filter(|t| !t.is_empty())?;

@@ -5,22 +5,22 @@ use std::collections::HashMap;
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Form;
-use sea_orm::Order;
 use serde::Deserialize;
 
-use crate::access::SignedIn;
 use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
 use crate::ipam::entities::{ip_pool, ip_subnet};
-use crate::ipam::html::{optional_number, search_text, status_options, Bar, NOT_FOUND};
-use crate::ipam::service::{self, IpamError, Utilization};
+use crate::ipam::html::{optional_vlan, status_options, Bar, NOT_FOUND};
+use crate::ipam::service::{self, IpamError, Utilization, POOL_SORTS};
 use crate::query::{PageRequest, Sort, MAX_PER_PAGE};
 use crate::staff::{Operator, Role};
-use crate::web::forms::{again, dash, merged, optional_string, path_id, Errors, Notice, Staff};
+use crate::web::forms::{
+    again, dash, merged, optional_string, path_id, search_text, Choice, Errors, Notice, Staff,
+};
 use crate::web::layout::Chrome;
 use crate::web::listing::{page_request, when, Pager};
 
@@ -50,7 +50,7 @@ pub(crate) const POOL_FIELDS: &[&str] = &[
 ];
 
 impl PoolForm {
-    pub fn status_options(&self) -> Vec<(&'static str, bool)> {
+    pub fn status_options(&self) -> Vec<Choice> {
         status_options(&self.status)
     }
 
@@ -82,7 +82,7 @@ impl PoolForm {
                 .filter(|s| !s.is_empty())
                 .map(str::to_string)
                 .collect(),
-            vlan_id: optional_number("vlan_id", &self.vlan_id, &mut errors),
+            vlan_id: optional_vlan("vlan_id", &self.vlan_id, &mut errors),
             status: optional_string(&self.status),
         };
         (input, errors)
@@ -133,18 +133,19 @@ pub struct PoolsPage {
     errors: Errors,
 }
 
-const POOL_SORTS: [(&str, &str); 6] = [
+/// The orders the page's sort select offers: keys of [`POOL_SORTS`].
+const SORT_CHOICES: [(&str, &str); 6] = [
     ("name", "Name (A–Z)"),
     ("-name", "Name (Z–A)"),
     ("vlan", "VLAN"),
     ("status", "Status"),
-    ("-created", "Newest first"),
-    ("created", "Oldest first"),
+    ("-created_at", "Newest first"),
+    ("created_at", "Oldest first"),
 ];
 
 impl PoolsPage {
     fn sorts(&self) -> &'static [(&'static str, &'static str)] {
-        &POOL_SORTS
+        &SORT_CHOICES
     }
 }
 
@@ -160,21 +161,11 @@ async fn pools_page(
     let sort_key = query
         .sort
         .as_deref()
-        .filter(|s| POOL_SORTS.iter().any(|(k, _)| k == s))
+        .filter(|s| SORT_CHOICES.iter().any(|(k, _)| k == s))
         .unwrap_or("name")
         .to_string();
     let mut ignored = FieldErrors::new();
-    let sort = Sort::parse(
-        Some(&sort_key),
-        &[
-            ("name", ip_pool::Column::Name),
-            ("vlan", ip_pool::Column::VlanId),
-            ("status", ip_pool::Column::Status),
-            ("created", ip_pool::Column::CreatedAt),
-        ],
-        "name",
-        &mut ignored,
-    );
+    let sort = Sort::parse(Some(&sort_key), POOL_SORTS, "name", &mut ignored);
     let filter = service::PoolFilter {
         search: Some(q.clone()).filter(|q| !q.is_empty()),
         ..Default::default()
@@ -228,16 +219,15 @@ async fn pools_page(
 }
 
 pub async fn list_pools(
-    _user: SignedIn,
-    chrome: Chrome,
-    State(state): State<AppState>,
+    staff: Staff,
     Query(query): Query<PoolListQuery>,
 ) -> Result<PoolsPage, AppError> {
     let form = PoolForm {
         status: "active".into(),
         ..Default::default()
     };
-    pools_page(&state, chrome, &query, form, Errors::default()).await
+    let chrome = staff.chrome().await?;
+    pools_page(&staff.state, chrome, &query, form, Errors::default()).await
 }
 
 pub async fn create_pool(
@@ -282,7 +272,7 @@ pub(crate) const SUBNET_FIELDS: &[&str] =
     &["network", "gateway", "vlan_id", "status", "description"];
 
 impl SubnetForm {
-    pub fn status_options(&self) -> Vec<(&'static str, bool)> {
+    pub fn status_options(&self) -> Vec<Choice> {
         status_options(&self.status)
     }
 
@@ -378,7 +368,7 @@ async fn pool_page(
             pool_id: Some(id),
             ..Default::default()
         },
-        &Sort::by(vec![(ip_subnet::Column::NetworkKey, Order::Asc)]),
+        &service::by_network(),
         PageRequest {
             page: 1,
             per_page: MAX_PER_PAGE,
@@ -451,19 +441,10 @@ async fn pool_page(
     })
 }
 
-pub async fn show_pool(
-    _user: SignedIn,
-    chrome: Chrome,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<PoolPage, AppError> {
-    pool_page(
-        &state,
-        chrome,
-        path_id(&id, NOT_FOUND)?,
-        PoolPageState::default(),
-    )
-    .await
+pub async fn show_pool(staff: Staff, Path(id): Path<String>) -> Result<PoolPage, AppError> {
+    let id = path_id(&id, NOT_FOUND)?;
+    let chrome = staff.chrome().await?;
+    pool_page(&staff.state, chrome, id, PoolPageState::default()).await
 }
 
 pub async fn update_pool(
@@ -528,7 +509,7 @@ pub async fn create_subnet(
         pool_id,
         network: form.network.clone(),
         gateway: optional_string(&form.gateway),
-        vlan_id: optional_number("vlan_id", &form.vlan_id, &mut early),
+        vlan_id: optional_vlan("vlan_id", &form.vlan_id, &mut early),
         status: optional_string(&form.status),
         description: optional_string(&form.description),
     };

@@ -9,6 +9,7 @@ use sea_orm::{
 };
 
 use crate::audit::{self, Actor};
+use crate::db::UniqueKey;
 use crate::error::FieldErrors;
 use crate::ipam::domain::{key_bytes, to_u128, IpVersion, RangeStatus, VlanId};
 use crate::ipam::entities::{ip_allocation, ip_free_range, ip_pool, ip_subnet};
@@ -232,12 +233,12 @@ pub async fn create_pool(
     Ok(pool)
 }
 
+/// The unique pool name (`ip_pools.name`).
+pub(crate) const POOL_NAME: UniqueKey = UniqueKey::column("ip_pools", &["name"]);
+
 /// A unique-name violation that raced past the check is still a 422.
 fn name_taken_as_invalid(err: DbErr) -> IpamError {
-    if matches!(
-        err.sql_err(),
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-    ) {
+    if POOL_NAME.violated_by(&err) {
         IpamError::invalid("name", "a pool with this name exists already")
     } else {
         IpamError::Db(err)
@@ -365,6 +366,16 @@ pub(crate) async fn remove_subnet_rows(
     ip_subnet::Entity::delete_by_id(subnet_id).exec(db).await?;
     Ok(())
 }
+
+/// The orders of a pool list, by `?sort=` key: the page's sort select and
+/// the API's `sort` parameter both choose from it.
+pub const POOL_SORTS: &[(&str, ip_pool::Column)] = &[
+    ("name", ip_pool::Column::Name),
+    ("vlan", ip_pool::Column::VlanId),
+    ("status", ip_pool::Column::Status),
+    ("created_at", ip_pool::Column::CreatedAt),
+    ("id", ip_pool::Column::Id),
+];
 
 #[derive(Debug, Default, Clone)]
 pub struct PoolFilter {

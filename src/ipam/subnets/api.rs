@@ -1,23 +1,22 @@
 //! `/api/v1/ipam/subnets`: CRUD and available addresses.
 
-use axum::extract::{OriginalUri, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::extract::OriginalUri;
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::auth::ApiCaller;
+use crate::api::auth::Api;
+use crate::api::created;
 use crate::api::docs::IpamBusy;
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
 use crate::ipam::api::{settings, SubnetDetail, SubnetView};
-use crate::ipam::entities::ip_subnet;
 use crate::ipam::pools::api::{check, id_filter, ip_filter, status_filter, version_filter};
-use crate::ipam::service::{self, SubnetFilter, SubnetInput, SubnetUpdate};
+use crate::ipam::service::{self, SubnetFilter, SubnetInput, SubnetUpdate, SUBNET_SORTS};
 use crate::query::{filters, Sort};
-use crate::staff::Role;
+use crate::staff::{Operator, Viewer};
 use crate::web::pagination::{Page, PageParams, Paged};
 
 /// Filters and order of `GET /ipam/subnets`.
@@ -43,13 +42,6 @@ pub struct SubnetQuery {
     pub sort: Option<String>,
 }
 
-const SUBNET_SORTS: &[(&str, ip_subnet::Column)] = &[
-    ("network", ip_subnet::Column::NetworkKey),
-    ("created_at", ip_subnet::Column::CreatedAt),
-    ("pool_id", ip_subnet::Column::PoolId),
-    ("id", ip_subnet::Column::Id),
-];
-
 /// List subnets.
 #[utoipa::path(
     get,
@@ -68,13 +60,11 @@ const SUBNET_SORTS: &[(&str, ip_subnet::Column)] = &[
     ),
 )]
 pub async fn list_subnets(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Viewer>,
     OriginalUri(uri): OriginalUri,
     ApiQuery(paging): ApiQuery<PageParams>,
     ApiQuery(query): ApiQuery<SubnetQuery>,
 ) -> Result<Paged<SubnetView>, AppError> {
-    caller.require(Role::Viewer)?;
     let mut errors = FieldErrors::new();
     let page = paging.validate(&mut errors);
     let filter = SubnetFilter {
@@ -86,7 +76,7 @@ pub async fn list_subnets(
     };
     let sort = Sort::parse(query.sort.as_deref(), SUBNET_SORTS, "network", &mut errors);
     check(errors)?;
-    let (rows, total) = service::list_subnets(&state.db.main, &filter, &sort, page).await?;
+    let (rows, total) = service::list_subnets(api.db(), &filter, &sort, page).await?;
     Ok(Paged::new(&uri, page, total, rows).map(SubnetView::from))
 }
 
@@ -131,11 +121,9 @@ pub struct CreateSubnet {
     ),
 )]
 pub async fn create_subnet(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Operator>,
     ApiJson(body): ApiJson<CreateSubnet>,
 ) -> Result<Response, AppError> {
-    caller.require(Role::Operator)?;
     let input = SubnetInput {
         pool_id: body.pool_id,
         network: body.network,
@@ -144,14 +132,11 @@ pub async fn create_subnet(
         status: body.status,
         description: body.description,
     };
-    let subnet = service::create_subnet(&state.db.main, &caller.actor, &input).await?;
-    let location = format!("/api/v1/ipam/subnets/{}", subnet.id);
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(SubnetView::from(subnet)),
-    )
-        .into_response())
+    let subnet = service::create_subnet(api.db(), &api.actor, &input).await?;
+    Ok(created(
+        &format!("/ipam/subnets/{}", subnet.id),
+        SubnetView::from(subnet),
+    ))
 }
 
 /// Show one subnet, with its utilization.
@@ -171,13 +156,11 @@ pub async fn create_subnet(
     ),
 )]
 pub async fn get_subnet(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Viewer>,
     ApiPath(id): ApiPath<i32>,
 ) -> Result<Json<SubnetDetail>, AppError> {
-    caller.require(Role::Viewer)?;
-    let subnet = service::get_subnet(&state.db.main, id).await?;
-    let utilization = service::subnet_utilization(&state.db.main, &subnet).await?;
+    let subnet = service::get_subnet(api.db(), id).await?;
+    let utilization = service::subnet_utilization(api.db(), &subnet).await?;
     Ok(Json(SubnetDetail {
         subnet: subnet.into(),
         utilization,
@@ -220,42 +203,25 @@ pub struct UpdateSubnet {
     ),
 )]
 pub async fn update_subnet(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Operator>,
     ApiPath(id): ApiPath<i32>,
     ApiJson(body): ApiJson<UpdateSubnet>,
 ) -> Result<Json<SubnetView>, AppError> {
-    caller.require(Role::Operator)?;
-    if body.network.is_some() || body.pool_id.is_some() {
-        let current = service::get_subnet(&state.db.main, id).await?;
-        let mut errors = FieldErrors::new();
-        if let Some(network) = &body.network {
-            if network.as_str() != Some(service::subnet_label(&current).as_str()) {
-                errors.insert(
-                    "network".into(),
-                    "cannot be changed; delete the subnet and create another".into(),
-                );
-            }
-        }
-        if let Some(pool_id) = &body.pool_id {
-            if pool_id.as_i64() != Some(i64::from(current.pool_id)) {
-                errors.insert(
-                    "pool_id".into(),
-                    "cannot be changed; delete the subnet and create another".into(),
-                );
-            }
-        }
-        check(errors)?;
-    }
     let update = SubnetUpdate {
         gateway: body.gateway,
         vlan_id: body.vlan_id,
         status: body.status,
         description: body.description,
+        // A string names a network by its text; any other JSON value never
+        // matches one. A pool id is compared as the JSON number it is.
+        network: body.network.map(|network| match network {
+            serde_json::Value::String(text) => text,
+            other => other.to_string(),
+        }),
+        pool_id: body.pool_id.map(|pool_id| pool_id.to_string()),
     };
     let subnet =
-        service::update_subnet(&state.db.main, settings(&state), &caller.actor, id, &update)
-            .await?;
+        service::update_subnet(api.db(), settings(&api.state), &api.actor, id, &update).await?;
     Ok(Json(subnet.into()))
 }
 
@@ -277,12 +243,10 @@ pub async fn update_subnet(
     ),
 )]
 pub async fn delete_subnet(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Operator>,
     ApiPath(id): ApiPath<i32>,
 ) -> Result<StatusCode, AppError> {
-    caller.require(Role::Operator)?;
-    service::delete_subnet(&state.db.main, settings(&state), &caller.actor, id).await?;
+    service::delete_subnet(api.db(), settings(&api.state), &api.actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -327,12 +291,10 @@ pub struct AvailableIps {
     ),
 )]
 pub async fn available_ips(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Viewer>,
     ApiPath(id): ApiPath<i32>,
     ApiQuery(query): ApiQuery<AvailableQuery>,
 ) -> Result<Json<AvailableIps>, AppError> {
-    caller.require(Role::Viewer)?;
     let mut errors = FieldErrors::new();
     let after = ip_filter("after", query.after.as_deref(), &mut errors);
     let limit = match query.limit.as_deref().map(str::trim) {
@@ -349,9 +311,9 @@ pub async fn available_ips(
         },
     };
     check(errors)?;
-    let subnet = service::get_subnet(&state.db.main, id).await?;
+    let subnet = service::get_subnet(api.db(), id).await?;
     // One more than asked: whether it exists says if there is a next page.
-    let mut found = service::available_ips(&state.db.main, id, after, limit + 1).await?;
+    let mut found = service::available_ips(api.db(), id, after, limit + 1).await?;
     let more = found.len() > limit;
     found.truncate(limit);
     let next_after = more

@@ -6,31 +6,23 @@ use std::net::IpAddr;
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Form;
-use sea_orm::Order;
 use serde::Deserialize;
-use tower_sessions::Session;
 
-use crate::access::SignedIn;
 use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
 use crate::ipam::domain::{parse_ip, MacAddress};
 use crate::ipam::entities::{ip_allocation, ip_subnet};
-use crate::ipam::html::{
-    optional_number, parse_utc, render_fragment, search_text, Bar, ALLOCATION_STATUSES,
-    AVAILABLE_SHOWN, NOT_FOUND,
-};
+use crate::ipam::html::{optional_vlan, Bar, ALLOCATION_STATUSES, AVAILABLE_SHOWN, NOT_FOUND};
 use crate::ipam::pools::html::{SubnetForm, SUBNET_FIELDS};
 use crate::ipam::service::{self, IpamError, IpamSettings};
-use crate::query::Sort;
-use crate::staff::Role;
-use crate::web::flash;
-use crate::web::forms::RequestParts;
+use crate::staff::{AtLeast, Operator, Role};
 use crate::web::forms::{
-    dash, is_htmx, optional_string, path_id, see_other, with_vary, Errors, Notice,
+    again, dash, is_htmx, moment, optional_string, path_id, render_fragment, search_text,
+    with_vary, Errors, Notice, Staff,
 };
 use crate::web::layout::Chrome;
 use crate::web::listing::{page_request, when, when_opt, Pager};
@@ -62,12 +54,10 @@ pub struct SubnetsPage {
 }
 
 pub async fn list_subnets(
-    _user: SignedIn,
-    chrome: Chrome,
-    State(state): State<AppState>,
+    staff: Staff,
     Query(query): Query<SubnetListQuery>,
 ) -> Result<SubnetsPage, AppError> {
-    let db = &state.db.main;
+    let db = staff.db();
     let q = search_text(&query.q);
     // An address finds the subnet that contains it; other text matches
     // part of the network.
@@ -82,13 +72,7 @@ pub async fn list_subnets(
         },
     };
     let page = page_request(&query.page);
-    let (subnets, total) = service::list_subnets(
-        db,
-        &filter,
-        &Sort::by(vec![(ip_subnet::Column::NetworkKey, Order::Asc)]),
-        page,
-    )
-    .await?;
+    let (subnets, total) = service::list_subnets(db, &filter, &service::by_network(), page).await?;
     let mut pools: HashMap<i32, String> = HashMap::new();
     let usages = service::subnets_utilization(db, &subnets).await?;
     let mut rows = Vec::with_capacity(subnets.len());
@@ -115,7 +99,7 @@ pub async fn list_subnets(
         rows.len(),
     );
     Ok(SubnetsPage {
-        chrome: chrome.at("subnets", "Subnets"),
+        chrome: staff.chrome().await?.at("subnets", "Subnets"),
         rows,
         pager,
         q,
@@ -227,10 +211,6 @@ pub(crate) fn allocation_filter(q: &str, status: &str) -> service::AllocationFil
     filter
 }
 
-pub(crate) fn newest_first() -> Sort<ip_allocation::Column> {
-    Sort::by(vec![(ip_allocation::Column::AllocatedAt, Order::Desc)])
-}
-
 /// What the allocations section shows besides the allocations.
 #[derive(Default)]
 struct SectionState {
@@ -259,7 +239,7 @@ async fn alloc_section(
     filter.subnet_id = Some(subnet.id);
     let page = page_request(&query.page);
     let (allocations, total) =
-        service::list_allocations(db, &filter, &newest_first(), page).await?;
+        service::list_allocations(db, &filter, &service::newest_first(), page).await?;
     let label = service::subnet_label(subnet);
     let rows: Vec<AllocationRow> = allocations
         .into_iter()
@@ -381,7 +361,7 @@ async fn subnet_response(
     if htmx {
         let subnet = service::get_subnet(&state.db.main, id).await?;
         let section = alloc_section(state, &subnet, &chrome, extra.section).await?;
-        render_fragment(status, AllocationsFragment { section })
+        render_fragment(status, &AllocationsFragment { section })
     } else {
         let page = subnet_page(state, chrome, id, extra).await?;
         Ok(with_vary((status, page).into_response()))
@@ -389,10 +369,8 @@ async fn subnet_response(
 }
 
 pub async fn show_subnet(
-    _user: SignedIn,
-    chrome: Chrome,
+    staff: Staff,
     headers: HeaderMap,
-    State(state): State<AppState>,
     Path(id): Path<String>,
     Query(query): Query<AllocationQuery>,
 ) -> Result<Response, AppError> {
@@ -404,8 +382,8 @@ pub async fn show_subnet(
         ..Default::default()
     };
     subnet_response(
-        &state,
-        chrome,
+        &staff.state,
+        staff.chrome().await?,
         is_htmx(&headers),
         StatusCode::OK,
         path_id(&id, NOT_FOUND)?,
@@ -415,43 +393,30 @@ pub async fn show_subnet(
 }
 
 pub async fn update_subnet(
-    SignedIn(user): SignedIn,
-    chrome: Chrome,
-    parts: RequestParts,
-    session: Session,
-    State(state): State<AppState>,
+    staff: Staff<Operator>,
     Path(id): Path<String>,
     Form(form): Form<SubnetForm>,
 ) -> Result<Response, AppError> {
-    user.require(Role::Operator)?;
     let id = path_id(&id, NOT_FOUND)?;
     let mut early = FieldErrors::new();
     let update = service::SubnetUpdate {
         gateway: optional_string(&form.gateway),
-        vlan_id: optional_number("vlan_id", &form.vlan_id, &mut early),
+        vlan_id: optional_vlan("vlan_id", &form.vlan_id, &mut early),
         status: optional_string(&form.status),
         description: optional_string(&form.description),
+        // The page's form edits neither the network nor the pool.
+        network: None,
+        pool_id: None,
     };
     let updated = if early.is_empty() {
-        service::update_subnet(
-            &state.db.main,
-            IpamSettings::from_config(&state.config),
-            &user.actor(parts.address),
-            id,
-            &update,
-        )
-        .await
+        service::update_subnet(staff.db(), settings(&staff), &staff.actor, id, &update).await
     } else {
         Err(IpamError::Invalid(early))
     };
     match updated {
         Ok(subnet) => {
-            flash::success(
-                &session,
-                format!("Subnet {} saved.", service::subnet_label(&subnet)),
-            )
-            .await;
-            Ok(see_other(format!("/ipam/subnets/{id}")))
+            let saved = format!("Subnet {} saved.", service::subnet_label(&subnet));
+            Ok(staff.done(saved, format!("/ipam/subnets/{id}")).await)
         }
         Err(IpamError::Invalid(fields)) => {
             let extra = SubnetPageState {
@@ -459,50 +424,41 @@ pub async fn update_subnet(
                 edit_errors: Errors::from_indexed_fields(fields, SUBNET_FIELDS),
                 ..Default::default()
             };
-            let page = subnet_page(&state, chrome, id, extra).await?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+            let page = subnet_page(&staff.state, staff.chrome().await?, id, extra).await?;
+            again(StatusCode::UNPROCESSABLE_ENTITY, page)
         }
         Err(e) => Err(e.into()),
     }
 }
 
 pub async fn delete_subnet(
-    SignedIn(user): SignedIn,
-    chrome: Chrome,
-    parts: RequestParts,
-    session: Session,
-    State(state): State<AppState>,
+    staff: Staff<Operator>,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    user.require(Role::Operator)?;
     let id = path_id(&id, NOT_FOUND)?;
-    let subnet = service::get_subnet(&state.db.main, id).await?;
-    match service::delete_subnet(
-        &state.db.main,
-        IpamSettings::from_config(&state.config),
-        &user.actor(parts.address),
-        id,
-    )
-    .await
-    {
+    let subnet = service::get_subnet(staff.db(), id).await?;
+    match service::delete_subnet(staff.db(), settings(&staff), &staff.actor, id).await {
         Ok(()) => {
-            flash::success(
-                &session,
-                format!("Subnet {} deleted.", service::subnet_label(&subnet)),
-            )
-            .await;
-            Ok(see_other(format!("/ipam/pools/{}", subnet.pool_id)))
+            let deleted = format!("Subnet {} deleted.", service::subnet_label(&subnet));
+            Ok(staff
+                .done(deleted, format!("/ipam/pools/{}", subnet.pool_id))
+                .await)
         }
         Err(IpamError::Conflict(message)) => {
             let extra = SubnetPageState {
                 notice: Some(Notice::error(message)),
                 ..Default::default()
             };
-            let page = subnet_page(&state, chrome, id, extra).await?;
-            Ok((StatusCode::CONFLICT, page).into_response())
+            let page = subnet_page(&staff.state, staff.chrome().await?, id, extra).await?;
+            again(StatusCode::CONFLICT, page)
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The IPAM settings (the subnet lock's timeout) of the app.
+fn settings<R: AtLeast>(staff: &Staff<R>) -> IpamSettings {
+    IpamSettings::from_config(&staff.state.config)
 }
 
 /// Who an allocation is for, as staff read it.
@@ -515,22 +471,16 @@ fn holder(a: &ip_allocation::Model) -> String {
     }
 }
 
-#[allow(clippy::too_many_arguments)] // axum extractors
 pub async fn allocate_ip(
-    SignedIn(user): SignedIn,
-    chrome: Chrome,
-    parts: RequestParts,
-    session: Session,
+    staff: Staff<Operator>,
     headers: HeaderMap,
-    State(state): State<AppState>,
     Path(id): Path<String>,
     Form(form): Form<AllocateForm>,
 ) -> Result<Response, AppError> {
-    user.require(Role::Operator)?;
     let subnet_id = path_id(&id, NOT_FOUND)?;
     let htmx = is_htmx(&headers);
     let mut early = FieldErrors::new();
-    let expires_at = match optional_string(&form.expires_at).map(|t| parse_utc(&t)) {
+    let expires_at = match optional_string(&form.expires_at).map(|t| moment(&t)) {
         None => None,
         Some(Ok(at)) => Some(at),
         Some(Err(e)) => {
@@ -546,13 +496,7 @@ pub async fn allocate_ip(
         expires_at,
     };
     let outcome = if early.is_empty() {
-        service::allocate_ip(
-            &state.db.main,
-            IpamSettings::from_config(&state.config),
-            &user.actor(parts.address),
-            &input,
-        )
-        .await
+        service::allocate_ip(staff.db(), settings(&staff), &staff.actor, &input).await
     } else {
         Err(IpamError::Invalid(early))
     };
@@ -569,8 +513,7 @@ pub async fn allocate_ip(
                 )
             };
             if !htmx {
-                flash::success(&session, text).await;
-                return Ok(see_other(format!("/ipam/subnets/{subnet_id}")));
+                return Ok(staff.done(text, format!("/ipam/subnets/{subnet_id}")).await);
             }
             (
                 StatusCode::OK,
@@ -614,7 +557,8 @@ pub async fn allocate_ip(
         section,
         ..Default::default()
     };
-    subnet_response(&state, chrome, htmx, status, subnet_id, extra).await
+    let chrome = staff.chrome().await?;
+    subnet_response(&staff.state, chrome, htmx, status, subnet_id, extra).await
 }
 
 /// Where the release came from: the allocations view to show again.
@@ -626,26 +570,14 @@ pub struct ReleaseForm {
     page: Option<String>,
 }
 
-#[allow(clippy::too_many_arguments)] // axum extractors
 pub async fn release_ip(
-    SignedIn(user): SignedIn,
-    chrome: Chrome,
-    parts: RequestParts,
-    session: Session,
+    staff: Staff<Operator>,
     headers: HeaderMap,
-    State(state): State<AppState>,
     Path(id): Path<String>,
     Form(form): Form<ReleaseForm>,
 ) -> Result<Response, AppError> {
-    user.require(Role::Operator)?;
     let id = path_id(&id, NOT_FOUND)?;
-    let released = service::release_ip(
-        &state.db.main,
-        IpamSettings::from_config(&state.config),
-        &user.actor(parts.address),
-        id,
-    )
-    .await?;
+    let released = service::release_ip(staff.db(), settings(&staff), &staff.actor, id).await?;
     let a = &released.allocation;
     let text = if released.already_released {
         format!("{} had been released already.", a.ip_address)
@@ -654,8 +586,7 @@ pub async fn release_ip(
     };
     let subnet_id = a.subnet_id;
     if !is_htmx(&headers) {
-        flash::success(&session, text).await;
-        return Ok(see_other(format!("/ipam/subnets/{subnet_id}")));
+        return Ok(staff.done(text, format!("/ipam/subnets/{subnet_id}")).await);
     }
     let extra = SubnetPageState {
         section: SectionState {
@@ -669,5 +600,6 @@ pub async fn release_ip(
         },
         ..Default::default()
     };
-    subnet_response(&state, chrome, true, StatusCode::OK, subnet_id, extra).await
+    let chrome = staff.chrome().await?;
+    subnet_response(&staff.state, chrome, true, StatusCode::OK, subnet_id, extra).await
 }

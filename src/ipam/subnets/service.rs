@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    DbBackend, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use crate::audit::{self, Actor};
@@ -35,13 +35,45 @@ pub struct SubnetInput {
     pub description: Option<String>,
 }
 
-/// What may change on an existing subnet (its network may not).
+/// What may change on an existing subnet (its network and pool may not).
 #[derive(Debug, Clone, Default)]
 pub struct SubnetUpdate {
     pub gateway: Option<String>,
     pub vlan_id: Option<i64>,
     pub status: Option<String>,
     pub description: Option<String>,
+    /// The network as the request names it, if it does (`10.0.0.0/24`):
+    /// accepted only when it is the subnet's own.
+    pub network: Option<String>,
+    /// The pool as the request names it, if it does (its id as text):
+    /// accepted only when it is the subnet's own.
+    pub pool_id: Option<String>,
+}
+
+/// A subnet's network and pool are fixed: an update that names others is
+/// refused, field by field.
+fn check_fixed_fields(subnet: &ip_subnet::Model, input: &SubnetUpdate) -> Result<(), IpamError> {
+    const FIXED: &str = "cannot be changed; delete the subnet and create another";
+    let mut errors = FieldErrors::new();
+    if input
+        .network
+        .as_ref()
+        .is_some_and(|network| *network != subnet_label(subnet))
+    {
+        errors.insert("network".into(), FIXED.into());
+    }
+    if input
+        .pool_id
+        .as_ref()
+        .is_some_and(|pool_id| *pool_id != subnet.pool_id.to_string())
+    {
+        errors.insert("pool_id".into(), FIXED.into());
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(IpamError::Invalid(errors))
+    }
 }
 
 struct SubnetFields {
@@ -261,6 +293,7 @@ pub async fn update_subnet(
     input: &SubnetUpdate,
 ) -> Result<ip_subnet::Model, IpamError> {
     let (txn, subnet) = lock_subnet(db, settings, id).await?;
+    check_fixed_fields(&subnet, input)?;
     let cidr = subnet_cidr(&subnet);
     let mut errors = FieldErrors::new();
     let fields = validate_subnet_fields(
@@ -338,6 +371,19 @@ pub async fn delete_subnet(
     .await?;
     txn.commit().await?;
     Ok(())
+}
+
+/// The orders of a subnet list, by `?sort=` key.
+pub const SUBNET_SORTS: &[(&str, ip_subnet::Column)] = &[
+    ("network", ip_subnet::Column::NetworkKey),
+    ("created_at", ip_subnet::Column::CreatedAt),
+    ("pool_id", ip_subnet::Column::PoolId),
+    ("id", ip_subnet::Column::Id),
+];
+
+/// Subnets in address order (the pages' fixed order; `network` above).
+pub fn by_network() -> Sort<ip_subnet::Column> {
+    Sort::by(vec![(ip_subnet::Column::NetworkKey, Order::Asc)])
 }
 
 #[derive(Debug, Default, Clone)]
