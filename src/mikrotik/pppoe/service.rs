@@ -5,6 +5,8 @@
 use std::net::Ipv4Addr;
 
 use chrono::Utc;
+use std::collections::HashMap;
+
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
     EntityTrait, PaginatorTrait, QueryFilter, Set,
@@ -22,7 +24,7 @@ use crate::mikrotik::pool::RouterPool;
 use crate::mikrotik::routeros::Row;
 use crate::mikrotik::routers::service::find_router;
 use crate::mikrotik::service::MikrotikError;
-use crate::query::{contains, fetch_page, PageRequest, Sort};
+use crate::query::{contains, fetch_page, filters, PageRequest, Sort};
 use crate::text::optional_text;
 use crate::users::entities::{network_user, service_package};
 
@@ -33,6 +35,8 @@ pub const PPP_SERVICES: &[&str] = &["any", "pppoe", "pptp", "l2tp", "ovpn", "sst
 /// (`disabled=yes` on the router).
 pub const PPPOE_STATUS_ACTIVE: &str = "active";
 pub const PPPOE_STATUS_DISABLED: &str = "disabled";
+/// Every PPPoE user status, as the list filters offer them.
+pub const PPPOE_STATUSES: [&str; 2] = [PPPOE_STATUS_ACTIVE, PPPOE_STATUS_DISABLED];
 
 /// The fields of a `/ppp/secret`, as ispd writes them. `Debug` redacts the
 /// password.
@@ -762,6 +766,15 @@ pub const PPPOE_SORTS: &[(&str, mikrotik_pppoe_user::Column)] = &[
     ("updated_at", mikrotik_pppoe_user::Column::UpdatedAt),
 ];
 
+/// The PPPoE user list's order from `?sort=` ([`PPPOE_SORTS`]), by user
+/// name when none is asked for.
+pub fn pppoe_sort(
+    raw: Option<&str>,
+    errors: &mut FieldErrors,
+) -> Sort<mikrotik_pppoe_user::Column> {
+    Sort::parse(raw, PPPOE_SORTS, "username", errors)
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct PppoeFilter {
     pub router_id: Option<i32>,
@@ -769,6 +782,74 @@ pub struct PppoeFilter {
     pub q: Option<String>,
     pub status: Option<String>,
     pub network_user_id: Option<i32>,
+}
+
+impl PppoeFilter {
+    /// The filter of a list request (each argument the raw query value): a
+    /// bad value is a message under its field in `errors`.
+    pub fn parse(
+        router_id: Option<&str>,
+        network_user_id: Option<&str>,
+        q: Option<&str>,
+        status: Option<&str>,
+        errors: &mut FieldErrors,
+    ) -> Self {
+        let status = filters::text("status", status, 16, errors);
+        if let Some(s) = &status {
+            if !PPPOE_STATUSES.contains(&s.as_str()) {
+                errors.insert("status".into(), "must be active or disabled".into());
+            }
+        }
+        Self {
+            router_id: id_filter("router_id", router_id, errors),
+            network_user_id: id_filter("network_user_id", network_user_id, errors),
+            q: filters::text("q", q, 200, errors),
+            status,
+        }
+    }
+}
+
+/// A positive id, or a message under `field`.
+fn id_filter(field: &str, raw: Option<&str>, errors: &mut FieldErrors) -> Option<i32> {
+    let text = raw.map(str::trim).filter(|t| !t.is_empty())?;
+    match text.parse::<i32>() {
+        Ok(id) if id > 0 => Some(id),
+        _ => {
+            errors.insert(field.into(), "must be a positive whole number".into());
+            None
+        }
+    }
+}
+
+/// The id of the network user named `name`, if there is one.
+pub async fn network_user_id_named(
+    db: &impl ConnectionTrait,
+    name: &str,
+) -> Result<Option<i32>, MikrotikError> {
+    Ok(network_user::Entity::find()
+        .filter(network_user::Column::Username.eq(name))
+        .one(db)
+        .await?
+        .map(|u| u.id))
+}
+
+/// The names of the network users with these ids (the PPPoE users linked
+/// to them), by id.
+pub async fn network_user_names(
+    db: &impl ConnectionTrait,
+    ids: impl Iterator<Item = i32>,
+) -> Result<HashMap<i32, String>, MikrotikError> {
+    let ids: Vec<i32> = ids.collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Ok(network_user::Entity::find()
+        .filter(network_user::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u.username))
+        .collect())
 }
 
 pub async fn list_pppoe_users(
