@@ -15,7 +15,7 @@ use tracing::instrument;
 
 use crate::audit::{self, Actor};
 use crate::crypto::{AppKey, Secret};
-use crate::db::begin_write;
+use crate::db::{begin_write, UniqueKey};
 use crate::error::FieldErrors;
 use crate::ipam::domain::NetUsername;
 use crate::mikrotik::entities::{mikrotik_pppoe_user, mikrotik_router};
@@ -321,6 +321,14 @@ impl PppoeInput {
     }
 }
 
+/// The unique key on a router's PPPoE user names: a race that
+/// [`check_pppoe_name`] lost ends on it.
+const PPPOE_NAME_KEY: UniqueKey = UniqueKey::index(
+    "uq_mikrotik_pppoe_users_router_username",
+    "mikrotik_pppoe_users",
+    &["router_id", "username"],
+);
+
 fn pppoe_taken(name: &str, router: &str) -> MikrotikError {
     MikrotikError::Conflict {
         code: "pppoe_user_taken",
@@ -439,7 +447,7 @@ fn after_failed_write(
 ) -> MikrotikError {
     match undo {
         Ok(()) => {
-            if crate::db::unique_violation(&db_err).is_some() {
+            if PPPOE_NAME_KEY.violated_by(&db_err) {
                 pppoe_taken(name, &router.name)
             } else {
                 MikrotikError::Db(db_err)

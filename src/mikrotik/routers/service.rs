@@ -11,7 +11,7 @@ use tracing::instrument;
 
 use crate::audit::{self, Actor};
 use crate::crypto::{AppKey, Secret};
-use crate::db::begin_write;
+use crate::db::{begin_write, UniqueKey};
 use crate::error::FieldErrors;
 use crate::mikrotik::entities::{mikrotik_pppoe_user, mikrotik_router};
 use crate::mikrotik::pool::RouterPool;
@@ -221,6 +221,10 @@ pub async fn get_router(
     find_router(db, id).await
 }
 
+/// The unique key on router names: a race that [`check_router_name`] lost
+/// ends on it.
+const ROUTER_NAME_KEY: UniqueKey = UniqueKey::column("mikrotik_routers", &["name"]);
+
 fn router_name_taken(name: &str) -> MikrotikError {
     MikrotikError::Conflict {
         code: "router_name_taken",
@@ -290,7 +294,7 @@ pub async fn create_router(
     .insert(&txn)
     .await
     .map_err(|err| {
-        if crate::db::unique_violation(&err).is_some() {
+        if ROUTER_NAME_KEY.violated_by(&err) {
             router_name_taken(&spec.name)
         } else {
             err.into()
@@ -392,7 +396,7 @@ pub async fn update_router(
     }
     row.updated_at = Set(Utc::now().fixed_offset());
     let router = row.update(&txn).await.map_err(|err| {
-        if crate::db::unique_violation(&err).is_some() {
+        if ROUTER_NAME_KEY.violated_by(&err) {
             router_name_taken(&spec.name)
         } else {
             err.into()
