@@ -47,17 +47,6 @@ pub(crate) fn check(errors: FieldErrors) -> Result<(), AppError> {
     }
 }
 
-pub(crate) fn id_filter(field: &str, raw: Option<&str>, errors: &mut FieldErrors) -> Option<i32> {
-    let text = raw.map(str::trim).filter(|t| !t.is_empty())?;
-    match text.parse::<i32>() {
-        Ok(id) if id > 0 => Some(id),
-        _ => {
-            errors.insert(field.into(), "must be a positive whole number".into());
-            None
-        }
-    }
-}
-
 // ---------------------------------------------------------------- views
 
 /// A MikroTik router. Its API password is never part of it.

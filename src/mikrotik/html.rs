@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
 
-use super::service::{self, MikrotikError};
+use super::service::MikrotikError;
 use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
 use crate::web::forms::{Errors, Notice};
@@ -35,43 +35,6 @@ pub fn router() -> Router<AppState> {
         .route("/mikrotik/pppoe/new", get(new_pppoe))
         .route("/mikrotik/pppoe/{id}", get(show_pppoe).post(update_pppoe))
         .route("/mikrotik/pppoe/{id}/delete", post(delete_pppoe))
-}
-
-pub(crate) const ROUTER_STATUSES: [&str; 3] = [
-    service::ROUTER_STATUS_UNKNOWN,
-    service::ROUTER_STATUS_ONLINE,
-    service::ROUTER_STATUS_OFFLINE,
-];
-pub(crate) const PPPOE_STATUSES: [&str; 2] =
-    [service::PPPOE_STATUS_ACTIVE, service::PPPOE_STATUS_DISABLED];
-
-// ------------------------------------------------------------ view helpers
-
-/// One `<option>`: value, label, selected.
-pub struct Choice {
-    pub value: String,
-    pub label: String,
-    pub selected: bool,
-}
-
-pub(crate) fn choices(values: &[&str], current: &str) -> Vec<Choice> {
-    values
-        .iter()
-        .map(|v| Choice {
-            value: v.to_string(),
-            label: v.to_string(),
-            selected: *v == current,
-        })
-        .collect()
-}
-
-pub(crate) fn text(raw: &Option<String>) -> String {
-    raw.as_deref()
-        .unwrap_or("")
-        .trim()
-        .chars()
-        .take(100)
-        .collect()
 }
 
 /// What a failed form submission shows: the HTTP status, inline field

@@ -10,6 +10,8 @@ pub mod routeros;
 pub mod routers;
 pub mod service;
 pub mod sessions;
-pub mod sessions_api;
-pub mod sessions_html;
 pub mod user_secrets;
+
+/// The live sessions' pages and API, under the names the staff and API
+/// routers call them by.
+pub use sessions::{api as sessions_api, html as sessions_html};

@@ -1,22 +1,21 @@
 //! `/api/v1/mikrotik/pppoe-users`: CRUD of the PPPoE secrets on routers.
 
-use axum::extract::{OriginalUri, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::extract::OriginalUri;
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::auth::ApiCaller;
+use crate::api::auth::Api;
+use crate::api::created;
 use crate::api::docs::{RouterFailed, RouterTimeout};
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::app::AppState;
 use crate::crypto::Secret;
 use crate::error::{AppError, FieldErrors};
-use crate::mikrotik::api::{check, id_filter, PppoeUserView};
-use crate::mikrotik::service::{self, PppoeFilter, PppoeInput, PPPOE_SORTS};
-use crate::query::{filters, Sort};
-use crate::staff::Role;
+use crate::mikrotik::api::{check, PppoeUserView};
+use crate::mikrotik::service::{self, PppoeFilter, PppoeInput};
+use crate::staff::{Operator, Viewer};
 use crate::web::pagination::{Page, PageParams, Paged};
 
 /// Filters and order of `GET /mikrotik/pppoe-users`.
@@ -107,35 +106,24 @@ impl From<PppoeUserBody> for PppoeInput {
     ),
 )]
 pub async fn list_pppoe_users(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Viewer>,
     OriginalUri(uri): OriginalUri,
     ApiQuery(paging): ApiQuery<PageParams>,
     ApiQuery(query): ApiQuery<PppoeQuery>,
 ) -> Result<Paged<PppoeUserView>, AppError> {
-    caller.require(Role::Viewer)?;
     let mut errors = FieldErrors::new();
     let page = paging.validate(&mut errors);
-    let filter = pppoe_filter(&query, &mut errors);
-    let sort = Sort::parse(query.sort.as_deref(), PPPOE_SORTS, "username", &mut errors);
+    let filter = PppoeFilter::parse(
+        query.router_id.as_deref(),
+        query.network_user_id.as_deref(),
+        query.q.as_deref(),
+        query.status.as_deref(),
+        &mut errors,
+    );
+    let sort = service::pppoe_sort(query.sort.as_deref(), &mut errors);
     check(errors)?;
-    let (rows, total) = service::list_pppoe_users(&state.db.main, &filter, &sort, page).await?;
+    let (rows, total) = service::list_pppoe_users(api.db(), &filter, &sort, page).await?;
     Ok(Paged::new(&uri, page, total, rows).map(PppoeUserView::from))
-}
-
-fn pppoe_filter(query: &PppoeQuery, errors: &mut FieldErrors) -> PppoeFilter {
-    let status = filters::text("status", query.status.as_deref(), 16, errors);
-    if let Some(s) = &status {
-        if ![service::PPPOE_STATUS_ACTIVE, service::PPPOE_STATUS_DISABLED].contains(&s.as_str()) {
-            errors.insert("status".into(), "must be active or disabled".into());
-        }
-    }
-    PppoeFilter {
-        router_id: id_filter("router_id", query.router_id.as_deref(), errors),
-        network_user_id: id_filter("network_user_id", query.network_user_id.as_deref(), errors),
-        q: filters::text("q", query.q.as_deref(), 200, errors),
-        status,
-    }
 }
 
 /// Create a PPPoE user: the secret is added to the router, then recorded.
@@ -160,25 +148,15 @@ fn pppoe_filter(query: &PppoeQuery, errors: &mut FieldErrors) -> PppoeFilter {
     ),
 )]
 pub async fn create_pppoe_user(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Operator>,
     ApiJson(body): ApiJson<PppoeUserBody>,
 ) -> Result<Response, AppError> {
-    caller.require(Role::Operator)?;
-    let row = service::create_pppoe_user(
-        &state.db.main,
-        &state.router_pool,
-        &caller.actor,
-        &body.into(),
-    )
-    .await?;
-    let location = format!("/api/v1/mikrotik/pppoe-users/{}", row.id);
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(PppoeUserView::from(row)),
-    )
-        .into_response())
+    let routers = &api.state.router_pool;
+    let row = service::create_pppoe_user(api.db(), routers, &api.actor, &body.into()).await?;
+    Ok(created(
+        &format!("/mikrotik/pppoe-users/{}", row.id),
+        PppoeUserView::from(row),
+    ))
 }
 
 /// Show one PPPoE user (never its password).
@@ -193,14 +171,10 @@ pub async fn create_pppoe_user(
     ),
 )]
 pub async fn get_pppoe_user(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Viewer>,
     ApiPath(id): ApiPath<i32>,
 ) -> Result<Json<PppoeUserView>, AppError> {
-    caller.require(Role::Viewer)?;
-    Ok(Json(
-        service::get_pppoe_user(&state.db.main, id).await?.into(),
-    ))
+    Ok(Json(service::get_pppoe_user(api.db(), id).await?.into()))
 }
 
 /// Replace a PPPoE user's settings: the router first, then here. If the
@@ -221,20 +195,12 @@ pub async fn get_pppoe_user(
     ),
 )]
 pub async fn update_pppoe_user(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Operator>,
     ApiPath(id): ApiPath<i32>,
     ApiJson(body): ApiJson<PppoeUserBody>,
 ) -> Result<Json<PppoeUserView>, AppError> {
-    caller.require(Role::Operator)?;
-    let row = service::update_pppoe_user(
-        &state.db.main,
-        &state.router_pool,
-        &caller.actor,
-        id,
-        &body.into(),
-    )
-    .await?;
+    let routers = &api.state.router_pool;
+    let row = service::update_pppoe_user(api.db(), routers, &api.actor, id, &body.into()).await?;
     Ok(Json(row.into()))
 }
 
@@ -253,11 +219,10 @@ pub async fn update_pppoe_user(
     ),
 )]
 pub async fn delete_pppoe_user(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Operator>,
     ApiPath(id): ApiPath<i32>,
 ) -> Result<StatusCode, AppError> {
-    caller.require(Role::Operator)?;
-    service::delete_pppoe_user(&state.db.main, &state.router_pool, &caller.actor, id).await?;
+    let routers = &api.state.router_pool;
+    service::delete_pppoe_user(api.db(), routers, &api.actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

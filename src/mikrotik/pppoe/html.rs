@@ -4,27 +4,25 @@ use std::collections::HashMap;
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Form;
-use sea_orm::{ColumnTrait, EntityTrait, Order, QueryFilter};
 use serde::Deserialize;
-use tower_sessions::Session;
 
-use crate::access::SignedIn;
 use crate::app::AppState;
 use crate::crypto::Secret;
 use crate::error::{AppError, FieldErrors};
 use crate::mikrotik::entities::mikrotik_pppoe_user;
-use crate::mikrotik::html::{choices, form_failure, text, Choice, PPPOE_STATUSES};
-use crate::mikrotik::service::{self, MikrotikError, PppoeFilter, PppoeInput, PPP_SERVICES};
-use crate::query::{PageRequest, Sort, MAX_PER_PAGE};
-use crate::staff::Role;
-use crate::users::entities::network_user;
-use crate::web::flash;
-use crate::web::forms::RequestParts;
-use crate::web::forms::{dash, optional_string, path_id, see_other, Errors, Notice};
+use crate::mikrotik::html::form_failure;
+use crate::mikrotik::service::{
+    self, MikrotikError, PppoeFilter, PppoeInput, PPPOE_STATUSES, PPP_SERVICES,
+};
+use crate::query::{PageRequest, MAX_PER_PAGE};
+use crate::staff::{Operator, Role, Viewer};
+use crate::web::forms::{
+    again, choices, dash, optional_string, path_id, search_text, Choice, Errors, Notice, Staff,
+};
 use crate::web::layout::Chrome;
 use crate::web::listing::{page_request, when, when_opt, Pager};
 
@@ -46,6 +44,9 @@ pub struct PppoeForm {
     /// The username of a network user (service type pppoe) to link.
     pub network_user: String,
 }
+
+/// What an id in the path that names no PPPoE user shows.
+const NOT_FOUND: &str = "There is no such PPPoE user.";
 
 const PPPOE_FIELDS: &[&str] = &[
     "router_id",
@@ -106,22 +107,16 @@ impl PppoeForm {
         };
         let network_user_id = match self.network_user.trim() {
             "" => None,
-            name => {
-                let found = network_user::Entity::find()
-                    .filter(network_user::Column::Username.eq(name))
-                    .one(&state.db.main)
-                    .await?;
-                match found {
-                    Some(u) => Some(u.id),
-                    None => {
-                        errors.insert(
-                            "network_user".into(),
-                            format!("there is no network user named \"{name}\""),
-                        );
-                        None
-                    }
+            name => match service::network_user_id_named(&state.db.main, name).await? {
+                Some(id) => Some(id),
+                None => {
+                    errors.insert(
+                        "network_user".into(),
+                        format!("there is no network user named \"{name}\""),
+                    );
+                    None
                 }
-            }
+            },
         };
         let input = PppoeInput {
             router_id,
@@ -170,31 +165,7 @@ async fn router_choices(state: &AppState, current: &str) -> Result<Vec<Choice>, 
     Ok(service::all_routers(&state.db.main)
         .await?
         .into_iter()
-        .map(|r| {
-            let value = r.id.to_string();
-            Choice {
-                selected: value == current,
-                value,
-                label: r.name,
-            }
-        })
-        .collect())
-}
-
-async fn network_user_names(
-    state: &AppState,
-    ids: impl Iterator<Item = i32>,
-) -> Result<HashMap<i32, String>, AppError> {
-    let ids: Vec<i32> = ids.collect();
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    Ok(network_user::Entity::find()
-        .filter(network_user::Column::Id.is_in(ids))
-        .all(&state.db.main)
-        .await?
-        .into_iter()
-        .map(|u| (u.id, u.username))
+        .map(|r| Choice::new(r.id.to_string(), r.name, current))
         .collect())
 }
 
@@ -208,20 +179,20 @@ pub struct PppoeListQuery {
 
 impl PppoeListQuery {
     fn filter(&self) -> PppoeFilter {
-        let status = text(&self.status);
+        let status = search_text(&self.status);
         PppoeFilter {
-            router_id: text(&self.router_id).parse().ok(),
+            router_id: search_text(&self.router_id).parse().ok(),
             network_user_id: None,
-            q: Some(text(&self.q)),
+            q: Some(search_text(&self.q)),
             status: PPPOE_STATUSES.contains(&status.as_str()).then_some(status),
         }
     }
 
     fn params(&self) -> Vec<(&'static str, String)> {
         vec![
-            ("q", text(&self.q)),
-            ("router_id", text(&self.router_id)),
-            ("status", text(&self.status)),
+            ("q", search_text(&self.q)),
+            ("router_id", search_text(&self.router_id)),
+            ("status", search_text(&self.status)),
         ]
     }
 }
@@ -255,17 +226,17 @@ pub struct PppoeUsersPage {
 }
 
 pub async fn list_pppoe(
-    _user: SignedIn,
-    chrome: Chrome,
-    State(state): State<AppState>,
+    staff: Staff<Viewer>,
     Query(query): Query<PppoeListQuery>,
 ) -> Result<PppoeUsersPage, AppError> {
+    let state = &staff.state;
     let filter = query.filter();
     let page = page_request(&query.page);
-    let sort = Sort::by(vec![(mikrotik_pppoe_user::Column::Username, Order::Asc)]);
-    let (users, total) = service::list_pppoe_users(&state.db.main, &filter, &sort, page).await?;
-    let routers = router_names(&state).await?;
-    let linked = network_user_names(&state, users.iter().filter_map(|u| u.network_user_id)).await?;
+    let sort = service::pppoe_sort(None, &mut FieldErrors::new());
+    let (users, total) = service::list_pppoe_users(staff.db(), &filter, &sort, page).await?;
+    let routers = router_names(state).await?;
+    let linked_ids = users.iter().filter_map(|u| u.network_user_id);
+    let linked = service::network_user_names(staff.db(), linked_ids).await?;
     let rows: Vec<PppoeRow> = users
         .into_iter()
         .map(|u| PppoeRow {
@@ -288,14 +259,14 @@ pub async fn list_pppoe(
     let query_string = form_urlencoded::Serializer::new(String::new())
         .extend_pairs(params.iter().filter(|(_, v)| !v.is_empty()))
         .finish();
-    let router_filter = text(&query.router_id);
+    let router_filter = search_text(&query.router_id);
     Ok(PppoeUsersPage {
-        can_edit: chrome.can(Role::Operator),
-        chrome: chrome.at("pppoe", "PPPoE Users"),
-        q: text(&query.q),
+        can_edit: staff.can(Role::Operator),
+        chrome: staff.chrome().await?.at("pppoe", "PPPoE Users"),
+        q: search_text(&query.q),
         has_routers: !routers.is_empty(),
-        router_options: router_choices(&state, &router_filter).await?,
-        status_options: choices(&PPPOE_STATUSES, &text(&query.status)),
+        router_options: router_choices(state, &router_filter).await?,
+        status_options: choices(&PPPOE_STATUSES, &search_text(&query.status)),
         pager: Pager::new("/mikrotik/pppoe", params, page.page, total, rows.len()),
         rows,
         filtered,
@@ -314,13 +285,12 @@ pub async fn list_pppoe(
 
 /// The filtered PPPoE users as CSV (never their passwords).
 pub async fn export_pppoe(
-    _user: SignedIn,
-    State(state): State<AppState>,
+    staff: Staff<Viewer>,
     Query(query): Query<PppoeListQuery>,
 ) -> Result<Response, AppError> {
     let filter = query.filter();
-    let routers = router_names(&state).await?;
-    let sort = Sort::by(vec![(mikrotik_pppoe_user::Column::Username, Order::Asc)]);
+    let routers = router_names(&staff.state).await?;
+    let sort = service::pppoe_sort(None, &mut FieldErrors::new());
     let mut out = String::from(
         "id,router,username,service,profile,local_address,remote_address,status,router_item_id,network_user_id,created_at\r\n",
     );
@@ -330,8 +300,7 @@ pub async fn export_pppoe(
             page,
             per_page: MAX_PER_PAGE,
         };
-        let (users, total) =
-            service::list_pppoe_users(&state.db.main, &filter, &sort, request).await?;
+        let (users, total) = service::list_pppoe_users(staff.db(), &filter, &sort, request).await?;
         for u in &users {
             let fields = [
                 u.id.to_string(),
@@ -402,58 +371,40 @@ pub struct NewPppoeQuery {
 }
 
 pub async fn new_pppoe(
-    SignedIn(user): SignedIn,
-    chrome: Chrome,
-    State(state): State<AppState>,
+    staff: Staff<Operator>,
     Query(query): Query<NewPppoeQuery>,
 ) -> Result<NewPppoePage, AppError> {
-    user.require(Role::Operator)?;
-    let router_id = text(&query.router_id).parse().ok();
-    new_pppoe_page(
-        &state,
-        chrome,
-        PppoeForm::blank(router_id),
-        Errors::default(),
-        None,
-    )
-    .await
+    let router_id = search_text(&query.router_id).parse().ok();
+    let form = PppoeForm::blank(router_id);
+    let chrome = staff.chrome().await?;
+    new_pppoe_page(&staff.state, chrome, form, Errors::default(), None).await
 }
 
 pub async fn create_pppoe(
-    SignedIn(user): SignedIn,
-    chrome: Chrome,
-    parts: RequestParts,
-    session: Session,
-    State(state): State<AppState>,
+    staff: Staff<Operator>,
     Form(form): Form<PppoeForm>,
 ) -> Result<Response, AppError> {
-    user.require(Role::Operator)?;
-    let (input, early) = form.input(&state).await?;
+    let (input, early) = form.input(&staff.state).await?;
     let created = if early.is_empty() {
-        service::create_pppoe_user(
-            &state.db.main,
-            &state.router_pool,
-            &user.actor(parts.address),
-            &input,
-        )
-        .await
-        .map_err(rename_network_user_field)
+        let routers = &staff.state.router_pool;
+        service::create_pppoe_user(staff.db(), routers, &staff.actor, &input)
+            .await
+            .map_err(rename_network_user_field)
     } else {
         Err(MikrotikError::Invalid(early))
     };
     match created {
         Ok(row) => {
-            flash::success(
-                &session,
-                format!("PPPoE user “{}” created on the router.", row.username),
-            )
-            .await;
-            Ok(see_other(format!("/mikrotik/pppoe/{}", row.id)))
+            let created = format!("PPPoE user “{}” created on the router.", row.username);
+            Ok(staff
+                .done(created, format!("/mikrotik/pppoe/{}", row.id))
+                .await)
         }
         Err(err) => {
             let (status, errors, notice) = form_failure(err, PPPOE_FIELDS, "username")?;
-            let page = new_pppoe_page(&state, chrome, form, errors, notice).await?;
-            Ok((status, page).into_response())
+            let chrome = staff.chrome().await?;
+            let page = new_pppoe_page(&staff.state, chrome, form, errors, notice).await?;
+            again(status, page)
         }
     }
 }
@@ -500,7 +451,7 @@ async fn pppoe_page(
     let db = &state.db.main;
     let p = service::get_pppoe_user(db, id).await?;
     let router = service::get_router(db, p.router_id).await?;
-    let linked = network_user_names(state, p.network_user_id.into_iter()).await?;
+    let linked = service::network_user_names(db, p.network_user_id.into_iter()).await?;
     let network_user = p.network_user_id.and_then(|id| linked.get(&id).cloned());
     let form = form
         .unwrap_or_else(|| PppoeForm::of(&p, network_user.clone()))
@@ -535,90 +486,70 @@ async fn pppoe_page(
 }
 
 pub async fn show_pppoe(
-    _user: SignedIn,
-    chrome: Chrome,
-    State(state): State<AppState>,
+    staff: Staff<Viewer>,
     Path(id): Path<String>,
 ) -> Result<PppoePage, AppError> {
-    let id = path_id(&id, "There is no such PPPoE user.")?;
-    pppoe_page(&state, chrome, id, None, Errors::default(), None).await
+    let id = path_id(&id, NOT_FOUND)?;
+    let chrome = staff.chrome().await?;
+    pppoe_page(&staff.state, chrome, id, None, Errors::default(), None).await
 }
 
 pub async fn update_pppoe(
-    SignedIn(user): SignedIn,
-    chrome: Chrome,
-    parts: RequestParts,
-    session: Session,
-    State(state): State<AppState>,
+    staff: Staff<Operator>,
     Path(id): Path<String>,
     Form(form): Form<PppoeForm>,
 ) -> Result<Response, AppError> {
-    user.require(Role::Operator)?;
-    let id = path_id(&id, "There is no such PPPoE user.")?;
-    let (input, early) = form.input(&state).await?;
+    let id = path_id(&id, NOT_FOUND)?;
+    let (input, early) = form.input(&staff.state).await?;
     let updated = if early.is_empty() {
-        service::update_pppoe_user(
-            &state.db.main,
-            &state.router_pool,
-            &user.actor(parts.address),
-            id,
-            &input,
-        )
-        .await
-        .map_err(rename_network_user_field)
+        let routers = &staff.state.router_pool;
+        service::update_pppoe_user(staff.db(), routers, &staff.actor, id, &input)
+            .await
+            .map_err(rename_network_user_field)
     } else {
         Err(MikrotikError::Invalid(early))
     };
     match updated {
         Ok(row) => {
-            flash::success(
-                &session,
-                format!("PPPoE user “{}” saved on the router.", row.username),
-            )
-            .await;
-            Ok(see_other(format!("/mikrotik/pppoe/{id}")))
+            let saved = format!("PPPoE user “{}” saved on the router.", row.username);
+            Ok(staff.done(saved, format!("/mikrotik/pppoe/{id}")).await)
         }
         Err(err) => {
             let (status, errors, notice) = form_failure(err, PPPOE_FIELDS, "username")?;
-            let page = pppoe_page(&state, chrome, id, Some(form), errors, notice).await?;
-            Ok((status, page).into_response())
+            let chrome = staff.chrome().await?;
+            let page = pppoe_page(&staff.state, chrome, id, Some(form), errors, notice).await?;
+            again(status, page)
         }
     }
 }
 
 pub async fn delete_pppoe(
-    SignedIn(user): SignedIn,
-    chrome: Chrome,
-    parts: RequestParts,
-    session: Session,
-    State(state): State<AppState>,
+    staff: Staff<Operator>,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    user.require(Role::Operator)?;
-    let id = path_id(&id, "There is no such PPPoE user.")?;
-    let deleted = service::delete_pppoe_user(
-        &state.db.main,
-        &state.router_pool,
-        &user.actor(parts.address),
-        id,
-    )
-    .await;
+    let id = path_id(&id, NOT_FOUND)?;
+    let routers = &staff.state.router_pool;
+    let deleted = service::delete_pppoe_user(staff.db(), routers, &staff.actor, id).await;
     match deleted {
         Ok(row) => {
-            flash::success(
-                &session,
-                format!("PPPoE user “{}” deleted from the router.", row.username),
-            )
-            .await;
-            Ok(see_other("/mikrotik/pppoe".into()))
+            let deleted = format!("PPPoE user “{}” deleted from the router.", row.username);
+            Ok(staff.done(deleted, "/mikrotik/pppoe").await)
         }
         Err(err) if err.is_router_error() => {
             let app = AppError::from(err);
             let status = app.status();
             let notice = Notice::error(format!("Nothing was deleted: {app}"));
-            let page =
-                pppoe_page(&state, chrome, id, None, Errors::default(), Some(notice)).await?;
-            Ok((status, page).into_response())
+            let chrome = staff.chrome().await?;
+            let page = pppoe_page(
+                &staff.state,
+                chrome,
+                id,
+                None,
+                Errors::default(),
+                Some(notice),
+            )
+            .await?;
+            again(status, page)
         }
         Err(err) => Err(err.into()),
     }

@@ -1,22 +1,21 @@
 //! `/api/v1/mikrotik/routers`: CRUD and the connection test.
 
-use axum::extract::{OriginalUri, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::extract::OriginalUri;
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::auth::ApiCaller;
+use crate::api::auth::Api;
+use crate::api::created;
 use crate::api::docs::{RouterFailed, RouterTimeout};
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::app::AppState;
 use crate::crypto::Secret;
 use crate::error::{AppError, FieldErrors};
 use crate::mikrotik::api::{check, RouterTestView, RouterView};
-use crate::mikrotik::service::{self, RouterFilter, RouterInput, ROUTER_SORTS};
-use crate::query::{filters, Sort};
-use crate::staff::Role;
+use crate::mikrotik::service::{self, RouterFilter, RouterInput};
+use crate::staff::{Operator, Viewer};
 use crate::web::pagination::{Page, PageParams, Paged};
 
 /// Filters and order of `GET /mikrotik/routers`.
@@ -93,33 +92,18 @@ impl From<RouterBody> for RouterInput {
     ),
 )]
 pub async fn list_routers(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Viewer>,
     OriginalUri(uri): OriginalUri,
     ApiQuery(paging): ApiQuery<PageParams>,
     ApiQuery(query): ApiQuery<RouterQuery>,
 ) -> Result<Paged<RouterView>, AppError> {
-    caller.require(Role::Viewer)?;
     let mut errors = FieldErrors::new();
     let page = paging.validate(&mut errors);
-    let q = filters::text("q", query.q.as_deref(), 200, &mut errors);
-    let status = filters::text("status", query.status.as_deref(), 16, &mut errors);
-    if let Some(s) = &status {
-        if ![
-            service::ROUTER_STATUS_UNKNOWN,
-            service::ROUTER_STATUS_ONLINE,
-            service::ROUTER_STATUS_OFFLINE,
-        ]
-        .contains(&s.as_str())
-        {
-            errors.insert("status".into(), "must be unknown, online or offline".into());
-        }
-    }
-    let sort = Sort::parse(query.sort.as_deref(), ROUTER_SORTS, "name", &mut errors);
+    let filter = RouterFilter::parse(query.q.as_deref(), query.status.as_deref(), &mut errors);
+    let sort = service::router_sort(query.sort.as_deref(), &mut errors);
     check(errors)?;
-    let filter = RouterFilter { q, status };
-    let (rows, total) = service::list_routers(&state.db.main, &filter, &sort, page).await?;
-    Ok(Paged::new(&uri, page, total, rows).map(|r| RouterView::for_role(r, caller.role)))
+    let (rows, total) = service::list_routers(api.db(), &filter, &sort, page).await?;
+    Ok(Paged::new(&uri, page, total, rows).map(|r| RouterView::for_role(r, api.role)))
 }
 
 /// Add a router. Nothing is sent to it; `POST .../test` checks the
@@ -140,20 +124,15 @@ pub async fn list_routers(
     ),
 )]
 pub async fn create_router(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Operator>,
     ApiJson(body): ApiJson<RouterBody>,
 ) -> Result<Response, AppError> {
-    caller.require(Role::Operator)?;
-    let router =
-        service::create_router(&state.db.main, &state.app_key, &caller.actor, &body.into()).await?;
-    let location = format!("/api/v1/mikrotik/routers/{}", router.id);
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(RouterView::from(router)),
-    )
-        .into_response())
+    let key = &api.state.app_key;
+    let router = service::create_router(api.db(), key, &api.actor, &body.into()).await?;
+    Ok(created(
+        &format!("/mikrotik/routers/{}", router.id),
+        RouterView::from(router),
+    ))
 }
 
 /// Show one router (never its password).
@@ -168,13 +147,11 @@ pub async fn create_router(
     ),
 )]
 pub async fn get_router(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Viewer>,
     ApiPath(id): ApiPath<i32>,
 ) -> Result<Json<RouterView>, AppError> {
-    caller.require(Role::Viewer)?;
-    let router = service::get_router(&state.db.main, id).await?;
-    Ok(Json(RouterView::for_role(router, caller.role)))
+    let router = service::get_router(api.db(), id).await?;
+    Ok(Json(RouterView::for_role(router, api.role)))
 }
 
 /// Replace a router's settings (every field, as in `POST`; without
@@ -194,22 +171,14 @@ pub async fn get_router(
     ),
 )]
 pub async fn update_router(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Operator>,
     ApiPath(id): ApiPath<i32>,
     ApiJson(body): ApiJson<RouterBody>,
 ) -> Result<Json<RouterView>, AppError> {
-    caller.require(Role::Operator)?;
-    let router = service::update_router(
-        &state.db.main,
-        &state.app_key,
-        &caller.actor,
-        id,
-        &body.into(),
-    )
-    .await?;
+    let key = &api.state.app_key;
+    let router = service::update_router(api.db(), key, &api.actor, id, &body.into()).await?;
     // New address or credentials: no old connection or back-off is reused.
-    state.router_pool.forget(id);
+    api.state.router_pool.forget(id);
     Ok(Json(router.into()))
 }
 
@@ -226,13 +195,11 @@ pub async fn update_router(
     ),
 )]
 pub async fn delete_router(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Operator>,
     ApiPath(id): ApiPath<i32>,
 ) -> Result<StatusCode, AppError> {
-    caller.require(Role::Operator)?;
-    service::delete_router(&state.db.main, &caller.actor, id).await?;
-    state.router_pool.forget(id);
+    service::delete_router(api.db(), &api.actor, id).await?;
+    api.state.router_pool.forget(id);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -252,11 +219,10 @@ pub async fn delete_router(
     ),
 )]
 pub async fn test_router(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Operator>,
     ApiPath(id): ApiPath<i32>,
 ) -> Result<Json<RouterTestView>, AppError> {
-    caller.require(Role::Operator)?;
-    let probe = service::test_router(&state.db.main, &state.router_pool, &caller.actor, id).await?;
+    let routers = &api.state.router_pool;
+    let probe = service::test_router(api.db(), routers, &api.actor, id).await?;
     Ok(Json(probe.into()))
 }

@@ -3,26 +3,23 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Form;
-use sea_orm::Order;
 use serde::Deserialize;
-use tower_sessions::Session;
 
-use crate::access::SignedIn;
 use crate::app::AppState;
 use crate::crypto::Secret;
 use crate::error::{AppError, FieldErrors};
 use crate::mikrotik::entities::mikrotik_router;
-use crate::mikrotik::html::{choices, form_failure, text, Choice, ROUTER_STATUSES};
-use crate::mikrotik::service::{self, MikrotikError, RouterFilter, RouterInput};
-use crate::query::Sort;
-use crate::staff::Role;
-use crate::web::flash;
-use crate::web::forms::RequestParts;
-use crate::web::forms::{dash, optional_string, path_id, see_other, Errors, Notice};
+use crate::mikrotik::html::form_failure;
+use crate::mikrotik::service::{self, MikrotikError, RouterFilter, RouterInput, ROUTER_STATUSES};
+use crate::staff::{Operator, Role, Viewer};
+use crate::web::forms::{
+    again, choices, dash, merged, optional_parsed, optional_string, path_id, search_text, Choice,
+    Errors, Notice, Staff,
+};
 use crate::web::layout::Chrome;
 use crate::web::listing::{page_request, when, when_opt, Pager};
 
@@ -42,6 +39,9 @@ pub struct RouterForm {
     /// Never sent back to the browser.
     pub password: String,
 }
+
+/// What an id in the path that names no router shows.
+const NOT_FOUND: &str = "There is no such router.";
 
 const ROUTER_FIELDS: &[&str] = &[
     "name",
@@ -76,19 +76,9 @@ impl RouterForm {
 
     fn input(&self) -> (RouterInput, FieldErrors) {
         let mut errors = FieldErrors::new();
-        let api_port = match self.api_port.trim() {
-            "" => None,
-            port => match port.parse::<i64>() {
-                Ok(port) => Some(port),
-                Err(_) => {
-                    errors.insert(
-                        "api_port".into(),
-                        format!("\"{port}\" is not a port from 1 to 65535"),
-                    );
-                    None
-                }
-            },
-        };
+        let api_port = optional_parsed("api_port", &self.api_port, &mut errors, |port| {
+            format!("\"{port}\" is not a port from 1 to 65535")
+        });
         let input = RouterInput {
             name: self.name.clone(),
             ip_address: self.ip_address.clone(),
@@ -102,17 +92,20 @@ impl RouterForm {
         };
         (input, errors)
     }
-}
 
-/// Reading the form's numbers failed: those messages, plus the service's.
-fn merged_router(early: FieldErrors, input: &RouterInput, creating: bool) -> MikrotikError {
-    let mut fields = early;
-    if let Err(MikrotikError::Invalid(more)) = input.validate(creating) {
-        for (k, v) in more {
-            fields.entry(k).or_insert(v);
+    /// The service's input when the form reads as one, else every message
+    /// the form and the service's own check have for it.
+    fn parsed(&self, creating: bool) -> Result<RouterInput, MikrotikError> {
+        let (input, early) = self.input();
+        if early.is_empty() {
+            return Ok(input);
         }
+        let later = match input.validate(creating) {
+            Err(MikrotikError::Invalid(fields)) => fields,
+            _ => FieldErrors::new(),
+        };
+        Err(MikrotikError::Invalid(merged(early, later)))
     }
-    MikrotikError::Invalid(fields)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -147,22 +140,20 @@ pub struct RoutersPage {
 }
 
 pub async fn list_routers(
-    _user: SignedIn,
-    chrome: Chrome,
-    State(state): State<AppState>,
+    staff: Staff<Viewer>,
     Query(query): Query<RouterListQuery>,
 ) -> Result<RoutersPage, AppError> {
-    let status = text(&query.status);
+    let status = search_text(&query.status);
     let filter = RouterFilter {
-        q: Some(text(&query.q)),
+        q: Some(search_text(&query.q)),
         status: ROUTER_STATUSES
             .contains(&status.as_str())
             .then(|| status.clone()),
     };
     let page = page_request(&query.page);
-    let sort = Sort::by(vec![(mikrotik_router::Column::Name, Order::Asc)]);
-    let role = chrome.user.as_ref().map_or(Role::Viewer, |u| u.role);
-    let (routers, total) = service::list_routers(&state.db.main, &filter, &sort, page).await?;
+    let sort = service::router_sort(None, &mut FieldErrors::new());
+    let role = staff.user.role;
+    let (routers, total) = service::list_routers(staff.db(), &filter, &sort, page).await?;
     let rows: Vec<RouterRow> = routers
         .into_iter()
         .map(|r| RouterRow {
@@ -177,12 +168,12 @@ pub async fn list_routers(
             name: r.name,
         })
         .collect();
-    let params = vec![("q", text(&query.q)), ("status", status.clone())];
+    let params = vec![("q", search_text(&query.q)), ("status", status.clone())];
     let filtered = params.iter().any(|(_, v)| !v.is_empty());
     Ok(RoutersPage {
-        can_edit: chrome.can(Role::Operator),
-        chrome: chrome.at("routers", "Routers"),
-        q: text(&query.q),
+        can_edit: staff.can(Role::Operator),
+        chrome: staff.chrome().await?.at("routers", "Routers"),
+        q: search_text(&query.q),
         status_options: choices(&ROUTER_STATUSES, &status),
         pager: Pager::new("/mikrotik/routers", params, page.page, total, rows.len()),
         rows,
@@ -199,13 +190,9 @@ pub struct NewRouterPage {
     creating: bool,
 }
 
-pub async fn new_router(
-    SignedIn(user): SignedIn,
-    chrome: Chrome,
-) -> Result<NewRouterPage, AppError> {
-    user.require(Role::Operator)?;
+pub async fn new_router(staff: Staff<Operator>) -> Result<NewRouterPage, AppError> {
     Ok(NewRouterPage {
-        chrome: chrome.at("routers", "New router"),
+        chrome: staff.chrome().await?.at("routers", "New router"),
         form: RouterForm {
             username: "admin".into(),
             ..Default::default()
@@ -216,47 +203,35 @@ pub async fn new_router(
 }
 
 pub async fn create_router(
-    SignedIn(user): SignedIn,
-    chrome: Chrome,
-    parts: RequestParts,
-    session: Session,
-    State(state): State<AppState>,
+    staff: Staff<Operator>,
     Form(form): Form<RouterForm>,
 ) -> Result<Response, AppError> {
-    user.require(Role::Operator)?;
-    let (input, early) = form.input();
-    let created = if early.is_empty() {
-        service::create_router(
-            &state.db.main,
-            &state.app_key,
-            &user.actor(parts.address),
-            &input,
-        )
-        .await
-    } else {
-        Err(merged_router(early, &input, true))
+    let created = match form.parsed(true) {
+        Ok(input) => {
+            let key = &staff.state.app_key;
+            service::create_router(staff.db(), key, &staff.actor, &input).await
+        }
+        Err(early) => Err(early),
     };
     match created {
         Ok(router) => {
-            flash::success(
-                &session,
-                format!(
-                    "Router “{}” added. Test the connection to check it.",
-                    router.name
-                ),
-            )
-            .await;
-            Ok(see_other(format!("/mikrotik/routers/{}", router.id)))
+            let added = format!(
+                "Router “{}” added. Test the connection to check it.",
+                router.name
+            );
+            Ok(staff
+                .done(added, format!("/mikrotik/routers/{}", router.id))
+                .await)
         }
         Err(err) => {
             let (status, errors, _) = form_failure(err, ROUTER_FIELDS, "name")?;
             let page = NewRouterPage {
-                chrome: chrome.at("routers", "New router"),
+                chrome: staff.chrome().await?.at("routers", "New router"),
                 form: form.without_password(),
                 errors,
                 creating: true,
             };
-            Ok((status, page).into_response())
+            again(status, page)
         }
     }
 }
@@ -334,50 +309,39 @@ async fn router_page(
 }
 
 pub async fn show_router(
-    _user: SignedIn,
-    chrome: Chrome,
-    State(state): State<AppState>,
+    staff: Staff<Viewer>,
     Path(id): Path<String>,
 ) -> Result<RouterPage, AppError> {
-    let id = path_id(&id, "There is no such router.")?;
-    router_page(&state, chrome, id, None, Errors::default(), None).await
+    let id = path_id(&id, NOT_FOUND)?;
+    let chrome = staff.chrome().await?;
+    router_page(&staff.state, chrome, id, None, Errors::default(), None).await
 }
 
 pub async fn update_router(
-    SignedIn(user): SignedIn,
-    chrome: Chrome,
-    parts: RequestParts,
-    session: Session,
-    State(state): State<AppState>,
+    staff: Staff<Operator>,
     Path(id): Path<String>,
     Form(form): Form<RouterForm>,
 ) -> Result<Response, AppError> {
-    user.require(Role::Operator)?;
-    let id = path_id(&id, "There is no such router.")?;
-    let (input, early) = form.input();
-    let updated = if early.is_empty() {
-        service::update_router(
-            &state.db.main,
-            &state.app_key,
-            &user.actor(parts.address),
-            id,
-            &input,
-        )
-        .await
-    } else {
-        Err(merged_router(early, &input, false))
+    let id = path_id(&id, NOT_FOUND)?;
+    let updated = match form.parsed(false) {
+        Ok(input) => {
+            let key = &staff.state.app_key;
+            service::update_router(staff.db(), key, &staff.actor, id, &input).await
+        }
+        Err(early) => Err(early),
     };
     match updated {
         Ok(router) => {
             // New address or credentials: no old connection or back-off is reused.
-            state.router_pool.forget(id);
-            flash::success(&session, format!("Router “{}” saved.", router.name)).await;
-            Ok(see_other(format!("/mikrotik/routers/{id}")))
+            staff.state.router_pool.forget(id);
+            let saved = format!("Router “{}” saved.", router.name);
+            Ok(staff.done(saved, format!("/mikrotik/routers/{id}")).await)
         }
         Err(err) => {
             let (status, errors, notice) = form_failure(err, ROUTER_FIELDS, "name")?;
-            let page = router_page(&state, chrome, id, Some(form), errors, notice).await?;
-            Ok((status, page).into_response())
+            let chrome = staff.chrome().await?;
+            let page = router_page(&staff.state, chrome, id, Some(form), errors, notice).await?;
+            again(status, page)
         }
     }
 }
@@ -386,21 +350,12 @@ pub async fn update_router(
 /// (identity, version, uptime) or the exact error; the service records
 /// the outcome on the router.
 pub async fn test_router(
-    SignedIn(user): SignedIn,
-    chrome: Chrome,
-    parts: RequestParts,
-    State(state): State<AppState>,
+    staff: Staff<Operator>,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    user.require(Role::Operator)?;
-    let id = path_id(&id, "There is no such router.")?;
-    let tested = service::test_router(
-        &state.db.main,
-        &state.router_pool,
-        &user.actor(parts.address),
-        id,
-    )
-    .await;
+    let id = path_id(&id, NOT_FOUND)?;
+    let routers = &staff.state.router_pool;
+    let tested = service::test_router(staff.db(), routers, &staff.actor, id).await;
     let (status, notice) = match tested {
         Ok(probe) => (
             StatusCode::OK,
@@ -424,21 +379,26 @@ pub async fn test_router(
         }
         Err(err) => return Err(err.into()),
     };
-    let page = router_page(&state, chrome, id, None, Errors::default(), Some(notice)).await?;
-    Ok((status, page).into_response())
+    let chrome = staff.chrome().await?;
+    let page = router_page(
+        &staff.state,
+        chrome,
+        id,
+        None,
+        Errors::default(),
+        Some(notice),
+    )
+    .await?;
+    again(status, page)
 }
 
 pub async fn delete_router(
-    SignedIn(user): SignedIn,
-    parts: RequestParts,
-    session: Session,
-    State(state): State<AppState>,
+    staff: Staff<Operator>,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    user.require(Role::Operator)?;
-    let id = path_id(&id, "There is no such router.")?;
-    let router = service::delete_router(&state.db.main, &user.actor(parts.address), id).await?;
-    state.router_pool.forget(id);
-    flash::success(&session, format!("Router “{}” deleted.", router.name)).await;
-    Ok(see_other("/mikrotik/routers".into()))
+    let id = path_id(&id, NOT_FOUND)?;
+    let router = service::delete_router(staff.db(), &staff.actor, id).await?;
+    staff.state.router_pool.forget(id);
+    let deleted = format!("Router “{}” deleted.", router.name);
+    Ok(staff.done(deleted, "/mikrotik/routers").await)
 }

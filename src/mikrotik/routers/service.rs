@@ -11,13 +11,13 @@ use tracing::instrument;
 
 use crate::audit::{self, Actor};
 use crate::crypto::{AppKey, Secret};
-use crate::db::begin_write;
+use crate::db::{begin_write, UniqueKey};
 use crate::error::FieldErrors;
 use crate::mikrotik::entities::{mikrotik_pppoe_user, mikrotik_router};
 use crate::mikrotik::pool::RouterPool;
 use crate::mikrotik::routeros::{Client, Fingerprint};
 use crate::mikrotik::service::{connect, MikrotikError};
-use crate::query::{contains, fetch_page, PageRequest, Sort};
+use crate::query::{contains, fetch_page, filters, PageRequest, Sort};
 use crate::text::{has_control, optional_text};
 
 /// A router's status: never tested, answered the last test or check, or
@@ -25,6 +25,12 @@ use crate::text::{has_control, optional_text};
 pub const ROUTER_STATUS_UNKNOWN: &str = "unknown";
 pub const ROUTER_STATUS_ONLINE: &str = "online";
 pub const ROUTER_STATUS_OFFLINE: &str = "offline";
+/// Every router status, as the list filters offer them.
+pub const ROUTER_STATUSES: [&str; 3] = [
+    ROUTER_STATUS_UNKNOWN,
+    ROUTER_STATUS_ONLINE,
+    ROUTER_STATUS_OFFLINE,
+];
 
 pub const DEFAULT_API_PORT: u16 = 8728;
 pub const DEFAULT_API_SSL_PORT: u16 = 8729;
@@ -192,6 +198,12 @@ pub const ROUTER_SORTS: &[(&str, mikrotik_router::Column)] = &[
     ("created_at", mikrotik_router::Column::CreatedAt),
 ];
 
+/// The router list's order from `?sort=` ([`ROUTER_SORTS`]), by name when
+/// none is asked for.
+pub fn router_sort(raw: Option<&str>, errors: &mut FieldErrors) -> Sort<mikrotik_router::Column> {
+    Sort::parse(raw, ROUTER_SORTS, "name", errors)
+}
+
 pub(crate) async fn find_router(
     db: &impl ConnectionTrait,
     id: i32,
@@ -208,6 +220,10 @@ pub async fn get_router(
 ) -> Result<mikrotik_router::Model, MikrotikError> {
     find_router(db, id).await
 }
+
+/// The unique key on router names: a race that [`check_router_name`] lost
+/// ends on it.
+const ROUTER_NAME_KEY: UniqueKey = UniqueKey::column("mikrotik_routers", &["name"]);
 
 fn router_name_taken(name: &str) -> MikrotikError {
     MikrotikError::Conflict {
@@ -278,7 +294,7 @@ pub async fn create_router(
     .insert(&txn)
     .await
     .map_err(|err| {
-        if crate::db::unique_violation(&err).is_some() {
+        if ROUTER_NAME_KEY.violated_by(&err) {
             router_name_taken(&spec.name)
         } else {
             err.into()
@@ -380,7 +396,7 @@ pub async fn update_router(
     }
     row.updated_at = Set(Utc::now().fixed_offset());
     let router = row.update(&txn).await.map_err(|err| {
-        if crate::db::unique_violation(&err).is_some() {
+        if ROUTER_NAME_KEY.violated_by(&err) {
             router_name_taken(&spec.name)
         } else {
             err.into()
@@ -450,6 +466,21 @@ pub struct RouterFilter {
     /// Part of the name, address or identity, any case.
     pub q: Option<String>,
     pub status: Option<String>,
+}
+
+impl RouterFilter {
+    /// The filter of a list request: a bad value is a message under its
+    /// field in `errors`.
+    pub fn parse(q: Option<&str>, status: Option<&str>, errors: &mut FieldErrors) -> Self {
+        let q = filters::text("q", q, 200, errors);
+        let status = filters::text("status", status, 16, errors);
+        if let Some(s) = &status {
+            if !ROUTER_STATUSES.contains(&s.as_str()) {
+                errors.insert("status".into(), "must be unknown, online or offline".into());
+            }
+        }
+        Self { q, status }
+    }
 }
 
 pub async fn list_routers(

@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, QueryOrder};
+use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait};
 use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 
 use super::super::entities::mikrotik_router;
 use super::super::pool::{RouterPool, RouterPoolStatus};
+use super::super::routers::service::all_routers;
 use super::super::service::MikrotikError;
 use super::reading::{read_active_sessions, ActiveSession};
 use super::DEFAULT_CONCURRENCY;
@@ -199,6 +200,45 @@ impl SessionRates {
     }
 }
 
+/// What the live list is asked for: one router or every one, and a
+/// search over the sessions.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct LiveFilter {
+    pub router_id: Option<i32>,
+    /// Trimmed; empty for no search.
+    pub q: String,
+}
+
+impl LiveFilter {
+    /// The filters read and checked: a router id (a positive whole number)
+    /// and a search term of at most 100 characters.
+    pub fn parse(router_id: Option<&str>, q: Option<&str>) -> Result<Self, MikrotikError> {
+        let router_id = match router_id.map(str::trim).filter(|s| !s.is_empty()) {
+            None => None,
+            Some(text) => match text.parse::<i32>() {
+                Ok(id) if id > 0 => Some(id),
+                _ => {
+                    return Err(MikrotikError::invalid(
+                        "router_id",
+                        format!("\"{text}\" is not a router id (a positive whole number)"),
+                    ))
+                }
+            },
+        };
+        let q = q.map(str::trim).unwrap_or_default();
+        if q.chars().count() > 100 {
+            return Err(MikrotikError::invalid(
+                "q",
+                "must be at most 100 characters long",
+            ));
+        }
+        Ok(Self {
+            router_id,
+            q: q.to_string(),
+        })
+    }
+}
+
 /// True when `q` (already trimmed) is empty or is part of the session's
 /// user name, address or caller id, in any case.
 pub fn matches_search(session: &LiveSession, q: &str) -> bool {
@@ -223,10 +263,7 @@ pub(super) async fn routers(
 ) -> Result<Vec<mikrotik_router::Model>, MikrotikError> {
     match router_id {
         Some(id) => Ok(vec![find_router(db, id).await?]),
-        None => Ok(mikrotik_router::Entity::find()
-            .order_by_asc(mikrotik_router::Column::Name)
-            .all(db)
-            .await?),
+        None => all_routers(db).await,
     }
 }
 

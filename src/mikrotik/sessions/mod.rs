@@ -27,7 +27,9 @@
 //! Router item ids restart after a reboot: when a new session reuses the
 //! key of a closed one, the closed one is renamed (`KEY~ROW_ID`) first.
 
+pub mod api;
 mod disconnect;
+pub mod html;
 mod live;
 mod reading;
 mod sync;

@@ -4,20 +4,20 @@
 //! Roles: any signed-in caller (viewer and up) lists; operators and admins
 //! disconnect (audited as `mikrotik.session.disconnect`).
 
-use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::sessions::{self, Disconnected, LiveSessionId, RouterSessions};
-use crate::api::auth::ApiCaller;
+use super::{Disconnected, LiveFilter, LiveSessionId, RouterSessions};
+use crate::api::auth::Api;
 use crate::api::docs::{NotFound, ValidationFailed};
 use crate::api::extract::{ApiPath, ApiQuery};
 use crate::app::AppState;
 use crate::error::AppError;
-use crate::staff::Role;
+use crate::mikrotik::sessions;
+use crate::staff::{Operator, Viewer};
 
 /// The live sessions routes, relative to `/api/v1`.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -36,33 +36,6 @@ pub struct LiveSessionsQuery {
     /// Part of the user name, address or caller id (MAC), any case.
     #[param(example = "alice")]
     pub q: Option<String>,
-}
-
-/// The filters read and checked: a router id, a search term.
-pub fn read_filters(
-    router_id: Option<&str>,
-    q: Option<&str>,
-) -> Result<(Option<i32>, String), AppError> {
-    let router_id = match router_id.map(str::trim).filter(|s| !s.is_empty()) {
-        None => None,
-        Some(text) => match text.parse::<i32>() {
-            Ok(id) if id > 0 => Some(id),
-            _ => {
-                return Err(AppError::invalid(
-                    "router_id",
-                    format!("\"{text}\" is not a router id (a positive whole number)"),
-                ))
-            }
-        },
-    };
-    let q = q.map(str::trim).unwrap_or_default();
-    if q.chars().count() > 100 {
-        return Err(AppError::invalid(
-            "q",
-            "must be at most 100 characters long",
-        ));
-    }
-    Ok((router_id, q.to_string()))
 }
 
 /// Every router's live sessions.
@@ -106,20 +79,22 @@ pub struct LiveSessionsView {
     ),
 )]
 pub async fn list_live_sessions(
-    _caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Viewer>,
     ApiQuery(query): ApiQuery<LiveSessionsQuery>,
 ) -> Result<Json<LiveSessionsView>, AppError> {
-    let (router_id, q) = read_filters(query.router_id.as_deref(), query.q.as_deref())?;
+    let filter = LiveFilter::parse(query.router_id.as_deref(), query.q.as_deref())?;
+    let state = &api.state;
     let mut routers = sessions::live_sessions(
-        &state.db.main,
+        api.db(),
         &state.router_pool,
         &state.session_rates,
-        router_id,
+        filter.router_id,
     )
     .await?;
     for router in &mut routers {
-        router.sessions.retain(|s| sessions::matches_search(s, &q));
+        router
+            .sessions
+            .retain(|s| sessions::matches_search(s, &filter.q));
     }
     let total = routers.iter().map(|r| r.sessions.len()).sum();
     Ok(Json(LiveSessionsView { routers, total }))
@@ -157,13 +132,11 @@ pub struct DisconnectedView {
     ),
 )]
 pub async fn disconnect_session(
-    caller: ApiCaller,
-    State(state): State<AppState>,
+    api: Api<Operator>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<DisconnectedView>, AppError> {
-    caller.require(Role::Operator)?;
     let id = LiveSessionId::parse(&id).map_err(|message| AppError::invalid("id", message))?;
-    let disconnected =
-        sessions::disconnect(&state.db.main, &state.router_pool, &caller.actor, &id).await?;
+    let routers = &api.state.router_pool;
+    let disconnected = sessions::disconnect(api.db(), routers, &api.actor, &id).await?;
     Ok(Json(DisconnectedView { disconnected }))
 }

@@ -12,26 +12,23 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
-use axum::response::{Html, IntoResponse, Response};
+use axum::extract::{Path, Query};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use sea_orm::{EntityTrait, QueryOrder};
 use serde::Deserialize;
-use tower_sessions::Session;
 
-use super::entities::mikrotik_router;
-use super::routeros::mock::format_uptime;
-use super::service::MikrotikError;
-use super::sessions::{self, LiveSessionId, RouterSessions};
-use crate::access::SignedIn;
+use super::{LiveFilter, LiveSessionId, RouterSessions};
 use crate::app::AppState;
 use crate::error::AppError;
-use crate::staff::Role;
+use crate::mikrotik::routeros::mock::format_uptime;
+use crate::mikrotik::routers::service::all_routers;
+use crate::mikrotik::service::MikrotikError;
+use crate::mikrotik::sessions;
+use crate::staff::{Operator, Role, Viewer};
 use crate::web::flash;
-use crate::web::forms::RequestParts;
-use crate::web::forms::{is_htmx, see_other, with_vary};
+use crate::web::forms::{is_htmx, render_fragment, see_other, with_vary, Staff};
 use crate::web::layout::Chrome;
 
 /// The page's routes; merged into the staff router by `web::router`.
@@ -170,12 +167,12 @@ fn href(router_id: Option<i32>, q: &str) -> String {
 /// Reads the routers and builds the list; a bad filter becomes a notice.
 async fn live(state: &AppState, chrome: &Chrome, query: &LiveQuery) -> Result<Live, AppError> {
     let mut problem = None;
-    let (router_id, q) =
-        match super::sessions_api::read_filters(query.router_id.as_deref(), query.q.as_deref()) {
-            Ok(filters) => filters,
+    let LiveFilter { router_id, q } =
+        match LiveFilter::parse(query.router_id.as_deref(), query.q.as_deref()) {
+            Ok(filter) => filter,
             Err(err) => {
-                problem = Some(err.to_string());
-                (None, String::new())
+                problem = Some(AppError::from(err).to_string());
+                LiveFilter::default()
             }
         };
     let routers = match sessions::live_sessions(
@@ -259,26 +256,20 @@ async fn live(state: &AppState, chrome: &Chrome, query: &LiveQuery) -> Result<Li
 }
 
 pub async fn live_sessions_page(
-    _user: SignedIn,
-    chrome: Chrome,
+    staff: Staff<Viewer>,
     headers: HeaderMap,
-    State(state): State<AppState>,
     Query(query): Query<LiveQuery>,
 ) -> Result<Response, AppError> {
-    let live = live(&state, &chrome, &query).await?;
+    let chrome = staff.chrome().await?;
+    let live = live(&staff.state, &chrome, &query).await?;
     if is_htmx(&headers) {
-        let html = LiveFragment { live }
-            .render()
-            .map_err(|e| AppError::Internal(anyhow::anyhow!("rendering a fragment: {e}")))?;
-        return Ok(with_vary(Html(html).into_response()));
+        return render_fragment(StatusCode::OK, &LiveFragment { live });
     }
     let selected = query
         .router_id
         .as_deref()
         .and_then(|id| id.trim().parse::<i32>().ok());
-    let router_options = mikrotik_router::Entity::find()
-        .order_by_asc(mikrotik_router::Column::Name)
-        .all(&state.db.main)
+    let router_options = all_routers(staff.db())
         .await?
         .into_iter()
         .map(|r| RouterChoice {
@@ -309,48 +300,30 @@ pub struct DisconnectForm {
 /// with a message. A session already gone, or a router that cannot be
 /// reached, is a message on the list, not an error page.
 pub async fn disconnect_session(
-    SignedIn(user): SignedIn,
-    parts: RequestParts,
-    session: Session,
-    State(state): State<AppState>,
+    staff: Staff<Operator>,
     Path(id): Path<String>,
     axum::Form(form): axum::Form<DisconnectForm>,
 ) -> Result<Response, AppError> {
-    user.require(Role::Operator)?;
     let back = href(form.router_id.trim().parse().ok(), form.q.trim());
-    let id = match LiveSessionId::parse(&id) {
-        Ok(id) => id,
-        Err(message) => {
-            flash::push(&session, "error", message).await;
-            return Ok(see_other(back));
+    let failed = match LiveSessionId::parse(&id) {
+        Err(message) => message,
+        Ok(id) => {
+            let routers = &staff.state.router_pool;
+            match sessions::disconnect(staff.db(), routers, &staff.actor, &id).await {
+                Ok(done) => {
+                    let message = format!(
+                        "Disconnected “{}” from {}.",
+                        done.username, done.router_name
+                    );
+                    return Ok(staff.done(message, back).await);
+                }
+                Err(err @ MikrotikError::NotFound(_)) => err.to_string(),
+                Err(err) if err.is_router_error() => format!("Not disconnected: {err}"),
+                Err(err) => return Err(err.into()),
+            }
         }
     };
-    match sessions::disconnect(
-        &state.db.main,
-        &state.router_pool,
-        &user.actor(parts.address),
-        &id,
-    )
-    .await
-    {
-        Ok(done) => {
-            flash::success(
-                &session,
-                format!(
-                    "Disconnected “{}” from {}.",
-                    done.username, done.router_name
-                ),
-            )
-            .await;
-        }
-        Err(err @ MikrotikError::NotFound(_)) => {
-            flash::push(&session, "error", err.to_string()).await;
-        }
-        Err(err) if err.is_router_error() => {
-            flash::push(&session, "error", format!("Not disconnected: {err}")).await;
-        }
-        Err(err) => return Err(err.into()),
-    }
+    flash::push(&staff.session, "error", failed).await;
     Ok(see_other(back))
 }
 

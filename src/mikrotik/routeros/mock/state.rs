@@ -1,376 +1,13 @@
-//! A mock MikroTik router that speaks the RouterOS API over TCP (and
-//! API-SSL), for tests, demos and development without hardware.
-//!
-//! It behaves like RouterOS 7.16 on the paths ispd uses: `/system/identity`,
-//! `/system/resource`, `/ppp/profile`, `/ppp/secret`, `/ppp/active` and
-//! `/interface`, with queries, `.proplist`, tags, and both the 6.43+ and the
-//! legacy challenge login. Tests drive it through [`MockRouter`]: simulate
-//! PPPoE sessions with [`MockRouter::login_session`] and failures with
-//! [`MockRouter::set_fault`].
+//! What the mock router holds (identity, PPP profiles, secrets, active
+//! sessions, interfaces) and how each command reads or changes it: add,
+//! set, remove and print with queries and `.proplist`, as RouterOS 7 does.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use md5::{Digest as _, Md5};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpListener;
-use tokio::sync::mpsc;
-use tokio::task::{JoinHandle, JoinSet};
-use tokio_rustls::rustls;
+use crate::mikrotik::routeros::codec::{Command, Reply, ReplyKind, Row};
 
-use super::codec::{Command, Decoder, Reply, ReplyKind, Row};
-
-/// A failure the mock shows on every command after login (never on
-/// `/login` or `/quit`), until it is cleared with `Fault::None`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum Fault {
-    #[default]
-    None,
-    /// Send the first half of the reply's bytes, then close the connection.
-    DropMidReply,
-    /// Read commands and never answer.
-    Silent,
-    /// Answer after this delay.
-    Slow(Duration),
-    /// Answer `!fatal <reason>` and close the connection.
-    Fatal(String),
-}
-
-/// A certificate chain and private key, PEM-encoded, for API-SSL.
-#[derive(Clone)]
-pub struct TlsIdentity {
-    pub cert_pem: Vec<u8>,
-    pub key_pem: Vec<u8>,
-}
-
-/// Where and how the mock listens.
-#[derive(Clone)]
-pub struct MockOptions {
-    pub listen: SocketAddr,
-    /// API-SSL listener; needs `tls`.
-    pub tls_listen: Option<SocketAddr>,
-    pub tls: Option<TlsIdentity>,
-    pub username: String,
-    pub password: String,
-}
-
-impl MockOptions {
-    /// Plain API on 127.0.0.1, on a port the system picks.
-    pub fn local(username: &str, password: &str) -> Self {
-        MockOptions {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            tls_listen: None,
-            tls: None,
-            username: username.to_owned(),
-            password: password.to_owned(),
-        }
-    }
-}
-
-/// A running mock router. Dropping it stops the listeners and closes every
-/// connection.
-pub struct MockRouter {
-    shared: Arc<Shared>,
-    addr: SocketAddr,
-    tls_addr: Option<SocketAddr>,
-    tasks: Vec<JoinHandle<()>>,
-}
-
-impl Drop for MockRouter {
-    fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
-    }
-}
-
-struct Shared {
-    username: String,
-    password: String,
-    booted: Instant,
-    state: Mutex<State>,
-    fault: Mutex<Fault>,
-    delays: Mutex<HashMap<String, Duration>>,
-    logins: AtomicUsize,
-    connections: AtomicUsize,
-}
-
-fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-impl MockRouter {
-    /// Starts a plain-API mock on 127.0.0.1 with a free port.
-    pub async fn start(username: &str, password: &str) -> std::io::Result<MockRouter> {
-        Self::start_with(MockOptions::local(username, password))
-            .await
-            .map_err(std::io::Error::other)
-    }
-
-    pub async fn start_with(options: MockOptions) -> anyhow::Result<MockRouter> {
-        let shared = Arc::new(Shared {
-            username: options.username,
-            password: options.password,
-            booted: Instant::now(),
-            state: Mutex::new(State::new()),
-            fault: Mutex::new(Fault::None),
-            delays: Mutex::new(HashMap::new()),
-            logins: AtomicUsize::new(0),
-            connections: AtomicUsize::new(0),
-        });
-        let listener = TcpListener::bind(options.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", options.listen))?;
-        let addr = listener.local_addr()?;
-        let mut tasks = vec![tokio::spawn(accept_loop(listener, shared.clone(), None))];
-        let mut tls_addr = None;
-        if let Some(tls_listen) = options.tls_listen {
-            let identity = options
-                .tls
-                .context("a TLS listener needs a certificate and a key")?;
-            let acceptor = tls_acceptor(&identity)?;
-            let listener = TcpListener::bind(tls_listen)
-                .await
-                .with_context(|| format!("cannot listen on {tls_listen}"))?;
-            tls_addr = Some(listener.local_addr()?);
-            tasks.push(tokio::spawn(accept_loop(
-                listener,
-                shared.clone(),
-                Some(acceptor),
-            )));
-        }
-        Ok(MockRouter {
-            shared,
-            addr,
-            tls_addr,
-            tasks,
-        })
-    }
-
-    /// The plain API address.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// The API-SSL address, when started with one.
-    pub fn tls_addr(&self) -> Option<SocketAddr> {
-        self.tls_addr
-    }
-
-    /// Makes every later command (after login) fail this way.
-    pub fn set_fault(&self, fault: Fault) {
-        *locked(&self.shared.fault) = fault;
-    }
-
-    /// Delays the answers to one command path, e.g. `/system/resource/print`.
-    /// Tagged commands are answered out of order, as a router does.
-    pub fn set_command_delay(&self, path: &str, delay: Duration) {
-        locked(&self.shared.delays).insert(path.to_owned(), delay);
-    }
-
-    /// A subscriber dials in: adds a `/ppp/active` entry and its
-    /// `<pppoe-NAME>` interface, whose byte counters grow with time.
-    /// Returns the active entry's id.
-    /// `count` PPPoE sessions online, of users demo1, demo2, ... on
-    /// 100.64.0.3 and up: for demos and the browser tests.
-    pub fn simulate_sessions(&self, count: u32) {
-        for n in 1..=count {
-            self.login_session(
-                &format!("demo{n}"),
-                &format!("100.64.{}.{}", n / 250, n % 250 + 2),
-                &format!("02:00:00:00:{:02X}:{:02X}", (n >> 8) & 0xff, n & 0xff),
-            );
-        }
-    }
-
-    pub fn login_session(&self, name: &str, address: &str, caller_id: &str) -> String {
-        locked(&self.shared.state).login_session(name, address, caller_id)
-    }
-
-    /// The rows of a menu as a print without arguments would return them
-    /// (`/ppp/secret`, `/ppp/active`, ...).
-    pub fn rows(&self, menu: &str) -> Vec<Row> {
-        locked(&self.shared.state).rows(menu, self.shared.booted)
-    }
-
-    /// Successful logins since start.
-    pub fn logins(&self) -> usize {
-        self.shared.logins.load(Ordering::Relaxed)
-    }
-
-    /// Connections open now.
-    pub fn connections(&self) -> usize {
-        self.shared.connections.load(Ordering::Relaxed)
-    }
-}
-
-fn tls_acceptor(identity: &TlsIdentity) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let certs = CertificateDer::pem_slice_iter(&identity.cert_pem)
-        .collect::<Result<Vec<_>, _>>()
-        .context("reading the certificate PEM")?;
-    if certs.is_empty() {
-        anyhow::bail!("the certificate file holds no certificate");
-    }
-    let key = PrivateKeyDer::from_pem_slice(&identity.key_pem).context("reading the key PEM")?;
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()?
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .context("the certificate and key do not make a TLS identity")?;
-    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-) {
-    // Owning the connections here means aborting this task closes them all.
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let tcp = match accepted {
-                    Ok((tcp, _)) => tcp,
-                    Err(err) => {
-                        tracing::warn!(error = %err, "mock router: accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let shared = shared.clone();
-                let tls = tls.clone();
-                connections.spawn(async move {
-                    match tls {
-                        None => serve_connection(tcp, shared).await,
-                        Some(acceptor) => match acceptor.accept(tcp).await {
-                            Ok(stream) => serve_connection(stream, shared).await,
-                            Err(err) => tracing::debug!(error = %err, "mock router: TLS handshake failed"),
-                        },
-                    }
-                });
-            }
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    }
-}
-
-/// What to do with a reply's bytes.
-enum Outgoing {
-    All(Vec<u8>),
-    AllThenClose(Vec<u8>),
-    HalfThenClose(Vec<u8>),
-}
-
-struct ConnectionGuard(Arc<Shared>);
-
-impl Drop for ConnectionGuard {
-    fn drop(&mut self) {
-        self.0.connections.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// Per-connection login state.
-#[derive(Default)]
-struct Session {
-    logged_in: bool,
-    challenge: Option<[u8; 16]>,
-}
-
-async fn serve_connection<S>(stream: S, shared: Arc<Shared>)
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    shared.connections.fetch_add(1, Ordering::Relaxed);
-    let _guard = ConnectionGuard(shared.clone());
-    let (mut reader, mut writer) = tokio::io::split(stream);
-    // Delayed answers to tagged commands come back through this channel.
-    let (delayed_tx, mut delayed_rx) = mpsc::unbounded_channel::<Outgoing>();
-    let mut decoder = Decoder::new();
-    let mut session = Session::default();
-    let mut buf = vec![0u8; 8192];
-    loop {
-        tokio::select! {
-            read = reader.read(&mut buf) => {
-                let n = match read {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => n,
-                };
-                decoder.feed(&buf[..n]);
-                loop {
-                    let words = match decoder.next_sentence() {
-                        Ok(Some(words)) => words,
-                        Ok(None) => break,
-                        Err(err) => {
-                            let fatal = Reply::new(ReplyKind::Fatal { reason: err.to_string() });
-                            let _ = write(&mut writer, Outgoing::AllThenClose(fatal.encode())).await;
-                            return;
-                        }
-                    };
-                    let Some((send, delay, tagged)) = answer(&shared, &mut session, &words) else {
-                        continue;
-                    };
-                    if delay.is_zero() {
-                        if !write(&mut writer, send).await {
-                            return;
-                        }
-                    } else if tagged {
-                        let delayed_tx = delayed_tx.clone();
-                        tokio::spawn(async move {
-                            tokio::time::sleep(delay).await;
-                            let _ = delayed_tx.send(send);
-                        });
-                    } else {
-                        // Untagged commands are answered in order.
-                        tokio::time::sleep(delay).await;
-                        if !write(&mut writer, send).await {
-                            return;
-                        }
-                    }
-                }
-            }
-            Some(send) = delayed_rx.recv() => {
-                if !write(&mut writer, send).await {
-                    return;
-                }
-            }
-        }
-    }
-}
-
-/// Writes; false when the connection is to end.
-async fn write<W: AsyncWrite + Unpin>(writer: &mut W, send: Outgoing) -> bool {
-    let (bytes, keep_open) = match &send {
-        Outgoing::All(bytes) => (&bytes[..], true),
-        Outgoing::AllThenClose(bytes) => (&bytes[..], false),
-        Outgoing::HalfThenClose(bytes) => (&bytes[..bytes.len() / 2], false),
-    };
-    let ok = writer.write_all(bytes).await.is_ok() && writer.flush().await.is_ok();
-    if !keep_open {
-        let _ = writer.shutdown().await;
-    }
-    ok && keep_open
-}
-
-fn encode_all(replies: &[Reply], tag: &Option<String>) -> Vec<u8> {
-    replies
-        .iter()
-        .flat_map(|reply| reply.clone().with_tag(tag.clone()).encode())
-        .collect()
-}
-
-fn trap(category: Option<u32>, message: impl Into<String>) -> Vec<Reply> {
+pub(super) fn trap(category: Option<u32>, message: impl Into<String>) -> Vec<Reply> {
     vec![
         Reply::new(ReplyKind::Trap {
             category,
@@ -380,103 +17,8 @@ fn trap(category: Option<u32>, message: impl Into<String>) -> Vec<Reply> {
     ]
 }
 
-fn done(ret: Option<String>) -> Reply {
+pub(super) fn done(ret: Option<String>) -> Reply {
     Reply::new(ReplyKind::Done { ret })
-}
-
-/// The answer to one sentence: bytes, delay, and whether it was tagged.
-fn answer(
-    shared: &Shared,
-    session: &mut Session,
-    words: &[Vec<u8>],
-) -> Option<(Outgoing, Duration, bool)> {
-    let command = match Command::parse(words) {
-        Ok(command) => command,
-        Err(err) => {
-            let replies = trap(Some(5), err.to_string());
-            return Some((
-                Outgoing::All(encode_all(&replies, &None)),
-                Duration::ZERO,
-                false,
-            ));
-        }
-    };
-    let tag = command.tag.clone();
-    let tagged = tag.is_some();
-    let immediate = |send| Some((send, Duration::ZERO, tagged));
-    if command.path == "/login" {
-        let replies = login(shared, session, &command);
-        return immediate(Outgoing::All(encode_all(&replies, &tag)));
-    }
-    if command.path == "/quit" {
-        let fatal = Reply::new(ReplyKind::Fatal {
-            reason: "session terminated on request".into(),
-        });
-        return immediate(Outgoing::AllThenClose(fatal.encode()));
-    }
-    if !session.logged_in {
-        let fatal = Reply::new(ReplyKind::Fatal {
-            reason: "not logged in".into(),
-        });
-        return immediate(Outgoing::AllThenClose(fatal.encode()));
-    }
-    let fault = locked(&shared.fault).clone();
-    let mut delay = locked(&shared.delays)
-        .get(&command.path)
-        .copied()
-        .unwrap_or_default();
-    let replies = match &fault {
-        Fault::Silent => return None,
-        Fault::Fatal(reason) => {
-            let fatal = Reply::new(ReplyKind::Fatal {
-                reason: reason.clone(),
-            });
-            return immediate(Outgoing::AllThenClose(fatal.encode()));
-        }
-        _ => locked(&shared.state).execute(&command, shared.booted),
-    };
-    let bytes = encode_all(&replies, &tag);
-    let send = match fault {
-        Fault::DropMidReply => Outgoing::HalfThenClose(bytes),
-        Fault::Slow(slow) => {
-            delay += slow;
-            Outgoing::All(bytes)
-        }
-        _ => Outgoing::All(bytes),
-    };
-    Some((send, delay, tagged))
-}
-
-fn login(shared: &Shared, session: &mut Session, command: &Command) -> Vec<Reply> {
-    let refused = || trap(None, "invalid user name or password (6)");
-    let name = command.get("name");
-    let accepted = match (name, command.get("password"), command.get("response")) {
-        (Some(name), Some(password), _) => name == shared.username && password == shared.password,
-        (Some(name), None, Some(response)) => {
-            let Some(challenge) = session.challenge.take() else {
-                return refused();
-            };
-            let mut hasher = Md5::new();
-            hasher.update([0u8]);
-            hasher.update(shared.password.as_bytes());
-            hasher.update(challenge);
-            let expected = format!("00{}", hex::encode(hasher.finalize()));
-            name == shared.username && response.eq_ignore_ascii_case(&expected)
-        }
-        (None, None, None) => {
-            // The pre-6.43 flow, which RouterOS-api still starts with.
-            let challenge: [u8; 16] = rand::random();
-            session.challenge = Some(challenge);
-            return vec![done(Some(hex::encode(challenge)))];
-        }
-        _ => false,
-    };
-    if !accepted {
-        return refused();
-    }
-    session.logged_in = true;
-    shared.logins.fetch_add(1, Ordering::Relaxed);
-    vec![done(None)]
 }
 
 /// Items of one menu, with RouterOS-style ids.
@@ -578,7 +120,7 @@ const PROFILE: Schema = Schema {
 
 const SERVICES: &[&str] = &["any", "async", "l2tp", "ovpn", "pppoe", "pptp", "sstp"];
 
-struct State {
+pub(super) struct State {
     identity: String,
     profiles: Table,
     secrets: Table,
@@ -592,7 +134,7 @@ struct State {
 }
 
 impl State {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         let mut profiles = Table::new();
         for (id, name) in [("*0", "default"), ("*FFFFFFFE", "default-encryption")] {
             let mut row = Row::new();
@@ -623,7 +165,7 @@ impl State {
         }
     }
 
-    fn login_session(&mut self, name: &str, address: &str, caller_id: &str) -> String {
+    pub(super) fn login_session(&mut self, name: &str, address: &str, caller_id: &str) -> String {
         let session = self.next_session;
         self.next_session += 1;
         let mut row = Row::new();
@@ -654,7 +196,7 @@ impl State {
     }
 
     /// Rows with computed fields (uptime, counters) filled in.
-    fn rows(&self, menu: &str, booted: Instant) -> Vec<Row> {
+    pub(super) fn rows(&self, menu: &str, booted: Instant) -> Vec<Row> {
         let now = Instant::now();
         match menu {
             "/system/identity" => {
@@ -701,7 +243,7 @@ impl State {
         }
     }
 
-    fn execute(&mut self, command: &Command, booted: Instant) -> Vec<Reply> {
+    pub(super) fn execute(&mut self, command: &Command, booted: Instant) -> Vec<Reply> {
         let Some((menu, verb)) = command.path.rsplit_once('/') else {
             return no_such_command();
         };
@@ -1078,60 +620,6 @@ fn compare(have: &str, want: &str) -> std::cmp::Ordering {
         (Ok(a), Ok(b)) => a.cmp(&b),
         _ => have.cmp(want),
     }
-}
-
-/// `ispd mock-routeros`: a mock router for development and demos.
-#[derive(Debug, clap::Args)]
-pub struct MockRouterosArgs {
-    /// Plain API address.
-    #[arg(long, default_value = "127.0.0.1:8728")]
-    pub listen: SocketAddr,
-    /// API-SSL address; needs --tls-cert and --tls-key.
-    #[arg(long, requires_all = ["tls_cert", "tls_key"])]
-    pub tls_listen: Option<SocketAddr>,
-    /// PEM certificate (chain) for API-SSL.
-    #[arg(long)]
-    pub tls_cert: Option<PathBuf>,
-    /// PEM private key for API-SSL.
-    #[arg(long)]
-    pub tls_key: Option<PathBuf>,
-    #[arg(long, default_value = "admin")]
-    pub username: String,
-    #[arg(long)]
-    pub password: String,
-    /// PPPoE sessions to simulate from the start (users demo1, demo2, ...),
-    /// for demos and the browser tests.
-    #[arg(long, default_value_t = 0)]
-    pub sessions: u32,
-}
-
-/// Runs the mock until `shutdown` completes.
-pub async fn run(
-    args: MockRouterosArgs,
-    shutdown: impl std::future::Future<Output = ()>,
-) -> anyhow::Result<()> {
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(TlsIdentity {
-            cert_pem: std::fs::read(cert).with_context(|| format!("reading {}", cert.display()))?,
-            key_pem: std::fs::read(key).with_context(|| format!("reading {}", key.display()))?,
-        }),
-        _ => None,
-    };
-    let router = MockRouter::start_with(MockOptions {
-        listen: args.listen,
-        tls_listen: args.tls_listen,
-        tls,
-        username: args.username,
-        password: args.password,
-    })
-    .await?;
-    router.simulate_sessions(args.sessions);
-    println!("mock RouterOS API listening on {}", router.addr());
-    if let Some(addr) = router.tls_addr() {
-        println!("mock RouterOS API-SSL listening on {addr}");
-    }
-    shutdown.await;
-    Ok(())
 }
 
 #[cfg(test)]
