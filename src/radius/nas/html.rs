@@ -33,8 +33,8 @@ use crate::query::{PageRequest, Sort, MAX_PER_PAGE};
 use crate::radius::coa::{self, CoaError, CoaSettings};
 use crate::radius::entities::nas;
 use crate::staff::{Operator, Role, Viewer};
-use crate::web::forms::safe_next;
 use crate::web::flash;
+use crate::web::forms::safe_next;
 use crate::web::forms::{
     again, dash, is_htmx, merged, optional_number, optional_string, path_id, render_fragment,
     search_text, see_other, Choice, Errors, Staff,
