@@ -124,6 +124,16 @@ async fn openapi_json(
     Json(document)
 }
 
+/// Ok when reading the query or body found nothing wrong, else a 422 with
+/// a message for each field.
+pub fn check(errors: crate::error::FieldErrors) -> Result<(), AppError> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::validation(errors))
+    }
+}
+
 /// 201 with `Location: /api/v1{path}` and the new resource as the body.
 pub fn created(path: &str, body: impl serde::Serialize) -> Response {
     (

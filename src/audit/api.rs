@@ -9,6 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::auth::Api;
+use crate::api::check;
 use crate::api::extract::ApiQuery;
 use crate::app::AppState;
 use crate::audit::entities::audit_log;
@@ -137,9 +138,7 @@ pub async fn list_audit_log(
         "-created_at",
         &mut errors,
     );
-    if !errors.is_empty() {
-        return Err(AppError::validation(errors));
-    }
+    check(errors)?;
     let (rows, total) = audit::list_audit_log(api.db(), &filter, &sort, page).await?;
     Ok(Paged::new(&uri, page, total, rows).map(AuditEntry::from))
 }

@@ -19,7 +19,6 @@ use utoipa_axum::routes;
 use super::entities::{mikrotik_pppoe_user, mikrotik_router};
 use super::service::{self, RouterProbe};
 use crate::app::AppState;
-use crate::error::{AppError, FieldErrors};
 use crate::staff::Role;
 
 pub use crate::mikrotik::pppoe::api::*;
@@ -37,14 +36,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
             update_pppoe_user,
             delete_pppoe_user
         ))
-}
-
-pub(crate) fn check(errors: FieldErrors) -> Result<(), AppError> {
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(AppError::validation(errors))
-    }
 }
 
 // ---------------------------------------------------------------- views

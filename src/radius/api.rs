@@ -20,6 +20,7 @@ use super::accounting::{
     Usage, UserUsage,
 };
 use crate::api::auth::Api;
+use crate::api::check;
 use crate::api::extract::{ApiPath, ApiQuery};
 use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
@@ -35,14 +36,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_online))
         .routes(routes!(usage_report))
         .routes(routes!(close_stale_sessions))
-}
-
-pub(crate) fn check(errors: FieldErrors) -> Result<(), AppError> {
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(AppError::validation(errors))
-    }
 }
 
 // ---------------------------------------------------------------- views

@@ -73,6 +73,25 @@ pub async fn find_by_username(
         .await?)
 }
 
+/// The orders staff accounts can be listed in.
+pub const STAFF_SORTS: &[(&str, staff_user::Column)] = &[
+    ("id", staff_user::Column::Id),
+    ("username", staff_user::Column::Username),
+    ("role", staff_user::Column::Role),
+    ("created_at", staff_user::Column::CreatedAt),
+    ("last_login_at", staff_user::Column::LastLoginAt),
+];
+
+/// The orders API tokens can be listed in.
+pub const TOKEN_SORTS: &[(&str, api_token::Column)] = &[
+    ("id", api_token::Column::Id),
+    ("name", api_token::Column::Name),
+    ("role", api_token::Column::Role),
+    ("created_at", api_token::Column::CreatedAt),
+    ("expires_at", api_token::Column::ExpiresAt),
+    ("last_used_at", api_token::Column::LastUsedAt),
+];
+
 pub async fn find_staff(
     db: &impl ConnectionTrait,
     id: i32,

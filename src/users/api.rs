@@ -19,7 +19,6 @@ use utoipa_axum::routes;
 use super::domain::{mikrotik_rate_limit, Rate, RateLimit};
 use super::entities::{network_user, service_package};
 use crate::app::AppState;
-use crate::error::{AppError, FieldErrors};
 use crate::ipam::service::IpamSettings;
 
 pub use crate::users::packages::api::*;
@@ -38,14 +37,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 pub(crate) fn settings(state: &AppState) -> IpamSettings {
     IpamSettings::from_config(&state.config)
-}
-
-pub(crate) fn check(errors: FieldErrors) -> Result<(), AppError> {
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(AppError::validation(errors))
-    }
 }
 
 // ---------------------------------------------------------------- views

@@ -9,13 +9,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::auth::Api;
+use crate::api::check;
 use crate::api::created;
 use crate::api::docs::{IpamBusy, IpamConflict, NotFound};
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::error::{AppError, FieldErrors};
 use crate::ipam::api::{settings, AllocationView};
 use crate::ipam::domain::MacAddress;
-use crate::ipam::pools::api::{check, id_filter, ip_filter};
+use crate::ipam::pools::api::{id_filter, ip_filter};
 use crate::ipam::service::{self, AllocationFilter, AllocationInput, ALLOCATION_SORTS};
 use crate::query::{filters, Sort};
 use crate::staff::{Operator, Viewer};

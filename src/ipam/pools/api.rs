@@ -10,6 +10,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::auth::Api;
+use crate::api::check;
 use crate::api::created;
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::error::{AppError, FieldErrors};
@@ -74,14 +75,6 @@ pub(crate) fn ip_filter(
     parse_ip(text)
         .map_err(|problem| errors.insert(field.into(), problem))
         .ok()
-}
-
-pub(crate) fn check(errors: FieldErrors) -> Result<(), AppError> {
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(AppError::validation(errors))
-    }
 }
 
 /// List address pools.

@@ -8,12 +8,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::auth::Api;
+use crate::api::check;
 use crate::api::created;
 use crate::api::docs::IpamBusy;
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::error::{AppError, FieldErrors};
 use crate::ipam::api::{settings, SubnetDetail, SubnetView};
-use crate::ipam::pools::api::{check, id_filter, ip_filter, status_filter, version_filter};
+use crate::ipam::pools::api::{id_filter, ip_filter, status_filter, version_filter};
 use crate::ipam::service::{self, SubnetFilter, SubnetInput, SubnetUpdate, SUBNET_SORTS};
 use crate::query::{filters, Sort};
 use crate::staff::{Operator, Viewer};

@@ -8,12 +8,13 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::auth::Api;
+use crate::api::check;
 use crate::api::created;
 use crate::api::docs::{RouterFailed, RouterTimeout};
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::crypto::Secret;
 use crate::error::{AppError, FieldErrors};
-use crate::mikrotik::api::{check, PppoeUserView};
+use crate::mikrotik::api::PppoeUserView;
 use crate::mikrotik::service::{self, PppoeFilter, PppoeInput};
 use crate::staff::{Operator, Viewer};
 use crate::web::pagination::{Page, PageParams, Paged};

@@ -20,13 +20,13 @@ use utoipa_axum::routes;
 
 use super::service::{coa_port, NasFilter, NasInput, NAS_SORTS};
 use crate::api::auth::Api;
+use crate::api::check;
 use crate::api::created;
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::app::AppState;
 use crate::crypto::Secret;
 use crate::error::{AppError, FieldErrors};
 use crate::query::{filters, Sort};
-use crate::radius::api::check;
 use crate::radius::coa::{self, CoaChanges, CoaResult, CoaSettings};
 use crate::radius::entities::nas;
 use crate::staff::{Operator, Viewer};

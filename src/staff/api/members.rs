@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::auth::Api;
+use crate::api::check;
 use crate::api::docs::{Conflict, Forbidden};
 use crate::api::extract::{ApiJson, ApiQuery};
 use crate::crypto::Secret;
@@ -68,14 +69,6 @@ pub struct StaffQuery {
     pub sort: Option<String>,
 }
 
-const SORTS: &[(&str, staff_user::Column)] = &[
-    ("id", staff_user::Column::Id),
-    ("username", staff_user::Column::Username),
-    ("role", staff_user::Column::Role),
-    ("created_at", staff_user::Column::CreatedAt),
-    ("last_login_at", staff_user::Column::LastLoginAt),
-];
-
 /// List staff accounts.
 #[utoipa::path(
     get,
@@ -105,10 +98,13 @@ pub async fn list_staff(
         search: filters::text("q", query.q.as_deref(), 64, &mut errors),
         active: filters::boolean("active", query.active.as_deref(), &mut errors),
     };
-    let sort = Sort::parse(query.sort.as_deref(), SORTS, "username", &mut errors);
-    if !errors.is_empty() {
-        return Err(AppError::validation(errors));
-    }
+    let sort = Sort::parse(
+        query.sort.as_deref(),
+        staff::STAFF_SORTS,
+        "username",
+        &mut errors,
+    );
+    check(errors)?;
     let (rows, total) = staff::list_staff(api.db(), &filter, &sort, page).await?;
     Ok(Paged::new(&uri, page, total, rows).map(StaffView::from))
 }

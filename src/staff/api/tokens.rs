@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::auth::Api;
+use crate::api::check;
 use crate::api::created;
 use crate::api::docs::Forbidden;
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
@@ -83,15 +84,6 @@ pub struct TokenQuery {
     pub sort: Option<String>,
 }
 
-const SORTS: &[(&str, api_token::Column)] = &[
-    ("id", api_token::Column::Id),
-    ("name", api_token::Column::Name),
-    ("role", api_token::Column::Role),
-    ("created_at", api_token::Column::CreatedAt),
-    ("expires_at", api_token::Column::ExpiresAt),
-    ("last_used_at", api_token::Column::LastUsedAt),
-];
-
 /// List API tokens.
 #[utoipa::path(
     get,
@@ -122,10 +114,8 @@ pub async fn list_tokens(
         role: filters::parsed("role", query.role.as_deref(), &mut errors),
         active: filters::boolean("active", query.active.as_deref(), &mut errors),
     };
-    let sort = Sort::parse(query.sort.as_deref(), SORTS, "id", &mut errors);
-    if !errors.is_empty() {
-        return Err(AppError::validation(errors));
-    }
+    let sort = Sort::parse(query.sort.as_deref(), staff::TOKEN_SORTS, "id", &mut errors);
+    check(errors)?;
     let (rows, total) = staff::list_tokens(api.db(), &filter, &sort, page).await?;
     Ok(Paged::new(&uri, page, total, rows).map(TokenView::from))
 }

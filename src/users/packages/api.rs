@@ -8,12 +8,13 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::auth::Api;
+use crate::api::check;
 use crate::api::created;
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::error::{AppError, FieldErrors};
 use crate::query::{filters, Sort};
 use crate::staff::{Operator, Viewer};
-use crate::users::api::{check, PackageView};
+use crate::users::api::PackageView;
 use crate::users::service::{self, PackageFilter, PackageInput, PACKAGE_SORTS};
 use crate::web::pagination::{Page, PageParams, Paged};
 

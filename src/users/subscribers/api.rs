@@ -10,13 +10,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::auth::Api;
+use crate::api::check;
 use crate::api::created;
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::crypto::Secret;
 use crate::error::{AppError, FieldErrors};
 use crate::query::Sort;
 use crate::staff::{Operator, Viewer};
-use crate::users::api::{check, settings, RevealedPassword, UserView};
+use crate::users::api::{settings, RevealedPassword, UserView};
 
 use crate::users::provision;
 use crate::users::service::{self, UserFilter, UserInput, USER_SORTS};
