@@ -151,6 +151,18 @@ pub mod filters {
         }
     }
 
+    /// A record's id: a positive whole number.
+    pub fn id(field: &str, raw: Option<&str>, errors: &mut FieldErrors) -> Option<i32> {
+        let text = raw.map(str::trim).filter(|t| !t.is_empty())?;
+        match text.parse::<i32>() {
+            Ok(id) if id > 0 => Some(id),
+            _ => {
+                errors.insert(field.into(), "must be a positive whole number".into());
+                None
+            }
+        }
+    }
+
     /// Trimmed text, at most `max` characters; empty counts as absent.
     pub fn text(
         field: &str,

@@ -16,7 +16,7 @@ use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::error::{AppError, FieldErrors};
 use crate::ipam::api::{settings, AllocationView};
 use crate::ipam::domain::MacAddress;
-use crate::ipam::pools::api::{id_filter, ip_filter};
+use crate::ipam::pools::api::ip_filter;
 use crate::ipam::service::{self, AllocationFilter, AllocationInput, ALLOCATION_SORTS};
 use crate::query::{filters, Sort};
 use crate::staff::{Operator, Viewer};
@@ -210,8 +210,8 @@ pub async fn list_allocations(
         }
     }
     let filter = AllocationFilter {
-        subnet_id: id_filter("subnet_id", query.subnet_id.as_deref(), &mut errors),
-        pool_id: id_filter("pool_id", query.pool_id.as_deref(), &mut errors),
+        subnet_id: filters::id("subnet_id", query.subnet_id.as_deref(), &mut errors),
+        pool_id: filters::id("pool_id", query.pool_id.as_deref(), &mut errors),
         username: filters::text("username", query.username.as_deref(), 64, &mut errors),
         mac_address,
         ip: ip_filter("ip", query.ip.as_deref(), &mut errors),

@@ -55,17 +55,6 @@ pub(crate) fn version_filter(raw: Option<&str>, errors: &mut FieldErrors) -> Opt
     version
 }
 
-pub(crate) fn id_filter(field: &str, raw: Option<&str>, errors: &mut FieldErrors) -> Option<i32> {
-    let text = raw.map(str::trim).filter(|t| !t.is_empty())?;
-    match text.parse::<i32>() {
-        Ok(id) if id > 0 => Some(id),
-        _ => {
-            errors.insert(field.into(), "must be a positive whole number".into());
-            None
-        }
-    }
-}
-
 pub(crate) fn ip_filter(
     field: &str,
     raw: Option<&str>,

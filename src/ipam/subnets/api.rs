@@ -14,7 +14,7 @@ use crate::api::docs::IpamBusy;
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::error::{AppError, FieldErrors};
 use crate::ipam::api::{settings, SubnetDetail, SubnetView};
-use crate::ipam::pools::api::{id_filter, ip_filter, status_filter, version_filter};
+use crate::ipam::pools::api::{ip_filter, status_filter, version_filter};
 use crate::ipam::service::{self, SubnetFilter, SubnetInput, SubnetUpdate, SUBNET_SORTS};
 use crate::query::{filters, Sort};
 use crate::staff::{Operator, Viewer};
@@ -69,7 +69,7 @@ pub async fn list_subnets(
     let mut errors = FieldErrors::new();
     let page = paging.validate(&mut errors);
     let filter = SubnetFilter {
-        pool_id: id_filter("pool_id", query.pool_id.as_deref(), &mut errors),
+        pool_id: filters::id("pool_id", query.pool_id.as_deref(), &mut errors),
         status: status_filter(query.status.as_deref(), &mut errors),
         ip_version: version_filter(query.ip_version.as_deref(), &mut errors),
         search: filters::text("q", query.q.as_deref(), 64, &mut errors),

@@ -60,22 +60,10 @@ impl PppoeFilter {
             }
         }
         Self {
-            router_id: id_filter("router_id", router_id, errors),
-            network_user_id: id_filter("network_user_id", network_user_id, errors),
+            router_id: filters::id("router_id", router_id, errors),
+            network_user_id: filters::id("network_user_id", network_user_id, errors),
             q: filters::text("q", q, 200, errors),
             status,
-        }
-    }
-}
-
-/// A positive id, or a message under `field`.
-fn id_filter(field: &str, raw: Option<&str>, errors: &mut FieldErrors) -> Option<i32> {
-    let text = raw.map(str::trim).filter(|t| !t.is_empty())?;
-    match text.parse::<i32>() {
-        Ok(id) if id > 0 => Some(id),
-        _ => {
-            errors.insert(field.into(), "must be a positive whole number".into());
-            None
         }
     }
 }
