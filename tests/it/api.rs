@@ -10,7 +10,7 @@ use ispd::staff::Role;
 use sea_orm::{ConnectionTrait, EntityTrait};
 use serde_json::{json, Value};
 
-use crate::helpers::{Backend, TestApp, TestBrowser, TestResponse};
+use crate::helpers::{Backend, TestApp, TestResponse};
 
 /// Sends `method path` with an optional bearer token and JSON body.
 async fn call(
@@ -121,9 +121,7 @@ async fn me_describes_a_token_or_a_staff_member(backend: Backend) {
     assert_eq!(me.json()["role"], "operator");
     assert_eq!(me.json()["name"], "test operator");
 
-    let password = app.create_staff("noc", Role::Viewer).await;
-    let mut browser = TestBrowser::new(&app);
-    browser.sign_in("noc", &password).await;
+    let mut browser = app.signed_in("noc", Role::Viewer).await;
     let me = browser.get("/api/v1/me").await;
     assert_eq!(me.status, 200, "{}", me.text());
     assert_eq!(me.json()["kind"], "staff");
@@ -321,9 +319,7 @@ crate::on_every_backend!(roles_limit_what_a_caller_may_do);
 #[tokio::test]
 async fn cookie_authenticated_writes_need_the_csrf_token() {
     let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
-    let password = app.create_staff("boss", Role::Admin).await;
-    let mut browser = TestBrowser::new(&app);
-    browser.sign_in("boss", &password).await;
+    let browser = app.signed_in("boss", Role::Admin).await;
     let send = |csrf: Option<String>| {
         let mut request = Request::post("/api/v1/tokens")
             .header("content-type", "application/json")
@@ -1106,9 +1102,7 @@ async fn swagger_ui_is_served_from_the_binary() {
         Some("/login?next=%2Fapi%2Fdocs%2F")
     );
 
-    let password = app.create_staff("reader", Role::Viewer).await;
-    let mut browser = TestBrowser::new(&app);
-    browser.sign_in("reader", &password).await;
+    let mut browser = app.signed_in("reader", Role::Viewer).await;
     let redirect = browser.get("/api/docs").await;
     assert!(redirect.status.is_redirection(), "{}", redirect.status);
     let page = browser.get("/api/docs/").await;

@@ -26,7 +26,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Que
 use serde_json::{json, Value};
 
 use crate::freeradius::{FreeRadius, Settings};
-use crate::helpers::{assert_error, Backend, TestApp, TestBrowser, TestDb, TestResponse};
+use crate::helpers::{assert_error, Backend, TestApp, TestDb, TestResponse};
 
 const SECRET: &str = "nas-shared-secret";
 
@@ -352,9 +352,7 @@ async fn the_page_action_reports_with_a_flash_or_an_htmx_fragment(backend: Backe
         nas
     };
     let id = open_session(&app.state.db.radius, "81a00005", "dave", "127.0.0.1", "").await;
-    let password = app.create_staff("noc", Role::Operator).await;
-    let mut op = TestBrowser::new(&app);
-    op.sign_in("noc", &password).await;
+    let mut op = app.signed_in("noc", Role::Operator).await;
     op.get("/radius/nas").await;
 
     let action = format!("/radius/sessions/{id}/disconnect");
@@ -403,9 +401,7 @@ async fn the_page_action_reports_with_a_flash_or_an_htmx_fragment(backend: Backe
     assert_eq!(before, 3);
 
     // Viewers may not.
-    let password = app.create_staff("watcher", Role::Viewer).await;
-    let mut viewer = TestBrowser::new(&app);
-    viewer.sign_in("watcher", &password).await;
+    let mut viewer = app.signed_in("watcher", Role::Viewer).await;
     let refused = viewer.post(&action, &[]).await;
     assert_eq!(refused.status, 403);
 }
