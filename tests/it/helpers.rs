@@ -318,6 +318,16 @@ impl TestApp {
         })
     }
 
+    /// An app and an API token of `role`.
+    pub async fn with_token(
+        backend: Backend,
+        role: ispd::staff::Role,
+    ) -> Option<(TestApp, String)> {
+        let app = Self::spawn(backend).await?;
+        let token = app.create_token(role).await;
+        Some((app, token))
+    }
+
     pub fn db(&self) -> &DatabaseConnection {
         &self.state.db.main
     }
@@ -391,6 +401,38 @@ impl TestApp {
     pub async fn post_as(&self, path: &str, token: &str, body: serde_json::Value) -> TestResponse {
         self.api(axum::http::Method::POST, path, token, Some(body))
             .await
+    }
+
+    /// A POST of `body` as it is, labelled JSON, with a bearer token.
+    pub async fn post_raw_json(
+        &self,
+        path: &str,
+        token: &str,
+        body: impl Into<axum::body::Body>,
+    ) -> TestResponse {
+        self.send(
+            axum::http::Request::post(path)
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "application/json")
+                .body(body.into())
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// The audit entries of one action, oldest first.
+    pub async fn audit_entries(
+        &self,
+        action: &str,
+    ) -> Vec<ispd::audit::entities::audit_log::Model> {
+        use ispd::audit::entities::audit_log;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+        audit_log::Entity::find()
+            .filter(audit_log::Column::Action.eq(action))
+            .order_by_asc(audit_log::Column::Id)
+            .all(self.db())
+            .await
+            .unwrap()
     }
 
     /// A POST without a body with a bearer token.
@@ -653,6 +695,19 @@ pub async fn pool_with_subnet(
     (pool, subnet)
 }
 
+/// Asserts a 201 whose Location is `collection`/{id} of the new record;
+/// returns the record and its id.
+pub fn assert_created(response: &TestResponse, collection: &str) -> (serde_json::Value, i64) {
+    assert_eq!(response.status, 201, "{}", response.text());
+    let record = response.json();
+    let id = record["id"].as_i64().unwrap();
+    assert_eq!(
+        response.header("location"),
+        Some(format!("{collection}/{id}").as_str())
+    );
+    (record, id)
+}
+
 /// Asserts an API error answer: its status and `error.code`; returns the
 /// `error` object.
 pub fn assert_error(response: &TestResponse, status: u16, code: &str) -> serde_json::Value {
@@ -862,4 +917,17 @@ pub fn inline_message<'a>(html: &'a str, form: &str, field: &str) -> &'a str {
 pub fn assert_inline(html: &str, form: &str, field: &str, part: &str) {
     let message = inline_message(html, form, field);
     assert!(message.contains(part), "{field}: {message} lacks {part:?}");
+}
+
+/// [`assert_error`], and that the error's message contains `part`.
+pub fn assert_error_says(
+    response: &TestResponse,
+    status: u16,
+    code: &str,
+    part: &str,
+) -> serde_json::Value {
+    let error = assert_error(response, status, code);
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains(part), "{error}");
+    error
 }

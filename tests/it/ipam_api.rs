@@ -6,7 +6,9 @@ use axum::http::Request;
 use ispd::staff::Role;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, Backend, TestApp, TestResponse};
+use crate::helpers::{
+    assert_created, assert_error, assert_error_says, Backend, TestApp, TestResponse,
+};
 
 async fn get(app: &TestApp, path: &str, token: &str) -> Value {
     let response = app.get_as(path, token).await;
@@ -100,13 +102,7 @@ async fn pools_can_be_created_read_listed_changed_and_deleted(backend: Backend) 
                "end_ip": "100.64.255.255", "dns_servers": ["192.0.2.53"], "vlan_id": 100}),
     )
     .await;
-    assert_eq!(created.status, 201, "{}", created.text());
-    let pool = created.json();
-    let id = pool["id"].as_i64().unwrap();
-    assert_eq!(
-        created.header("location"),
-        Some(format!("/api/v1/ipam/pools/{id}").as_str())
-    );
+    let (pool, id) = assert_created(&created, "/api/v1/ipam/pools");
     assert_eq!(pool["ip_version"], 4);
     assert_eq!(pool["start_ip"], "100.64.0.0");
     assert_eq!(pool["dns_servers"], json!(["192.0.2.53"]));
@@ -269,13 +265,7 @@ async fn subnets_can_be_created_read_listed_changed_and_deleted(backend: Backend
                "vlan_id": 100, "description": "OLT 1"}),
     )
     .await;
-    assert_eq!(created.status, 201, "{}", created.text());
-    let subnet = created.json();
-    let id = subnet["id"].as_i64().unwrap();
-    assert_eq!(
-        created.header("location"),
-        Some(format!("/api/v1/ipam/subnets/{id}").as_str())
-    );
+    let (subnet, id) = assert_created(&created, "/api/v1/ipam/subnets");
     assert_eq!(subnet["network"], "10.0.0.0/24");
     assert_eq!(subnet["ip_version"], 4);
     assert_eq!(subnet["gateway"], "10.0.0.1");
@@ -495,11 +485,7 @@ async fn a_full_subnet_and_a_taken_address_are_a_409(backend: Backend) {
     let taken = f
         .allocate(json!({"subnet_id": other, "username": "b", "ip_address": "10.0.0.20"}))
         .await;
-    let error = assert_error(&taken, 409, "address_in_use");
-    assert!(
-        error["message"].as_str().unwrap().contains("10.0.0.20"),
-        "{error}"
-    );
+    assert_error_says(&taken, 409, "address_in_use", "10.0.0.20");
     assert_error(
         &f.allocate(json!({"subnet_id": 999, "username": "a"})).await,
         404,

@@ -15,7 +15,8 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    assert_error, router_tls_identity, ApiFixture, Backend, TestBrowser, TestResponse,
+    assert_created, assert_error, assert_error_says, router_tls_identity, ApiFixture, Backend,
+    TestBrowser, TestResponse,
 };
 
 const ROUTER_USER: &str = "ispd-api";
@@ -65,14 +66,8 @@ async fn routers_are_created_read_updated_and_deleted_without_their_password(bac
     let body = json!({"name": "core-1", "ip_address": "192.0.2.1", "username": ROUTER_USER,
         "password": ROUTER_PASSWORD});
     let created = f.post("/api/v1/mikrotik/routers", body.clone()).await;
-    assert_eq!(created.status, 201, "{}", created.text());
+    let (router, id) = assert_created(&created, "/api/v1/mikrotik/routers");
     assert_no_password(&created);
-    let router = created.json();
-    let id = router["id"].as_i64().unwrap();
-    assert_eq!(
-        created.header("location"),
-        Some(format!("/api/v1/mikrotik/routers/{id}").as_str())
-    );
     assert_eq!(router["api_port"], 8728, "the plain API port by default");
     assert_eq!(router["status"], "unknown");
     // Encrypted at rest, and recoverable with the key.
@@ -82,8 +77,7 @@ async fn routers_are_created_read_updated_and_deleted_without_their_password(bac
 
     // The name is unique.
     let again = f.post("/api/v1/mikrotik/routers", body).await;
-    let error = assert_error(&again, 409, "router_name_taken");
-    assert!(error["message"].as_str().unwrap().contains("core-1"));
+    assert_error_says(&again, 409, "router_name_taken", "core-1");
 
     // TLS: port 8729 by default, the fingerprint normalised.
     let (_, pin) = router_tls_identity();
@@ -437,8 +431,7 @@ async fn connection_failures_are_typed_and_recorded(backend: Backend) {
             None,
         )
         .await;
-    let error = assert_error(&response, 502, "router_unreachable");
-    assert!(error["message"].as_str().unwrap().contains("closed"));
+    assert_error_says(&response, 502, "router_unreachable", "closed");
     assert_eq!(router_row(&f, closed).await.status, "offline");
 
     // Logs in, then never answers: 504 within the timeout (1 s).
@@ -455,8 +448,7 @@ async fn connection_failures_are_typed_and_recorded(backend: Backend) {
         )
         .await;
     let waited = started.elapsed();
-    let error = assert_error(&response, 504, "router_timeout");
-    assert!(error["message"].as_str().unwrap().contains("silent"));
+    assert_error_says(&response, 504, "router_timeout", "silent");
     assert!(
         waited >= Duration::from_millis(900) && waited < Duration::from_secs(3),
         "answered after {waited:?}"
@@ -531,14 +523,7 @@ async fn tls_connects_only_with_the_pinned_certificate(backend: Backend) {
             None,
         )
         .await;
-    let error = assert_error(&refused, 502, "router_tls_failed");
-    assert!(
-        error["message"]
-            .as_str()
-            .unwrap()
-            .contains("not the pinned"),
-        "{error}"
-    );
+    assert_error_says(&refused, 502, "router_tls_failed", "not the pinned");
     assert_eq!(router_row(&f, id).await.status, "offline");
 }
 crate::on_every_backend!(tls_connects_only_with_the_pinned_certificate);

@@ -10,8 +10,7 @@
 
 use std::collections::{BTreeSet, VecDeque};
 
-use axum::body::Body;
-use axum::http::{Method, Request};
+use axum::http::Method;
 use ispd::mikrotik::routeros::MockRouter;
 use ispd::staff::Role;
 use sea_orm::EntityTrait;
@@ -502,15 +501,7 @@ async fn deep_or_huge_json_and_oversized_forms_are_refused() {
     // Nested far beyond serde_json's recursion limit, within the size limit.
     let depth = 20_000;
     let deep = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
-    let response = app
-        .send(
-            Request::post("/api/v1/users")
-                .header("authorization", format!("Bearer {token}"))
-                .header("content-type", "application/json")
-                .body(Body::from(deep))
-                .unwrap(),
-        )
-        .await;
+    let response = app.post_raw_json("/api/v1/users", &token, deep).await;
     assert!(
         response.status == 400 || response.status == 422,
         "{} {}",
@@ -524,15 +515,7 @@ async fn deep_or_huge_json_and_oversized_forms_are_refused() {
         "{{\"username\": \"{}\"}}",
         "a".repeat(ispd::api::MAX_BODY_BYTES * 16)
     );
-    let response = app
-        .send(
-            Request::post("/api/v1/users")
-                .header("authorization", format!("Bearer {token}"))
-                .header("content-type", "application/json")
-                .body(Body::from(huge))
-                .unwrap(),
-        )
-        .await;
+    let response = app.post_raw_json("/api/v1/users", &token, huge).await;
     assert_eq!(response.status, 413, "{}", response.text());
 
     // Many small keys: as many as fit in the limit, an object serde

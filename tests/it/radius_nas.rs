@@ -4,16 +4,18 @@
 //! FreeRADIUS but never appears in an answer, a page, a CSV or the audit log.
 
 use axum::http::Method;
-use ispd::audit::entities::audit_log;
 use ispd::audit::Actor;
 use ispd::crypto::Secret;
 use ispd::radius::entities::nas;
 use ispd::radius::nas::{NasError, NasInput};
 use ispd::staff::Role;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::EntityTrait;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, assert_inline, with, Backend, TestApp, TestResponse};
+use crate::helpers::{
+    assert_created, assert_error, assert_error_says, assert_inline, with, ApiFixture, Backend,
+    TestApp, TestResponse,
+};
 
 const SECRET: &str = "Sh4red-secret-for-nas";
 const NEW_SECRET: &str = "An0ther-shared-secret";
@@ -32,15 +34,6 @@ fn nas_body(nasname: &str) -> Value {
            "description": "Core BRAS"})
 }
 
-async fn audit_entries(app: &TestApp, action: &str) -> Vec<audit_log::Model> {
-    audit_log::Entity::find()
-        .filter(audit_log::Column::Action.eq(action))
-        .order_by_asc(audit_log::Column::Id)
-        .all(app.db())
-        .await
-        .unwrap()
-}
-
 async fn stored(app: &TestApp, id: i64) -> Option<nas::Model> {
     nas::Entity::find_by_id(id as i32)
         .one(&app.state.db.radius)
@@ -49,20 +42,13 @@ async fn stored(app: &TestApp, id: i64) -> Option<nas::Model> {
 }
 
 async fn nas_entries_are_created_read_listed_changed_and_deleted_through_the_api(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
+    let Some((app, op)) = TestApp::with_token(backend, Role::Operator).await else {
         return;
     };
-    let op = app.create_token(Role::Operator).await;
 
     let created = app.post_as("/api/v1/nas", &op, nas_body("192.0.2.1")).await;
-    assert_eq!(created.status, 201, "{}", created.text());
+    let (body, id) = assert_created(&created, "/api/v1/nas");
     assert_no_secret(&created);
-    let body = created.json();
-    let id = body["id"].as_i64().unwrap();
-    assert_eq!(
-        created.header("location"),
-        Some(format!("/api/v1/nas/{id}").as_str())
-    );
     assert_eq!(body["nasname"], "192.0.2.1");
     assert_eq!(body["type"], "mikrotik");
     assert_eq!(body["coa_port"], 3799);
@@ -127,9 +113,9 @@ async fn nas_entries_are_created_read_listed_changed_and_deleted_through_the_api
     assert_error(&gone, 404, "not_found");
 
     // Every change is audited, without the secret.
-    let creates = audit_entries(&app, "nas.create").await;
-    let updates = audit_entries(&app, "nas.update").await;
-    let deletes = audit_entries(&app, "nas.delete").await;
+    let creates = app.audit_entries("nas.create").await;
+    let updates = app.audit_entries("nas.update").await;
+    let deletes = app.audit_entries("nas.delete").await;
     assert_eq!((creates.len(), updates.len(), deletes.len()), (2, 2, 1));
     assert_eq!(
         creates[0].entity_id.as_deref(),
@@ -155,10 +141,9 @@ crate::on_every_backend!(nas_entries_are_created_read_listed_changed_and_deleted
 /// nasname without the secret again is a 422 that says why, and nothing
 /// changes.
 async fn a_nas_moved_to_a_new_address_needs_its_secret_again(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
+    let Some((app, op)) = TestApp::with_token(backend, Role::Operator).await else {
         return;
     };
-    let op = app.create_token(Role::Operator).await;
     let created = app.post_as("/api/v1/nas", &op, nas_body("192.0.2.1")).await;
     let id = created.json()["id"].as_i64().unwrap();
     let path = format!("/api/v1/nas/{id}");
@@ -198,10 +183,9 @@ async fn a_nas_moved_to_a_new_address_needs_its_secret_again(backend: Backend) {
 crate::on_every_backend!(a_nas_moved_to_a_new_address_needs_its_secret_again);
 
 async fn invalid_nas_fields_are_422_naming_each_field(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
+    let Some((app, op)) = TestApp::with_token(backend, Role::Operator).await else {
         return;
     };
-    let op = app.create_token(Role::Operator).await;
     let cases: &[(Value, &str, &str)] = &[
         (
             json!({"nasname": "10.0.0.300", "secret": SECRET}),
@@ -302,10 +286,9 @@ async fn invalid_nas_fields_are_422_naming_each_field(backend: Backend) {
 crate::on_every_backend!(invalid_nas_fields_are_422_naming_each_field);
 
 async fn a_duplicate_nasname_is_a_409(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
+    let Some((app, op)) = TestApp::with_token(backend, Role::Operator).await else {
         return;
     };
-    let op = app.create_token(Role::Operator).await;
     let first = app
         .post_as("/api/v1/nas", &op, nas_body("nas1.example.net"))
         .await;
@@ -314,11 +297,7 @@ async fn a_duplicate_nasname_is_a_409(backend: Backend) {
     let again = app
         .post_as("/api/v1/nas", &op, nas_body("NAS1.Example.net"))
         .await;
-    let error = assert_error(&again, 409, "nas_exists");
-    assert!(error["message"]
-        .as_str()
-        .unwrap()
-        .contains("nas1.example.net"));
+    assert_error_says(&again, 409, "nas_exists", "nas1.example.net");
 
     let second = app.post_as("/api/v1/nas", &op, nas_body("192.0.2.2")).await;
     let second_id = second.json()["id"].as_i64().unwrap();
@@ -351,11 +330,9 @@ async fn a_duplicate_nasname_is_a_409(backend: Backend) {
 crate::on_every_backend!(a_duplicate_nasname_is_a_409);
 
 async fn viewers_read_nas_entries_but_cannot_change_them(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
+    let Some(ApiFixture { app, op, viewer }) = ApiFixture::spawn(backend).await else {
         return;
     };
-    let op = app.create_token(Role::Operator).await;
-    let viewer = app.create_token(Role::Viewer).await;
     let created = app.post_as("/api/v1/nas", &op, nas_body("192.0.2.1")).await;
     let id = created.json()["id"].as_i64().unwrap();
     let listed = app.get_as("/api/v1/nas", &viewer).await;
@@ -415,8 +392,8 @@ async fn the_service_validates_writes_and_audits(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(deleted.id, created.id);
-    assert_eq!(audit_entries(&app, "nas.create").await.len(), 1);
-    assert_eq!(audit_entries(&app, "nas.delete").await.len(), 1);
+    assert_eq!(app.audit_entries("nas.create").await.len(), 1);
+    assert_eq!(app.audit_entries("nas.delete").await.len(), 1);
 }
 crate::on_every_backend!(the_service_validates_writes_and_audits);
 
@@ -522,9 +499,9 @@ async fn an_operator_manages_nas_entries_through_the_pages(backend: Backend) {
     // Without the CSRF token nothing happens.
     let forged = op.post_raw("/radius/nas", &form(&[])).await;
     assert_eq!(forged.status, 403);
-    assert_eq!(audit_entries(&app, "nas.create").await.len(), 1);
-    assert_eq!(audit_entries(&app, "nas.update").await.len(), 1);
-    assert_eq!(audit_entries(&app, "nas.delete").await.len(), 1);
+    assert_eq!(app.audit_entries("nas.create").await.len(), 1);
+    assert_eq!(app.audit_entries("nas.update").await.len(), 1);
+    assert_eq!(app.audit_entries("nas.delete").await.len(), 1);
 }
 crate::on_every_backend!(an_operator_manages_nas_entries_through_the_pages);
 

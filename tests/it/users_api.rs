@@ -7,7 +7,9 @@ use ispd::audit::entities::audit_log;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, ApiFixture, Backend, TestResponse};
+use crate::helpers::{
+    assert_created, assert_error, assert_error_says, ApiFixture, Backend, TestResponse,
+};
 
 const PASSWORD: &str = "Sup3r-secret pass";
 
@@ -71,13 +73,7 @@ async fn packages_can_be_created_read_listed_changed_and_deleted(backend: Backen
                 "radius_group": "home-20m", "mikrotik_profile": "home-20m"}),
         )
         .await;
-    assert_eq!(created.status, 201, "{}", created.text());
-    let package = created.json();
-    let id = package["id"].as_i64().unwrap();
-    assert_eq!(
-        created.header("location"),
-        Some(format!("/api/v1/packages/{id}").as_str())
-    );
+    let (package, id) = assert_created(&created, "/api/v1/packages");
     assert_eq!(package["rate_limit"], "5M/20M 8M/30M 4M/15M 10/10");
     assert_eq!(package["download_rate_kbps"], 20000);
     assert_eq!(package["burst"]["time_secs"], 10);
@@ -206,14 +202,8 @@ async fn users_are_managed_and_their_password_is_never_returned(backend: Backend
                 "mac_address": "AA-BB-CC-DD-EE-FF", "full_name": "Alice"}),
         )
         .await;
-    assert_eq!(created.status, 201, "{}", created.text());
+    let (user, id) = assert_created(&created, "/api/v1/users");
     assert_no_password(&created);
-    let user = created.json();
-    let id = user["id"].as_i64().unwrap();
-    assert_eq!(
-        created.header("location"),
-        Some(format!("/api/v1/users/{id}").as_str())
-    );
     assert_eq!(user["static_ip"], "100.64.0.2");
     assert_eq!(user["mac_address"], "aa:bb:cc:dd:ee:ff");
     assert_eq!(user["status"], "active");
@@ -502,8 +492,7 @@ async fn a_package_in_use_is_a_409_and_viewers_change_nothing(backend: Backend) 
         .await;
     let user = created.json()["id"].as_i64().unwrap();
     let in_use = f.delete(&format!("/api/v1/packages/{package}")).await;
-    let error = assert_error(&in_use, 409, "package_in_use");
-    assert!(error["message"].as_str().unwrap().contains("1 user"));
+    assert_error_says(&in_use, 409, "package_in_use", "1 user");
 
     let v = &f.viewer;
     let attempts = [
