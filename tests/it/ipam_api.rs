@@ -235,13 +235,7 @@ async fn invalid_pools_are_a_422_naming_the_field(backend: Backend) {
     }
     let malformed = f
         .app
-        .send(
-            Request::post("/api/v1/ipam/pools")
-                .header("authorization", format!("Bearer {}", f.op))
-                .header("content-type", "application/json")
-                .body(Body::from("{\"name\": "))
-                .unwrap(),
-        )
+        .post_raw_json("/api/v1/ipam/pools", &f.op, "{\"name\": ")
         .await;
     assert_error(&malformed, 400, "bad_request");
 }
