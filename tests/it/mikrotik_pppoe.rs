@@ -18,7 +18,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Query
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    assert_error, assert_error_says, ApiFixture, Backend, TestBrowser, TestResponse,
+    assert_error, assert_error_says, with, ApiFixture, Backend, TestBrowser, TestResponse,
 };
 
 const ROUTER_USER: &str = "ispd-api";
@@ -806,17 +806,13 @@ async fn pppoe_pages_create_edit_and_delete_on_the_router(backend: Backend) {
 
     // The router is down: nothing saved, the error shown.
     f.mock.set_fault(Fault::Fatal("maintenance".into()));
-    let down = browser
-        .post(
-            "/mikrotik/pppoe",
-            &[
-                ("router_id", &router_id),
-                ("username", "erin"),
-                ("password", PPP_PASSWORD),
-                ("service", "pppoe"),
-            ],
-        )
-        .await;
+    let erin = [
+        ("router_id", router_id.as_str()),
+        ("username", "erin"),
+        ("password", PPP_PASSWORD),
+        ("service", "pppoe"),
+    ];
+    let down = browser.post("/mikrotik/pppoe", &erin).await;
     assert_eq!(down.status, 502);
     assert!(down
         .text()
@@ -828,14 +824,7 @@ async fn pppoe_pages_create_edit_and_delete_on_the_router(backend: Backend) {
     let created = browser
         .post(
             "/mikrotik/pppoe",
-            &[
-                ("router_id", &router_id),
-                ("username", "erin"),
-                ("password", PPP_PASSWORD),
-                ("service", "pppoe"),
-                ("profile", "home-20m"),
-                ("disabled", "on"),
-            ],
+            &with(&erin, &[("profile", "home-20m"), ("disabled", "on")]),
         )
         .await;
     assert_eq!(created.status, 303, "{}", created.text());
@@ -854,15 +843,7 @@ async fn pppoe_pages_create_edit_and_delete_on_the_router(backend: Backend) {
     f.router_command("/ppp/secret/add", &[("name", "frank"), ("password", "x")])
         .await;
     let duplicate = browser
-        .post(
-            "/mikrotik/pppoe",
-            &[
-                ("router_id", &router_id),
-                ("username", "frank"),
-                ("password", PPP_PASSWORD),
-                ("service", "pppoe"),
-            ],
-        )
+        .post("/mikrotik/pppoe", &with(&erin, &[("username", "frank")]))
         .await;
     assert_eq!(duplicate.status, 409);
     assert!(duplicate
