@@ -1,21 +1,15 @@
 // Signing in and out, and CSRF protection, in a real browser.
 
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 
-import { ADMIN_PASSWORD, ADMIN_USERNAME, freshPage, signIn, startSession } from "./harness.js";
+import { ADMIN_PASSWORD, ADMIN_USERNAME, freshPage, signIn, suiteSession } from "./harness.js";
 
 describe("staff sign-in", () => {
-  let session;
-  before(async () => {
-    session = await startSession("auth");
-  });
-  after(async () => {
-    await session?.stop();
-  });
+  const suite = suiteSession("auth");
 
   test("the right password lands on the dashboard", async () => {
-    const page = await freshPage(session.context);
+    const page = await freshPage(suite.session.context);
     const response = await page.goto("/");
     assert.equal(new URL(page.url()).pathname, "/login", "an anonymous visit is sent to the login page");
     assert.equal(response.status(), 200);
@@ -28,7 +22,7 @@ describe("staff sign-in", () => {
   });
 
   test('a wrong password shows "Wrong username or password."', async () => {
-    const page = await freshPage(session.context);
+    const page = await freshPage(suite.session.context);
     await page.goto("/login");
     await page.getByLabel("Username").fill(ADMIN_USERNAME);
     await page.getByLabel("Password").fill("not-the-password-at-all");
@@ -46,7 +40,7 @@ describe("staff sign-in", () => {
   });
 
   test("signing out returns to the login page and locks the pages again", async () => {
-    const page = await freshPage(session.context);
+    const page = await freshPage(suite.session.context);
     await signIn(page);
     await Promise.all([
       page.waitForURL((url) => url.pathname === "/login"),
@@ -72,7 +66,7 @@ describe("staff sign-in", () => {
   });
 
   test("a form with a wrong security token is refused with 403", async () => {
-    const page = await freshPage(session.context);
+    const page = await freshPage(suite.session.context);
     await signIn(page);
     await page.goto("/tokens");
     await page.getByLabel("Name").fill("csrf-probe");

@@ -9,6 +9,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { after, before } from "node:test";
 import { chromium } from "playwright-core";
 
 export const REPO_DIR = path.resolve(fileURLToPath(new URL("../..", import.meta.url)));
@@ -271,4 +272,67 @@ export function watchProblems(page, baseURL) {
       return taken;
     },
   };
+}
+
+/**
+ * Starts `ispd mock-routeros` on a free port with `password`, and `extra`
+ * arguments (e.g. simulated sessions); its host and port, and `stop()`.
+ */
+export async function startMockRouter(password, extra = []) {
+  const child = spawn(
+    ispdBinary(),
+    ["mock-routeros", "--listen", "127.0.0.1:0", "--password", password, ...extra],
+    { env: { PATH: process.env.PATH ?? "/usr/bin:/bin" }, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  child.stdout.setEncoding("utf8");
+  const addr = await new Promise((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`the mock router did not start:\n${out}`)), 15_000);
+    child.stdout.on("data", (chunk) => {
+      out += chunk;
+      const match = /listening on (127\.0\.0\.1):([0-9]+)/.exec(out);
+      if (match) {
+        clearTimeout(timer);
+        resolve({ host: match[1], port: Number(match[2]) });
+      }
+    });
+    child.once("exit", (code) => reject(new Error(`the mock router exited (${code}):\n${out}`)));
+  });
+  return {
+    ...addr,
+    stop() {
+      child.kill("SIGTERM");
+    },
+  };
+}
+
+/**
+ * Runs a session named `name` for the tests of the enclosing `describe`,
+ * started before them and stopped after them, with `browserOptions` for
+ * its browser; with `mockRouter` (its password, then extra arguments),
+ * also `ispd mock-routeros` (see startMockRouter). The returned object's `session`
+ * and `mock` are set once the tests run.
+ */
+export function suiteSession(name, { browserOptions, mockRouter } = {}) {
+  const suite = { session: undefined, mock: undefined };
+  before(async () => {
+    if (mockRouter) {
+      const [password, ...extra] = mockRouter;
+      suite.mock = await startMockRouter(password, extra);
+    }
+    suite.session = await startSession(name, browserOptions);
+  });
+  after(async () => {
+    suite.mock?.stop();
+    await suite.session?.stop();
+  });
+  return suite;
+}
+
+/** A fresh page of `session`, signed in as the admin, with its problems watched. */
+export async function signedInPage(session) {
+  const page = await freshPage(session.context);
+  const problems = watchProblems(page, session.baseURL);
+  await signIn(page);
+  return { page, problems };
 }

@@ -2,23 +2,15 @@
 // allocated and released through htmx (no page reload), then its history.
 
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 
-import { freshPage, signIn, startSession, watchProblems } from "./harness.js";
+import { signedInPage, suiteSession } from "./harness.js";
 
 describe("IP address management", () => {
-  let session;
-  before(async () => {
-    session = await startSession("ipam");
-  });
-  after(async () => {
-    await session?.stop();
-  });
+  const suite = suiteSession("ipam");
 
   test("create a pool and a subnet, allocate, release and see the history", async () => {
-    const page = await freshPage(session.context);
-    const problems = watchProblems(page, session.baseURL);
-    await signIn(page);
+    const { page, problems } = await signedInPage(suite.session);
 
     await page.goto("/ipam/pools");
     await page.getByText("New pool", { exact: true }).click();

@@ -4,59 +4,18 @@
 // confirmation. No page ever shows a password.
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 
-import { freshPage, ispdBinary, signIn, startSession, watchProblems } from "./harness.js";
+import { signedInPage, suiteSession } from "./harness.js";
 
 const MOCK_PASSWORD = "mock-router-pass";
 const PPP_PASSWORD = "ppp-Secret-42";
 
-/** Starts `ispd mock-routeros` on a free port. */
-async function startMockRouter() {
-  const child = spawn(
-    ispdBinary(),
-    ["mock-routeros", "--listen", "127.0.0.1:0", "--password", MOCK_PASSWORD],
-    { env: { PATH: process.env.PATH ?? "/usr/bin:/bin" }, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  child.stdout.setEncoding("utf8");
-  const addr = await new Promise((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(() => reject(new Error(`the mock router did not start:\n${out}`)), 15_000);
-    child.stdout.on("data", (chunk) => {
-      out += chunk;
-      const match = /listening on (127\.0\.0\.1):([0-9]+)/.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ host: match[1], port: Number(match[2]) });
-      }
-    });
-    child.once("exit", (code) => reject(new Error(`the mock router exited (${code}):\n${out}`)));
-  });
-  return {
-    ...addr,
-    stop() {
-      child.kill("SIGTERM");
-    },
-  };
-}
-
 describe("routers and PPPoE users", () => {
-  let session;
-  let mock;
-  before(async () => {
-    mock = await startMockRouter();
-    session = await startSession("mikrotik");
-  });
-  after(async () => {
-    mock?.stop();
-    await session?.stop();
-  });
+  const suite = suiteSession("mikrotik", { mockRouter: [MOCK_PASSWORD] });
 
   test("a router is added and tested, and a PPPoE user created on it and deleted", async () => {
-    const page = await freshPage(session.context);
-    const problems = watchProblems(page, session.baseURL);
-    await signIn(page);
+    const { page, problems } = await signedInPage(suite.session);
 
     await page.getByRole("link", { name: "Routers" }).click();
     await page.waitForURL((url) => url.pathname === "/mikrotik/routers");
@@ -66,7 +25,7 @@ describe("routers and PPPoE users", () => {
     // An invalid address is refused inline; the password is not sent back.
     await page.getByLabel("Name", { exact: true }).fill("mock-core");
     await page.getByLabel("Address", { exact: true }).fill("not a host!");
-    await page.getByLabel("API port").fill(String(mock.port));
+    await page.getByLabel("API port").fill(String(suite.mock.port));
     await page.getByLabel("API user").fill("admin");
     await page.getByLabel("API password").fill(MOCK_PASSWORD);
     await Promise.all([page.waitForLoadState("load"), page.getByRole("button", { name: "Add router" }).click()]);
@@ -74,7 +33,7 @@ describe("routers and PPPoE users", () => {
     assert.equal(await page.getByLabel("API password").inputValue(), "");
     // That 422 (and the console's note of it) is the expected answer.
     assert.equal(problems.take().filter((p) => !/422/.test(p)).length, 0);
-    await page.getByLabel("Address", { exact: true }).fill(mock.host);
+    await page.getByLabel("Address", { exact: true }).fill(suite.mock.host);
     await page.getByLabel("API password").fill(MOCK_PASSWORD);
     await Promise.all([page.waitForLoadState("load"), page.getByRole("button", { name: "Add router" }).click()]);
     await page.locator("#flash-area").getByText("Router “mock-core” added.").waitFor();

@@ -4,23 +4,15 @@
 import assert from "node:assert/strict";
 import { stat } from "node:fs/promises";
 import path from "node:path";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 
-import { NAV, artifactsDir, freshPage, signIn, startSession, watchProblems } from "./harness.js";
+import { NAV, artifactsDir, freshPage, signedInPage, signIn, suiteSession } from "./harness.js";
 
 describe("side navigation", () => {
-  let session;
-  before(async () => {
-    session = await startSession("navigation");
-  });
-  after(async () => {
-    await session?.stop();
-  });
+  const suite = suiteSession("navigation");
 
   test("each link opens its page with no console error or failed request", async (t) => {
-    const page = await freshPage(session.context);
-    const problems = watchProblems(page, session.baseURL);
-    await signIn(page);
+    const { page, problems } = await signedInPage(suite.session);
     assert.deepEqual(problems.take(), [], "signing in");
 
     const sidebar = page.locator("#sidebar");
@@ -49,7 +41,7 @@ describe("side navigation", () => {
   });
 
   test("the sidebar can be reached with the keyboard", async () => {
-    const page = await freshPage(session.context);
+    const page = await freshPage(suite.session.context);
     await signIn(page);
     let reached = null;
     for (let presses = 0; presses < 20 && !reached; presses++) {
@@ -68,7 +60,7 @@ describe("side navigation", () => {
   });
 
   test("the first Tab offers a skip link to the content", async () => {
-    const page = await freshPage(session.context);
+    const page = await freshPage(suite.session.context);
     await signIn(page);
     await page.keyboard.press("Tab");
     const skip = await page.evaluate(() => {
@@ -79,9 +71,7 @@ describe("side navigation", () => {
   });
 
   test("the dashboard renders styled; full-page screenshot", async () => {
-    const page = await freshPage(session.context);
-    const problems = watchProblems(page, session.baseURL);
-    await signIn(page);
+    const { page, problems } = await signedInPage(suite.session);
     await page.waitForLoadState("load");
     // Tailwind's bg-slate-900 on the header and a visible side navigation
     // show that the built stylesheet loaded.

@@ -2,25 +2,17 @@
 
 import assert from "node:assert/strict";
 import path from "node:path";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 
-import { artifactsDir, freshPage, signIn, startSession, watchProblems } from "./harness.js";
+import { artifactsDir, freshPage, signedInPage, signIn, suiteSession } from "./harness.js";
 
 const PHONE = { width: 390, height: 844 };
 
 describe("phone-width screen (390x844)", () => {
-  let session;
-  before(async () => {
-    session = await startSession("phone", { viewport: PHONE, hasTouch: true });
-  });
-  after(async () => {
-    await session?.stop();
-  });
+  const suite = suiteSession("phone", { browserOptions: { viewport: PHONE, hasTouch: true } });
 
   test('the "Menu" button shows and hides the side navigation', async () => {
-    const page = await freshPage(session.context);
-    const problems = watchProblems(page, session.baseURL);
-    await signIn(page);
+    const { page, problems } = await signedInPage(suite.session);
     const menu = page.getByRole("button", { name: "Menu" });
     const sidebar = page.locator("#sidebar");
 
@@ -50,7 +42,7 @@ describe("phone-width screen (390x844)", () => {
   });
 
   test("the pages fit the screen width", async () => {
-    const page = await freshPage(session.context);
+    const page = await freshPage(suite.session.context);
     await signIn(page);
     const overflow = [];
     for (const pathname of ["/", "/ipam/pools", "/tokens", "/staff"]) {
@@ -65,7 +57,7 @@ describe("phone-width screen (390x844)", () => {
   });
 
   test("the Menu button is not shown on a wide screen", async () => {
-    const page = await freshPage(session.context);
+    const page = await freshPage(suite.session.context);
     await page.setViewportSize({ width: 1280, height: 800 });
     await signIn(page);
     assert.ok(await page.getByRole("button", { name: "Menu" }).isHidden());

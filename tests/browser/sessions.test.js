@@ -5,63 +5,22 @@
 // and then removes the session on the router.
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 
-import { freshPage, ispdBinary, signIn, startSession, watchProblems } from "./harness.js";
+import { signedInPage, suiteSession } from "./harness.js";
 
 const MOCK_PASSWORD = "mock-router-pass";
 
-/** Starts `ispd mock-routeros` with `sessions` simulated sessions. */
-async function startMockRouter(sessions) {
-  const child = spawn(
-    ispdBinary(),
-    ["mock-routeros", "--listen", "127.0.0.1:0", "--password", MOCK_PASSWORD, "--sessions", String(sessions)],
-    { env: { PATH: process.env.PATH ?? "/usr/bin:/bin" }, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  child.stdout.setEncoding("utf8");
-  const addr = await new Promise((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(() => reject(new Error(`the mock router did not start:\n${out}`)), 15_000);
-    child.stdout.on("data", (chunk) => {
-      out += chunk;
-      const match = /listening on (127\.0\.0\.1):([0-9]+)/.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ host: match[1], port: Number(match[2]) });
-      }
-    });
-    child.once("exit", (code) => reject(new Error(`the mock router exited (${code}):\n${out}`)));
-  });
-  return {
-    ...addr,
-    stop() {
-      child.kill("SIGTERM");
-    },
-  };
-}
-
 describe("live sessions", () => {
-  let session;
-  let mock;
-  before(async () => {
-    mock = await startMockRouter(3);
-    session = await startSession("sessions");
-  });
-  after(async () => {
-    mock?.stop();
-    await session?.stop();
-  });
+  const suite = suiteSession("sessions", { mockRouter: [MOCK_PASSWORD, "--sessions", "3"] });
 
   test("the list refreshes itself, filters, and disconnects after asking", async () => {
-    const page = await freshPage(session.context);
-    const problems = watchProblems(page, session.baseURL);
-    await signIn(page);
+    const { page, problems } = await signedInPage(suite.session);
 
     // Two routers through the API (the page's session and CSRF token).
     const csrf = await page.locator('meta[name="csrf-token"]').getAttribute("content");
     for (const router of [
-      { name: "mock-core", ip_address: mock.host, api_port: mock.port },
+      { name: "mock-core", ip_address: suite.mock.host, api_port: suite.mock.port },
       { name: "dead-edge", ip_address: "127.0.0.1", api_port: 1 },
     ]) {
       const response = await page.request.post("/api/v1/mikrotik/routers", {
@@ -105,7 +64,7 @@ describe("live sessions", () => {
     await page.waitForFunction(() => document.querySelectorAll("#live tbody tr").length === 1);
     assert.match(await rows.first().textContent(), /demo2/);
 
-    // Disconnect asks first; dismissing keeps the session.
+    // Disconnect asks first; dismissing keeps the suite.session.
     const disconnect = rows.first().getByRole("button", { name: "Disconnect" });
     page.once("dialog", (dialog) => dialog.dismiss());
     await disconnect.click();

@@ -10,7 +10,7 @@ use ispd::staff::Role;
 use sea_orm::{ConnectionTrait, EntityTrait};
 use serde_json::{json, Value};
 
-use crate::helpers::{Backend, TestApp, TestBrowser, TestResponse};
+use crate::helpers::{assert_error_says, Backend, TestApp, TestResponse};
 
 /// Sends `method path` with an optional bearer token and JSON body.
 async fn call(
@@ -111,19 +111,16 @@ async fn health_checks_redis_when_it_is_configured() {
 }
 
 async fn me_describes_a_token_or_a_staff_member(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
+    let Some((app, token)) = TestApp::with_token(backend, Role::Operator).await else {
         return;
     };
-    let token = app.create_token(Role::Operator).await;
     let me = get(&app, "/api/v1/me", &token).await;
     assert_eq!(me.status, 200, "{}", me.text());
     assert_eq!(me.json()["kind"], "token");
     assert_eq!(me.json()["role"], "operator");
     assert_eq!(me.json()["name"], "test operator");
 
-    let password = app.create_staff("noc", Role::Viewer).await;
-    let mut browser = TestBrowser::new(&app);
-    browser.sign_in("noc", &password).await;
+    let mut browser = app.signed_in("noc", Role::Viewer).await;
     let me = browser.get("/api/v1/me").await;
     assert_eq!(me.status, 200, "{}", me.text());
     assert_eq!(me.json()["kind"], "staff");
@@ -223,10 +220,9 @@ crate::on_every_backend!(revoked_and_expired_tokens_are_refused);
 async fn token_use_is_recorded_at_most_once_a_minute(backend: Backend) {
     use ispd::staff::entities::api_token;
     use sea_orm::{ActiveModelTrait, Set};
-    let Some(app) = TestApp::spawn(backend).await else {
+    let Some((app, token)) = TestApp::with_token(backend, Role::Viewer).await else {
         return;
     };
-    let token = app.create_token(Role::Viewer).await;
     let row = || async {
         api_token::Entity::find()
             .one(app.db())
@@ -321,9 +317,7 @@ crate::on_every_backend!(roles_limit_what_a_caller_may_do);
 #[tokio::test]
 async fn cookie_authenticated_writes_need_the_csrf_token() {
     let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
-    let password = app.create_staff("boss", Role::Admin).await;
-    let mut browser = TestBrowser::new(&app);
-    browser.sign_in("boss", &password).await;
+    let browser = app.signed_in("boss", Role::Admin).await;
     let send = |csrf: Option<String>| {
         let mut request = Request::post("/api/v1/tokens")
             .header("content-type", "application/json")
@@ -358,15 +352,7 @@ async fn cookie_authenticated_writes_need_the_csrf_token() {
 async fn malformed_json_is_a_400() {
     let (app, admin) = spawn(Backend::Sqlite).await.unwrap();
     for body in ["{\"name\": ", "not json", "{\"name\": \"x\"} trailing"] {
-        let response = app
-            .send(
-                Request::post("/api/v1/tokens")
-                    .header("authorization", format!("Bearer {admin}"))
-                    .header("content-type", "application/json")
-                    .body(Body::from(body))
-                    .unwrap(),
-            )
-            .await;
+        let response = app.post_raw_json("/api/v1/tokens", &admin, body).await;
         let error = assert_error(&response, 400, "bad_request");
         assert!(
             error["message"]
@@ -415,8 +401,7 @@ async fn a_body_over_the_limit_is_a_413() {
         json!({"name": huge, "role": "viewer"}),
     )
     .await;
-    let error = assert_error(&response, 413, "payload_too_large");
-    assert!(error["message"].as_str().unwrap().contains("65536"));
+    assert_error_says(&response, 413, "payload_too_large", "65536");
 }
 
 async fn invalid_fields_are_a_422_naming_each_field(backend: Backend) {
@@ -570,10 +555,9 @@ async fn rate_limiting_can_be_turned_off() {
 }
 
 async fn internal_errors_are_a_500_that_tells_nothing(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
+    let Some((app, viewer)) = TestApp::with_token(backend, Role::Viewer).await else {
         return;
     };
-    let viewer = app.create_token(Role::Viewer).await;
     app.db()
         .execute_unprepared("DROP TABLE audit_log")
         .await
@@ -1106,9 +1090,7 @@ async fn swagger_ui_is_served_from_the_binary() {
         Some("/login?next=%2Fapi%2Fdocs%2F")
     );
 
-    let password = app.create_staff("reader", Role::Viewer).await;
-    let mut browser = TestBrowser::new(&app);
-    browser.sign_in("reader", &password).await;
+    let mut browser = app.signed_in("reader", Role::Viewer).await;
     let redirect = browser.get("/api/docs").await;
     assert!(redirect.status.is_redirection(), "{}", redirect.status);
     let page = browser.get("/api/docs/").await;
@@ -1131,10 +1113,9 @@ async fn swagger_ui_is_served_from_the_binary() {
 }
 
 async fn metrics_count_requests_per_route(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
+    let Some((app, viewer)) = TestApp::with_token(backend, Role::Viewer).await else {
         return;
     };
-    let viewer = app.create_token(Role::Viewer).await;
     assert_error(&app.get("/metrics").await, 401, "unauthenticated");
     get(&app, "/api/v1/me", &viewer).await;
     get(&app, "/api/v1/me", &viewer).await;

@@ -6,7 +6,7 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::helpers::{ispd_command, Backend, TestDb};
+use crate::helpers::{ispd_command, ispd_exit, ispd_ok, Backend, TestDb};
 
 const SUBCOMMANDS: &[&[&str]] = &[
     &["serve"],
@@ -83,14 +83,9 @@ fn key_generate_prints_a_fresh_32_byte_key() {
 #[test]
 fn a_malformed_variable_exits_with_one_clear_line_and_no_backtrace() {
     let dir = tempfile::tempdir().unwrap();
-    let out = ispd_command(dir.path())
-        .arg("migrate")
-        .env("LISTEN_ADDR", "nowhere")
-        .env("RUST_BACKTRACE", "1")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let vars = [("LISTEN_ADDR", "nowhere"), ("RUST_BACKTRACE", "1")];
+    let (code, stderr) = ispd_exit(dir.path(), &["migrate"], &vars);
+    assert_eq!(code, Some(2));
     assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
     assert!(stderr.contains("LISTEN_ADDR"), "{stderr}");
     assert!(
@@ -112,13 +107,9 @@ fn a_malformed_env_file_is_reported() {
 #[test]
 fn serve_refuses_to_start_on_unmigrated_databases() {
     let dir = tempfile::tempdir().unwrap();
-    let out = ispd_command(dir.path())
-        .arg("serve")
-        .env("LISTEN_ADDR", "127.0.0.1:0")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let vars = [("LISTEN_ADDR", "127.0.0.1:0")];
+    let (code, stderr) = ispd_exit(dir.path(), &["serve"], &vars);
+    assert_eq!(code, Some(1));
     assert!(stderr.contains("ispd migrate"), "{stderr}");
 }
 
@@ -249,16 +240,8 @@ fn demo_serves_the_demo_data_with_a_working_mock_router_and_live_sessions() {
         demo.stdout
     );
     assert!(demo.stdout.contains("demo records"), "{}", demo.stdout);
-    let out = ispd_command(dir.path())
-        .args(["token", "create", "--name", "demo", "--role", "operator"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let args = ["token", "create", "--name", "demo", "--role", "operator"];
+    let token = ispd_ok(dir.path(), &args, &[]).trim().to_string();
 
     let (status, body) = http_with_token(
         &demo.addr,
@@ -349,14 +332,9 @@ fn run_uses_admin_password_when_set_and_never_prints_it() {
 #[test]
 fn run_refuses_a_short_admin_password() {
     let dir = tempfile::tempdir().unwrap();
-    let out = ispd_command(dir.path())
-        .arg("run")
-        .env("LISTEN_ADDR", "127.0.0.1:0")
-        .env("ADMIN_PASSWORD", "short")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let vars = [("LISTEN_ADDR", "127.0.0.1:0"), ("ADMIN_PASSWORD", "short")];
+    let (code, stderr) = ispd_exit(dir.path(), &["run"], &vars);
+    assert_eq!(code, Some(1));
     assert!(
         stderr.contains("ADMIN_PASSWORD: must be at least 12 characters"),
         "{stderr}"
@@ -440,22 +418,10 @@ fn tokens_and_staff_are_managed_from_the_cli() {
 #[test]
 fn ipam_cleanup_reports_what_it_released() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(ispd_command(dir.path())
-        .arg("migrate")
-        .status()
-        .unwrap()
-        .success());
-    let out = ispd_command(dir.path())
-        .args(["ipam", "cleanup"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ispd_ok(dir.path(), &["migrate"], &[]);
+    let released = ispd_ok(dir.path(), &["ipam", "cleanup"], &[]);
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
+        released.trim(),
         "Released 0 expired allocation(s); 0 had been released already."
     );
 }
@@ -463,20 +429,8 @@ fn ipam_cleanup_reports_what_it_released() {
 #[test]
 fn radius_sync_users_reports_drift_then_writes_it() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(ispd_command(dir.path())
-        .arg("seed")
-        .status()
-        .unwrap()
-        .success());
-    let run = |args: &[&str]| {
-        let out = ispd_command(dir.path()).args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "ispd {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    ispd_ok(dir.path(), &["seed"], &[]);
+    let run = |args: &[&str]| ispd_ok(dir.path(), args, &[]);
     let drift = run(&["radius", "sync-users", "--dry-run"]);
     assert!(drift.contains("users: 3 would be created"), "{drift}");
     let synced = run(&["radius", "sync-users"]);
@@ -533,20 +487,11 @@ async fn migrate_applies_both_migrators_on_the_configured_databases(backend: Bac
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        let out = ispd_command(dir.path())
-            .args(args)
-            .env("DATABASE_URL", &main.url)
-            .env("RADIUS_DATABASE_URL", &radius.url)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "ispd {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let vars = [
+        ("DATABASE_URL", main.url.as_str()),
+        ("RADIUS_DATABASE_URL", radius.url.as_str()),
+    ];
+    let run = |args: &[&str]| ispd_ok(dir.path(), args, &vars);
     run(&["migrate"]);
     let status = run(&["migrate", "status"]);
     assert!(

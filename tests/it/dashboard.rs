@@ -6,7 +6,6 @@
 
 use std::time::Duration as StdDuration;
 
-use axum::http::Method;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -14,18 +13,17 @@ use sea_orm::{
     Set,
 };
 
-use crate::helpers::{Backend, TestApp, TestBrowser, TestResponse};
+use crate::helpers::{home_20, ipam_settings, pppoe_user, Backend, TestApp, TestResponse};
 use ispd::audit::Actor;
-use ispd::crypto::Secret;
 use ispd::dashboard::{self, DashboardFigures, LastRun, PoolFigure, RouterFigures, TrafficToday};
-use ispd::ipam::service::{self as ipam, AllocationInput, IpamSettings, PoolInput};
+use ispd::ipam::service::{self as ipam, AllocationInput, PoolInput};
 use ispd::jobs::runs::{self, Outcome};
 use ispd::jobs::{JobSummary, Trigger};
 use ispd::mikrotik::entities::mikrotik_router;
 use ispd::radius::accounting::human_bytes;
 use ispd::staff::Role;
 use ispd::users::entities::{network_user, network_user_session};
-use ispd::users::service::{self as users, PackageInput, UserInput};
+use ispd::users::service::UserInput;
 
 const HOUR: i64 = 3600;
 const GIB4: i64 = 1 << 32;
@@ -149,9 +147,7 @@ fn expected_traffic(now: i64) -> TrafficToday {
 /// Pools "Residential" (a /29 with a gateway: 5 usable addresses, 2
 /// allocated) and "Spare" (no subnets yet).
 async fn seed_pools(app: &TestApp) {
-    let settings = IpamSettings {
-        lock_timeout: StdDuration::from_secs(10),
-    };
+    let settings = ipam_settings();
     let (_, subnet) =
         crate::helpers::pool_with_subnet(app, "Residential", "100.64.0.0/29", Some("100.64.0.1"))
             .await;
@@ -186,41 +182,17 @@ async fn seed_pools(app: &TestApp) {
 /// Two active users, one suspended, one disabled; only the suspended one
 /// still awaits its RADIUS sync.
 async fn seed_users(app: &TestApp) {
-    let package = users::create_package(
-        app.db(),
-        &Actor::system(),
-        &PackageInput {
-            name: "Home 20".into(),
-            download_rate: "20M".into(),
-            upload_rate: "5M".into(),
-            radius_group: "home-20".into(),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let package = app.create_package(&home_20()).await.unwrap();
     for (username, status) in [
         ("alice", "active"),
         ("bob", "active"),
         ("carol", "suspended"),
         ("dave", "disabled"),
     ] {
-        users::create_user(
-            app.db(),
-            &app.state.app_key,
-            IpamSettings {
-                lock_timeout: StdDuration::from_secs(10),
-            },
-            &Actor::system(),
-            &UserInput {
-                username: username.into(),
-                password: Some(Secret::new("Subscriber-pass-1")),
-                service_type: "pppoe".into(),
-                package_id: Some(package.id),
-                status: Some(status.into()),
-                ..Default::default()
-            },
-        )
+        app.create_user(&UserInput {
+            status: Some(status.into()),
+            ..pppoe_user(username, "Subscriber-pass-1", package.id)
+        })
         .await
         .unwrap();
     }
@@ -437,22 +409,15 @@ async fn the_figures_are_read_from_real_rows(backend: Backend) {
 }
 crate::on_every_backend!(the_figures_are_read_from_real_rows);
 
-async fn signed_in(app: &TestApp) -> TestBrowser<'_> {
-    let password = app.create_staff("noc", Role::Viewer).await;
-    let mut browser = TestBrowser::new(app);
-    browser.sign_in("noc", &password).await;
-    browser
-}
-
 async fn scrape(app: &TestApp, token: &str) -> TestResponse {
-    app.api(Method::GET, "/metrics", token, None).await
+    app.get_as("/metrics", token).await
 }
 
 async fn the_page_the_fragment_and_metrics_show_the_figures(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
         return;
     };
-    let mut browser = signed_in(&app).await;
+    let mut browser = app.signed_in("noc", Role::Viewer).await;
     let empty = browser.get("/").await.text();
     for hint in [
         "No pools yet. <a href=\"/ipam/pools\"",
@@ -586,7 +551,7 @@ async fn the_dashboard_works_while_the_radius_database_is_down(backend: Backend)
     };
     seed_pools(&app).await;
     seed_routers(&app).await;
-    let mut browser = signed_in(&app).await;
+    let mut browser = app.signed_in("noc", Role::Viewer).await;
     app.state.db.radius.close_by_ref().await.unwrap();
 
     let figures = dashboard::figures(app.db(), &app.state.db.radius, Utc::now())

@@ -72,19 +72,12 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 #[macro_export]
 macro_rules! on_server_backends {
     ($name:ident) => {
-        mod $name {
-            use $crate::helpers::Backend;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(Backend::Postgres).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn mariadb() {
-                super::$name(Backend::MySql).await
-            }
-        }
+        $crate::test_each!(
+            $name,
+            2,
+            postgres => Backend::Postgres,
+            mariadb => Backend::MySql,
+        );
     };
 }
 

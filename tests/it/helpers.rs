@@ -89,6 +89,19 @@ impl TestDb {
 }
 
 impl TestDb {
+    /// A fresh main and RADIUS database, both migrated; `None` when the
+    /// backend is not configured.
+    pub async fn migrated_pair(backend: Backend) -> Option<(TestDb, TestDb)> {
+        let main = TestDb::fresh(backend).await?;
+        let radius = TestDb::fresh(backend).await?;
+        let databases = ispd::db::Databases {
+            main: main.conn.clone(),
+            radius: radius.conn.clone(),
+        };
+        databases.migrate().await.unwrap();
+        Some((main, radius))
+    }
+
     /// Replaces the connection pool with a new one.
     ///
     /// An SQLite connection caches the schema and only notices another
@@ -178,6 +191,38 @@ pub fn ispd_command(workdir: &std::path::Path) -> std::process::Command {
         .env("LOG_LEVEL", "info")
         .current_dir(workdir);
     cmd
+}
+
+/// Runs `ispd args` in `workdir` with `vars` set; asserts it succeeds and
+/// returns what it printed.
+pub fn ispd_ok(workdir: &std::path::Path, args: &[&str], vars: &[(&str, &str)]) -> String {
+    let out = ispd_command(workdir)
+        .args(args)
+        .envs(vars.iter().copied())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ispd {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs `ispd args` in `workdir` with `vars` set; its exit code and what
+/// it printed on stderr.
+pub fn ispd_exit(
+    workdir: &std::path::Path,
+    args: &[&str],
+    vars: &[(&str, &str)],
+) -> (Option<i32>, String) {
+    let out = ispd_command(workdir)
+        .args(args)
+        .envs(vars.iter().copied())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code(), stderr)
 }
 
 #[test]
@@ -273,6 +318,16 @@ impl TestApp {
         })
     }
 
+    /// An app and an API token of `role`.
+    pub async fn with_token(
+        backend: Backend,
+        role: ispd::staff::Role,
+    ) -> Option<(TestApp, String)> {
+        let app = Self::spawn(backend).await?;
+        let token = app.create_token(role).await;
+        Some((app, token))
+    }
+
     pub fn db(&self) -> &DatabaseConnection {
         &self.state.db.main
     }
@@ -329,6 +384,72 @@ impl TestApp {
             None => axum::body::Body::empty(),
         };
         self.send(request.body(body).unwrap()).await
+    }
+
+    /// The plaintext of a value sealed with the app's key.
+    pub fn decrypt(&self, ciphertext: &str) -> String {
+        let secret = self.state.app_key.decrypt(ciphertext).expect("decrypts");
+        secret.expose().to_string()
+    }
+
+    /// A GET with a bearer token.
+    pub async fn get_as(&self, path: &str, token: &str) -> TestResponse {
+        self.api(axum::http::Method::GET, path, token, None).await
+    }
+
+    /// A POST of a JSON body with a bearer token.
+    pub async fn post_as(&self, path: &str, token: &str, body: serde_json::Value) -> TestResponse {
+        self.api(axum::http::Method::POST, path, token, Some(body))
+            .await
+    }
+
+    /// A POST of `body` as it is, labelled JSON, with a bearer token.
+    pub async fn post_raw_json(
+        &self,
+        path: &str,
+        token: &str,
+        body: impl Into<axum::body::Body>,
+    ) -> TestResponse {
+        self.send(
+            axum::http::Request::post(path)
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "application/json")
+                .body(body.into())
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// The audit entries of one action, oldest first.
+    pub async fn audit_entries(
+        &self,
+        action: &str,
+    ) -> Vec<ispd::audit::entities::audit_log::Model> {
+        use ispd::audit::entities::audit_log;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+        audit_log::Entity::find()
+            .filter(audit_log::Column::Action.eq(action))
+            .order_by_asc(audit_log::Column::Id)
+            .all(self.db())
+            .await
+            .unwrap()
+    }
+
+    /// A POST without a body with a bearer token.
+    pub async fn post_empty_as(&self, path: &str, token: &str) -> TestResponse {
+        self.api(axum::http::Method::POST, path, token, None).await
+    }
+
+    /// A PUT of a JSON body with a bearer token.
+    pub async fn put_as(&self, path: &str, token: &str, body: serde_json::Value) -> TestResponse {
+        self.api(axum::http::Method::PUT, path, token, Some(body))
+            .await
+    }
+
+    /// A DELETE with a bearer token.
+    pub async fn delete_as(&self, path: &str, token: &str) -> TestResponse {
+        self.api(axum::http::Method::DELETE, path, token, None)
+            .await
     }
 
     /// Creates a staff member with a known password.
@@ -574,11 +695,239 @@ pub async fn pool_with_subnet(
     (pool, subnet)
 }
 
+/// Asserts a 201 whose Location is `collection`/{id} of the new record;
+/// returns the record and its id.
+pub fn assert_created(response: &TestResponse, collection: &str) -> (serde_json::Value, i64) {
+    assert_eq!(response.status, 201, "{}", response.text());
+    let record = response.json();
+    let id = record["id"].as_i64().unwrap();
+    assert_eq!(
+        response.header("location"),
+        Some(format!("{collection}/{id}").as_str())
+    );
+    (record, id)
+}
+
 /// Asserts an API error answer: its status and `error.code`; returns the
 /// `error` object.
 pub fn assert_error(response: &TestResponse, status: u16, code: &str) -> serde_json::Value {
     assert_eq!(response.status, status, "{}", response.text());
     let error = response.json()["error"].clone();
     assert_eq!(error["code"], code, "{error}");
+    error
+}
+
+/// A signed-in page client for a new staff member `name` with `role`.
+impl TestApp {
+    pub async fn signed_in(&self, name: &str, role: ispd::staff::Role) -> TestBrowser<'_> {
+        let password = self.create_staff(name, role).await;
+        let mut browser = TestBrowser::new(self);
+        browser.sign_in(name, &password).await;
+        browser
+    }
+}
+
+/// The id at the end of a redirect's Location, e.g. /ipam/pools/3 -> 3.
+pub fn location_id(response: &TestResponse) -> String {
+    assert_eq!(
+        response.status,
+        303,
+        "expected a redirect: {}",
+        response.text()
+    );
+    let location = response.header("location").expect("a Location header");
+    location.rsplit('/').next().unwrap().to_string()
+}
+
+/// An app with an operator's and a viewer's API token, and calls made
+/// with them: `send` and the verb helpers as the operator, `view` as the
+/// viewer.
+pub struct ApiFixture {
+    pub app: TestApp,
+    pub op: String,
+    pub viewer: String,
+}
+
+impl ApiFixture {
+    pub async fn spawn(backend: Backend) -> Option<ApiFixture> {
+        Self::spawn_with(backend, &[]).await
+    }
+
+    pub async fn spawn_with(backend: Backend, vars: &[(&str, &str)]) -> Option<ApiFixture> {
+        let app = TestApp::spawn_with(backend, vars).await?;
+        let op = app.create_token(ispd::staff::Role::Operator).await;
+        let viewer = app.create_token(ispd::staff::Role::Viewer).await;
+        Some(ApiFixture { app, op, viewer })
+    }
+
+    /// A call as the operator.
+    pub async fn send(
+        &self,
+        method: axum::http::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> TestResponse {
+        self.app.api(method, path, &self.op, body).await
+    }
+
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> TestResponse {
+        self.send(axum::http::Method::POST, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: serde_json::Value) -> TestResponse {
+        self.send(axum::http::Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> TestResponse {
+        self.send(axum::http::Method::DELETE, path, None).await
+    }
+
+    /// Creates through a POST as the operator, asserting a 201; returns
+    /// the new record's id.
+    pub async fn created_id(&self, path: &str, body: serde_json::Value) -> i64 {
+        let response = self.post(path, body).await;
+        assert_eq!(response.status, 201, "{}", response.text());
+        response.json()["id"].as_i64().unwrap()
+    }
+
+    /// A GET as the viewer.
+    pub async fn view(&self, path: &str) -> TestResponse {
+        self.app.get_as(path, &self.viewer).await
+    }
+}
+
+impl ApiFixture {
+    /// Adds a MikroTik router at `addr` through the API; returns its id.
+    pub async fn add_router(
+        &self,
+        name: &str,
+        addr: std::net::SocketAddr,
+        username: &str,
+        password: &str,
+    ) -> i64 {
+        self.created_id(
+            "/api/v1/mikrotik/routers",
+            serde_json::json!({"name": name, "ip_address": addr.ip().to_string(),
+                "api_port": addr.port(), "username": username, "password": password}),
+        )
+        .await
+    }
+}
+
+/// The IPAM settings the tests run the services with.
+pub fn ipam_settings() -> ispd::ipam::service::IpamSettings {
+    ispd::ipam::service::IpamSettings {
+        lock_timeout: Duration::from_secs(10),
+    }
+}
+
+/// A package "Home 20": 20M down, 5M up, RADIUS group "home-20".
+pub fn home_20() -> ispd::users::service::PackageInput {
+    ispd::users::service::PackageInput {
+        name: "Home 20".into(),
+        download_rate: "20M".into(),
+        upload_rate: "5M".into(),
+        radius_group: "home-20".into(),
+        ..Default::default()
+    }
+}
+
+/// A PPPoE user `username` with `password` on package `package_id`.
+pub fn pppoe_user(
+    username: &str,
+    password: &str,
+    package_id: i32,
+) -> ispd::users::service::UserInput {
+    ispd::users::service::UserInput {
+        username: username.into(),
+        password: Some(ispd::crypto::Secret::new(password)),
+        service_type: "pppoe".into(),
+        package_id: Some(package_id),
+        ..Default::default()
+    }
+}
+
+/// The users service, called as the system.
+impl TestApp {
+    pub async fn create_package(
+        &self,
+        input: &ispd::users::service::PackageInput,
+    ) -> Result<ispd::users::entities::service_package::Model, ispd::users::service::UsersError>
+    {
+        ispd::users::service::create_package(self.db(), &ispd::audit::Actor::system(), input).await
+    }
+
+    pub async fn create_user(
+        &self,
+        input: &ispd::users::service::UserInput,
+    ) -> Result<ispd::users::entities::network_user::Model, ispd::users::service::UsersError> {
+        ispd::users::service::create_user(
+            self.db(),
+            &self.state.app_key,
+            ipam_settings(),
+            &ispd::audit::Actor::system(),
+            input,
+        )
+        .await
+    }
+
+    pub async fn update_user(
+        &self,
+        id: i32,
+        input: &ispd::users::service::UserInput,
+    ) -> Result<ispd::users::service::UserWrite, ispd::users::service::UsersError> {
+        ispd::users::service::update_user(
+            self.db(),
+            &self.state.app_key,
+            &self.state.router_pool,
+            ipam_settings(),
+            &ispd::audit::Actor::system(),
+            id,
+            input,
+        )
+        .await
+    }
+}
+
+/// Form fields: `base` without the fields `changes` names, then `changes`.
+pub fn with<'a>(
+    base: &[(&'a str, &'a str)],
+    changes: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    let mut fields: Vec<(&str, &str)> = base
+        .iter()
+        .filter(|(k, _)| !changes.iter().any(|(c, _)| c == k))
+        .copied()
+        .collect();
+    fields.extend_from_slice(changes);
+    fields
+}
+
+/// The inline message of `field` in a form with id prefix `form`; panics
+/// when the page shows none.
+pub fn inline_message<'a>(html: &'a str, form: &str, field: &str) -> &'a str {
+    let marker = format!("id=\"{form}-{field}-error\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no inline message for {field}: {html}"));
+    &html[start..start + html[start..].find("</p>").unwrap()]
+}
+
+/// Asserts that the inline message of `field` contains `part`.
+pub fn assert_inline(html: &str, form: &str, field: &str, part: &str) {
+    let message = inline_message(html, form, field);
+    assert!(message.contains(part), "{field}: {message} lacks {part:?}");
+}
+
+/// [`assert_error`], and that the error's message contains `part`.
+pub fn assert_error_says(
+    response: &TestResponse,
+    status: u16,
+    code: &str,
+    part: &str,
+) -> serde_json::Value {
+    let error = assert_error(response, status, code);
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains(part), "{error}");
     error
 }

@@ -10,7 +10,7 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
 use crate::helpers::{Backend, TestApp};
 use ispd::audit::Actor;
-use ispd::ipam::entities::{ip_allocation, ip_allocation_history, ip_free_range};
+use ispd::ipam::entities::{ip_allocation, ip_allocation_history, ip_free_range, ip_subnet};
 use ispd::ipam::service::{self, AllocationInput, IpamError, IpamSettings, PoolInput, SubnetInput};
 
 fn settings() -> IpamSettings {
@@ -35,20 +35,26 @@ async fn pool(app: &TestApp, name: &str, start: &str, end: &str) -> i32 {
     .id
 }
 
+async fn try_subnet(
+    app: &TestApp,
+    pool_id: i32,
+    network: &str,
+    gateway: Option<&str>,
+) -> Result<ip_subnet::Model, IpamError> {
+    let input = SubnetInput {
+        pool_id,
+        network: network.into(),
+        gateway: gateway.map(str::to_string),
+        ..Default::default()
+    };
+    service::create_subnet(app.db(), &Actor::system(), &input).await
+}
+
 async fn subnet(app: &TestApp, pool_id: i32, network: &str, gateway: Option<&str>) -> i32 {
-    service::create_subnet(
-        app.db(),
-        &Actor::system(),
-        &SubnetInput {
-            pool_id,
-            network: network.into(),
-            gateway: gateway.map(str::to_string),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap_or_else(|e| panic!("create subnet {network}: {e:?}"))
-    .id
+    try_subnet(app, pool_id, network, gateway)
+        .await
+        .unwrap_or_else(|e| panic!("create subnet {network}: {e:?}"))
+        .id
 }
 
 fn request(subnet_id: i32, user: &str) -> AllocationInput {
@@ -59,8 +65,26 @@ fn request(subnet_id: i32, user: &str) -> AllocationInput {
     }
 }
 
+/// An app with pool "P" (10.0.0.0 - 10.0.0.255) holding the subnet
+/// 10.0.0.0/24 with `gateway`; and the subnet's id.
+async fn with_subnet(backend: Backend, gateway: Option<&str>) -> Option<(TestApp, i32)> {
+    let app = TestApp::spawn(backend).await?;
+    let pool_id = pool(&app, "P", "10.0.0.0", "10.0.0.255").await;
+    let subnet_id = subnet(&app, pool_id, "10.0.0.0/24", gateway).await;
+    Some((app, subnet_id))
+}
+
 async fn allocate(app: &TestApp, input: AllocationInput) -> Result<service::Allocated, IpamError> {
     service::allocate_ip(app.db(), settings(), &Actor::system(), &input).await
+}
+
+/// Allocates the lowest free address in `subnet_id` to `user`.
+async fn address_for(app: &TestApp, subnet_id: i32, user: &str) -> String {
+    allocate(app, request(subnet_id, user))
+        .await
+        .unwrap()
+        .allocation
+        .ip_address
 }
 
 async fn allocation_takes_the_lowest_free_address_and_skips_the_gateway(backend: Backend) {
@@ -71,13 +95,7 @@ async fn allocation_takes_the_lowest_free_address_and_skips_the_gateway(backend:
     let subnet_id = subnet(&app, pool_id, "10.0.0.0/29", Some("10.0.0.1")).await;
     let mut got = Vec::new();
     for i in 0..5 {
-        got.push(
-            allocate(&app, request(subnet_id, &format!("u{i}")))
-                .await
-                .unwrap()
-                .allocation
-                .ip_address,
-        );
+        got.push(address_for(&app, subnet_id, &format!("u{i}")).await);
     }
     assert_eq!(
         got,
@@ -119,23 +137,14 @@ async fn allocation_takes_the_lowest_free_address_and_skips_the_gateway(backend:
         again.already_released,
         "releasing twice is a no-op that says so"
     );
-    assert_eq!(
-        allocate(&app, request(subnet_id, "next"))
-            .await
-            .unwrap()
-            .allocation
-            .ip_address,
-        "10.0.0.4"
-    );
+    assert_eq!(address_for(&app, subnet_id, "next").await, "10.0.0.4");
 }
 crate::on_every_backend!(allocation_takes_the_lowest_free_address_and_skips_the_gateway);
 
 async fn requested_addresses_and_idempotency(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
+    let Some((app, subnet_id)) = with_subnet(backend, Some("10.0.0.1")).await else {
         return;
     };
-    let pool_id = pool(&app, "P", "10.0.0.0", "10.0.0.255").await;
-    let subnet_id = subnet(&app, pool_id, "10.0.0.0/24", Some("10.0.0.1")).await;
     let wanted = AllocationInput {
         subnet_id,
         mac_address: Some("AA-BB-CC-DD-EE-01".into()),
@@ -218,13 +227,7 @@ async fn requested_addresses_and_idempotency(backend: Backend) {
     // The lowest free address skips the one taken on request.
     let mut got = HashSet::new();
     for i in 0..3 {
-        got.insert(
-            allocate(&app, request(subnet_id, &format!("n{i}")))
-                .await
-                .unwrap()
-                .allocation
-                .ip_address,
-        );
+        got.insert(address_for(&app, subnet_id, &format!("n{i}")).await);
     }
     assert_eq!(
         got,
@@ -316,11 +319,9 @@ async fn fifty_concurrent_allocations_over_ten_subnets(backend: Backend) {
 crate::on_every_backend!(fifty_concurrent_allocations_over_ten_subnets);
 
 async fn a_failed_transaction_leaves_nothing_behind(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
+    let Some((app, subnet_id)) = with_subnet(backend, None).await else {
         return;
     };
-    let pool_id = pool(&app, "P", "10.0.0.0", "10.0.0.255").await;
-    let subnet_id = subnet(&app, pool_id, "10.0.0.0/24", None).await;
     // The audit log write comes after the allocation and history rows:
     // without its table, the whole allocation must roll back.
     sea_orm::ConnectionTrait::execute_unprepared(app.db(), "DROP TABLE audit_log")
@@ -351,11 +352,9 @@ async fn a_failed_transaction_leaves_nothing_behind(backend: Backend) {
 crate::on_every_backend!(a_failed_transaction_leaves_nothing_behind);
 
 async fn expired_allocations_are_cleaned_up_once(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
+    let Some((app, subnet_id)) = with_subnet(backend, None).await else {
         return;
     };
-    let pool_id = pool(&app, "P", "10.0.0.0", "10.0.0.255").await;
-    let subnet_id = subnet(&app, pool_id, "10.0.0.0/24", None).await;
     let soon = Utc::now() + chrono::Duration::milliseconds(300);
     for i in 0..4 {
         allocate(
@@ -409,11 +408,7 @@ async fn availability_and_utilization_stay_cheap_on_huge_subnets(backend: Backen
     )
     .await;
     let s64 = subnet(&app, v6, "2001:db8:0:1::/64", Some("2001:db8:0:1::1")).await;
-    let first = allocate(&app, request(s64, "a"))
-        .await
-        .unwrap()
-        .allocation
-        .ip_address;
+    let first = address_for(&app, s64, "a").await;
     assert_eq!(
         first, "2001:db8:0:1::2",
         "skips the anycast address and the gateway"
@@ -526,17 +521,7 @@ async fn subnets_are_validated_against_pools_and_each_other(backend: Backend) {
         ),
     ];
     for (network, gateway, field, expected) in cases {
-        let result = service::create_subnet(
-            app.db(),
-            &Actor::system(),
-            &SubnetInput {
-                pool_id,
-                network: network.into(),
-                gateway: gateway.map(str::to_string),
-                ..Default::default()
-            },
-        )
-        .await;
+        let result = try_subnet(&app, pool_id, network, gateway).await;
         match result {
             Err(IpamError::Invalid(fields)) => {
                 assert!(
@@ -610,11 +595,9 @@ crate::on_every_backend!(a_held_subnet_lock_gives_busy_not_a_hang);
 async fn the_unique_index_catches_a_corrupt_free_set_and_the_allocation_is_retried(
     backend: Backend,
 ) {
-    let Some(app) = TestApp::spawn(backend).await else {
+    let Some((app, subnet_id)) = with_subnet(backend, None).await else {
         return;
     };
-    let pool_id = pool(&app, "P", "10.0.0.0", "10.0.0.255").await;
-    let subnet_id = subnet(&app, pool_id, "10.0.0.0/24", None).await;
     let first = allocate(&app, request(subnet_id, "alice"))
         .await
         .unwrap()
@@ -650,11 +633,9 @@ crate::on_every_backend!(the_unique_index_catches_a_corrupt_free_set_and_the_all
 /// January 2038) are written, read back and compared exactly on every
 /// backend: leases and expiries of 2099 are ordinary for an ISP.
 async fn timestamps_after_2038_survive(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
+    let Some((app, subnet_id)) = with_subnet(backend, None).await else {
         return;
     };
-    let pool_id = pool(&app, "P", "10.0.0.0", "10.0.0.255").await;
-    let subnet_id = subnet(&app, pool_id, "10.0.0.0/24", None).await;
     let far = Utc.with_ymd_and_hms(2099, 12, 31, 23, 59, 58).unwrap();
     let allocated = allocate(
         &app,

@@ -2,28 +2,30 @@
 //! availability, utilization, history, validation and roles.
 
 use axum::body::Body;
-use axum::http::{Method, Request};
+use axum::http::Request;
 use ispd::staff::Role;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, Backend, TestApp, TestResponse};
+use crate::helpers::{
+    assert_created, assert_error, assert_error_says, Backend, TestApp, TestResponse,
+};
 
 async fn get(app: &TestApp, path: &str, token: &str) -> Value {
-    let response = app.api(Method::GET, path, token, None).await;
+    let response = app.get_as(path, token).await;
     assert_eq!(response.status, 200, "GET {path}: {}", response.text());
     response.json()
 }
 
 async fn post(app: &TestApp, path: &str, token: &str, body: Value) -> TestResponse {
-    app.api(Method::POST, path, token, Some(body)).await
+    app.post_as(path, token, body).await
 }
 
 async fn put(app: &TestApp, path: &str, token: &str, body: Value) -> TestResponse {
-    app.api(Method::PUT, path, token, Some(body)).await
+    app.put_as(path, token, body).await
 }
 
 async fn delete(app: &TestApp, path: &str, token: &str) -> TestResponse {
-    app.api(Method::DELETE, path, token, None).await
+    app.delete_as(path, token).await
 }
 
 /// Asserts a 422 naming `field`, whose message contains `part`.
@@ -100,13 +102,7 @@ async fn pools_can_be_created_read_listed_changed_and_deleted(backend: Backend) 
                "end_ip": "100.64.255.255", "dns_servers": ["192.0.2.53"], "vlan_id": 100}),
     )
     .await;
-    assert_eq!(created.status, 201, "{}", created.text());
-    let pool = created.json();
-    let id = pool["id"].as_i64().unwrap();
-    assert_eq!(
-        created.header("location"),
-        Some(format!("/api/v1/ipam/pools/{id}").as_str())
-    );
+    let (pool, id) = assert_created(&created, "/api/v1/ipam/pools");
     assert_eq!(pool["ip_version"], 4);
     assert_eq!(pool["start_ip"], "100.64.0.0");
     assert_eq!(pool["dns_servers"], json!(["192.0.2.53"]));
@@ -147,11 +143,9 @@ async fn pools_can_be_created_read_listed_changed_and_deleted(backend: Backend) 
     assert_eq!(none["meta"]["total"], 0);
     let bad = f
         .app
-        .api(
-            Method::GET,
+        .get_as(
             "/api/v1/ipam/pools?ip_version=5&status=on&sort=start_key",
             &f.op,
-            None,
         )
         .await;
     let error = assert_error(&bad, 422, "validation_failed");
@@ -176,12 +170,7 @@ async fn pools_can_be_created_read_listed_changed_and_deleted(backend: Backend) 
     assert_eq!(gone.status, 204, "{}", gone.text());
     assert_error(
         &f.app
-            .api(
-                Method::GET,
-                &format!("/api/v1/ipam/pools/{id}"),
-                &f.op,
-                None,
-            )
+            .get_as(&format!("/api/v1/ipam/pools/{id}"), &f.op)
             .await,
         404,
         "not_found",
@@ -246,13 +235,7 @@ async fn invalid_pools_are_a_422_naming_the_field(backend: Backend) {
     }
     let malformed = f
         .app
-        .send(
-            Request::post("/api/v1/ipam/pools")
-                .header("authorization", format!("Bearer {}", f.op))
-                .header("content-type", "application/json")
-                .body(Body::from("{\"name\": "))
-                .unwrap(),
-        )
+        .post_raw_json("/api/v1/ipam/pools", &f.op, "{\"name\": ")
         .await;
     assert_error(&malformed, 400, "bad_request");
 }
@@ -276,13 +259,7 @@ async fn subnets_can_be_created_read_listed_changed_and_deleted(backend: Backend
                "vlan_id": 100, "description": "OLT 1"}),
     )
     .await;
-    assert_eq!(created.status, 201, "{}", created.text());
-    let subnet = created.json();
-    let id = subnet["id"].as_i64().unwrap();
-    assert_eq!(
-        created.header("location"),
-        Some(format!("/api/v1/ipam/subnets/{id}").as_str())
-    );
+    let (subnet, id) = assert_created(&created, "/api/v1/ipam/subnets");
     assert_eq!(subnet["network"], "10.0.0.0/24");
     assert_eq!(subnet["ip_version"], 4);
     assert_eq!(subnet["gateway"], "10.0.0.1");
@@ -326,12 +303,7 @@ async fn subnets_can_be_created_read_listed_changed_and_deleted(backend: Backend
     assert_eq!(ids(&by_text), [second]);
     let bad = f
         .app
-        .api(
-            Method::GET,
-            "/api/v1/ipam/subnets?contains=10.0.1&pool_id=x",
-            &f.op,
-            None,
-        )
+        .get_as("/api/v1/ipam/subnets?contains=10.0.1&pool_id=x", &f.op)
         .await;
     let error = assert_error(&bad, 422, "validation_failed");
     assert!(error["fields"]["contains"].is_string(), "{error}");
@@ -374,11 +346,7 @@ async fn subnets_can_be_created_read_listed_changed_and_deleted(backend: Backend
     assert_eq!(same.json()["status"], "active");
 
     assert_eq!(delete(&f.app, &path, &f.op).await.status, 204);
-    assert_error(
-        &f.app.api(Method::GET, &path, &f.op, None).await,
-        404,
-        "not_found",
-    );
+    assert_error(&f.app.get_as(&path, &f.op).await, 404, "not_found");
 }
 crate::on_every_backend!(subnets_can_be_created_read_listed_changed_and_deleted);
 
@@ -511,11 +479,7 @@ async fn a_full_subnet_and_a_taken_address_are_a_409(backend: Backend) {
     let taken = f
         .allocate(json!({"subnet_id": other, "username": "b", "ip_address": "10.0.0.20"}))
         .await;
-    let error = assert_error(&taken, 409, "address_in_use");
-    assert!(
-        error["message"].as_str().unwrap().contains("10.0.0.20"),
-        "{error}"
-    );
+    assert_error_says(&taken, 409, "address_in_use", "10.0.0.20");
     assert_error(
         &f.allocate(json!({"subnet_id": 999, "username": "a"})).await,
         404,
@@ -737,11 +701,9 @@ async fn allocations_are_listed_with_filters(backend: Backend) {
 
     let bad = f
         .app
-        .api(
-            Method::GET,
+        .get_as(
             "/api/v1/ipam/allocations?mac_address=aa:bb&ip=x&status=gone&sort=ip_key",
             &f.op,
-            None,
         )
         .await;
     let error = assert_error(&bad, 422, "validation_failed");
@@ -773,33 +735,20 @@ async fn available_addresses_are_paged_with_next_after(backend: Backend) {
     let default = get(&f.app, &path, &f.op).await;
     assert_eq!(default["addresses"].as_array().unwrap().len(), 4);
     for bad in ["limit=0", "limit=1001", "limit=x", "after=10.0.0"] {
-        let response = f
-            .app
-            .api(Method::GET, &format!("{path}?{bad}"), &f.op, None)
-            .await;
+        let response = f.app.get_as(&format!("{path}?{bad}"), &f.op).await;
         let field = bad.split('=').next().unwrap();
         assert_invalid(&response, field, "");
     }
     assert_invalid(
         &f.app
-            .api(
-                Method::GET,
-                &format!("{path}?after=2001:db8::1"),
-                &f.op,
-                None,
-            )
+            .get_as(&format!("{path}?after=2001:db8::1"), &f.op)
             .await,
         "after",
         "family",
     );
     assert_error(
         &f.app
-            .api(
-                Method::GET,
-                "/api/v1/ipam/subnets/999/available-ips",
-                &f.op,
-                None,
-            )
+            .get_as("/api/v1/ipam/subnets/999/available-ips", &f.op)
             .await,
         404,
         "not_found",
@@ -884,12 +833,7 @@ async fn utilization_counts_usable_allocated_and_free(backend: Backend) {
     assert_eq!(one["utilization"]["percent"], 16.67);
     assert_error(
         &f.app
-            .api(
-                Method::GET,
-                "/api/v1/ipam/pools/999/utilization",
-                &f.op,
-                None,
-            )
+            .get_as("/api/v1/ipam/pools/999/utilization", &f.op)
             .await,
         404,
         "not_found",
@@ -957,12 +901,7 @@ async fn history_tells_who_held_an_address_at_a_moment(backend: Backend) {
 
     let bad = f
         .app
-        .api(
-            Method::GET,
-            "/api/v1/ipam/history?at=yesterday",
-            &f.op,
-            None,
-        )
+        .get_as("/api/v1/ipam/history?at=yesterday", &f.op)
         .await;
     let error = assert_error(&bad, 422, "validation_failed");
     assert_eq!(error["fields"]["ip"], "is required");
@@ -1000,12 +939,7 @@ async fn a_pool_with_active_allocations_cannot_be_deleted(backend: Backend) {
     assert_eq!(deleted.status, 204, "{}", deleted.text());
     assert_error(
         &f.app
-            .api(
-                Method::GET,
-                &format!("/api/v1/ipam/subnets/{subnet}"),
-                &f.op,
-                None,
-            )
+            .get_as(&format!("/api/v1/ipam/subnets/{subnet}"), &f.op)
             .await,
         404,
         "not_found",

@@ -3,13 +3,12 @@
 
 use ispd::staff::Role;
 
-use crate::helpers::{Backend, TestApp, TestBrowser, TestResponse};
+use crate::helpers::{
+    inline_message, location_id, with, Backend, TestApp, TestBrowser, TestResponse,
+};
 
 async fn operator(app: &TestApp) -> TestBrowser<'_> {
-    let password = app.create_staff("noc", Role::Operator).await;
-    let mut browser = TestBrowser::new(app);
-    browser.sign_in("noc", &password).await;
-    browser
+    app.signed_in("noc", Role::Operator).await
 }
 
 /// Fields sent, the field whose message is expected, and (part of) it.
@@ -18,18 +17,6 @@ type Case = (
     &'static str,
     &'static str,
 );
-
-/// The id at the end of a redirect's Location, e.g. /ipam/pools/3 -> 3.
-fn location_id(response: &TestResponse) -> String {
-    assert_eq!(
-        response.status,
-        303,
-        "expected a redirect: {}",
-        response.text()
-    );
-    let location = response.header("location").expect("a Location header");
-    location.rsplit('/').next().unwrap().to_string()
-}
 
 const POOL: &[(&str, &str)] = &[
     ("name", "Residential"),
@@ -41,19 +28,6 @@ const POOL: &[(&str, &str)] = &[
     ("vlan_id", "100"),
     ("status", "active"),
 ];
-
-fn with(
-    base: &[(&'static str, &'static str)],
-    changes: &[(&'static str, &'static str)],
-) -> Vec<(&'static str, &'static str)> {
-    let mut fields: Vec<(&str, &str)> = base
-        .iter()
-        .filter(|(k, _)| !changes.iter().any(|(c, _)| c == k))
-        .copied()
-        .collect();
-    fields.extend_from_slice(changes);
-    fields
-}
 
 /// Creates a pool and a subnet through the forms; returns their ids.
 async fn pool_and_subnet(browser: &mut TestBrowser<'_>, network: &str) -> (String, String) {
@@ -249,17 +223,11 @@ async fn each_pool_rule_is_shown_inline(backend: Backend) {
         ),
     ];
     for (changes, field, message) in cases {
-        let mut fields = with(POOL, &[("name", "Other")]);
-        fields.retain(|(k, _)| !changes.iter().any(|(c, _)| c == k));
-        fields.extend_from_slice(changes);
+        let fields = with(&with(POOL, &[("name", "Other")]), changes);
         let response = browser.post("/ipam/pools", &fields).await;
         let html = response.text();
         assert_eq!(response.status, 422, "{field}: {html}");
-        let marker = format!("id=\"pool-{field}-error\"");
-        let start = html
-            .find(&marker)
-            .unwrap_or_else(|| panic!("no inline message for {field}: {html}"));
-        let shown = &html[start..start + html[start..].find("</p>").unwrap()];
+        let shown = inline_message(&html, "pool", field);
         assert!(shown.contains(message), "{field}: {shown}");
         assert!(html.contains(&format!("aria-describedby=\"pool-{field}-error\"")));
         assert!(
@@ -341,11 +309,7 @@ async fn each_subnet_rule_is_shown_inline(backend: Backend) {
             .await;
         let html = response.text();
         assert_eq!(response.status, 422, "{network}: {html}");
-        let marker = format!("id=\"subnet-{field}-error\"");
-        let start = html
-            .find(&marker)
-            .unwrap_or_else(|| panic!("no inline message for {field}: {html}"));
-        let shown = &html[start..start + html[start..].find("</p>").unwrap()];
+        let shown = inline_message(&html, "subnet", field);
         assert!(shown.contains(message), "{network}: {shown}");
         assert!(
             html.contains(&format!("value=\"{network}\"")),
@@ -475,11 +439,7 @@ async fn allocation_problems_are_shown_inline(backend: Backend) {
     for (fields, field, message) in cases {
         let response = hx_post(&browser, &path, fields).await;
         let html = assert_fragment(&response, 422);
-        let marker = format!("id=\"allocate-{field}-error\"");
-        let start = html
-            .find(&marker)
-            .unwrap_or_else(|| panic!("no inline message for {field}: {html}"));
-        let shown = &html[start..start + html[start..].find("</p>").unwrap()];
+        let shown = inline_message(&html, "allocate", field);
         assert!(shown.contains(message), "{field}: {shown}");
     }
     // A /29 with its gateway has 5 addresses to give.
@@ -641,9 +601,7 @@ async fn a_viewer_sees_no_forms_and_cannot_post(backend: Backend) {
     let html = op.get(&format!("/ipam/subnets/{subnet}")).await.text();
     let allocation = first_release_id(&html);
 
-    let password = app.create_staff("watcher", Role::Viewer).await;
-    let mut viewer = TestBrowser::new(&app);
-    viewer.sign_in("watcher", &password).await;
+    let mut viewer = app.signed_in("watcher", Role::Viewer).await;
     for page in [
         "/ipam/pools".to_string(),
         format!("/ipam/pools/{pool}"),

@@ -316,6 +316,37 @@ fn fast_settings() -> WorkerSettings {
     }
 }
 
+/// A migrated SQLite database and a queue of the test's own, with the
+/// folder that holds an embedded queue's files.
+struct Bench {
+    db: TestDb,
+    queue: JobQueue,
+    _dir: tempfile::TempDir,
+}
+
+/// None, and the test is skipped, where the queue's server is not set.
+async fn bench(kind: QueueKind) -> Option<Bench> {
+    let db = migrated(Backend::Sqlite).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let queue = queue(kind, dir.path()).await?;
+    Some(Bench {
+        db,
+        queue,
+        _dir: dir,
+    })
+}
+
+/// Two workers with fast settings sharing one queue.
+fn two_workers(
+    db: &DatabaseConnection,
+    queue: JobQueue,
+    registry: Registry,
+) -> (RunningWorker, RunningWorker) {
+    let a = RunningWorker::start(db, queue.clone(), registry.clone(), fast_settings());
+    let b = RunningWorker::start(db, queue, registry, fast_settings());
+    (a, b)
+}
+
 struct RunningWorker {
     id: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -409,7 +440,14 @@ impl Probe {
     }
 }
 
-fn probe_job(
+/// A registry with one job, `name`, that runs for `work` under a probe.
+fn probe_job(name: &str, schedule: Option<&str>, work: Duration) -> (Arc<Probe>, Registry) {
+    let probe = Arc::new(Probe::default());
+    let registry = add_probe_job(Registry::new(), name, schedule, probe.clone(), work);
+    (probe, registry)
+}
+
+fn add_probe_job(
     registry: Registry,
     name: &str,
     schedule: Option<&str>,
@@ -428,21 +466,15 @@ fn probe_job(
 }
 
 async fn the_schedule_fires_once_per_tick_with_two_workers(kind: QueueKind) {
-    let db = migrated(Backend::Sqlite).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let Some(queue) = queue(kind, dir.path()).await else {
+    let Some(Bench { db, queue, _dir }) = bench(kind).await else {
         return;
     };
-    let probe = Arc::new(Probe::default());
-    let registry = probe_job(
-        Registry::new(),
+    let (probe, registry) = probe_job(
         "housekeeping",
         Some("* * * * * *"),
-        probe.clone(),
         Duration::from_millis(100),
     );
-    let a = RunningWorker::start(&db.conn, queue.clone(), registry.clone(), fast_settings());
-    let b = RunningWorker::start(&db.conn, queue, registry, fast_settings());
+    let (a, b) = two_workers(&db.conn, queue, registry);
     tokio::time::sleep(Duration::from_millis(4500)).await;
     a.stop().await;
     b.stop().await;
@@ -463,19 +495,10 @@ async fn the_schedule_fires_once_per_tick_with_two_workers(kind: QueueKind) {
 }
 
 async fn a_manual_run_is_executed_and_recorded(kind: QueueKind) {
-    let db = migrated(Backend::Sqlite).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let Some(queue) = queue(kind, dir.path()).await else {
+    let Some(Bench { db, queue, _dir }) = bench(kind).await else {
         return;
     };
-    let probe = Arc::new(Probe::default());
-    let registry = probe_job(
-        Registry::new(),
-        "ipam-cleanup",
-        None,
-        probe.clone(),
-        Duration::ZERO,
-    );
+    let (probe, registry) = probe_job("ipam-cleanup", None, Duration::ZERO);
     let worker = RunningWorker::start(&db.conn, queue, registry, fast_settings());
     let run = runs::request_run(&db.conn, "ipam-cleanup", Trigger::Manual, &Actor::cli())
         .await
@@ -495,9 +518,7 @@ async fn a_manual_run_is_executed_and_recorded(kind: QueueKind) {
 }
 
 async fn a_failing_job_is_retried_with_backoff_and_recorded(kind: QueueKind) {
-    let db = migrated(Backend::Sqlite).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let Some(queue) = queue(kind, dir.path()).await else {
+    let Some(Bench { db, queue, _dir }) = bench(kind).await else {
         return;
     };
     let calls = Arc::new(AtomicUsize::new(0));
@@ -540,9 +561,7 @@ async fn a_failing_job_is_retried_with_backoff_and_recorded(kind: QueueKind) {
 }
 
 async fn a_job_past_its_timeout_is_cancelled_and_recorded(kind: QueueKind) {
-    let db = migrated(Backend::Sqlite).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let Some(queue) = queue(kind, dir.path()).await else {
+    let Some(Bench { db, queue, _dir }) = bench(kind).await else {
         return;
     };
     let completed = Arc::new(AtomicBool::new(false));
@@ -582,19 +601,10 @@ async fn a_job_past_its_timeout_is_cancelled_and_recorded(kind: QueueKind) {
 }
 
 async fn a_run_whose_worker_is_killed_is_finished_by_another(kind: QueueKind) {
-    let db = migrated(Backend::Sqlite).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let Some(queue) = queue(kind, dir.path()).await else {
+    let Some(Bench { db, queue, _dir }) = bench(kind).await else {
         return;
     };
-    let probe = Arc::new(Probe::default());
-    let registry = probe_job(
-        Registry::new(),
-        "mikrotik-sync-sessions",
-        None,
-        probe.clone(),
-        Duration::from_millis(1500),
-    );
+    let (probe, registry) = probe_job("mikrotik-sync-sessions", None, Duration::from_millis(1500));
     let first = RunningWorker::start(&db.conn, queue.clone(), registry.clone(), fast_settings());
     let first_id = first.id.clone();
     let run = runs::request_run(
@@ -637,23 +647,17 @@ async fn second_id_of(db: &DatabaseConnection, run_id: i64) -> String {
 }
 
 async fn two_workers_never_run_one_job_at_the_same_time(kind: QueueKind) {
-    let db = migrated(Backend::Sqlite).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let Some(queue) = queue(kind, dir.path()).await else {
+    let Some(Bench { db, queue, _dir }) = bench(kind).await else {
         return;
     };
-    let probe = Arc::new(Probe::default());
     // Ticks every second, each run takes longer than a second, and people
     // press "Run now" meanwhile.
-    let registry = probe_job(
-        Registry::new(),
+    let (probe, registry) = probe_job(
         "radius-sync-users",
         Some("* * * * * *"),
-        probe.clone(),
         Duration::from_millis(1300),
     );
-    let a = RunningWorker::start(&db.conn, queue.clone(), registry.clone(), fast_settings());
-    let b = RunningWorker::start(&db.conn, queue, registry, fast_settings());
+    let (a, b) = two_workers(&db.conn, queue, registry);
     let mut refused = 0;
     for _ in 0..20 {
         if runs::request_run(
@@ -688,19 +692,12 @@ async fn two_workers_never_run_one_job_at_the_same_time(kind: QueueKind) {
 
 macro_rules! on_both_queues {
     ($name:ident) => {
-        mod $name {
-            use super::QueueKind;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn redis() {
-                super::$name(QueueKind::Redis).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn embedded() {
-                super::$name(QueueKind::Embedded).await
-            }
-        }
+        $crate::test_each!(
+            $name,
+            4,
+            redis => super::QueueKind::Redis,
+            embedded => super::QueueKind::Embedded,
+        );
     };
 }
 
@@ -715,9 +712,7 @@ on_both_queues!(two_workers_never_run_one_job_at_the_same_time);
 /// exactly once by two workers sharing the queue.
 async fn a_backlog_of_queued_runs_is_drained_once_by_two_workers(kind: QueueKind) {
     const RUNS: usize = 300;
-    let db = migrated(Backend::Sqlite).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let Some(queue) = queue(kind, dir.path()).await else {
+    let Some(Bench { db, queue, _dir }) = bench(kind).await else {
         return;
     };
     let probe = Arc::new(Probe::default());
@@ -726,7 +721,7 @@ async fn a_backlog_of_queued_runs_is_drained_once_by_two_workers(kind: QueueKind
     for i in 0..RUNS {
         // One job per run: a job has at most one active run.
         let name = format!("backlog-{i}");
-        registry = probe_job(registry, &name, None, probe.clone(), Duration::ZERO);
+        registry = add_probe_job(registry, &name, None, probe.clone(), Duration::ZERO);
         let run = runs::claim_tick(&db.conn, &name, tick, Utc::now())
             .await
             .unwrap()
@@ -739,8 +734,7 @@ async fn a_backlog_of_queued_runs_is_drained_once_by_two_workers(kind: QueueKind
             .await
             .unwrap();
     }
-    let a = RunningWorker::start(&db.conn, queue.clone(), registry.clone(), fast_settings());
-    let b = RunningWorker::start(&db.conn, queue, registry, fast_settings());
+    let (a, b) = two_workers(&db.conn, queue, registry);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let rows = job_run::Entity::find().all(&db.conn).await.unwrap();
@@ -847,14 +841,7 @@ async fn a_worker_recovers_when_redis_restarts_mid_run() {
         return;
     };
     let db = migrated(Backend::Sqlite).await.unwrap();
-    let probe = Arc::new(Probe::default());
-    let registry = probe_job(
-        Registry::new(),
-        "housekeeping",
-        None,
-        probe.clone(),
-        Duration::from_millis(1500),
-    );
+    let (probe, registry) = probe_job("housekeeping", None, Duration::from_millis(1500));
     let worker = RunningWorker::start(&db.conn, queue, registry, fast_settings());
 
     let during = runs::request_run(&db.conn, "housekeeping", Trigger::Api, &Actor::cli())
@@ -923,16 +910,8 @@ async fn a_redis_backlog_too_large_for_one_lua_call_is_consumed() {
     while let Some(pushed) = pushers.join_next().await {
         pushed.unwrap();
     }
-    let probe = Arc::new(Probe::default());
-    let registry = probe_job(
-        Registry::new(),
-        "housekeeping",
-        None,
-        probe.clone(),
-        Duration::ZERO,
-    );
-    let a = RunningWorker::start(&db.conn, queue.clone(), registry.clone(), fast_settings());
-    let b = RunningWorker::start(&db.conn, queue, registry, fast_settings());
+    let (probe, registry) = probe_job("housekeeping", None, Duration::ZERO);
+    let (a, b) = two_workers(&db.conn, queue, registry);
     let run = wait_for_run(&db.conn, run.id, Duration::from_secs(20), finished).await;
     assert_eq!(run.status, "succeeded");
     assert_eq!(run.attempts, 1);
@@ -1079,15 +1058,8 @@ async fn send_api(
     path: &str,
     token: &str,
 ) -> crate::helpers::TestResponse {
-    app.send(
-        axum::http::Request::builder()
-            .method(method)
-            .uri(path)
-            .header("authorization", format!("Bearer {token}"))
-            .body(axum::body::Body::empty())
-            .unwrap(),
-    )
-    .await
+    let method = axum::http::Method::from_bytes(method.as_bytes()).unwrap();
+    app.api(method, path, token, None).await
 }
 
 async fn the_jobs_api_lists_jobs_and_runs_and_starts_runs(backend: Backend) {

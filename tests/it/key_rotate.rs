@@ -5,23 +5,20 @@
 //! last tests run the real binary.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use ispd::audit::entities::audit_log;
 use ispd::audit::Actor;
 use ispd::crypto::{AppKey, CryptoError, Secret};
-use ispd::ipam::service::IpamSettings;
 use ispd::keys::{self, RotateError};
 use ispd::mikrotik::entities::{mikrotik_pppoe_user, mikrotik_router};
 use ispd::mikrotik::routeros::MockRouter;
 use ispd::mikrotik::service::{self as mikrotik, PppoeInput, RouterInput};
 use ispd::users::entities::network_user;
-use ispd::users::service::{self as users, PackageInput, UserInput};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, Statement,
 };
 
-use crate::helpers::{ispd_command, Backend, TestApp};
+use crate::helpers::{home_20, ispd_command, pppoe_user, Backend, TestApp};
 
 const ROUTER_USER: &str = "ispd-api";
 const ROUTER_PASSWORD: &str = "R0uter pass";
@@ -72,39 +69,20 @@ impl Fixture {
 async fn with_secrets(backend: Backend) -> Option<Fixture> {
     let app = TestApp::spawn_with(backend, &[("MIKROTIK_API_TIMEOUT", "2")]).await?;
     let actor = Actor::system();
-    let package = users::create_package(
-        app.db(),
-        &actor,
-        &PackageInput {
-            name: "Home 20".into(),
-            download_rate: "20M".into(),
-            upload_rate: "5M".into(),
-            radius_group: "home-20".into(),
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("create package");
-    let settings = IpamSettings {
-        lock_timeout: Duration::from_secs(10),
-    };
+    let package = app
+        .create_package(&home_20())
+        .await
+        .expect("create package");
     let mut user_ids = Vec::new();
     for (i, password) in USER_PASSWORDS.iter().enumerate() {
-        let user = users::create_user(
-            app.db(),
-            &app.state.app_key,
-            settings,
-            &actor,
-            &UserInput {
-                username: format!("subscriber-{i}"),
-                password: Some(Secret::new(*password)),
-                service_type: "pppoe".into(),
-                package_id: Some(package.id),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("create user");
+        let user = app
+            .create_user(&pppoe_user(
+                &format!("subscriber-{i}"),
+                password,
+                package.id,
+            ))
+            .await
+            .expect("create user");
         user_ids.push(user.id);
     }
     let mock = MockRouter::start(ROUTER_USER, ROUTER_PASSWORD)

@@ -2,29 +2,37 @@
 
 mod helpers;
 
+/// Runs `async fn $name(arg)` once per variant, with `arg` the variant's
+/// value, as the tests `$name::$variant` on a runtime of `$threads` threads.
+#[macro_export]
+macro_rules! test_each {
+    ($name:ident, $threads:literal, $($variant:ident => $arg:expr),+ $(,)?) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use $crate::helpers::Backend;
+
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = $threads)]
+                async fn $variant() {
+                    super::$name($arg).await
+                }
+            )+
+        }
+    };
+}
+
 /// Runs `async fn $name(backend: Backend)` once per backend, as the tests
 /// `$name::sqlite`, `$name::postgres` and `$name::mariadb`.
 #[macro_export]
 macro_rules! on_every_backend {
     ($name:ident) => {
-        mod $name {
-            use $crate::helpers::Backend;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(Backend::Sqlite).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(Backend::Postgres).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn mariadb() {
-                super::$name(Backend::MySql).await
-            }
-        }
+        $crate::test_each!(
+            $name,
+            2,
+            sqlite => Backend::Sqlite,
+            postgres => Backend::Postgres,
+            mariadb => Backend::MySql,
+        );
     };
 }
 

@@ -17,45 +17,40 @@ use ispd::users::service as users;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, Backend, TestApp, TestBrowser, TestResponse};
+use crate::helpers::{
+    assert_error, assert_error_says, with, ApiFixture, Backend, TestBrowser, TestResponse,
+};
 
 const ROUTER_USER: &str = "ispd-api";
 const ROUTER_PASSWORD: &str = "R0uter pass";
 const PPP_PASSWORD: &str = "Ppp-secret=1";
 
 struct Fixture {
-    app: TestApp,
-    op: String,
-    viewer: String,
+    api: ApiFixture,
     mock: MockRouter,
     router_id: i64,
 }
 
+impl std::ops::Deref for Fixture {
+    type Target = ApiFixture;
+    fn deref(&self) -> &ApiFixture {
+        &self.api
+    }
+}
+
 async fn spawn(backend: Backend) -> Option<Fixture> {
-    let app = TestApp::spawn_with(backend, &[("MIKROTIK_API_TIMEOUT", "1")]).await?;
-    let op = app.create_token(Role::Operator).await;
-    let viewer = app.create_token(Role::Viewer).await;
+    let api = ApiFixture::spawn_with(backend, &[("MIKROTIK_API_TIMEOUT", "1")]).await?;
     let mock = MockRouter::start(ROUTER_USER, ROUTER_PASSWORD)
         .await
         .unwrap();
-    let mut f = Fixture {
-        app,
-        op,
-        viewer,
-        mock,
-        router_id: 0,
-    };
-    let created = f
-        .send(
-            Method::POST,
-            "/api/v1/mikrotik/routers",
-            Some(json!({"name": "core-1", "ip_address": "127.0.0.1",
-                "api_port": f.mock.addr().port(), "username": ROUTER_USER,
-                "password": ROUTER_PASSWORD})),
-        )
+    let router_id = api
+        .add_router("core-1", mock.addr(), ROUTER_USER, ROUTER_PASSWORD)
         .await;
-    assert_eq!(created.status, 201, "{}", created.text());
-    f.router_id = created.json()["id"].as_i64().unwrap();
+    let f = Fixture {
+        api,
+        mock,
+        router_id,
+    };
     f.router_command(
         "/ppp/profile/add",
         &[("name", "home-20m"), ("rate-limit", "5M/20M")],
@@ -70,20 +65,6 @@ async fn spawn(backend: Backend) -> Option<Fixture> {
 }
 
 impl Fixture {
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-    ) -> TestResponse {
-        self.app.api(method, path, token, body).await
-    }
-
-    async fn send(&self, method: Method, path: &str, body: Option<Value>) -> TestResponse {
-        self.call(method, path, &self.op, body).await
-    }
-
     /// Runs a command on the mock router directly, as an admin at the
     /// router's console would.
     async fn router_command(&self, path: &str, args: &[(&str, &str)]) {
@@ -117,8 +98,7 @@ impl Fixture {
     }
 
     async fn create(&self, body: Value) -> TestResponse {
-        self.send(Method::POST, "/api/v1/mikrotik/pppoe-users", Some(body))
-            .await
+        self.post("/api/v1/mikrotik/pppoe-users", body).await
     }
 
     fn alice(&self) -> Value {
@@ -173,15 +153,7 @@ async fn pppoe_users_are_written_to_the_router_and_the_database(backend: Backend
     assert_eq!(field(&secret, "disabled"), "false");
     assert_eq!(view["router_item_id"], field(&secret, ".id"));
     let row = &f.rows().await[0];
-    assert_eq!(
-        f.app
-            .state
-            .app_key
-            .decrypt(&row.password_encrypted)
-            .unwrap()
-            .expose(),
-        PPP_PASSWORD
-    );
+    assert_eq!(f.app.decrypt(&row.password_encrypted), PPP_PASSWORD);
 
     // Listing: by router, search, status; viewers read.
     let bob = f
@@ -193,55 +165,32 @@ async fn pppoe_users_are_written_to_the_router_and_the_database(backend: Backend
     assert_eq!(bob.status, 201, "{}", bob.text());
     assert_eq!(field(&f.secret("bob@isp").unwrap(), "disabled"), "true");
     let list = f
-        .call(
-            Method::GET,
-            &format!("/api/v1/mikrotik/pppoe-users?router_id={}", f.router_id),
-            &f.viewer,
-            None,
-        )
+        .view(&format!(
+            "/api/v1/mikrotik/pppoe-users?router_id={}",
+            f.router_id
+        ))
         .await;
     assert_eq!(list.status, 200);
     assert_no_password(&list);
     assert_eq!(list.json()["meta"]["total"], 2);
-    let search = f
-        .call(
-            Method::GET,
-            "/api/v1/mikrotik/pppoe-users?q=BOB",
-            &f.viewer,
-            None,
-        )
-        .await;
+    let search = f.view("/api/v1/mikrotik/pppoe-users?q=BOB").await;
     assert_eq!(search.json()["meta"]["total"], 1);
     assert_eq!(search.json()["data"][0]["status"], "disabled");
-    let other_router = f
-        .call(
-            Method::GET,
-            "/api/v1/mikrotik/pppoe-users?router_id=9999",
-            &f.viewer,
-            None,
-        )
-        .await;
+    let other_router = f.view("/api/v1/mikrotik/pppoe-users?router_id=9999").await;
     assert_eq!(other_router.json()["meta"]["total"], 0);
     let refused = f
-        .call(
-            Method::POST,
-            "/api/v1/mikrotik/pppoe-users",
-            &f.viewer,
-            Some(f.alice()),
-        )
+        .app
+        .post_as("/api/v1/mikrotik/pppoe-users", &f.viewer, f.alice())
         .await;
     assert_error(&refused, 403, "forbidden");
 
     // Update: rename, new password, new profile, disabled, no remote address.
     let path = format!("/api/v1/mikrotik/pppoe-users/{id}");
     let updated = f
-        .send(
-            Method::PUT,
+        .put(
             &path,
-            Some(
-                json!({"router_id": f.router_id, "username": "alice2", "password": "N3w-secret",
+            json!({"router_id": f.router_id, "username": "alice2", "password": "N3w-secret",
                 "profile": "home-50m", "disabled": true, "local_address": "10.0.0.1"}),
-            ),
         )
         .await;
     assert_eq!(updated.status, 200, "{}", updated.text());
@@ -260,10 +209,9 @@ async fn pppoe_users_are_written_to_the_router_and_the_database(backend: Backend
 
     // Without a password, the router keeps the current one.
     let kept = f
-        .send(
-            Method::PUT,
+        .put(
             &path,
-            Some(json!({"router_id": f.router_id, "username": "alice2", "profile": "home-50m"})),
+            json!({"router_id": f.router_id, "username": "alice2", "profile": "home-50m"}),
         )
         .await;
     assert_eq!(kept.status, 200, "{}", kept.text());
@@ -273,20 +221,15 @@ async fn pppoe_users_are_written_to_the_router_and_the_database(backend: Backend
 
     // The router cannot change.
     let moved = f
-        .send(
-            Method::PUT,
-            &path,
-            Some(json!({"router_id": 9999, "username": "alice2"})),
-        )
+        .put(&path, json!({"router_id": 9999, "username": "alice2"}))
         .await;
     assert_error(&moved, 422, "validation_failed");
 
     // A profile the router does not have: its message, on the field.
     let no_profile = f
-        .send(
-            Method::PUT,
+        .put(
             &path,
-            Some(json!({"router_id": f.router_id, "username": "alice2", "profile": "gold"})),
+            json!({"router_id": f.router_id, "username": "alice2", "profile": "gold"}),
         )
         .await;
     let error = assert_error(&no_profile, 422, "validation_failed");
@@ -297,7 +240,7 @@ async fn pppoe_users_are_written_to_the_router_and_the_database(backend: Backend
     assert_eq!(field(&f.secret("alice2").unwrap(), "profile"), "home-50m");
 
     // Delete: gone on both sides.
-    let deleted = f.send(Method::DELETE, &path, None).await;
+    let deleted = f.delete(&path).await;
     assert_eq!(deleted.status, 204, "{}", deleted.text());
     assert!(f.secret("alice2").is_none());
     assert_eq!(f.rows().await.len(), 1);
@@ -309,11 +252,7 @@ async fn pppoe_users_are_written_to_the_router_and_the_database(backend: Backend
     f.router_command("/ppp/secret/remove", &[(".id", &bob_item)])
         .await;
     let deleted = f
-        .send(
-            Method::DELETE,
-            &format!("/api/v1/mikrotik/pppoe-users/{bob_id}"),
-            None,
-        )
+        .delete(&format!("/api/v1/mikrotik/pppoe-users/{bob_id}"))
         .await;
     assert_eq!(deleted.status, 204, "{}", deleted.text());
     assert!(f.rows().await.is_empty());
@@ -460,8 +399,8 @@ async fn router_faults_leave_neither_side_half_written(backend: Backend) {
         for call in 0..3 {
             let response = match call {
                 0 => f.create(bob.clone()).await,
-                1 => f.send(Method::PUT, &path, Some(change.clone())).await,
-                _ => f.send(Method::DELETE, &path, None).await,
+                1 => f.put(&path, change.clone()).await,
+                _ => f.delete(&path).await,
             };
             // Each failure backs the router off; each call here is to
             // meet the fault itself.
@@ -508,11 +447,7 @@ async fn a_change_whose_answer_comes_too_late_is_undone_on_the_router(backend: B
     f.mock
         .set_command_delay("/ppp/secret/remove", Duration::from_millis(1500));
     let response = f
-        .send(
-            Method::DELETE,
-            &format!("/api/v1/mikrotik/pppoe-users/{id}"),
-            None,
-        )
+        .delete(&format!("/api/v1/mikrotik/pppoe-users/{id}"))
         .await;
     assert_error(&response, 504, "router_timeout");
     let (secrets, rows) = snapshot(&f).await;
@@ -570,12 +505,7 @@ async fn a_database_failure_after_the_router_change_is_undone_on_the_router(back
     let rows = f.rows().await;
     assert_eq!(rows.len(), 1);
     assert_eq!(
-        f.app
-            .state
-            .app_key
-            .decrypt(&rows[0].password_encrypted)
-            .unwrap()
-            .expose(),
+        f.app.decrypt(&rows[0].password_encrypted),
         "other",
         "only the other request's row"
     );
@@ -593,13 +523,10 @@ async fn a_database_failure_after_the_router_change_is_undone_on_the_router(back
         .set_command_delay("/ppp/secret/set", Duration::from_millis(600));
     let racer = insert_behind_the_back(&f, "alicia");
     let response = f
-        .send(
-            Method::PUT,
+        .put(
             &format!("/api/v1/mikrotik/pppoe-users/{id}"),
-            Some(
-                json!({"router_id": f.router_id, "username": "alicia", "password": "N3w-secret",
+            json!({"router_id": f.router_id, "username": "alicia", "password": "N3w-secret",
                 "profile": "home-50m"}),
-            ),
         )
         .await;
     racer.await.unwrap();
@@ -638,11 +565,7 @@ async fn a_database_failure_after_the_router_change_is_undone_on_the_router(back
         .unwrap();
     });
     let response = f
-        .send(
-            Method::DELETE,
-            &format!("/api/v1/mikrotik/pppoe-users/{id}"),
-            None,
-        )
+        .delete(&format!("/api/v1/mikrotik/pppoe-users/{id}"))
         .await;
     mover.await.unwrap();
     f.app
@@ -668,29 +591,18 @@ async fn a_pppoe_network_user_keeps_its_secret_in_step(backend: Backend) {
             "radius_group": name, "mikrotik_profile": profile})
     };
     let p20 = f
-        .send(
-            Method::POST,
-            "/api/v1/packages",
-            Some(package("home-20", "home-20m")),
-        )
+        .post("/api/v1/packages", package("home-20", "home-20m"))
         .await;
     assert_eq!(p20.status, 201, "{}", p20.text());
     let p50 = f
-        .send(
-            Method::POST,
-            "/api/v1/packages",
-            Some(package("home-50", "home-50m")),
-        )
+        .post("/api/v1/packages", package("home-50", "home-50m"))
         .await;
     let (p20, p50) = (p20.json()["id"].clone(), p50.json()["id"].clone());
     let user = f
-        .send(
-            Method::POST,
+        .post(
             "/api/v1/users",
-            Some(
-                json!({"username": "carol", "password": "User-pass-123", "service_type": "pppoe",
+            json!({"username": "carol", "password": "User-pass-123", "service_type": "pppoe",
                 "package_id": p20}),
-            ),
         )
         .await;
     assert_eq!(user.status, 201, "{}", user.text());
@@ -711,11 +623,10 @@ async fn a_pppoe_network_user_keeps_its_secret_in_step(backend: Backend) {
 
     // A user of another type cannot be linked.
     let hotspot = f
-        .send(
-            Method::POST,
+        .post(
             "/api/v1/users",
-            Some(json!({"username": "dave", "password": "User-pass-123",
-                "service_type": "hotspot", "package_id": p20})),
+            json!({"username": "dave", "password": "User-pass-123",
+                "service_type": "hotspot", "package_id": p20}),
         )
         .await;
     let refused = f
@@ -731,13 +642,10 @@ async fn a_pppoe_network_user_keeps_its_secret_in_step(backend: Backend) {
     // The user changes: new password, other package, suspended.
     let user_path = format!("/api/v1/users/{user_id}");
     let updated = f
-        .send(
-            Method::PUT,
+        .put(
             &user_path,
-            Some(
-                json!({"username": "carol", "password": "N3w-secret", "service_type": "pppoe",
+            json!({"username": "carol", "password": "N3w-secret", "service_type": "pppoe",
                 "package_id": p50, "status": "suspended"}),
-            ),
         )
         .await;
     assert_eq!(updated.status, 200, "{}", updated.text());
@@ -753,25 +661,14 @@ async fn a_pppoe_network_user_keeps_its_secret_in_step(backend: Backend) {
     let row = &f.rows().await[0];
     assert_eq!(row.status, "disabled");
     assert_eq!(row.profile.as_deref(), Some("home-50m"));
-    assert_eq!(
-        f.app
-            .state
-            .app_key
-            .decrypt(&row.password_encrypted)
-            .unwrap()
-            .expose(),
-        "N3w-secret"
-    );
+    assert_eq!(f.app.decrypt(&row.password_encrypted), "N3w-secret");
 
     // Renamed and active again (no new password: the router keeps it).
     let renamed = f
-        .send(
-            Method::PUT,
+        .put(
             &user_path,
-            Some(
-                json!({"username": "carol2", "service_type": "pppoe", "package_id": p50,
+            json!({"username": "carol2", "service_type": "pppoe", "package_id": p50,
                 "status": "active"}),
-            ),
         )
         .await;
     assert_eq!(renamed.status, 200, "{}", renamed.text());
@@ -784,13 +681,10 @@ async fn a_pppoe_network_user_keeps_its_secret_in_step(backend: Backend) {
     // The router does not answer: the user is not changed either.
     f.mock.set_fault(Fault::Silent);
     let blocked = f
-        .send(
-            Method::PUT,
+        .put(
             &user_path,
-            Some(
-                json!({"username": "carol2", "service_type": "pppoe", "package_id": p50,
+            json!({"username": "carol2", "service_type": "pppoe", "package_id": p50,
                 "status": "disabled"}),
-            ),
         )
         .await;
     assert_error(&blocked, 504, "router_timeout");
@@ -828,10 +722,9 @@ async fn a_pppoe_network_user_keeps_its_secret_in_step(backend: Backend) {
         .unwrap();
     });
     let failed = f
-        .send(
-            Method::PUT,
+        .put(
             &user_path,
-            Some(json!({"username": "carol3", "service_type": "pppoe", "package_id": p50})),
+            json!({"username": "carol3", "service_type": "pppoe", "package_id": p50}),
         )
         .await;
     racer.await.unwrap();
@@ -913,17 +806,13 @@ async fn pppoe_pages_create_edit_and_delete_on_the_router(backend: Backend) {
 
     // The router is down: nothing saved, the error shown.
     f.mock.set_fault(Fault::Fatal("maintenance".into()));
-    let down = browser
-        .post(
-            "/mikrotik/pppoe",
-            &[
-                ("router_id", &router_id),
-                ("username", "erin"),
-                ("password", PPP_PASSWORD),
-                ("service", "pppoe"),
-            ],
-        )
-        .await;
+    let erin = [
+        ("router_id", router_id.as_str()),
+        ("username", "erin"),
+        ("password", PPP_PASSWORD),
+        ("service", "pppoe"),
+    ];
+    let down = browser.post("/mikrotik/pppoe", &erin).await;
     assert_eq!(down.status, 502);
     assert!(down
         .text()
@@ -935,14 +824,7 @@ async fn pppoe_pages_create_edit_and_delete_on_the_router(backend: Backend) {
     let created = browser
         .post(
             "/mikrotik/pppoe",
-            &[
-                ("router_id", &router_id),
-                ("username", "erin"),
-                ("password", PPP_PASSWORD),
-                ("service", "pppoe"),
-                ("profile", "home-20m"),
-                ("disabled", "on"),
-            ],
+            &with(&erin, &[("profile", "home-20m"), ("disabled", "on")]),
         )
         .await;
     assert_eq!(created.status, 303, "{}", created.text());
@@ -961,15 +843,7 @@ async fn pppoe_pages_create_edit_and_delete_on_the_router(backend: Backend) {
     f.router_command("/ppp/secret/add", &[("name", "frank"), ("password", "x")])
         .await;
     let duplicate = browser
-        .post(
-            "/mikrotik/pppoe",
-            &[
-                ("router_id", &router_id),
-                ("username", "frank"),
-                ("password", PPP_PASSWORD),
-                ("service", "pppoe"),
-            ],
-        )
+        .post("/mikrotik/pppoe", &with(&erin, &[("username", "frank")]))
         .await;
     assert_eq!(duplicate.status, 409);
     assert!(duplicate
@@ -1025,41 +899,29 @@ async fn pppoe_changes_reuse_one_login_per_router(backend: Backend) {
     let mut change = f.alice();
     change["profile"] = json!("home-50m");
     let updated = f
-        .send(
-            Method::PUT,
-            &format!("/api/v1/mikrotik/pppoe-users/{alice}"),
-            Some(change),
-        )
+        .put(&format!("/api/v1/mikrotik/pppoe-users/{alice}"), change)
         .await;
     assert_eq!(updated.status, 200, "{}", updated.text());
     let bob_id = bob.json()["id"].as_i64().unwrap();
     let deleted = f
-        .send(
-            Method::DELETE,
-            &format!("/api/v1/mikrotik/pppoe-users/{bob_id}"),
-            None,
-        )
+        .delete(&format!("/api/v1/mikrotik/pppoe-users/{bob_id}"))
         .await;
     assert_eq!(deleted.status, 204, "{}", deleted.text());
 
     // A network user's change reaches its secret over the same connection.
     let package = f
-        .send(
-            Method::POST,
+        .post(
             "/api/v1/packages",
-            Some(
-                json!({"name": "home-20", "download_rate": "20M", "upload_rate": "5M",
+            json!({"name": "home-20", "download_rate": "20M", "upload_rate": "5M",
                 "radius_group": "home-20", "mikrotik_profile": "home-20m"}),
-            ),
         )
         .await;
     let package_id = package.json()["id"].clone();
     let user = f
-        .send(
-            Method::POST,
+        .post(
             "/api/v1/users",
-            Some(json!({"username": "carol", "password": "User-pass-123",
-                "service_type": "pppoe", "package_id": package_id})),
+            json!({"username": "carol", "password": "User-pass-123",
+                "service_type": "pppoe", "package_id": package_id}),
         )
         .await;
     let user_id = user.json()["id"].as_i64().unwrap();
@@ -1068,11 +930,10 @@ async fn pppoe_changes_reuse_one_login_per_router(backend: Backend) {
         .await;
     assert_eq!(linked.status, 201, "{}", linked.text());
     let suspended = f
-        .send(
-            Method::PUT,
+        .put(
             &format!("/api/v1/users/{user_id}"),
-            Some(json!({"username": "carol", "service_type": "pppoe",
-                "package_id": package_id, "status": "suspended"})),
+            json!({"username": "carol", "service_type": "pppoe",
+                "package_id": package_id, "status": "suspended"}),
         )
         .await;
     assert_eq!(suspended.status, 200, "{}", suspended.text());
@@ -1135,17 +996,9 @@ async fn a_failing_router_is_backed_off_not_hammered(backend: Backend) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         listener.local_addr().unwrap()
     };
-    let router = f
-        .send(
-            Method::POST,
-            "/api/v1/mikrotik/routers",
-            Some(json!({"name": "edge-9", "ip_address": "127.0.0.1",
-                "api_port": closed.port(), "username": ROUTER_USER,
-                "password": ROUTER_PASSWORD})),
-        )
+    let edge = f
+        .add_router("edge-9", closed, ROUTER_USER, ROUTER_PASSWORD)
         .await;
-    assert_eq!(router.status, 201, "{}", router.text());
-    let edge = router.json()["id"].as_i64().unwrap();
     let mut carol = f.alice();
     carol["router_id"] = json!(edge);
     carol["username"] = json!("carol");
@@ -1159,14 +1012,7 @@ async fn a_failing_router_is_backed_off_not_hammered(backend: Backend) {
         "{error}"
     );
     let second = f.create(carol).await;
-    let error = assert_error(&second, 502, "router_unreachable");
-    assert!(
-        error["message"]
-            .as_str()
-            .unwrap()
-            .contains("not tried again"),
-        "{error}"
-    );
+    assert_error_says(&second, 502, "router_unreachable", "not tried again");
     assert!(f.rows().await.is_empty());
 
     // A successful "Test connection" ends the back-off (as saving the

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::{Method, Request};
+use axum::http::Request;
 use chrono::Utc;
 use ispd::audit::entities::audit_log;
 use ispd::crypto::AppKey;
@@ -24,7 +24,7 @@ use sea_orm::{
 };
 use serde_json::Value;
 
-use crate::helpers::{ispd_command, Backend, TestApp, TestBrowser, TestDb, TestResponse};
+use crate::helpers::{ispd_command, Backend, TestApp, TestDb};
 
 const USER: &str = "api";
 const PASSWORD: &str = "router-pass=1";
@@ -477,8 +477,12 @@ async fn a_session_key_reused_after_a_reboot_starts_a_new_row(backend: Backend) 
 }
 crate::on_every_backend!(a_session_key_reused_after_a_reboot_starts_a_new_row);
 
-async fn call(app: &TestApp, method: Method, path: &str, token: &str) -> TestResponse {
-    app.api(method, path, token, None).await
+/// A mock router with two sessions, alice's and bob's; and alice's id.
+async fn two_sessions() -> (MockRouter, String) {
+    let mock = MockRouter::start(USER, PASSWORD).await.unwrap();
+    let alice = mock.login_session("alice", "100.64.0.10", "AA:BB:CC:DD:EE:01");
+    mock.login_session("bob", "100.64.0.11", "AA:BB:CC:DD:EE:02");
+    (mock, alice)
 }
 
 fn router_entry<'a>(body: &'a Value, name: &str) -> &'a Value {
@@ -495,14 +499,12 @@ async fn the_live_list_shows_every_router_with_its_state(backend: Backend) {
         return;
     };
     let (db, key) = (app.db(), &app.state.app_key);
-    let mock = MockRouter::start(USER, PASSWORD).await.unwrap();
-    mock.login_session("alice", "100.64.0.10", "AA:BB:CC:DD:EE:01");
-    mock.login_session("bob", "100.64.0.11", "AA:BB:CC:DD:EE:02");
+    let (mock, _) = two_sessions().await;
     let live = add_router(db, key, "alive", mock.addr(), PASSWORD).await;
     add_router(db, key, "dead", dead_address().await, PASSWORD).await;
     let viewer = app.create_token(Role::Viewer).await;
 
-    let response = call(&app, Method::GET, "/api/v1/mikrotik/sessions", &viewer).await;
+    let response = app.get_as("/api/v1/mikrotik/sessions", &viewer).await;
     assert_eq!(response.status, 200, "{}", response.text());
     let body = response.json();
     assert_eq!(body["total"], 2);
@@ -526,14 +528,13 @@ async fn the_live_list_shows_every_router_with_its_state(backend: Backend) {
 
     // A second reading a second later has rates (the mock sends ~40 Mbit/s down).
     tokio::time::sleep(Duration::from_millis(1_100)).await;
-    let body = call(
-        &app,
-        Method::GET,
-        &format!("/api/v1/mikrotik/sessions?router_id={}&q=ALI", live.id),
-        &viewer,
-    )
-    .await
-    .json();
+    let body = app
+        .get_as(
+            &format!("/api/v1/mikrotik/sessions?router_id={}&q=ALI", live.id),
+            &viewer,
+        )
+        .await
+        .json();
     assert_eq!(body["routers"].as_array().unwrap().len(), 1);
     assert_eq!(body["total"], 1);
     let alice = &body["routers"][0]["sessions"][0];
@@ -541,21 +542,13 @@ async fn the_live_list_shows_every_router_with_its_state(backend: Backend) {
     assert!((20_000_000..80_000_000).contains(&down), "{down} bit/s");
     assert_eq!(mock.logins(), 1, "both readings on one pooled login");
 
-    let missing = call(
-        &app,
-        Method::GET,
-        "/api/v1/mikrotik/sessions?router_id=999",
-        &viewer,
-    )
-    .await;
+    let missing = app
+        .get_as("/api/v1/mikrotik/sessions?router_id=999", &viewer)
+        .await;
     assert_eq!(missing.status, 404, "{}", missing.text());
-    let bad = call(
-        &app,
-        Method::GET,
-        "/api/v1/mikrotik/sessions?router_id=x",
-        &viewer,
-    )
-    .await;
+    let bad = app
+        .get_as("/api/v1/mikrotik/sessions?router_id=x", &viewer)
+        .await;
     assert_eq!(bad.status, 422);
     assert!(bad.json()["error"]["fields"]["router_id"].is_string());
     let anonymous = app.get("/api/v1/mikrotik/sessions").await;
@@ -568,9 +561,7 @@ async fn disconnect_through_the_api_removes_the_session_on_the_router(backend: B
         return;
     };
     let (db, key) = (app.db(), &app.state.app_key);
-    let mock = MockRouter::start(USER, PASSWORD).await.unwrap();
-    let alice = mock.login_session("alice", "100.64.0.10", "AA:BB:CC:DD:EE:01");
-    mock.login_session("bob", "100.64.0.11", "AA:BB:CC:DD:EE:02");
+    let (mock, alice) = two_sessions().await;
     let router = add_router(db, key, "core", mock.addr(), PASSWORD).await;
     sessions::sync_sessions(db, &app.state.router_pool, SyncOptions::default())
         .await
@@ -583,11 +574,11 @@ async fn disconnect_through_the_api_removes_the_session_on_the_router(backend: B
         alice.trim_start_matches('*')
     );
 
-    let refused = call(&app, Method::POST, &path, &viewer).await;
+    let refused = app.post_empty_as(&path, &viewer).await;
     assert_eq!(refused.status, 403);
     assert_eq!(mock.rows("/ppp/active").len(), 2);
 
-    let response = call(&app, Method::POST, &path, &operator).await;
+    let response = app.post_empty_as(&path, &operator).await;
     assert_eq!(response.status, 200, "{}", response.text());
     let body = response.json();
     assert_eq!(body["disconnected"]["username"], "alice");
@@ -613,34 +604,25 @@ async fn disconnect_through_the_api_removes_the_session_on_the_router(backend: B
     assert_eq!(audit.len(), 1);
     assert!(audit[0].details.as_deref().unwrap().contains("alice"));
 
-    let again = call(&app, Method::POST, &path, &operator).await;
+    let again = app.post_empty_as(&path, &operator).await;
     assert_eq!(again.status, 404, "{}", again.text());
-    let junk = call(
-        &app,
-        Method::POST,
-        "/api/v1/mikrotik/sessions/abc/disconnect",
-        &operator,
-    )
-    .await;
+    let junk = app
+        .post_empty_as("/api/v1/mikrotik/sessions/abc/disconnect", &operator)
+        .await;
     assert_eq!(junk.status, 422, "{}", junk.text());
-    let no_router = call(
-        &app,
-        Method::POST,
-        "/api/v1/mikrotik/sessions/999-1/disconnect",
-        &operator,
-    )
-    .await;
+    let no_router = app
+        .post_empty_as("/api/v1/mikrotik/sessions/999-1/disconnect", &operator)
+        .await;
     assert_eq!(no_router.status, 404);
 
     // A router that cannot be reached: 502 with the router's name.
     let dead = add_router(db, key, "dead", dead_address().await, PASSWORD).await;
-    let unreachable = call(
-        &app,
-        Method::POST,
-        &format!("/api/v1/mikrotik/sessions/{}-1/disconnect", dead.id),
-        &operator,
-    )
-    .await;
+    let unreachable = app
+        .post_empty_as(
+            &format!("/api/v1/mikrotik/sessions/{}-1/disconnect", dead.id),
+            &operator,
+        )
+        .await;
     assert_eq!(unreachable.status, 502, "{}", unreachable.text());
     assert_eq!(unreachable.json()["error"]["code"], "router_unreachable");
 }
@@ -651,15 +633,11 @@ async fn the_live_page_refreshes_itself_and_shows_buttons_by_role(backend: Backe
         return;
     };
     let (db, key) = (app.db(), &app.state.app_key);
-    let mock = MockRouter::start(USER, PASSWORD).await.unwrap();
-    let alice = mock.login_session("alice", "100.64.0.10", "AA:BB:CC:DD:EE:01");
-    mock.login_session("bob", "100.64.0.11", "AA:BB:CC:DD:EE:02");
+    let (mock, alice) = two_sessions().await;
     let router = add_router(db, key, "core", mock.addr(), PASSWORD).await;
     add_router(db, key, "dead", dead_address().await, PASSWORD).await;
 
-    let password = app.create_staff("watcher", Role::Viewer).await;
-    let mut viewer = TestBrowser::new(&app);
-    viewer.sign_in("watcher", &password).await;
+    let mut viewer = app.signed_in("watcher", Role::Viewer).await;
     let page = viewer.get("/mikrotik/sessions").await;
     assert_eq!(page.status, 200);
     let html = page.text();
@@ -699,9 +677,7 @@ async fn the_live_page_refreshes_itself_and_shows_buttons_by_role(backend: Backe
     assert!(text.contains("AA:BB:CC:DD:EE:02") && !text.contains("AA:BB:CC:DD:EE:01"));
     assert_eq!(fragment.header("vary"), Some("HX-Request"));
 
-    let password = app.create_staff("noc", Role::Operator).await;
-    let mut operator = TestBrowser::new(&app);
-    operator.sign_in("noc", &password).await;
+    let mut operator = app.signed_in("noc", Role::Operator).await;
     let html = operator.get("/mikrotik/sessions").await.text();
     assert!(html.contains(">Disconnect<"));
     assert!(html.contains("data-confirm=\"Disconnect alice from core?"));
@@ -730,15 +706,9 @@ async fn the_live_page_refreshes_itself_and_shows_buttons_by_role(backend: Backe
 crate::on_every_backend!(the_live_page_refreshes_itself_and_shows_buttons_by_role);
 
 async fn sync_sessions_from_the_command_line(backend: Backend) {
-    let (Some(main), Some(radius)) = (TestDb::fresh(backend).await, TestDb::fresh(backend).await)
-    else {
+    let Some((main, radius)) = TestDb::migrated_pair(backend).await else {
         return;
     };
-    let databases = ispd::db::Databases {
-        main: main.conn.clone(),
-        radius: radius.conn.clone(),
-    };
-    databases.migrate().await.unwrap();
     let key = AppKey::generate();
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &'static [&'static str]| {

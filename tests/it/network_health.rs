@@ -10,7 +10,7 @@ use ispd::staff::Role;
 use sea_orm::EntityTrait;
 use serde_json::Value;
 
-use crate::helpers::{ispd_command, Backend, TestApp, TestBrowser, TestDb};
+use crate::helpers::{ispd_command, Backend, TestApp, TestDb};
 use crate::mikrotik_sessions::{add_router, dead_address};
 
 const USER: &str = "api";
@@ -69,15 +69,9 @@ fn find<'a>(report: &'a Value, kind: &str, name: &str) -> &'a Value {
 }
 
 async fn health_check_reports_json_and_exit_codes(backend: Backend) {
-    let (Some(main), Some(radius)) = (TestDb::fresh(backend).await, TestDb::fresh(backend).await)
-    else {
+    let Some((main, radius)) = TestDb::migrated_pair(backend).await else {
         return;
     };
-    let databases = ispd::db::Databases {
-        main: main.conn.clone(),
-        radius: radius.conn.clone(),
-    };
-    databases.migrate().await.unwrap();
     let key = AppKey::generate();
     let mock = MockRouter::start(USER, PASSWORD).await.unwrap();
     let router = add_router(&main.conn, &key, "core", mock.addr(), PASSWORD).await;
@@ -210,9 +204,7 @@ async fn the_dashboard_shows_the_last_health_check(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
         return;
     };
-    let password = app.create_staff("watcher", Role::Viewer).await;
-    let mut browser = TestBrowser::new(&app);
-    browser.sign_in("watcher", &password).await;
+    let mut browser = app.signed_in("watcher", Role::Viewer).await;
     let before = browser.get("/").await.text();
     assert!(before.contains("No health check has run yet"), "{before}");
 

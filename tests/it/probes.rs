@@ -10,8 +10,7 @@
 
 use std::collections::{BTreeSet, VecDeque};
 
-use axum::body::Body;
-use axum::http::{Method, Request};
+use axum::http::Method;
 use ispd::mikrotik::routeros::MockRouter;
 use ispd::staff::Role;
 use sea_orm::EntityTrait;
@@ -31,7 +30,7 @@ const NAS_SECRET: &str = "Nas-Shared-Secret-9d2";
 const MAX_PAGES: usize = 600;
 
 async fn created(app: &TestApp, path: &str, token: &str, body: Value) -> Value {
-    let response = app.api(Method::POST, path, token, Some(body)).await;
+    let response = app.post_as(path, token, body).await;
     assert!(
         response.status.is_success(),
         "POST {path}: {} {}",
@@ -237,7 +236,7 @@ async fn read_every_api_endpoint(app: &TestApp, token: &str) -> Vec<(String, Tes
             concrete.insert(filled);
         }
         for target in concrete {
-            let response = app.api(Method::GET, &target, token, None).await;
+            let response = app.get_as(&target, token).await;
             assert!(
                 !response.status.is_server_error(),
                 "GET {target}: {} {}",
@@ -273,12 +272,7 @@ async fn no_secret_reaches_a_page_an_api_answer_a_csv_export_or_a_log() {
     )
     .await;
     let new_token = issued["token"].as_str().unwrap().to_string();
-    assert_eq!(
-        app.api(Method::GET, "/api/v1/me", &new_token, None)
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.get_as("/api/v1/me", &new_token).await.status, 200);
 
     // The one place a secret may come back: the explicit, audited reveal.
     let revealed = app
@@ -474,9 +468,7 @@ async fn injection_strings_in_searches_and_filters_are_data(backend: Backend) {
             let name = parameter["name"].as_str().unwrap();
             for injection in INJECTIONS {
                 let probe = with_parameter(path, name, injection);
-                let response = app
-                    .api(Method::GET, &probe, &populated.admin_token, None)
-                    .await;
+                let response = app.get_as(&probe, &populated.admin_token).await;
                 assert!(
                     !response.status.is_server_error(),
                     "GET {probe}: {} {}",
@@ -509,15 +501,7 @@ async fn deep_or_huge_json_and_oversized_forms_are_refused() {
     // Nested far beyond serde_json's recursion limit, within the size limit.
     let depth = 20_000;
     let deep = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
-    let response = app
-        .send(
-            Request::post("/api/v1/users")
-                .header("authorization", format!("Bearer {token}"))
-                .header("content-type", "application/json")
-                .body(Body::from(deep))
-                .unwrap(),
-        )
-        .await;
+    let response = app.post_raw_json("/api/v1/users", &token, deep).await;
     assert!(
         response.status == 400 || response.status == 422,
         "{} {}",
@@ -531,15 +515,7 @@ async fn deep_or_huge_json_and_oversized_forms_are_refused() {
         "{{\"username\": \"{}\"}}",
         "a".repeat(ispd::api::MAX_BODY_BYTES * 16)
     );
-    let response = app
-        .send(
-            Request::post("/api/v1/users")
-                .header("authorization", format!("Bearer {token}"))
-                .header("content-type", "application/json")
-                .body(Body::from(huge))
-                .unwrap(),
-        )
-        .await;
+    let response = app.post_raw_json("/api/v1/users", &token, huge).await;
     assert_eq!(response.status, 413, "{}", response.text());
 
     // Many small keys: as many as fit in the limit, an object serde
@@ -549,11 +525,10 @@ async fn deep_or_huge_json_and_oversized_forms_are_refused() {
         .collect::<Vec<_>>()
         .join(",");
     let response = app
-        .api(
-            Method::POST,
+        .post_as(
             "/api/v1/packages",
             &token,
-            Some(serde_json::from_str(&format!("{{{many}}}")).unwrap()),
+            serde_json::from_str(&format!("{{{many}}}")).unwrap(),
         )
         .await;
     assert_eq!(response.status, 422, "{}", response.text());

@@ -11,9 +11,8 @@ use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::Value as Json;
 
-use crate::helpers::{Backend, TestApp, TestBrowser};
+use crate::helpers::{home_20, pppoe_user, Backend, TestApp};
 use ispd::audit::Actor;
-use ispd::crypto::Secret;
 use ispd::ipam::history::{self, AddressHolding, HoldingSource};
 use ispd::ipam::service::{self as ipam, AllocationInput, IpamSettings};
 use ispd::query::PageRequest;
@@ -21,7 +20,7 @@ use ispd::radius::accounting::{
     self, DateRange, OnlineFilter, OnlineSort, StaleSettings, STALE_CAUSE,
 };
 use ispd::staff::Role;
-use ispd::users::service::{self as users, PackageInput, UserInput};
+use ispd::users::service::PackageInput;
 
 const GIB4: i64 = 1 << 32;
 const PASSWORD: &str = "Radius-s3cret pass";
@@ -578,7 +577,7 @@ async fn who_had_an_address_merges_ipam_and_radius(backend: Backend) {
     assert_eq!(response.1["holders"].as_array().unwrap().len(), 1);
 
     // And the page labels each.
-    let mut browser = signed_in(&app, "noc", Role::Viewer).await;
+    let mut browser = app.signed_in("noc", Role::Viewer).await;
     let html = browser.get("/ipam/history?ip=100.64.0.7").await.text();
     let holder = &html[html.find("id=\"holder\"").unwrap()..html.find("id=\"timeline\"").unwrap()];
     assert!(
@@ -599,59 +598,24 @@ async fn get_json(app: &TestApp, token: &str, path: &str) -> (u16, Json) {
 }
 
 async fn send_json(app: &TestApp, token: &str, method: &str, path: &str) -> (u16, Json) {
-    let response = app
-        .send(
-            axum::http::Request::builder()
-                .method(method)
-                .uri(path)
-                .header("authorization", format!("Bearer {token}"))
-                .body(axum::body::Body::empty())
-                .unwrap(),
-        )
-        .await;
+    let method = axum::http::Method::from_bytes(method.as_bytes()).unwrap();
+    let response = app.api(method, path, token, None).await;
     (response.status.as_u16(), response.json())
-}
-
-async fn signed_in<'a>(app: &'a TestApp, name: &str, role: Role) -> TestBrowser<'a> {
-    let password = app.create_staff(name, role).await;
-    let mut browser = TestBrowser::new(app);
-    browser.sign_in(name, &password).await;
-    browser
 }
 
 /// A network user "alice" on a package, synced to RADIUS.
 async fn network_user(app: &TestApp) -> i32 {
-    let package = users::create_package(
-        app.db(),
-        &Actor::system(),
-        &PackageInput {
-            name: "Home 20".into(),
-            download_rate: "20M".into(),
-            upload_rate: "5M".into(),
+    let package = app
+        .create_package(&PackageInput {
             simultaneous_use: Some(1),
-            radius_group: "home-20".into(),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    let user = users::create_user(
-        app.db(),
-        &app.state.app_key,
-        IpamSettings {
-            lock_timeout: StdDuration::from_secs(10),
-        },
-        &Actor::system(),
-        &UserInput {
-            username: "alice".into(),
-            password: Some(Secret::new(PASSWORD)),
-            service_type: "pppoe".into(),
-            package_id: Some(package.id),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+            ..home_20()
+        })
+        .await
+        .unwrap();
+    let user = app
+        .create_user(&pppoe_user("alice", PASSWORD, package.id))
+        .await
+        .unwrap();
     user.id
 }
 
@@ -799,7 +763,7 @@ async fn the_pages_show_sessions_usage_and_empty_states(backend: Backend) {
     ispd::radius::service::sync_user_by_id(app.db(), radius(&app), &app.state.app_key, id)
         .await
         .unwrap();
-    let mut viewer = signed_in(&app, "viewer", Role::Viewer).await;
+    let mut viewer = app.signed_in("viewer", Role::Viewer).await;
 
     // Empty states.
     let online = viewer.get("/radius/online").await;
@@ -951,7 +915,7 @@ async fn the_pages_show_sessions_usage_and_empty_states(backend: Backend) {
     // Operators can close stale sessions from the page; viewers cannot.
     let denied = viewer.post("/radius/close-stale", &[]).await;
     assert_eq!(denied.status, 403);
-    let mut operator = signed_in(&app, "operator", Role::Operator).await;
+    let mut operator = app.signed_in("operator", Role::Operator).await;
     let page = operator.get("/radius/online").await.text();
     assert!(page.contains("Close stale sessions"));
     // Each open session has a Disconnect button that asks first.
@@ -994,18 +958,7 @@ fn the_fixture_days_are_what_the_tests_say() {
 #[tokio::test]
 async fn the_close_stale_command_reports_and_is_idempotent() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        let out = crate::helpers::ispd_command(dir.path())
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "ispd {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let run = |args: &[&str]| crate::helpers::ispd_ok(dir.path(), args, &[]);
     run(&["migrate"]);
     let url = format!(
         "sqlite://{}?mode=rw",

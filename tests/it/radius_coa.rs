@@ -22,11 +22,13 @@ use ispd::radius::nas::NasInput;
 use ispd::staff::Role;
 use migration::{MigratorTrait, RadiusMigrator};
 use sea_orm::{ColumnTrait, QuerySelect};
-use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use serde_json::{json, Value};
 
 use crate::freeradius::{FreeRadius, Settings};
-use crate::helpers::{assert_error, Backend, TestApp, TestBrowser, TestDb, TestResponse};
+use crate::helpers::{
+    assert_error, assert_error_says, ApiFixture, Backend, TestApp, TestDb, TestResponse,
+};
 
 const SECRET: &str = "nas-shared-secret";
 
@@ -86,12 +88,8 @@ async fn register_nas(app: &TestApp, nasname: &str, port: u16, secret: &str) {
 
 /// The audit entries of one action, oldest first, with their details.
 async fn attempts(app: &TestApp, action: &str) -> Vec<(audit_log::Model, Value)> {
-    audit_log::Entity::find()
-        .filter(audit_log::Column::Action.eq(action))
-        .order_by_asc(audit_log::Column::Id)
-        .all(app.db())
+    app.audit_entries(action)
         .await
-        .unwrap()
         .into_iter()
         .map(|entry| {
             let details = serde_json::from_str(entry.details.as_deref().unwrap()).unwrap();
@@ -268,14 +266,7 @@ async fn a_closed_port_is_unreachable_502(backend: Backend) {
         Some(json!({"rate_limit": "5M/20M"})),
     )
     .await;
-    let error = assert_error(&response, 502, "nas_unreachable");
-    assert!(
-        error["message"]
-            .as_str()
-            .unwrap()
-            .contains("port unreachable"),
-        "{error}"
-    );
+    assert_error_says(&response, 502, "nas_unreachable", "port unreachable");
     let entries = attempts(&app, "radius_session.coa").await;
     assert_eq!(entries.len(), 1, "no retransmission to a refusing host");
     assert_eq!(entries[0].1["outcome"], "unreachable");
@@ -284,11 +275,9 @@ async fn a_closed_port_is_unreachable_502(backend: Backend) {
 crate::on_every_backend!(a_closed_port_is_unreachable_502);
 
 async fn sessions_that_cannot_be_targeted_are_refused_before_sending(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
+    let Some(ApiFixture { app, op, viewer }) = ApiFixture::spawn(backend).await else {
         return;
     };
-    let op = app.create_token(Role::Operator).await;
-    let viewer = app.create_token(Role::Viewer).await;
     let path = |id: i64, action: &str| format!("/api/v1/radius/sessions/{id}/{action}");
 
     let missing = call(&app, &path(987654, "disconnect"), &op, None).await;
@@ -297,8 +286,7 @@ async fn sessions_that_cannot_be_targeted_are_refused_before_sending(backend: Ba
     let unregistered =
         open_session(&app.state.db.radius, "81a00003", "carol", "192.0.2.77", "").await;
     let response = call(&app, &path(unregistered, "disconnect"), &op, None).await;
-    let error = assert_error(&response, 409, "nas_not_registered");
-    assert!(error["message"].as_str().unwrap().contains("192.0.2.77"));
+    assert_error_says(&response, 409, "nas_not_registered", "192.0.2.77");
 
     register_nas(&app, "192.0.2.77", 3799, SECRET).await;
     app.state
@@ -352,9 +340,7 @@ async fn the_page_action_reports_with_a_flash_or_an_htmx_fragment(backend: Backe
         nas
     };
     let id = open_session(&app.state.db.radius, "81a00005", "dave", "127.0.0.1", "").await;
-    let password = app.create_staff("noc", Role::Operator).await;
-    let mut op = TestBrowser::new(&app);
-    op.sign_in("noc", &password).await;
+    let mut op = app.signed_in("noc", Role::Operator).await;
     op.get("/radius/nas").await;
 
     let action = format!("/radius/sessions/{id}/disconnect");
@@ -403,9 +389,7 @@ async fn the_page_action_reports_with_a_flash_or_an_htmx_fragment(backend: Backe
     assert_eq!(before, 3);
 
     // Viewers may not.
-    let password = app.create_staff("watcher", Role::Viewer).await;
-    let mut viewer = TestBrowser::new(&app);
-    viewer.sign_in("watcher", &password).await;
+    let mut viewer = app.signed_in("watcher", Role::Viewer).await;
     let refused = viewer.post(&action, &[]).await;
     assert_eq!(refused.status, 403);
 }

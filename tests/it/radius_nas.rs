@@ -4,16 +4,18 @@
 //! FreeRADIUS but never appears in an answer, a page, a CSV or the audit log.
 
 use axum::http::Method;
-use ispd::audit::entities::audit_log;
 use ispd::audit::Actor;
 use ispd::crypto::Secret;
 use ispd::radius::entities::nas;
 use ispd::radius::nas::{NasError, NasInput};
 use ispd::staff::Role;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::EntityTrait;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, Backend, TestApp, TestBrowser, TestResponse};
+use crate::helpers::{
+    assert_created, assert_error, assert_error_says, assert_inline, with, ApiFixture, Backend,
+    TestApp, TestResponse,
+};
 
 const SECRET: &str = "Sh4red-secret-for-nas";
 const NEW_SECRET: &str = "An0ther-shared-secret";
@@ -32,15 +34,6 @@ fn nas_body(nasname: &str) -> Value {
            "description": "Core BRAS"})
 }
 
-async fn audit_entries(app: &TestApp, action: &str) -> Vec<audit_log::Model> {
-    audit_log::Entity::find()
-        .filter(audit_log::Column::Action.eq(action))
-        .order_by_asc(audit_log::Column::Id)
-        .all(app.db())
-        .await
-        .unwrap()
-}
-
 async fn stored(app: &TestApp, id: i64) -> Option<nas::Model> {
     nas::Entity::find_by_id(id as i32)
         .one(&app.state.db.radius)
@@ -49,67 +42,41 @@ async fn stored(app: &TestApp, id: i64) -> Option<nas::Model> {
 }
 
 async fn nas_entries_are_created_read_listed_changed_and_deleted_through_the_api(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
+    let Some((app, op)) = TestApp::with_token(backend, Role::Operator).await else {
         return;
     };
-    let op = app.create_token(Role::Operator).await;
 
-    let created = app
-        .api(
-            Method::POST,
-            "/api/v1/nas",
-            &op,
-            Some(nas_body("192.0.2.1")),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.text());
+    let created = app.post_as("/api/v1/nas", &op, nas_body("192.0.2.1")).await;
+    let (body, id) = assert_created(&created, "/api/v1/nas");
     assert_no_secret(&created);
-    let body = created.json();
-    let id = body["id"].as_i64().unwrap();
-    assert_eq!(
-        created.header("location"),
-        Some(format!("/api/v1/nas/{id}").as_str())
-    );
     assert_eq!(body["nasname"], "192.0.2.1");
     assert_eq!(body["type"], "mikrotik");
     assert_eq!(body["coa_port"], 3799);
     // FreeRADIUS reads the secret as stored: it is there, in clear.
     assert_eq!(stored(&app, id).await.unwrap().secret, SECRET);
 
-    let got = app
-        .api(Method::GET, &format!("/api/v1/nas/{id}"), &op, None)
-        .await;
+    let got = app.get_as(&format!("/api/v1/nas/{id}"), &op).await;
     assert_eq!(got.status, 200);
     assert_no_secret(&got);
     assert_eq!(got.json()["shortname"], "bras-1");
 
-    app.api(
-        Method::POST,
-        "/api/v1/nas",
-        &op,
-        Some(nas_body("nas2.example.net")),
-    )
-    .await;
-    let listed = app
-        .api(Method::GET, "/api/v1/nas?q=EXAMPLE", &op, None)
+    app.post_as("/api/v1/nas", &op, nas_body("nas2.example.net"))
         .await;
+    let listed = app.get_as("/api/v1/nas?q=EXAMPLE", &op).await;
     assert_eq!(listed.status, 200);
     assert_no_secret(&listed);
     assert_eq!(listed.json()["meta"]["total"], 1);
     assert_eq!(listed.json()["data"][0]["nasname"], "nas2.example.net");
-    let sorted = app
-        .api(Method::GET, "/api/v1/nas?sort=-nasname", &op, None)
-        .await;
+    let sorted = app.get_as("/api/v1/nas?sort=-nasname", &op).await;
     assert_eq!(sorted.json()["data"][0]["nasname"], "nas2.example.net");
     assert_eq!(sorted.json()["data"][1]["nasname"], "192.0.2.1");
 
     // Without a secret, an update keeps the stored one.
     let changed = app
-        .api(
-            Method::PUT,
+        .put_as(
             &format!("/api/v1/nas/{id}"),
             &op,
-            Some(json!({"nasname": "192.0.2.1", "type": "cisco", "ports": 1700})),
+            json!({"nasname": "192.0.2.1", "type": "cisco", "ports": 1700}),
         )
         .await;
     assert_eq!(changed.status, 200, "{}", changed.text());
@@ -129,31 +96,26 @@ async fn nas_entries_are_created_read_listed_changed_and_deleted_through_the_api
     assert_eq!(stored(&app, id).await.unwrap().secret, SECRET);
 
     let rekeyed = app
-        .api(
-            Method::PUT,
+        .put_as(
             &format!("/api/v1/nas/{id}"),
             &op,
-            Some(json!({"nasname": "192.0.2.1", "secret": NEW_SECRET})),
+            json!({"nasname": "192.0.2.1", "secret": NEW_SECRET}),
         )
         .await;
     assert_eq!(rekeyed.status, 200, "{}", rekeyed.text());
     assert_no_secret(&rekeyed);
     assert_eq!(stored(&app, id).await.unwrap().secret, NEW_SECRET);
 
-    let deleted = app
-        .api(Method::DELETE, &format!("/api/v1/nas/{id}"), &op, None)
-        .await;
+    let deleted = app.delete_as(&format!("/api/v1/nas/{id}"), &op).await;
     assert_eq!(deleted.status, 204);
     assert!(stored(&app, id).await.is_none());
-    let gone = app
-        .api(Method::GET, &format!("/api/v1/nas/{id}"), &op, None)
-        .await;
+    let gone = app.get_as(&format!("/api/v1/nas/{id}"), &op).await;
     assert_error(&gone, 404, "not_found");
 
     // Every change is audited, without the secret.
-    let creates = audit_entries(&app, "nas.create").await;
-    let updates = audit_entries(&app, "nas.update").await;
-    let deletes = audit_entries(&app, "nas.delete").await;
+    let creates = app.audit_entries("nas.create").await;
+    let updates = app.audit_entries("nas.update").await;
+    let deletes = app.audit_entries("nas.delete").await;
     assert_eq!((creates.len(), updates.len(), deletes.len()), (2, 2, 1));
     assert_eq!(
         creates[0].entity_id.as_deref(),
@@ -179,25 +141,17 @@ crate::on_every_backend!(nas_entries_are_created_read_listed_changed_and_deleted
 /// nasname without the secret again is a 422 that says why, and nothing
 /// changes.
 async fn a_nas_moved_to_a_new_address_needs_its_secret_again(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
+    let Some((app, op)) = TestApp::with_token(backend, Role::Operator).await else {
         return;
     };
-    let op = app.create_token(Role::Operator).await;
-    let created = app
-        .api(
-            Method::POST,
-            "/api/v1/nas",
-            &op,
-            Some(nas_body("192.0.2.1")),
-        )
-        .await;
+    let created = app.post_as("/api/v1/nas", &op, nas_body("192.0.2.1")).await;
     let id = created.json()["id"].as_i64().unwrap();
     let path = format!("/api/v1/nas/{id}");
     for body in [
         json!({"nasname": "192.0.2.99"}),
         json!({"nasname": "nas.example.net", "secret": ""}),
     ] {
-        let refused = app.api(Method::PUT, &path, &op, Some(body)).await;
+        let refused = app.put_as(&path, &op, body).await;
         let error = assert_error(&refused, 422, "validation_failed");
         let message = error["fields"]["secret"].as_str().unwrap_or_default();
         assert!(
@@ -213,11 +167,10 @@ async fn a_nas_moved_to_a_new_address_needs_its_secret_again(backend: Backend) {
     );
 
     let moved = app
-        .api(
-            Method::PUT,
+        .put_as(
             &path,
             &op,
-            Some(json!({"nasname": "192.0.2.99", "secret": NEW_SECRET})),
+            json!({"nasname": "192.0.2.99", "secret": NEW_SECRET}),
         )
         .await;
     assert_eq!(moved.status, 200, "{}", moved.text());
@@ -230,10 +183,9 @@ async fn a_nas_moved_to_a_new_address_needs_its_secret_again(backend: Backend) {
 crate::on_every_backend!(a_nas_moved_to_a_new_address_needs_its_secret_again);
 
 async fn invalid_nas_fields_are_422_naming_each_field(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
+    let Some((app, op)) = TestApp::with_token(backend, Role::Operator).await else {
         return;
     };
-    let op = app.create_token(Role::Operator).await;
     let cases: &[(Value, &str, &str)] = &[
         (
             json!({"nasname": "10.0.0.300", "secret": SECRET}),
@@ -303,9 +255,7 @@ async fn invalid_nas_fields_are_422_naming_each_field(backend: Backend) {
         ),
     ];
     for (body, field, part) in cases {
-        let response = app
-            .api(Method::POST, "/api/v1/nas", &op, Some(body.clone()))
-            .await;
+        let response = app.post_as("/api/v1/nas", &op, body.clone()).await;
         let error = assert_error(&response, 422, "validation_failed");
         let message = error["fields"][*field]
             .as_str()
@@ -318,17 +268,14 @@ async fn invalid_nas_fields_are_422_naming_each_field(backend: Backend) {
     }
     // A body of the wrong shape names the field too.
     let wrong = app
-        .api(
-            Method::POST,
+        .post_as(
             "/api/v1/nas",
             &op,
-            Some(json!({"nasname": "10.0.0.1", "secret": SECRET, "ports": "many"})),
+            json!({"nasname": "10.0.0.1", "secret": SECRET, "ports": "many"}),
         )
         .await;
     assert_error(&wrong, 422, "validation_failed");
-    let bad_sort = app
-        .api(Method::GET, "/api/v1/nas?sort=secret", &op, None)
-        .await;
+    let bad_sort = app.get_as("/api/v1/nas?sort=secret", &op).await;
     assert_error(&bad_sort, 422, "validation_failed");
     assert!(nas::Entity::find()
         .all(&app.state.db.radius)
@@ -339,59 +286,35 @@ async fn invalid_nas_fields_are_422_naming_each_field(backend: Backend) {
 crate::on_every_backend!(invalid_nas_fields_are_422_naming_each_field);
 
 async fn a_duplicate_nasname_is_a_409(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
+    let Some((app, op)) = TestApp::with_token(backend, Role::Operator).await else {
         return;
     };
-    let op = app.create_token(Role::Operator).await;
     let first = app
-        .api(
-            Method::POST,
-            "/api/v1/nas",
-            &op,
-            Some(nas_body("nas1.example.net")),
-        )
+        .post_as("/api/v1/nas", &op, nas_body("nas1.example.net"))
         .await;
     assert_eq!(first.status, 201, "{}", first.text());
     // Host names are compared without regard to case.
     let again = app
-        .api(
-            Method::POST,
-            "/api/v1/nas",
-            &op,
-            Some(nas_body("NAS1.Example.net")),
-        )
+        .post_as("/api/v1/nas", &op, nas_body("NAS1.Example.net"))
         .await;
-    let error = assert_error(&again, 409, "nas_exists");
-    assert!(error["message"]
-        .as_str()
-        .unwrap()
-        .contains("nas1.example.net"));
+    assert_error_says(&again, 409, "nas_exists", "nas1.example.net");
 
-    let second = app
-        .api(
-            Method::POST,
-            "/api/v1/nas",
-            &op,
-            Some(nas_body("192.0.2.2")),
-        )
-        .await;
+    let second = app.post_as("/api/v1/nas", &op, nas_body("192.0.2.2")).await;
     let second_id = second.json()["id"].as_i64().unwrap();
     let renamed = app
-        .api(
-            Method::PUT,
+        .put_as(
             &format!("/api/v1/nas/{second_id}"),
             &op,
-            Some(json!({"nasname": "nas1.example.net"})),
+            json!({"nasname": "nas1.example.net"}),
         )
         .await;
     assert_error(&renamed, 409, "nas_exists");
     // Keeping its own name is no conflict.
     let same = app
-        .api(
-            Method::PUT,
+        .put_as(
             &format!("/api/v1/nas/{second_id}"),
             &op,
-            Some(json!({"nasname": "192.0.2.2"})),
+            json!({"nasname": "192.0.2.2"}),
         )
         .await;
     assert_eq!(same.status, 200, "{}", same.text());
@@ -407,21 +330,12 @@ async fn a_duplicate_nasname_is_a_409(backend: Backend) {
 crate::on_every_backend!(a_duplicate_nasname_is_a_409);
 
 async fn viewers_read_nas_entries_but_cannot_change_them(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
+    let Some(ApiFixture { app, op, viewer }) = ApiFixture::spawn(backend).await else {
         return;
     };
-    let op = app.create_token(Role::Operator).await;
-    let viewer = app.create_token(Role::Viewer).await;
-    let created = app
-        .api(
-            Method::POST,
-            "/api/v1/nas",
-            &op,
-            Some(nas_body("192.0.2.1")),
-        )
-        .await;
+    let created = app.post_as("/api/v1/nas", &op, nas_body("192.0.2.1")).await;
     let id = created.json()["id"].as_i64().unwrap();
-    let listed = app.api(Method::GET, "/api/v1/nas", &viewer, None).await;
+    let listed = app.get_as("/api/v1/nas", &viewer).await;
     assert_eq!(listed.status, 200);
     assert_no_secret(&listed);
     for (method, path, body) in [
@@ -478,32 +392,15 @@ async fn the_service_validates_writes_and_audits(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(deleted.id, created.id);
-    assert_eq!(audit_entries(&app, "nas.create").await.len(), 1);
-    assert_eq!(audit_entries(&app, "nas.delete").await.len(), 1);
+    assert_eq!(app.audit_entries("nas.create").await.len(), 1);
+    assert_eq!(app.audit_entries("nas.delete").await.len(), 1);
 }
 crate::on_every_backend!(the_service_validates_writes_and_audits);
 
 // ------------------------------------------------------------------ pages
 
-async fn signed_in<'a>(app: &'a TestApp, name: &str, role: Role) -> TestBrowser<'a> {
-    let password = app.create_staff(name, role).await;
-    let mut browser = TestBrowser::new(app);
-    browser.sign_in(name, &password).await;
-    browser
-}
-
-/// The inline message of `field` in the NAS form.
-fn assert_inline(html: &str, field: &str, part: &str) {
-    let marker = format!("id=\"nas-{field}-error\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no inline message for {field}: {html}"));
-    let message = &html[start..start + html[start..].find("</p>").unwrap()];
-    assert!(message.contains(part), "{field}: {message} lacks {part:?}");
-}
-
 fn form<'a>(changes: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-    let mut fields: Vec<(&str, &str)> = [
+    let base = [
         ("nasname", "192.0.2.1"),
         ("shortname", "bras-1"),
         ("type", "mikrotik"),
@@ -512,19 +409,15 @@ fn form<'a>(changes: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
         ("server", ""),
         ("community", ""),
         ("description", "Core BRAS"),
-    ]
-    .into_iter()
-    .filter(|(k, _)| !changes.iter().any(|(c, _)| c == k))
-    .collect();
-    fields.extend_from_slice(changes);
-    fields
+    ];
+    with(&base, changes)
 }
 
 async fn an_operator_manages_nas_entries_through_the_pages(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
         return;
     };
-    let mut op = signed_in(&app, "noc", Role::Operator).await;
+    let mut op = app.signed_in("noc", Role::Operator).await;
     let empty = op.get("/radius/nas").await;
     assert_eq!(empty.status, 200);
     let html = empty.text();
@@ -545,13 +438,13 @@ async fn an_operator_manages_nas_entries_through_the_pages(backend: Backend) {
         .await;
     assert_eq!(invalid.status, 422, "{}", invalid.text());
     let html = invalid.text();
-    assert_inline(&html, "nasname", "neither an IP address");
-    assert_inline(&html, "ports", "not a whole number");
-    assert_inline(&html, "type", "is not a NAS type");
+    assert_inline(&html, "nas", "nasname", "neither an IP address");
+    assert_inline(&html, "nas", "ports", "not a whole number");
+    assert_inline(&html, "nas", "type", "is not a NAS type");
     assert!(!html.contains(SECRET), "the secret echoed back");
     let short = op.post("/radius/nas", &form(&[("secret", "short")])).await;
     assert_eq!(short.status, 422);
-    assert_inline(&short.text(), "secret", "8 to 60");
+    assert_inline(&short.text(), "nas", "secret", "8 to 60");
 
     let created = op.post("/radius/nas", &form(&[])).await;
     assert_eq!(created.status, 303, "{}", created.text());
@@ -570,7 +463,7 @@ async fn an_operator_manages_nas_entries_through_the_pages(backend: Backend) {
         .post("/radius/nas", &form(&[("shortname", "other")]))
         .await;
     assert_eq!(duplicate.status, 409);
-    assert_inline(&duplicate.text(), "nasname", "already exists");
+    assert_inline(&duplicate.text(), "nas", "nasname", "already exists");
 
     // Edit: an empty secret keeps the stored one.
     let saved = op
@@ -581,7 +474,7 @@ async fn an_operator_manages_nas_entries_through_the_pages(backend: Backend) {
     assert_eq!((row.secret.as_str(), row.ports), (SECRET, Some(1700)));
     let bad_edit = op.post(&location, &form(&[("nasname", "")])).await;
     assert_eq!(bad_edit.status, 422);
-    assert_inline(&bad_edit.text(), "nasname", "is required");
+    assert_inline(&bad_edit.text(), "nas", "nasname", "is required");
 
     let list = op.get("/radius/nas?q=bras").await;
     assert!(list.text().contains("192.0.2.1") && list.text().contains("1700"));
@@ -606,9 +499,9 @@ async fn an_operator_manages_nas_entries_through_the_pages(backend: Backend) {
     // Without the CSRF token nothing happens.
     let forged = op.post_raw("/radius/nas", &form(&[])).await;
     assert_eq!(forged.status, 403);
-    assert_eq!(audit_entries(&app, "nas.create").await.len(), 1);
-    assert_eq!(audit_entries(&app, "nas.update").await.len(), 1);
-    assert_eq!(audit_entries(&app, "nas.delete").await.len(), 1);
+    assert_eq!(app.audit_entries("nas.create").await.len(), 1);
+    assert_eq!(app.audit_entries("nas.update").await.len(), 1);
+    assert_eq!(app.audit_entries("nas.delete").await.len(), 1);
 }
 crate::on_every_backend!(an_operator_manages_nas_entries_through_the_pages);
 
@@ -628,7 +521,7 @@ async fn viewers_see_nas_entries_without_change_buttons(backend: Backend) {
     )
     .await
     .unwrap();
-    let mut viewer = signed_in(&app, "watcher", Role::Viewer).await;
+    let mut viewer = app.signed_in("watcher", Role::Viewer).await;
     let list = viewer.get("/radius/nas").await;
     assert_eq!(list.status, 200);
     assert!(list.text().contains("192.0.2.1"));
@@ -650,10 +543,7 @@ crate::on_every_backend!(viewers_see_nas_entries_without_change_buttons);
 async fn the_openapi_document_describes_the_nas_and_session_endpoints() {
     let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
     let token = app.create_token(Role::Viewer).await;
-    let document = app
-        .api(Method::GET, "/api/v1/openapi.json", &token, None)
-        .await
-        .json();
+    let document = app.get_as("/api/v1/openapi.json", &token).await.json();
     let operations = [
         ("/api/v1/nas", "get", None),
         ("/api/v1/nas", "post", Some("NasBody")),

@@ -29,14 +29,11 @@ async fn spawn(backend: Backend) -> Option<Fixture> {
     let app = TestApp::spawn(backend).await?;
     let op = app.create_token(Role::Operator).await;
     let package = app
-        .api(
-            Method::POST,
+        .post_as(
             "/api/v1/packages",
             &op,
-            Some(
-                json!({"name": "Home 20M", "download_rate": "20M", "upload_rate": "5M",
+            json!({"name": "Home 20M", "download_rate": "20M", "upload_rate": "5M",
                     "radius_group": "home-20m"}),
-            ),
         )
         .await;
     assert_eq!(package.status, 201, "{}", package.text());
@@ -143,14 +140,11 @@ async fn syncing_a_user_now_reports_what_changed(backend: Backend) {
 
     let suspended = f
         .app
-        .api(
-            Method::PUT,
+        .put_as(
             &format!("/api/v1/users/{id}"),
             &f.op,
-            Some(
-                json!({"username": "alice", "service_type": "pppoe", "package_id": f.package,
+            json!({"username": "alice", "service_type": "pppoe", "package_id": f.package,
                     "status": "suspended"}),
-            ),
         )
         .await;
     assert_eq!(suspended.status, 200, "{}", suspended.text());
@@ -295,10 +289,7 @@ async fn api_changes_reach_radius_at_once_and_a_refusal_loses_nothing(backend: B
         json!({"username": username, "password": PASSWORD, "service_type": "pppoe",
                 "package_id": f.package})
     };
-    let created = f
-        .app
-        .api(Method::POST, "/api/v1/users", &f.op, Some(create("carol")))
-        .await;
+    let created = f.app.post_as("/api/v1/users", &f.op, create("carol")).await;
     assert_eq!(created.status, 201, "{}", created.text());
     assert_eq!(created.json()["radius_sync_pending"], false);
     let carol = created.json()["id"].as_i64().unwrap();
@@ -306,10 +297,7 @@ async fn api_changes_reach_radius_at_once_and_a_refusal_loses_nothing(backend: B
     assert!(carol_rows >= 1);
 
     f.break_radius(true).await;
-    let saved = f
-        .app
-        .api(Method::POST, "/api/v1/users", &f.op, Some(create("dave")))
-        .await;
+    let saved = f.app.post_as("/api/v1/users", &f.op, create("dave")).await;
     assert_eq!(
         saved.status,
         201,
@@ -319,12 +307,7 @@ async fn api_changes_reach_radius_at_once_and_a_refusal_loses_nothing(backend: B
     assert_eq!(saved.json()["radius_sync_pending"], true);
     let refused = f
         .app
-        .api(
-            Method::DELETE,
-            &format!("/api/v1/users/{carol}"),
-            &f.op,
-            None,
-        )
+        .delete_as(&format!("/api/v1/users/{carol}"), &f.op)
         .await;
     assert_eq!(refused.status, 502, "{}", refused.text());
     assert_eq!(refused.json()["error"]["code"], "radius_unavailable");
@@ -345,12 +328,7 @@ async fn api_changes_reach_radius_at_once_and_a_refusal_loses_nothing(backend: B
 
     let deleted = f
         .app
-        .api(
-            Method::DELETE,
-            &format!("/api/v1/users/{carol}"),
-            &f.op,
-            None,
-        )
+        .delete_as(&format!("/api/v1/users/{carol}"), &f.op)
         .await;
     assert_eq!(deleted.status, 204, "{}", deleted.text());
     assert_eq!(

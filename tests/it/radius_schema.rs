@@ -177,28 +177,18 @@ async fn radius_entities_read_rows_as_freeradius_writes_them(backend: Backend) {
     )
     .await;
 
-    let session = match backend {
-        Backend::Postgres => {
-            radacct::Entity::find()
-                .from_raw_sql(Statement::from_string(
-                    conn.get_database_backend(),
-                    select_with_inet_as_text(
-                        "radacct",
-                        radacct::Column::iter().map(|c| c.as_str().to_owned()),
-                        &[
-                            "nasipaddress",
-                            "framedipaddress",
-                            "framedipv6address",
-                            "framedipv6prefix",
-                            "delegatedipv6prefix",
-                        ],
-                    ),
-                ))
-                .one(conn)
-                .await
-        }
-        Backend::MySql | Backend::Sqlite => radacct::Entity::find().one(conn).await,
-    }
+    let session = read_one::<radacct::Entity>(
+        backend,
+        conn,
+        &[
+            "nasipaddress",
+            "framedipaddress",
+            "framedipv6address",
+            "framedipv6prefix",
+            "delegatedipv6prefix",
+        ],
+    )
+    .await
     .expect("read radacct")
     .expect("one session");
     assert_eq!(session.acctuniqueid, "c0ffee0123456789");
@@ -220,24 +210,10 @@ async fn radius_entities_read_rows_as_freeradius_writes_them(backend: Backend) {
     );
     assert_eq!(session.class.as_deref(), Some("plan-50"));
 
-    let reload = match backend {
-        Backend::Postgres => {
-            nasreload::Entity::find()
-                .from_raw_sql(Statement::from_string(
-                    conn.get_database_backend(),
-                    select_with_inet_as_text(
-                        "nasreload",
-                        nasreload::Column::iter().map(|c| c.as_str().to_owned()),
-                        &["nasipaddress"],
-                    ),
-                ))
-                .one(conn)
-                .await
-        }
-        Backend::MySql | Backend::Sqlite => nasreload::Entity::find().one(conn).await,
-    }
-    .expect("read nasreload")
-    .expect("one reload");
+    let reload = read_one::<nasreload::Entity>(backend, conn, &["nasipaddress"])
+        .await
+        .expect("read nasreload")
+        .expect("one reload");
     assert_eq!(
         reload,
         nasreload::Model {
@@ -258,6 +234,35 @@ async fn radius_entities_read_rows_as_freeradius_writes_them(backend: Backend) {
     );
 }
 crate::on_every_backend!(radius_entities_read_rows_as_freeradius_writes_them);
+
+/// The first row of `E`'s table; on PostgreSQL its `inet` columns are read
+/// as text.
+async fn read_one<E>(
+    backend: Backend,
+    conn: &DatabaseConnection,
+    inet: &[&str],
+) -> Result<Option<E::Model>, sea_orm::DbErr>
+where
+    E: EntityTrait,
+    E::Column: Iterable,
+{
+    match backend {
+        Backend::Postgres => {
+            E::find()
+                .from_raw_sql(Statement::from_string(
+                    conn.get_database_backend(),
+                    select_with_inet_as_text(
+                        E::default().table_name(),
+                        E::Column::iter().map(|c| c.as_str().to_owned()),
+                        inet,
+                    ),
+                ))
+                .one(conn)
+                .await
+        }
+        Backend::MySql | Backend::Sqlite => E::find().one(conn).await,
+    }
+}
 
 /// `SELECT` of every column, with PostgreSQL `inet` columns printed as text.
 fn select_with_inet_as_text(
@@ -493,6 +498,26 @@ fn get<T: TryGetable>(row: &QueryResult, column: &str) -> T {
         .unwrap_or_else(|e| panic!("reading {column} of an introspection row: {e}"))
 }
 
+/// `table.name`, the name read from the row's column `name_column`.
+fn qualified(row: &QueryResult, name_column: &str) -> String {
+    format!(
+        "{}.{}",
+        get::<String>(row, "table_name"),
+        get::<String>(row, name_column)
+    )
+}
+
+/// A column read from an introspection row, with its type already read.
+fn column(row: &QueryResult, family: String, declared: String) -> Column {
+    Column {
+        position: get(row, "position"),
+        family,
+        declared,
+        nullable: get::<String>(row, "is_nullable") == "YES",
+        default: get(row, "column_default"),
+    }
+}
+
 async fn query(conn: &DatabaseConnection, sql: &str) -> Vec<QueryResult> {
     conn.query_all_raw(Statement::from_string(conn.get_database_backend(), sql))
         .await
@@ -577,18 +602,8 @@ impl Schema {
                 None => data_type,
             };
             self.columns.insert(
-                format!(
-                    "{}.{}",
-                    get::<String>(row, "table_name"),
-                    get::<String>(row, "column_name")
-                ),
-                Column {
-                    position: get(row, "position"),
-                    family: type_family(&declared),
-                    declared,
-                    nullable: get::<String>(row, "is_nullable") == "YES",
-                    default: get(row, "column_default"),
-                },
+                qualified(row, "column_name"),
+                column(row, type_family(&declared), declared),
             );
         }
         let indexes = query(
@@ -616,11 +631,7 @@ impl Schema {
                 detail.push(format!("WHERE {predicate}"));
             }
             self.indexes.insert(
-                format!(
-                    "{}.{}",
-                    get::<String>(row, "table_name"),
-                    get::<String>(row, "index_name")
-                ),
+                qualified(row, "index_name"),
                 Index {
                     columns: get::<String>(row, "columns")
                         .split(',')
@@ -651,18 +662,8 @@ impl Schema {
             let extra: String = get(row, "extra");
             let declared = format!("{column_type} {extra}").trim().to_owned();
             self.columns.insert(
-                format!(
-                    "{}.{}",
-                    get::<String>(row, "table_name"),
-                    get::<String>(row, "column_name")
-                ),
-                Column {
-                    position: get(row, "position"),
-                    family: type_family(&column_type),
-                    declared,
-                    nullable: get::<String>(row, "is_nullable") == "YES",
-                    default: get(row, "column_default"),
-                },
+                qualified(row, "column_name"),
+                column(row, type_family(&column_type), declared),
             );
         }
         let index_columns = query(
@@ -685,11 +686,7 @@ impl Schema {
             };
             let index = self
                 .indexes
-                .entry(format!(
-                    "{}.{}",
-                    get::<String>(row, "table_name"),
-                    get::<String>(row, "index_name")
-                ))
+                .entry(qualified(row, "index_name"))
                 .or_insert_with(|| Index {
                     columns: Vec::new(),
                     unique: get::<i64>(row, "non_unique") == 0,
@@ -713,11 +710,7 @@ impl Schema {
             let declared: String = get(row, "declared");
             let pk: i64 = get(row, "pk");
             self.columns.insert(
-                format!(
-                    "{}.{}",
-                    get::<String>(row, "table_name"),
-                    get::<String>(row, "column_name")
-                ),
+                qualified(row, "column_name"),
                 Column {
                     position: get(row, "position"),
                     family: type_family(&declared),
@@ -745,11 +738,7 @@ impl Schema {
         for row in &index_columns {
             let index = self
                 .indexes
-                .entry(format!(
-                    "{}.{}",
-                    get::<String>(row, "table_name"),
-                    get::<String>(row, "index_name")
-                ))
+                .entry(qualified(row, "index_name"))
                 .or_insert_with(|| Index {
                     columns: Vec::new(),
                     unique: get::<i64>(row, "is_unique") != 0,

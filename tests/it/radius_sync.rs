@@ -5,10 +5,11 @@
 use chrono::{Duration, TimeZone, Utc};
 use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 
-use crate::helpers::{Backend, LogCapture, TestApp};
+use crate::helpers::{
+    home_20, ipam_settings as settings, pppoe_user, Backend, LogCapture, TestApp,
+};
 use ispd::audit::entities::audit_log;
 use ispd::audit::Actor;
-use ispd::crypto::Secret;
 use ispd::radius::service::{
     self as radius, current_group_rows, current_user_rows, AttrRow, GroupRows, Outcome, UserRows,
 };
@@ -19,30 +20,36 @@ const PASSWORD: &str = "Radius-s3cret pass";
 
 fn package_input() -> PackageInput {
     PackageInput {
-        name: "Home 20".into(),
-        download_rate: "20M".into(),
-        upload_rate: "5M".into(),
         session_timeout_secs: Some(86400),
         simultaneous_use: Some(1),
-        radius_group: "home-20".into(),
-        ..Default::default()
+        ..home_20()
     }
 }
 
 fn user_input(username: &str, package_id: i32) -> UserInput {
-    UserInput {
-        username: username.into(),
-        password: Some(Secret::new(PASSWORD)),
-        service_type: "pppoe".into(),
-        package_id: Some(package_id),
-        ..Default::default()
-    }
+    pppoe_user(username, PASSWORD, package_id)
 }
 
-fn settings() -> ispd::ipam::service::IpamSettings {
-    ispd::ipam::service::IpamSettings {
-        lock_timeout: std::time::Duration::from_secs(10),
-    }
+/// A full sync of the app's databases, or with `dry_run` its drift.
+async fn sync_all(app: &TestApp, dry_run: bool) -> radius::SyncReport {
+    radius::sync_all(
+        &app.state.db.main,
+        &app.state.db.radius,
+        &app.state.app_key,
+        dry_run,
+    )
+    .await
+    .unwrap()
+}
+
+/// A report's counts of users: created, updated, removed, unchanged.
+fn counts(report: &radius::SyncReport) -> (u64, u64, u64, u64) {
+    (
+        report.created,
+        report.updated,
+        report.removed,
+        report.unchanged,
+    )
 }
 
 async fn package(app: &TestApp) -> service_package::Model {
@@ -52,15 +59,9 @@ async fn package(app: &TestApp) -> service_package::Model {
 }
 
 async fn user(app: &TestApp, username: &str, package_id: i32) -> network_user::Model {
-    users::create_user(
-        app.db(),
-        &app.state.app_key,
-        settings(),
-        &Actor::system(),
-        &user_input(username, package_id),
-    )
-    .await
-    .expect("create user")
+    app.create_user(&user_input(username, package_id))
+        .await
+        .expect("create user")
 }
 
 async fn reload_user(app: &TestApp, id: i32) -> network_user::Model {
@@ -146,19 +147,8 @@ async fn a_package_and_a_user_sync_to_exactly_the_expected_rows(backend: Backend
         radius::sync_package(radius_db, &p).await.unwrap(),
         Outcome::Unchanged
     );
-    let report = radius::sync_all(&app.state.db.main, radius_db, &app.state.app_key, false)
-        .await
-        .unwrap();
-    assert_eq!(
-        (
-            report.created,
-            report.updated,
-            report.removed,
-            report.unchanged
-        ),
-        (0, 0, 0, 1),
-        "{report}"
-    );
+    let report = sync_all(&app, false).await;
+    assert_eq!(counts(&report), (0, 0, 0, 1), "{report}");
     assert_eq!(report.packages.unchanged, 1);
 }
 crate::on_every_backend!(a_package_and_a_user_sync_to_exactly_the_expected_rows);
@@ -218,33 +208,13 @@ async fn changes_update_the_rows_and_remove_stale_ones(backend: Backend) {
     input.password = None;
     input.status = Some("active".into());
     input.expires_at = Some(Utc::now() - Duration::days(1));
-    users::update_user(
-        app.db(),
-        &app.state.app_key,
-        &app.state.router_pool,
-        settings(),
-        &Actor::system(),
-        u.id,
-        &input,
-    )
-    .await
-    .unwrap();
+    app.update_user(u.id, &input).await.unwrap();
     assert_eq!(sync(&app, u.id).await, Outcome::Updated);
     let rows = current_user_rows(radius_db, "bob").await.unwrap();
     assert!(rows.check.contains(&set("Auth-Type", "Reject")), "{rows:?}");
     // Reactivated for good: accepted again.
     input.expires_at = None;
-    users::update_user(
-        app.db(),
-        &app.state.app_key,
-        &app.state.router_pool,
-        settings(),
-        &Actor::system(),
-        u.id,
-        &input,
-    )
-    .await
-    .unwrap();
+    app.update_user(u.id, &input).await.unwrap();
     assert_eq!(sync(&app, u.id).await, Outcome::Updated);
     assert_eq!(
         current_user_rows(radius_db, "bob").await.unwrap().check,
@@ -261,9 +231,7 @@ async fn changes_update_the_rows_and_remove_stale_ones(backend: Backend) {
         .await
         .unwrap();
     assert!(reload_user(&app, u.id).await.radius_sync_pending);
-    let report = radius::sync_all(&app.state.db.main, radius_db, &app.state.app_key, false)
-        .await
-        .unwrap();
+    let report = sync_all(&app, false).await;
     assert_eq!(report.packages.updated, 1, "{report}");
     assert_eq!(report.unchanged, 1, "{report}");
     assert!(!reload_user(&app, u.id).await.radius_sync_pending);
@@ -327,14 +295,7 @@ async fn a_change_made_during_a_sync_keeps_the_flag(backend: Backend) {
     .unwrap();
     assert!(reload_user(&app, u.id).await.radius_sync_pending);
     // The next full sync settles it.
-    radius::sync_all(
-        &app.state.db.main,
-        &app.state.db.radius,
-        &app.state.app_key,
-        false,
-    )
-    .await
-    .unwrap();
+    sync_all(&app, false).await;
     assert!(!reload_user(&app, u.id).await.radius_sync_pending);
 }
 crate::on_every_backend!(a_change_made_during_a_sync_keeps_the_flag);
@@ -343,7 +304,7 @@ async fn sync_all_removes_deleted_users_and_a_dry_run_writes_nothing(backend: Ba
     let Some(app) = TestApp::spawn(backend).await else {
         return;
     };
-    let (main_db, radius_db, key) = (&app.state.db.main, &app.state.db.radius, &app.state.app_key);
+    let (main_db, radius_db) = (&app.state.db.main, &app.state.db.radius);
     let p = package(&app).await;
     let mut ids = Vec::new();
     for name in ["dave", "erin", "frank"] {
@@ -351,19 +312,8 @@ async fn sync_all_removes_deleted_users_and_a_dry_run_writes_nothing(backend: Ba
     }
 
     // Dry run on an empty RADIUS DB: all drift, nothing written.
-    let report = radius::sync_all(main_db, radius_db, key, true)
-        .await
-        .unwrap();
-    assert_eq!(
-        (
-            report.created,
-            report.updated,
-            report.removed,
-            report.unchanged
-        ),
-        (3, 0, 0, 0),
-        "{report}"
-    );
+    let report = sync_all(&app, true).await;
+    assert_eq!(counts(&report), (3, 0, 0, 0), "{report}");
     assert_eq!(report.packages.created, 1);
     assert!(current_user_rows(radius_db, "dave")
         .await
@@ -375,9 +325,7 @@ async fn sync_all_removes_deleted_users_and_a_dry_run_writes_nothing(backend: Ba
         .is_empty());
     assert!(reload_user(&app, ids[0]).await.radius_sync_pending);
 
-    let report = radius::sync_all(main_db, radius_db, key, false)
-        .await
-        .unwrap();
+    let report = sync_all(&app, false).await;
     assert_eq!((report.created, report.unchanged), (3, 0), "{report}");
     for id in &ids {
         assert!(!reload_user(&app, *id).await.radius_sync_pending);
@@ -400,26 +348,10 @@ async fn sync_all_removes_deleted_users_and_a_dry_run_writes_nothing(backend: Ba
     let mut input = user_input("frank", p.id);
     input.password = None;
     input.status = Some("suspended".into());
-    users::update_user(
-        main_db,
-        key,
-        &app.state.router_pool,
-        settings(),
-        &Actor::system(),
-        ids[2],
-        &input,
-    )
-    .await
-    .unwrap();
+    app.update_user(ids[2], &input).await.unwrap();
 
-    let dry = radius::sync_all(main_db, radius_db, key, true)
-        .await
-        .unwrap();
-    assert_eq!(
-        (dry.created, dry.updated, dry.removed, dry.unchanged),
-        (0, 2, 1, 0),
-        "{dry}"
-    );
+    let dry = sync_all(&app, true).await;
+    assert_eq!(counts(&dry), (0, 2, 1, 0), "{dry}");
     assert_eq!(dry.drift(), 3);
     assert!(
         !current_user_rows(radius_db, "dave")
@@ -430,19 +362,8 @@ async fn sync_all_removes_deleted_users_and_a_dry_run_writes_nothing(backend: Ba
     );
     assert!(reload_user(&app, ids[2]).await.radius_sync_pending);
 
-    let report = radius::sync_all(main_db, radius_db, key, false)
-        .await
-        .unwrap();
-    assert_eq!(
-        (
-            report.created,
-            report.updated,
-            report.removed,
-            report.unchanged
-        ),
-        (0, 2, 1, 0),
-        "{report}"
-    );
+    let report = sync_all(&app, false).await;
+    assert_eq!(counts(&report), (0, 2, 1, 0), "{report}");
     assert!(current_user_rows(radius_db, "dave")
         .await
         .unwrap()
@@ -458,9 +379,7 @@ async fn sync_all_removes_deleted_users_and_a_dry_run_writes_nothing(backend: Ba
         .check
         .contains(&set("Auth-Type", "Reject")));
 
-    let again = radius::sync_all(main_db, radius_db, key, false)
-        .await
-        .unwrap();
+    let again = sync_all(&app, false).await;
     assert_eq!(again.drift(), 0, "{again}");
     assert_eq!(again.unchanged, 2);
 }
@@ -504,14 +423,7 @@ async fn many_users_sync_in_batches(backend: Backend) {
     assert_eq!(report.created, count as u64, "{report}");
     assert_eq!(calls.len(), 2);
     assert_eq!(calls.last(), Some(&(count as u64, count as u64)));
-    let again = radius::sync_all(
-        &app.state.db.main,
-        &app.state.db.radius,
-        &app.state.app_key,
-        false,
-    )
-    .await
-    .unwrap();
+    let again = sync_all(&app, false).await;
     assert_eq!(again.unchanged, count as u64, "{again}");
 }
 crate::on_every_backend!(many_users_sync_in_batches);
@@ -526,25 +438,11 @@ async fn the_password_never_reaches_a_log_or_the_audit(backend: Backend) {
     let u = user(&app, "grace", p.id).await;
     sync(&app, u.id).await;
     tracing::info!(rows = ?current_user_rows(&app.state.db.radius, "grace").await.unwrap(), "rows");
-    radius::sync_all(
-        &app.state.db.main,
-        &app.state.db.radius,
-        &app.state.app_key,
-        false,
-    )
-    .await
-    .unwrap();
+    sync_all(&app, false).await;
     radius::remove_user(&app.state.db.radius, "grace")
         .await
         .unwrap();
-    radius::sync_all(
-        &app.state.db.main,
-        &app.state.db.radius,
-        &app.state.app_key,
-        true,
-    )
-    .await
-    .unwrap();
+    sync_all(&app, true).await;
 
     let logs = captured.text();
     assert!(

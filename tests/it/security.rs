@@ -174,22 +174,13 @@ async fn made_up_bearer_tokens_count_against_the_address() {
     .unwrap();
     let valid = app.create_token(Role::Viewer).await;
     for i in 0..3 {
-        let invented = app
-            .api(
-                Method::GET,
-                "/api/v1/me",
-                &format!("ispd_made_up_{i}"),
-                None,
-            )
-            .await;
+        let invented = app.get_as("/api/v1/me", &format!("ispd_made_up_{i}")).await;
         assert_error(&invented, 401, "unauthenticated");
     }
-    let fourth = app
-        .api(Method::GET, "/api/v1/me", "ispd_made_up_again", None)
-        .await;
+    let fourth = app.get_as("/api/v1/me", "ispd_made_up_again").await;
     assert_error(&fourth, 429, "rate_limited");
     // A valid token has a bucket of its own.
-    let me = app.api(Method::GET, "/api/v1/me", &valid, None).await;
+    let me = app.get_as("/api/v1/me", &valid).await;
     assert_eq!(me.status, 200, "{}", me.text());
 }
 
@@ -257,9 +248,7 @@ async fn an_anonymous_page_view_creates_no_session() {
 #[tokio::test]
 async fn a_session_ends_at_its_absolute_lifetime() {
     let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
-    let password = app.create_staff("noc", Role::Operator).await;
-    let mut browser = TestBrowser::new(&app);
-    browser.sign_in("noc", &password).await;
+    let mut browser = app.signed_in("noc", Role::Operator).await;
     assert_eq!(browser.get("/ipam/pools").await.status, 200);
     // Signed in 25 hours ago, busy ever since (the idle limit never hit).
     let row = staff_session::Entity::find()
@@ -283,9 +272,7 @@ async fn a_session_ends_at_its_absolute_lifetime() {
 #[tokio::test]
 async fn pages_and_answers_with_one_time_secrets_are_not_cached() {
     let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
-    let password = app.create_staff("boss", Role::Admin).await;
-    let mut browser = TestBrowser::new(&app);
-    browser.sign_in("boss", &password).await;
+    let mut browser = app.signed_in("boss", Role::Admin).await;
     let page = browser
         .post(
             "/tokens",
@@ -301,11 +288,10 @@ async fn pages_and_answers_with_one_time_secrets_are_not_cached() {
     assert_eq!(page.header("cache-control"), Some("no-store"));
     let admin = app.create_token(Role::Admin).await;
     let created = app
-        .api(
-            Method::POST,
+        .post_as(
             "/api/v1/tokens",
             &admin,
-            Some(json!({"name": "script", "role": "viewer"})),
+            json!({"name": "script", "role": "viewer"}),
         )
         .await;
     assert_eq!(created.status, 201);
@@ -320,9 +306,7 @@ async fn pages_and_answers_with_one_time_secrets_are_not_cached() {
 #[tokio::test]
 async fn an_authorization_header_does_not_skip_the_csrf_check_of_html_forms() {
     let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
-    let password = app.create_staff("boss", Role::Admin).await;
-    let mut browser = TestBrowser::new(&app);
-    browser.sign_in("boss", &password).await;
+    let browser = app.signed_in("boss", Role::Admin).await;
     let request = Request::post("/tokens")
         .header("content-type", "application/x-www-form-urlencoded")
         .header("cookie", browser.cookie.clone().unwrap())
@@ -338,9 +322,7 @@ async fn a_disabled_staff_members_tokens_stop_working(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
         return;
     };
-    let password = app.create_staff("scripts", Role::Admin).await;
-    let mut browser = TestBrowser::new(&app);
-    browser.sign_in("scripts", &password).await;
+    let mut browser = app.signed_in("scripts", Role::Admin).await;
     let page = browser
         .post(
             "/tokens",
@@ -357,12 +339,7 @@ async fn a_disabled_staff_members_tokens_stop_working(backend: Backend) {
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
         .collect();
-    assert_eq!(
-        app.api(Method::GET, "/api/v1/me", &token, None)
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.get_as("/api/v1/me", &token).await.status, 200);
     let member = staff_user::Entity::find()
         .filter(staff_user::Column::Username.eq("scripts"))
         .one(app.db())
@@ -372,17 +349,12 @@ async fn a_disabled_staff_members_tokens_stop_working(backend: Backend) {
     ispd::staff::service::set_staff_active(app.db(), &Actor::system(), member.id, false)
         .await
         .unwrap();
-    let refused = app.api(Method::GET, "/api/v1/me", &token, None).await;
+    let refused = app.get_as("/api/v1/me", &token).await;
     assert_error(&refused, 401, "unauthenticated");
     ispd::staff::service::set_staff_active(app.db(), &Actor::system(), member.id, true)
         .await
         .unwrap();
-    assert_eq!(
-        app.api(Method::GET, "/api/v1/me", &token, None)
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.get_as("/api/v1/me", &token).await.status, 200);
 }
 crate::on_every_backend!(a_disabled_staff_members_tokens_stop_working);
 
@@ -391,11 +363,10 @@ async fn admin_tokens_expire_within_ninety_days() {
     let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
     let admin = app.create_token(Role::Admin).await;
     let forever = app
-        .api(
-            Method::POST,
+        .post_as(
             "/api/v1/tokens",
             &admin,
-            Some(json!({"name": "root", "role": "admin"})),
+            json!({"name": "root", "role": "admin"}),
         )
         .await;
     assert_eq!(forever.status, 201, "{}", forever.text());
@@ -404,11 +375,10 @@ async fn admin_tokens_expire_within_ninety_days() {
     let days = (expires.to_utc() - chrono::Utc::now()).num_days();
     assert!((89..=90).contains(&days), "{days}");
     let too_long = app
-        .api(
-            Method::POST,
+        .post_as(
             "/api/v1/tokens",
             &admin,
-            Some(json!({"name": "root", "role": "admin", "expires_in_days": 365})),
+            json!({"name": "root", "role": "admin", "expires_in_days": 365}),
         )
         .await;
     let error = assert_error(&too_long, 422, "validation_failed");
@@ -420,11 +390,10 @@ async fn admin_tokens_expire_within_ninety_days() {
         "{error}"
     );
     let viewer = app
-        .api(
-            Method::POST,
+        .post_as(
             "/api/v1/tokens",
             &admin,
-            Some(json!({"name": "dash", "role": "viewer", "expires_in_days": 365})),
+            json!({"name": "dash", "role": "viewer", "expires_in_days": 365}),
         )
         .await;
     assert_eq!(viewer.status, 201, "other roles choose freely");
@@ -435,17 +404,14 @@ async fn huge_lifetimes_are_a_422_not_a_panic() {
     let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
     let admin = app.create_token(Role::Admin).await;
     let huge = app
-        .api(
-            Method::POST,
+        .post_as(
             "/api/v1/tokens",
             &admin,
-            Some(json!({"name": "x", "role": "viewer", "expires_in_days": i64::MAX})),
+            json!({"name": "x", "role": "viewer", "expires_in_days": i64::MAX}),
         )
         .await;
     assert_error(&huge, 422, "validation_failed");
-    let password = app.create_staff("boss", Role::Admin).await;
-    let mut browser = TestBrowser::new(&app);
-    browser.sign_in("boss", &password).await;
+    let mut browser = app.signed_in("boss", Role::Admin).await;
     for lifetime in [
         "9223372036854775807w",
         "99999999999999999999d",
@@ -467,14 +433,11 @@ async fn the_nas_snmp_community_is_write_only() {
     let op = app.create_token(Role::Operator).await;
     let community = "c0mmunity-s3cret";
     let created = app
-        .api(
-            Method::POST,
+        .post_as(
             "/api/v1/nas",
             &op,
-            Some(
-                json!({"nasname": "192.0.2.1", "secret": "a-long-shared-secret",
+            json!({"nasname": "192.0.2.1", "secret": "a-long-shared-secret",
                         "community": community}),
-            ),
         )
         .await;
     assert_eq!(created.status, 201, "{}", created.text());
@@ -483,19 +446,14 @@ async fn the_nas_snmp_community_is_write_only() {
     let id = created.json()["id"].as_i64().unwrap();
     let path = format!("/api/v1/nas/{id}");
     for read in [
-        app.api(Method::GET, &path, &op, None).await,
-        app.api(Method::GET, "/api/v1/nas", &op, None).await,
+        app.get_as(&path, &op).await,
+        app.get_as("/api/v1/nas", &op).await,
     ] {
         assert!(!read.text().contains(community), "{}", read.text());
     }
     // An update without it keeps it; clear_community removes it.
     let kept = app
-        .api(
-            Method::PUT,
-            &path,
-            &op,
-            Some(json!({"nasname": "192.0.2.1"})),
-        )
+        .put_as(&path, &op, json!({"nasname": "192.0.2.1"}))
         .await;
     assert_eq!(kept.json()["has_community"], true, "{}", kept.text());
     let stored = ispd::radius::entities::nas::Entity::find_by_id(id as i32)
@@ -505,23 +463,19 @@ async fn the_nas_snmp_community_is_write_only() {
         .unwrap();
     assert_eq!(stored.community.as_deref(), Some(community));
     let cleared = app
-        .api(
-            Method::PUT,
+        .put_as(
             &path,
             &op,
-            Some(json!({"nasname": "192.0.2.1", "clear_community": true})),
+            json!({"nasname": "192.0.2.1", "clear_community": true}),
         )
         .await;
     assert_eq!(cleared.json()["has_community"], false, "{}", cleared.text());
     // The page shows only that it is set.
-    let password = app.create_staff("noc", Role::Operator).await;
-    let mut browser = TestBrowser::new(&app);
-    browser.sign_in("noc", &password).await;
-    app.api(
-        Method::PUT,
+    let mut browser = app.signed_in("noc", Role::Operator).await;
+    app.put_as(
         &path,
         &op,
-        Some(json!({"nasname": "192.0.2.1", "community": community})),
+        json!({"nasname": "192.0.2.1", "community": community}),
     )
     .await;
     let page = browser.get(&format!("/radius/nas/{id}")).await;
@@ -535,11 +489,10 @@ async fn new_nas_secrets_need_sixteen_characters() {
     let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
     let op = app.create_token(Role::Operator).await;
     let short = app
-        .api(
-            Method::POST,
+        .post_as(
             "/api/v1/nas",
             &op,
-            Some(json!({"nasname": "192.0.2.1", "secret": "fifteen-chars15"})),
+            json!({"nasname": "192.0.2.1", "secret": "fifteen-chars15"}),
         )
         .await;
     let error = assert_error(&short, 422, "validation_failed");
@@ -551,11 +504,10 @@ async fn new_nas_secrets_need_sixteen_characters() {
         "{error}"
     );
     let long = app
-        .api(
-            Method::POST,
+        .post_as(
             "/api/v1/nas",
             &op,
-            Some(json!({"nasname": "192.0.2.1", "secret": "sixteen-chars-16"})),
+            json!({"nasname": "192.0.2.1", "secret": "sixteen-chars-16"}),
         )
         .await;
     assert_eq!(long.status, 201, "{}", long.text());
@@ -573,14 +525,11 @@ async fn viewers_see_a_generic_router_error() {
         listener.local_addr().unwrap()
     };
     let created = app
-        .api(
-            Method::POST,
+        .post_as(
             "/api/v1/mikrotik/routers",
             &op,
-            Some(
-                json!({"name": "core-1", "ip_address": "127.0.0.1", "api_port": closed.port(),
+            json!({"name": "core-1", "ip_address": "127.0.0.1", "api_port": closed.port(),
                         "username": "api", "password": "pw"}),
-            ),
         )
         .await;
     let id = created.json()["id"].as_i64().unwrap();
@@ -589,15 +538,12 @@ async fn viewers_see_a_generic_router_error() {
         .api(Method::POST, &format!("{path}/test"), &op, None)
         .await;
     assert_eq!(tested.status, 502);
-    let detailed = app.api(Method::GET, &path, &op, None).await.json();
+    let detailed = app.get_as(&path, &op).await.json();
     let detail = detailed["last_error"].as_str().unwrap();
     assert!(detail.contains(&closed.port().to_string()), "{detail}");
     for answer in [
-        app.api(Method::GET, &path, &viewer, None).await.json(),
-        app.api(Method::GET, "/api/v1/mikrotik/routers", &viewer, None)
-            .await
-            .json()["data"][0]
-            .clone(),
+        app.get_as(&path, &viewer).await.json(),
+        app.get_as("/api/v1/mikrotik/routers", &viewer).await.json()["data"][0].clone(),
     ] {
         assert_eq!(
             answer["last_error"],
@@ -605,9 +551,7 @@ async fn viewers_see_a_generic_router_error() {
             "{answer}"
         );
     }
-    let password = app.create_staff("watcher", Role::Viewer).await;
-    let mut browser = TestBrowser::new(&app);
-    browser.sign_in("watcher", &password).await;
+    let mut browser = app.signed_in("watcher", Role::Viewer).await;
     for page in [
         browser.get(&format!("/mikrotik/routers/{id}")).await,
         browser.get("/mikrotik/routers").await,
@@ -681,9 +625,7 @@ async fn readyz_is_cached_so_it_cannot_open_connections_at_will() {
 #[tokio::test]
 async fn an_api_call_with_a_token_is_judged_by_the_token_whatever_cookie_it_carries() {
     let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
-    let password = app.create_staff("boss", Role::Admin).await;
-    let mut browser = TestBrowser::new(&app);
-    browser.sign_in("boss", &password).await;
+    let browser = app.signed_in("boss", Role::Admin).await;
     let cookie = browser.cookie.clone().unwrap();
     let token = app.create_token(Role::Operator).await;
     let post = |bearer: String| {

@@ -1,18 +1,16 @@
 //! The users service on every backend: service packages, network users,
 //! encrypted passwords, static addresses from IPAM, and the audit trail.
 
-use std::time::Duration;
-
 use chrono::Utc;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{ipam_settings as settings, pppoe_user, Backend, TestApp};
 use ispd::audit::entities::audit_log;
 use ispd::audit::Actor;
 use ispd::crypto::Secret;
 use ispd::error::AppError;
 use ispd::ipam::entities::ip_allocation;
-use ispd::ipam::service::{self as ipam, IpamSettings, PoolInput, SubnetInput};
+use ispd::ipam::service::{self as ipam, PoolInput, SubnetInput};
 use ispd::query::{PageRequest, Sort};
 use ispd::users::domain::mikrotik_rate_limit;
 use ispd::users::entities::network_user;
@@ -21,12 +19,6 @@ use ispd::users::service::{
 };
 
 const PASSWORD: &str = "Sup3r-secret pass";
-
-fn settings() -> IpamSettings {
-    IpamSettings {
-        lock_timeout: Duration::from_secs(10),
-    }
-}
 
 fn package_input(name: &str) -> PackageInput {
     PackageInput {
@@ -46,13 +38,7 @@ async fn package(app: &TestApp, name: &str) -> i32 {
 }
 
 fn user_input(username: &str, package_id: i32) -> UserInput {
-    UserInput {
-        username: username.into(),
-        password: Some(Secret::new(PASSWORD)),
-        service_type: "pppoe".into(),
-        package_id: Some(package_id),
-        ..Default::default()
-    }
+    pppoe_user(username, PASSWORD, package_id)
 }
 
 fn static_input(username: &str, package_id: i32, subnet_id: i32) -> UserInput {
@@ -62,34 +48,6 @@ fn static_input(username: &str, package_id: i32, subnet_id: i32) -> UserInput {
         mac_address: Some("AA-BB-CC-00-00-01".into()),
         ..user_input(username, package_id)
     }
-}
-
-async fn create_user(app: &TestApp, input: &UserInput) -> Result<network_user::Model, UsersError> {
-    users::create_user(
-        app.db(),
-        &app.state.app_key,
-        settings(),
-        &Actor::system(),
-        input,
-    )
-    .await
-}
-
-async fn update_user(
-    app: &TestApp,
-    id: i32,
-    input: &UserInput,
-) -> Result<users::UserWrite, UsersError> {
-    users::update_user(
-        app.db(),
-        &app.state.app_key,
-        &app.state.router_pool,
-        settings(),
-        &Actor::system(),
-        id,
-        input,
-    )
-    .await
 }
 
 async fn subnet(app: &TestApp, network: &str) -> i32 {
@@ -423,16 +381,14 @@ async fn passwords_are_stored_encrypted_and_revealed_only_with_an_audit_entry(ba
         return;
     };
     let package_id = package(&app, "Home").await;
-    let user = create_user(
-        &app,
-        &UserInput {
+    let user = app
+        .create_user(&UserInput {
             mac_address: Some("AABB.CCDD.EEFF".into()),
             expires_at: Some(Utc::now() + chrono::Duration::days(30)),
             ..user_input("alice@isp", package_id)
-        },
-    )
-    .await
-    .unwrap();
+        })
+        .await
+        .unwrap();
     assert_eq!(user.mac_address.as_deref(), Some("aa:bb:cc:dd:ee:ff"));
     assert_eq!(user.status, "active");
     assert!(user.radius_sync_pending);
@@ -462,8 +418,7 @@ async fn passwords_are_stored_encrypted_and_revealed_only_with_an_audit_entry(ba
 
     // A new password replaces the old; none given keeps it.
     let new_password = "an0ther-Passw0rd";
-    update_user(
-        &app,
+    app.update_user(
         user.id,
         &UserInput {
             password: Some(Secret::new(new_password)),
@@ -473,16 +428,16 @@ async fn passwords_are_stored_encrypted_and_revealed_only_with_an_audit_entry(ba
     )
     .await
     .unwrap();
-    let kept = update_user(
-        &app,
-        user.id,
-        &UserInput {
-            password: None,
-            ..user_input("alice@isp", package_id)
-        },
-    )
-    .await
-    .unwrap();
+    let kept = app
+        .update_user(
+            user.id,
+            &UserInput {
+                password: None,
+                ..user_input("alice@isp", package_id)
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(kept.user.status, "active");
     let revealed = users::reveal_password(app.db(), &app.state.app_key, &Actor::system(), user.id)
         .await
@@ -519,7 +474,7 @@ async fn bad_user_input_is_refused_field_by_field(backend: Backend) {
         return;
     };
     let package_id = package(&app, "Home").await;
-    create_user(&app, &user_input("alice", package_id))
+    app.create_user(&user_input("alice", package_id))
         .await
         .unwrap();
     let base = || user_input("bob", package_id);
@@ -650,7 +605,7 @@ async fn bad_user_input_is_refused_field_by_field(backend: Backend) {
         ),
     ];
     for (case, input, field, expected) in cases {
-        let err = create_user(&app, &input).await.expect_err(case);
+        let err = app.create_user(&input).await.expect_err(case);
         let fields = fields(err);
         let message = fields
             .get(field)
@@ -662,8 +617,9 @@ async fn bad_user_input_is_refused_field_by_field(backend: Backend) {
         assert!(!message.contains(PASSWORD), "{case}: the password leaks");
     }
     // Renaming onto a taken name is refused the same way.
-    let bob = create_user(&app, &base()).await.unwrap();
-    let err = update_user(&app, bob.id, &user_input("alice", package_id))
+    let bob = app.create_user(&base()).await.unwrap();
+    let err = app
+        .update_user(bob.id, &user_input("alice", package_id))
         .await
         .unwrap_err();
     assert!(fields(err)["username"].contains("exists already"));
@@ -680,15 +636,13 @@ async fn a_static_user_holds_an_ipam_address_until_deleted(backend: Backend) {
     };
     let package_id = package(&app, "Business").await;
     let subnet_id = subnet(&app, "10.9.0.0/29").await;
-    let user = create_user(
-        &app,
-        &UserInput {
+    let user = app
+        .create_user(&UserInput {
             static_ip: Some("10.9.0.5".into()),
             ..static_input("shop-1", package_id, subnet_id)
-        },
-    )
-    .await
-    .unwrap();
+        })
+        .await
+        .unwrap();
     assert_eq!(user.static_ip.as_deref(), Some("10.9.0.5"));
     let allocation_id = user.static_allocation_id.expect("an allocation");
     let held = allocation(&app, allocation_id).await;
@@ -698,16 +652,14 @@ async fn a_static_user_holds_an_ipam_address_until_deleted(backend: Backend) {
 
     // The address is taken: another user cannot have it, and nothing of
     // that user is left behind.
-    let err = create_user(
-        &app,
-        &UserInput {
+    let err = app
+        .create_user(&UserInput {
             static_ip: Some("10.9.0.5".into()),
             mac_address: None,
             ..static_input("shop-2", package_id, subnet_id)
-        },
-    )
-    .await
-    .unwrap_err();
+        })
+        .await
+        .unwrap_err();
     assert_eq!(AppError::from(err).status(), 409);
     // A refused user (taken name) leaves no allocation behind either.
     let before = ip_allocation::Entity::find()
@@ -715,7 +667,8 @@ async fn a_static_user_holds_an_ipam_address_until_deleted(backend: Backend) {
         .await
         .unwrap()
         .len();
-    let err = create_user(&app, &static_input("shop-1", package_id, subnet_id))
+    let err = app
+        .create_user(&static_input("shop-1", package_id, subnet_id))
         .await
         .unwrap_err();
     assert!(fields(err).contains_key("username"));
@@ -741,17 +694,17 @@ async fn a_static_user_holds_an_ipam_address_until_deleted(backend: Backend) {
     assert!(found.is_empty());
 
     // Keeping the same subnet keeps the same address.
-    let same = update_user(
-        &app,
-        user.id,
-        &UserInput {
-            full_name: Some("Corner Shop".into()),
-            password: None,
-            ..static_input("shop-1", package_id, subnet_id)
-        },
-    )
-    .await
-    .unwrap();
+    let same = app
+        .update_user(
+            user.id,
+            &UserInput {
+                full_name: Some("Corner Shop".into()),
+                password: None,
+                ..static_input("shop-1", package_id, subnet_id)
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(same.user.static_allocation_id, Some(allocation_id));
     assert_eq!(same.user.static_ip.as_deref(), Some("10.9.0.5"));
 
@@ -790,23 +743,24 @@ async fn leaving_static_service_releases_the_address(backend: Backend) {
     };
     let package_id = package(&app, "Business").await;
     let first_subnet = subnet(&app, "10.9.0.0/29").await;
-    let user = create_user(&app, &user_input("roamer", package_id))
+    let user = app
+        .create_user(&user_input("roamer", package_id))
         .await
         .unwrap();
     assert_eq!(user.static_allocation_id, None);
 
     // pppoe -> static takes an address (the lowest free one).
-    let became_static = update_user(
-        &app,
-        user.id,
-        &UserInput {
-            password: None,
-            ..static_input("roamer", package_id, first_subnet)
-        },
-    )
-    .await
-    .unwrap()
-    .user;
+    let became_static = app
+        .update_user(
+            user.id,
+            &UserInput {
+                password: None,
+                ..static_input("roamer", package_id, first_subnet)
+            },
+        )
+        .await
+        .unwrap()
+        .user;
     assert_eq!(became_static.static_ip.as_deref(), Some("10.9.0.1"));
     let first = became_static.static_allocation_id.unwrap();
 
@@ -826,18 +780,18 @@ async fn leaving_static_service_releases_the_address(backend: Backend) {
     .await
     .unwrap()
     .id;
-    let moved = update_user(
-        &app,
-        user.id,
-        &UserInput {
-            password: None,
-            static_ip: Some("10.9.1.3".into()),
-            ..static_input("roamer", package_id, second_subnet)
-        },
-    )
-    .await
-    .unwrap()
-    .user;
+    let moved = app
+        .update_user(
+            user.id,
+            &UserInput {
+                password: None,
+                static_ip: Some("10.9.1.3".into()),
+                ..static_input("roamer", package_id, second_subnet)
+            },
+        )
+        .await
+        .unwrap()
+        .user;
     assert_eq!(moved.static_ip.as_deref(), Some("10.9.1.3"));
     let second = moved.static_allocation_id.unwrap();
     assert_ne!(first, second);
@@ -845,17 +799,17 @@ async fn leaving_static_service_releases_the_address(backend: Backend) {
     assert_eq!(allocation(&app, second).await.active, Some(true));
 
     // static -> hotspot gives it back.
-    let hotspot = update_user(
-        &app,
-        user.id,
-        &UserInput {
-            password: None,
-            service_type: "hotspot".into(),
-            ..user_input("roamer", package_id)
-        },
-    )
-    .await
-    .unwrap();
+    let hotspot = app
+        .update_user(
+            user.id,
+            &UserInput {
+                password: None,
+                service_type: "hotspot".into(),
+                ..user_input("roamer", package_id)
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(hotspot.unreleased_allocation, None);
     assert_eq!(hotspot.user.service_type, "hotspot");
     assert_eq!(hotspot.user.static_ip, None);
@@ -903,7 +857,8 @@ async fn a_package_in_use_cannot_be_deleted(backend: Backend) {
         return;
     };
     let package_id = package(&app, "Home").await;
-    let user = create_user(&app, &user_input("alice", package_id))
+    let user = app
+        .create_user(&user_input("alice", package_id))
         .await
         .unwrap();
     // Sync flags are cleared by the RADIUS sync; a package change sets them.

@@ -4,11 +4,12 @@
 use axum::body::Body;
 use axum::http::{Method, Request};
 use ispd::audit::entities::audit_log;
-use ispd::staff::Role;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, Backend, TestApp, TestResponse};
+use crate::helpers::{
+    assert_created, assert_error, assert_error_says, ApiFixture, Backend, TestResponse,
+};
 
 const PASSWORD: &str = "Sup3r-secret pass";
 
@@ -30,17 +31,8 @@ fn assert_no_password(response: &TestResponse) {
     assert!(!text.contains("password"), "a password field: {text}");
 }
 
-struct Fixture {
-    app: TestApp,
-    op: String,
-    viewer: String,
-}
-
-async fn spawn(backend: Backend) -> Option<Fixture> {
-    let app = TestApp::spawn(backend).await?;
-    let op = app.create_token(Role::Operator).await;
-    let viewer = app.create_token(Role::Viewer).await;
-    Some(Fixture { app, op, viewer })
+async fn spawn(backend: Backend) -> Option<ApiFixture> {
+    ApiFixture::spawn(backend).await
 }
 
 fn package_body(name: &str, group: &str) -> Value {
@@ -48,45 +40,23 @@ fn package_body(name: &str, group: &str) -> Value {
            "simultaneous_use": 1, "mikrotik_profile": "home"})
 }
 
-impl Fixture {
-    async fn send(&self, method: Method, path: &str, body: Option<Value>) -> TestResponse {
-        self.app.api(method, path, &self.op, body).await
-    }
+async fn add_package(f: &ApiFixture, name: &str, group: &str) -> i64 {
+    f.created_id("/api/v1/packages", package_body(name, group))
+        .await
+}
 
-    async fn package(&self, name: &str, group: &str) -> i64 {
-        let response = self
-            .send(
-                Method::POST,
-                "/api/v1/packages",
-                Some(package_body(name, group)),
-            )
-            .await;
-        assert_eq!(response.status, 201, "{}", response.text());
-        response.json()["id"].as_i64().unwrap()
-    }
-
-    async fn subnet(&self) -> i64 {
-        let pool = self
-            .send(
-                Method::POST,
-                "/api/v1/ipam/pools",
-                Some(json!({"name": "static", "start_ip": "100.64.0.0", "end_ip": "100.64.0.255"})),
-            )
-            .await;
-        assert_eq!(pool.status, 201, "{}", pool.text());
-        let subnet = self
-            .send(
-                Method::POST,
-                "/api/v1/ipam/subnets",
-                Some(
-                    json!({"pool_id": pool.json()["id"], "network": "100.64.0.0/29",
-                            "gateway": "100.64.0.1"}),
-                ),
-            )
-            .await;
-        assert_eq!(subnet.status, 201, "{}", subnet.text());
-        subnet.json()["id"].as_i64().unwrap()
-    }
+async fn subnet(f: &ApiFixture) -> i64 {
+    let pool = f
+        .created_id(
+            "/api/v1/ipam/pools",
+            json!({"name": "static", "start_ip": "100.64.0.0", "end_ip": "100.64.0.255"}),
+        )
+        .await;
+    f.created_id(
+        "/api/v1/ipam/subnets",
+        json!({"pool_id": pool, "network": "100.64.0.0/29", "gateway": "100.64.0.1"}),
+    )
+    .await
 }
 
 async fn packages_can_be_created_read_listed_changed_and_deleted(backend: Backend) {
@@ -94,58 +64,38 @@ async fn packages_can_be_created_read_listed_changed_and_deleted(backend: Backen
         return;
     };
     let created = f
-        .send(
-            Method::POST,
+        .post(
             "/api/v1/packages",
-            Some(
-                json!({"name": "Home 20M", "download_rate": "20M", "upload_rate": "5M",
+            json!({"name": "Home 20M", "download_rate": "20M", "upload_rate": "5M",
                 "burst_download_rate": "30M", "burst_upload_rate": "8M",
                 "burst_threshold_download": "15M", "burst_threshold_upload": "4M",
                 "burst_time_secs": 10, "session_timeout_secs": 86400, "simultaneous_use": 1,
                 "radius_group": "home-20m", "mikrotik_profile": "home-20m"}),
-            ),
         )
         .await;
-    assert_eq!(created.status, 201, "{}", created.text());
-    let package = created.json();
-    let id = package["id"].as_i64().unwrap();
-    assert_eq!(
-        created.header("location"),
-        Some(format!("/api/v1/packages/{id}").as_str())
-    );
+    let (package, id) = assert_created(&created, "/api/v1/packages");
     assert_eq!(package["rate_limit"], "5M/20M 8M/30M 4M/15M 10/10");
     assert_eq!(package["download_rate_kbps"], 20000);
     assert_eq!(package["burst"]["time_secs"], 10);
 
     let got = f
         .app
-        .api(
-            Method::GET,
-            &format!("/api/v1/packages/{id}"),
-            &f.viewer,
-            None,
-        )
+        .get_as(&format!("/api/v1/packages/{id}"), &f.viewer)
         .await;
     assert_eq!(got.status, 200);
     assert_eq!(got.json()["name"], "Home 20M");
 
     let listed = f
         .app
-        .api(
-            Method::GET,
-            "/api/v1/packages?q=home&sort=-name",
-            &f.viewer,
-            None,
-        )
+        .get_as("/api/v1/packages?q=home&sort=-name", &f.viewer)
         .await;
     assert_eq!(listed.status, 200, "{}", listed.text());
     assert_eq!(listed.json()["meta"]["total"], 1);
 
     let updated = f
-        .send(
-            Method::PUT,
+        .put(
             &format!("/api/v1/packages/{id}"),
-            Some(package_body("Home 50M", "home-50m")),
+            package_body("Home 50M", "home-50m"),
         )
         .await;
     assert_eq!(updated.status, 200, "{}", updated.text());
@@ -154,9 +104,7 @@ async fn packages_can_be_created_read_listed_changed_and_deleted(backend: Backen
     assert_eq!(updated["burst"], Value::Null, "an omitted burst is cleared");
     assert_eq!(updated["rate_limit"], "5M/20M");
 
-    let deleted = f
-        .send(Method::DELETE, &format!("/api/v1/packages/{id}"), None)
-        .await;
+    let deleted = f.delete(&format!("/api/v1/packages/{id}")).await;
     assert_eq!(deleted.status, 204);
     let gone = f
         .send(Method::GET, &format!("/api/v1/packages/{id}"), None)
@@ -173,7 +121,7 @@ async fn each_bad_package_field_is_a_422_naming_it(backend: Backend) {
     let Some(f) = spawn(backend).await else {
         return;
     };
-    f.package("Taken", "taken").await;
+    add_package(&f, "Taken", "taken").await;
     let cases: &[(Value, &str, &str)] = &[
         (json!({"name": ""}), "name", "1 to 64"),
         (json!({"name": "Taken"}), "name", "exists already"),
@@ -227,14 +175,13 @@ async fn each_bad_package_field_is_a_422_naming_it(backend: Backend) {
         for (k, v) in change.as_object().unwrap() {
             body[k] = v.clone();
         }
-        let response = f.send(Method::POST, "/api/v1/packages", Some(body)).await;
+        let response = f.post("/api/v1/packages", body).await;
         assert_invalid(&response, field, part);
     }
     let missing = f
-        .send(
-            Method::POST,
+        .post(
             "/api/v1/packages",
-            Some(json!({"name": "x", "upload_rate": "1M", "radius_group": "x"})),
+            json!({"name": "x", "upload_rate": "1M", "radius_group": "x"}),
         )
         .await;
     assert_invalid(&missing, "download_rate", "is required");
@@ -245,27 +192,18 @@ async fn users_are_managed_and_their_password_is_never_returned(backend: Backend
     let Some(f) = spawn(backend).await else {
         return;
     };
-    let package = f.package("Home", "home").await;
-    let subnet = f.subnet().await;
+    let package = add_package(&f, "Home", "home").await;
+    let subnet = subnet(&f).await;
     let created = f
-        .send(
-            Method::POST,
+        .post(
             "/api/v1/users",
-            Some(
-                json!({"username": "alice", "password": PASSWORD, "service_type": "static",
+            json!({"username": "alice", "password": PASSWORD, "service_type": "static",
                 "package_id": package, "static_subnet_id": subnet,
                 "mac_address": "AA-BB-CC-DD-EE-FF", "full_name": "Alice"}),
-            ),
         )
         .await;
-    assert_eq!(created.status, 201, "{}", created.text());
+    let (user, id) = assert_created(&created, "/api/v1/users");
     assert_no_password(&created);
-    let user = created.json();
-    let id = user["id"].as_i64().unwrap();
-    assert_eq!(
-        created.header("location"),
-        Some(format!("/api/v1/users/{id}").as_str())
-    );
     assert_eq!(user["static_ip"], "100.64.0.2");
     assert_eq!(user["mac_address"], "aa:bb:cc:dd:ee:ff");
     assert_eq!(user["status"], "active");
@@ -274,18 +212,16 @@ async fn users_are_managed_and_their_password_is_never_returned(backend: Backend
 
     let got = f
         .app
-        .api(Method::GET, &format!("/api/v1/users/{id}"), &f.viewer, None)
+        .get_as(&format!("/api/v1/users/{id}"), &f.viewer)
         .await;
     assert_eq!(got.status, 200);
     assert_no_password(&got);
 
     let listed = f
         .app
-        .api(
-            Method::GET,
+        .get_as(
             &format!("/api/v1/users?service_type=static&status=active&package_id={package}&q=ali"),
             &f.viewer,
-            None,
         )
         .await;
     assert_eq!(listed.status, 200, "{}", listed.text());
@@ -311,13 +247,10 @@ async fn users_are_managed_and_their_password_is_never_returned(backend: Backend
     // Leaving static service releases the address; without a password the
     // old one stays.
     let updated = f
-        .send(
-            Method::PUT,
+        .put(
             &format!("/api/v1/users/{id}"),
-            Some(
-                json!({"username": "alice", "service_type": "pppoe", "package_id": package,
+            json!({"username": "alice", "service_type": "pppoe", "package_id": package,
                 "status": "suspended"}),
-            ),
         )
         .await;
     assert_eq!(updated.status, 200, "{}", updated.text());
@@ -334,27 +267,22 @@ async fn users_are_managed_and_their_password_is_never_returned(backend: Backend
     assert_eq!(revealed.json()["password"], PASSWORD);
 
     let changed = f
-        .send(
-            Method::PUT,
+        .put(
             &format!("/api/v1/users/{id}"),
-            Some(json!({"username": "alice", "password": "An0ther-password",
-                "service_type": "pppoe", "package_id": package})),
+            json!({"username": "alice", "password": "An0ther-password",
+                "service_type": "pppoe", "package_id": package}),
         )
         .await;
     assert_eq!(changed.status, 200, "{}", changed.text());
     assert!(!changed.text().contains("An0ther-password"));
 
-    let deleted = f
-        .send(Method::DELETE, &format!("/api/v1/users/{id}"), None)
-        .await;
+    let deleted = f.delete(&format!("/api/v1/users/{id}")).await;
     assert_eq!(deleted.status, 204);
     let gone = f
         .send(Method::GET, &format!("/api/v1/users/{id}"), None)
         .await;
     assert_error(&gone, 404, "not_found");
-    let gone = f
-        .send(Method::DELETE, &format!("/api/v1/users/{id}"), None)
-        .await;
+    let gone = f.delete(&format!("/api/v1/users/{id}")).await;
     assert_error(&gone, 404, "not_found");
     let not_a_user = f.send(Method::GET, "/api/v1/users/abc", None).await;
     assert_error(&not_a_user, 404, "not_found");
@@ -365,16 +293,13 @@ async fn an_update_without_a_subnet_keeps_a_static_users_address(backend: Backen
     let Some(f) = spawn(backend).await else {
         return;
     };
-    let package = f.package("Home", "home").await;
-    let subnet = f.subnet().await;
+    let package = add_package(&f, "Home", "home").await;
+    let subnet = subnet(&f).await;
     let created = f
-        .send(
-            Method::POST,
+        .post(
             "/api/v1/users",
-            Some(
-                json!({"username": "alice", "password": PASSWORD, "service_type": "static",
+            json!({"username": "alice", "password": PASSWORD, "service_type": "static",
                 "package_id": package, "static_subnet_id": subnet}),
-            ),
         )
         .await;
     assert_eq!(created.status, 201, "{}", created.text());
@@ -382,13 +307,10 @@ async fn an_update_without_a_subnet_keeps_a_static_users_address(backend: Backen
     let id = user["id"].as_i64().unwrap();
     // The same change the user's page sends: no subnet named.
     let updated = f
-        .send(
-            Method::PUT,
+        .put(
             &format!("/api/v1/users/{id}"),
-            Some(
-                json!({"username": "alice", "service_type": "static", "package_id": package,
+            json!({"username": "alice", "service_type": "static", "package_id": package,
                 "full_name": "Alice Example"}),
-            ),
         )
         .await;
     assert_eq!(updated.status, 200, "{}", updated.text());
@@ -406,13 +328,11 @@ async fn each_bad_user_field_is_a_422_naming_it(backend: Backend) {
     let Some(f) = spawn(backend).await else {
         return;
     };
-    let package = f.package("Home", "home").await;
-    let subnet = f.subnet().await;
+    let package = add_package(&f, "Home", "home").await;
+    let subnet = subnet(&f).await;
     let base = json!({"username": "bob", "password": PASSWORD, "service_type": "pppoe",
                       "package_id": package});
-    let taken = f
-        .send(Method::POST, "/api/v1/users", Some(base.clone()))
-        .await;
+    let taken = f.post("/api/v1/users", base.clone()).await;
     assert_eq!(taken.status, 201, "{}", taken.text());
     let cases: Vec<(Value, &str, &str)> = vec![
         (
@@ -500,13 +420,11 @@ async fn each_bad_user_field_is_a_422_naming_it(backend: Backend) {
         for (k, v) in change.as_object().unwrap() {
             body[k] = v.clone();
         }
-        let response = f.send(Method::POST, "/api/v1/users", Some(body)).await;
+        let response = f.post("/api/v1/users", body).await;
         assert_invalid(&response, field, part);
         assert!(!response.text().contains(PASSWORD));
     }
-    let missing = f
-        .send(Method::PUT, "/api/v1/users/9999", Some(base.clone()))
-        .await;
+    let missing = f.put("/api/v1/users/9999", base.clone()).await;
     assert_error(&missing, 404, "not_found");
 }
 crate::on_every_backend!(each_bad_user_field_is_a_422_naming_it);
@@ -515,15 +433,12 @@ async fn revealing_a_password_is_audited_and_needs_an_operator(backend: Backend)
     let Some(f) = spawn(backend).await else {
         return;
     };
-    let package = f.package("Home", "home").await;
+    let package = add_package(&f, "Home", "home").await;
     let created = f
-        .send(
-            Method::POST,
+        .post(
             "/api/v1/users",
-            Some(
-                json!({"username": "dave", "password": PASSWORD, "service_type": "hotspot",
+            json!({"username": "dave", "password": PASSWORD, "service_type": "hotspot",
                 "package_id": package}),
-            ),
         )
         .await;
     let id = created.json()["id"].as_i64().unwrap();
@@ -567,23 +482,17 @@ async fn a_package_in_use_is_a_409_and_viewers_change_nothing(backend: Backend) 
     let Some(f) = spawn(backend).await else {
         return;
     };
-    let package = f.package("Home", "home").await;
+    let package = add_package(&f, "Home", "home").await;
     let created = f
-        .send(
-            Method::POST,
+        .post(
             "/api/v1/users",
-            Some(
-                json!({"username": "erin", "password": PASSWORD, "service_type": "pppoe",
+            json!({"username": "erin", "password": PASSWORD, "service_type": "pppoe",
                 "package_id": package}),
-            ),
         )
         .await;
     let user = created.json()["id"].as_i64().unwrap();
-    let in_use = f
-        .send(Method::DELETE, &format!("/api/v1/packages/{package}"), None)
-        .await;
-    let error = assert_error(&in_use, 409, "package_in_use");
-    assert!(error["message"].as_str().unwrap().contains("1 user"));
+    let in_use = f.delete(&format!("/api/v1/packages/{package}")).await;
+    assert_error_says(&in_use, 409, "package_in_use", "1 user");
 
     let v = &f.viewer;
     let attempts = [
@@ -623,18 +532,15 @@ async fn a_package_in_use_is_a_409_and_viewers_change_nothing(backend: Backend) 
         .await;
     assert_error(&unauthenticated, 401, "unauthenticated");
     // Moving the user away frees the package.
-    let other = f.package("Other", "other").await;
+    let other = add_package(&f, "Other", "other").await;
     let moved = f
-        .send(
-            Method::PUT,
+        .put(
             &format!("/api/v1/users/{user}"),
-            Some(json!({"username": "erin", "service_type": "pppoe", "package_id": other})),
+            json!({"username": "erin", "service_type": "pppoe", "package_id": other}),
         )
         .await;
     assert_eq!(moved.status, 200, "{}", moved.text());
-    let deleted = f
-        .send(Method::DELETE, &format!("/api/v1/packages/{package}"), None)
-        .await;
+    let deleted = f.delete(&format!("/api/v1/packages/{package}")).await;
     assert_eq!(deleted.status, 204);
 }
 crate::on_every_backend!(a_package_in_use_is_a_409_and_viewers_change_nothing);

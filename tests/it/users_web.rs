@@ -6,27 +6,9 @@ use ispd::audit::entities::audit_log;
 use ispd::staff::Role;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
-use crate::helpers::{Backend, TestApp, TestBrowser, TestResponse};
+use crate::helpers::{assert_inline, location_id, with, Backend, TestApp, TestBrowser};
 
 const PASSWORD: &str = "Sup3r-secret pass";
-
-async fn signed_in<'a>(app: &'a TestApp, name: &str, role: Role) -> TestBrowser<'a> {
-    let password = app.create_staff(name, role).await;
-    let mut browser = TestBrowser::new(app);
-    browser.sign_in(name, &password).await;
-    browser
-}
-
-fn location_id(response: &TestResponse) -> String {
-    assert_eq!(
-        response.status,
-        303,
-        "expected a redirect: {}",
-        response.text()
-    );
-    let location = response.header("location").expect("a Location header");
-    location.rsplit('/').next().unwrap().to_string()
-}
 
 const PACKAGE: &[(&str, &str)] = &[
     ("name", "Home 20M"),
@@ -44,34 +26,11 @@ const PACKAGE: &[(&str, &str)] = &[
     ("description", ""),
 ];
 
-fn with<'a>(
-    base: &[(&'a str, &'a str)],
-    changes: &[(&'a str, &'a str)],
-) -> Vec<(&'a str, &'a str)> {
-    let mut fields: Vec<(&str, &str)> = base
-        .iter()
-        .filter(|(k, _)| !changes.iter().any(|(c, _)| c == k))
-        .copied()
-        .collect();
-    fields.extend_from_slice(changes);
-    fields
-}
-
-/// The inline message of `field` in a form with id prefix `form`.
-fn assert_inline(html: &str, form: &str, field: &str, part: &str) {
-    let marker = format!("id=\"{form}-{field}-error\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no inline message for {field}: {html}"));
-    let message = &html[start..start + html[start..].find("</p>").unwrap()];
-    assert!(message.contains(part), "{field}: {message} lacks {part:?}");
-}
-
 async fn an_operator_manages_packages_through_the_forms(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
         return;
     };
-    let mut op = signed_in(&app, "noc", Role::Operator).await;
+    let mut op = app.signed_in("noc", Role::Operator).await;
     let list = op.get("/packages").await;
     assert_eq!(list.status, 200);
     assert!(list.text().contains("id=\"new-package\""));
@@ -211,7 +170,7 @@ async fn an_operator_manages_users_and_reveals_a_password_once(backend: Backend)
     let Some(app) = TestApp::spawn(backend).await else {
         return;
     };
-    let mut op = signed_in(&app, "noc", Role::Operator).await;
+    let mut op = app.signed_in("noc", Role::Operator).await;
     let package = create_package(&mut op).await;
     let subnet = create_subnet(&mut op).await;
 
@@ -364,11 +323,11 @@ async fn a_viewer_sees_no_forms_and_can_change_nothing(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
         return;
     };
-    let mut op = signed_in(&app, "noc", Role::Operator).await;
+    let mut op = app.signed_in("noc", Role::Operator).await;
     let package = create_package(&mut op).await;
     let id = location_id(&op.post("/users", &user_form(&package, &[])).await);
 
-    let mut viewer = signed_in(&app, "eyes", Role::Viewer).await;
+    let mut viewer = app.signed_in("eyes", Role::Viewer).await;
     for page in [
         "/users".to_string(),
         format!("/users/{id}"),

@@ -199,9 +199,7 @@ async fn login_redirects_only_to_local_paths() {
 #[tokio::test]
 async fn state_changing_requests_need_the_csrf_token() {
     let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
-    let password = app.create_staff("boss", Role::Admin).await;
-    let mut browser = TestBrowser::new(&app);
-    browser.sign_in("boss", &password).await;
+    let mut browser = app.signed_in("boss", Role::Admin).await;
 
     let missing = browser
         .post_raw(
@@ -249,9 +247,7 @@ async fn state_changing_requests_need_the_csrf_token() {
 #[tokio::test]
 async fn signing_out_ends_the_session() {
     let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
-    let password = app.create_staff("noc", Role::Viewer).await;
-    let mut browser = TestBrowser::new(&app);
-    browser.sign_in("noc", &password).await;
+    let mut browser = app.signed_in("noc", Role::Viewer).await;
     let stolen_cookie = browser.cookie.clone();
     let out = browser.post("/logout", &[]).await;
     assert_eq!(out.header("location"), Some("/login?signed_out=1"));
@@ -361,9 +357,7 @@ async fn every_page_renders_for_its_roles(backend: Backend) {
     ];
     for role in [Role::Viewer, Role::Operator, Role::Admin] {
         let username = format!("member-{role}");
-        let password = app.create_staff(&username, role).await;
-        let mut browser = TestBrowser::new(&app);
-        browser.sign_in(&username, &password).await;
+        let mut browser = app.signed_in(&username, role).await;
         for page in pages {
             let response = browser.get(page).await;
             assert_eq!(
@@ -401,9 +395,7 @@ crate::on_every_backend!(every_page_renders_for_its_roles);
 #[tokio::test]
 async fn a_viewer_cannot_use_admin_forms() {
     let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
-    let password = app.create_staff("watcher", Role::Viewer).await;
-    let mut browser = TestBrowser::new(&app);
-    browser.sign_in("watcher", &password).await;
+    let mut browser = app.signed_in("watcher", Role::Viewer).await;
     let response = browser
         .post(
             "/tokens",
@@ -421,9 +413,7 @@ async fn a_viewer_cannot_use_admin_forms() {
 #[tokio::test]
 async fn unknown_pages_get_a_helpful_404() {
     let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
-    let password = app.create_staff("noc", Role::Viewer).await;
-    let mut browser = TestBrowser::new(&app);
-    browser.sign_in("noc", &password).await;
+    let mut browser = app.signed_in("noc", Role::Viewer).await;
     let response = browser.get("/no/such/page").await;
     assert_eq!(response.status, 404);
     let html = response.text();
@@ -435,9 +425,7 @@ async fn admins_issue_and_revoke_tokens_in_the_ui(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
         return;
     };
-    let password = app.create_staff("boss", Role::Admin).await;
-    let mut browser = TestBrowser::new(&app);
-    browser.sign_in("boss", &password).await;
+    let mut browser = app.signed_in("boss", Role::Admin).await;
 
     let invalid = browser
         .post(
@@ -493,9 +481,7 @@ async fn admins_manage_staff_in_the_ui(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
         return;
     };
-    let password = app.create_staff("boss", Role::Admin).await;
-    let mut browser = TestBrowser::new(&app);
-    browser.sign_in("boss", &password).await;
+    let mut browser = app.signed_in("boss", Role::Admin).await;
 
     let created = browser
         .post(
@@ -593,9 +579,7 @@ async fn hashed_assets_are_cached_for_a_year_and_compressed() {
 #[tokio::test]
 async fn a_failure_inside_shows_the_500_page_without_details() {
     let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
-    let password = app.create_staff("noc", Role::Viewer).await;
-    let mut browser = TestBrowser::new(&app);
-    browser.sign_in("noc", &password).await;
+    let mut browser = app.signed_in("noc", Role::Viewer).await;
     sea_orm::ConnectionTrait::execute_unprepared(app.db(), "DROP TABLE ip_pools")
         .await
         .unwrap();
