@@ -1,4 +1,8 @@
-//! CSV exports: cells that are safe to open in a spreadsheet.
+//! CSV exports: cells that are safe to open in a spreadsheet, lines, and
+//! the download itself.
+
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 
 /// One CSV cell (RFC 4180 quoting). A cell that a spreadsheet would run as
 /// a formula (starting with = + - @, tab or carriage return) gets a leading
@@ -14,4 +18,26 @@ pub fn cell(value: &str) -> String {
     } else {
         cell
     }
+}
+
+/// One line of `cells`, each made safe by [`cell`], ended by CRLF.
+pub fn line(out: &mut String, cells: &[String]) {
+    let cells: Vec<String> = cells.iter().map(|c| cell(c)).collect();
+    out.push_str(&cells.join(","));
+    out.push_str("\r\n");
+}
+
+/// `body` as a CSV file to download under `filename`.
+pub fn download(filename: &str, body: String) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response()
 }

@@ -5,8 +5,7 @@ use std::collections::HashMap;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::Query;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use sea_orm::DatabaseConnection;
 
 use crate::error::AppError;
@@ -14,6 +13,7 @@ use crate::ipam::html::ALLOCATION_STATUSES;
 use crate::ipam::service::{self, IpamError};
 use crate::ipam::subnets::html::{allocation_filter, AllocationQuery, AllocationRow};
 use crate::query::{PageRequest, MAX_PAGE, MAX_PER_PAGE};
+use crate::web::csv;
 use crate::web::forms::{search_text, Staff};
 use crate::web::layout::Chrome;
 use crate::web::listing::{page_request, Pager};
@@ -140,25 +140,12 @@ pub async fn export_allocations(
                 rfc3339(&a.released_at),
                 rfc3339(&a.expires_at),
             ];
-            let line: Vec<String> = cells.iter().map(|c| crate::web::csv::cell(c)).collect();
-            out.push_str(&line.join(","));
-            out.push_str("\r\n");
+            csv::line(&mut out, &cells);
         }
         if rows.is_empty() || page >= request.last_page(total) || page >= MAX_PAGE {
             break;
         }
         page += 1;
     }
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"allocations.csv\"",
-            ),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        out,
-    )
-        .into_response())
+    Ok(csv::download("allocations.csv", out))
 }

@@ -5,8 +5,7 @@ use std::collections::HashMap;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Form;
 use serde::Deserialize;
 
@@ -20,6 +19,7 @@ use crate::mikrotik::service::{
 };
 use crate::query::{PageRequest, MAX_PER_PAGE};
 use crate::staff::{Operator, Role, Viewer};
+use crate::web::csv;
 use crate::web::forms::{
     again, choices, dash, optional_string, path_id, search_text, Choice, Errors, Notice, Staff,
 };
@@ -315,26 +315,14 @@ pub async fn export_pppoe(
                 u.network_user_id.map(|i| i.to_string()).unwrap_or_default(),
                 u.created_at.to_rfc3339(),
             ];
-            let line: Vec<String> = fields.iter().map(|f| crate::web::csv::cell(f)).collect();
-            out.push_str(&line.join(","));
-            out.push_str("\r\n");
+            csv::line(&mut out, &fields);
         }
         if users.is_empty() || page * MAX_PER_PAGE >= total {
             break;
         }
         page += 1;
     }
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"pppoe-users.csv\"",
-            ),
-        ],
-        out,
-    )
-        .into_response())
+    Ok(csv::download("pppoe-users.csv", out))
 }
 
 #[derive(Template, WebTemplate)]

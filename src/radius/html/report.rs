@@ -3,7 +3,6 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::Query;
-use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
@@ -15,6 +14,7 @@ use super::rows::user_links;
 use super::{text, with_query, CHART_DAYS};
 use crate::error::{AppError, FieldErrors};
 use crate::staff::Viewer;
+use crate::web::csv;
 use crate::web::forms::Staff;
 use crate::web::layout::Chrome;
 use crate::web::listing::{page_request, when, Pager};
@@ -155,26 +155,6 @@ pub async fn accounting_report(
     Ok((status, page_view).into_response())
 }
 
-pub(super) fn csv_response(filename: &str, body: String) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{filename}\""),
-            ),
-        ],
-        body,
-    )
-        .into_response()
-}
-
-pub(super) fn csv_line(out: &mut String, fields: &[String]) {
-    let cells: Vec<String> = fields.iter().map(|f| crate::web::csv::cell(f)).collect();
-    out.push_str(&cells.join(","));
-    out.push_str("\r\n");
-}
-
 /// The usage report as CSV: one line per username, exact octet counts.
 pub async fn export_accounting(
     staff: Staff<Viewer>,
@@ -195,7 +175,7 @@ pub async fn export_accounting(
     )
     .await?;
     let mut out = String::new();
-    csv_line(
+    csv::line(
         &mut out,
         &[
             "username",
@@ -208,7 +188,7 @@ pub async fn export_accounting(
         .map(String::from),
     );
     for u in users {
-        csv_line(
+        csv::line(
             &mut out,
             &[
                 u.username.clone(),
@@ -220,5 +200,5 @@ pub async fn export_accounting(
             ],
         );
     }
-    Ok(csv_response("radius-usage.csv", out))
+    Ok(csv::download("radius-usage.csv", out))
 }

@@ -9,12 +9,13 @@ use chrono::Utc;
 use super::super::accounting::{self, Usage};
 use super::charts::{UsageChart, UsageRow};
 use super::online::SessionActions;
-use super::report::{chart_days, csv_line, csv_response, range_text, report_range, ReportQuery};
+use super::report::{chart_days, range_text, report_range, ReportQuery};
 use super::rows::{session_rows, SessionRow};
 use super::with_query;
 use crate::error::{AppError, FieldErrors};
 use crate::query::{PageRequest, MAX_PER_PAGE};
 use crate::staff::Viewer;
+use crate::web::csv;
 use crate::web::forms::{path_id, Staff};
 use crate::web::layout::Chrome;
 use crate::web::listing::{page_request, Pager};
@@ -122,7 +123,7 @@ pub async fn export_user_sessions(
         return Err(AppError::validation(errors));
     }
     let mut out = String::new();
-    csv_line(
+    csv::line(
         &mut out,
         &[
             "radacctid",
@@ -149,7 +150,7 @@ pub async fn export_user_sessions(
         let (sessions, total) =
             accounting::user_sessions(&state.db.radius, &user.username, &range, request).await?;
         for s in &sessions {
-            csv_line(
+            csv::line(
                 &mut out,
                 &[
                     s.radacctid.to_string(),
@@ -178,5 +179,5 @@ pub async fn export_user_sessions(
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect();
-    Ok(csv_response(&format!("sessions-{safe}.csv"), out))
+    Ok(csv::download(&format!("sessions-{safe}.csv"), out))
 }

@@ -18,8 +18,8 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use sea_orm::Order;
@@ -33,6 +33,7 @@ use crate::query::{PageRequest, Sort, MAX_PER_PAGE};
 use crate::radius::coa::{self, CoaError, CoaSettings};
 use crate::radius::entities::nas;
 use crate::staff::{Operator, Role, Viewer};
+use crate::web::csv;
 use crate::web::flash;
 use crate::web::forms::safe_next;
 use crate::web::forms::{
@@ -302,26 +303,14 @@ pub async fn export_nas(
                 n.server.clone().unwrap_or_default(),
                 n.description.clone().unwrap_or_default(),
             ];
-            let line: Vec<String> = fields.iter().map(|f| crate::web::csv::cell(f)).collect();
-            out.push_str(&line.join(","));
-            out.push_str("\r\n");
+            csv::line(&mut out, &fields);
         }
         if entries.is_empty() || page * MAX_PER_PAGE >= total {
             break;
         }
         page += 1;
     }
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"nas.csv\"",
-            ),
-        ],
-        out,
-    )
-        .into_response())
+    Ok(csv::download("nas.csv", out))
 }
 
 pub async fn create_nas(

@@ -24,6 +24,7 @@ use crate::users::html::{
 };
 use crate::users::provision;
 use crate::users::service::{self, UserInput, UsersError};
+use crate::web::csv;
 use crate::web::forms::{
     again, choices, dash, is_htmx, moment, optional_number, optional_string, path_id,
     render_fragment, search_text as text, with_vary, Choice, Errors, Notice, Staff,
@@ -321,26 +322,14 @@ pub async fn export_users(
                 u.expires_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
                 u.created_at.to_rfc3339(),
             ];
-            let line: Vec<String> = fields.iter().map(|f| crate::web::csv::cell(f)).collect();
-            out.push_str(&line.join(","));
-            out.push_str("\r\n");
+            csv::line(&mut out, &fields);
         }
         if users.is_empty() || page * MAX_PER_PAGE >= total {
             break;
         }
         page += 1;
     }
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"network-users.csv\"",
-            ),
-        ],
-        out,
-    )
-        .into_response())
+    Ok(csv::download("network-users.csv", out))
 }
 
 #[derive(Template, WebTemplate)]
