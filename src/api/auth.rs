@@ -6,8 +6,7 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::access::{Actor, ActorKind, StaffUser};
-use crate::access::{AtLeast, Role};
+use crate::access::{Actor, ActorKind, AtLeast, Role, StaffUser};
 use crate::app::{AppState, RequestSpan};
 use crate::error::AppError;
 use crate::web::rate_limit::{client_address, ClientKey};

@@ -14,8 +14,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use tower_sessions::Session;
 
-use crate::access::Actor;
-use crate::access::{AtLeast, Role, SignedIn, StaffUser, Viewer};
+use crate::access::{Actor, AtLeast, Role, SignedIn, StaffUser, Viewer};
 use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
 use crate::web::layout::Chrome;

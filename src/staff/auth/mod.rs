@@ -1,5 +1,6 @@
 //! Staff sign-in: axum-login over the staff_users table, sessions in the
-//! main database, and role checks.
+//! main database, and the member each request carries
+//! ([`end_expired_sessions`] leaves it for `access::SignedIn`).
 
 pub mod callers;
 pub mod session_store;
