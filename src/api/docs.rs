@@ -284,6 +284,9 @@ impl Modify for StandardResponses {
             passwords and PPP passwords are write-only. Viewers read; operators and admins change."),
         (name = "packages", description = "Service packages: rates, burst, limits, RADIUS group \
             and MikroTik profile. Viewers read; operators and admins change."),
+        (name = "policies", description = "Service policies: what a suspended or expired \
+            subscriber gets (reject, walled garden, throttle), from the policy's own RADIUS \
+            group. Viewers read; operators and admins change."),
         (name = "nas", description = "RADIUS clients (FreeRADIUS's `nas` table): the routers \
             FreeRADIUS accepts and where ispd sends Disconnect/CoA. Shared secrets are \
             write-only. Viewers read; operators and admins change."),

@@ -96,6 +96,11 @@ pub struct PackageView {
     /// the burst settings when there is a burst.
     #[schema(example = "5M/20M")]
     pub rate_limit: String,
+    /// The service policy of its subscribers while suspended or expired;
+    /// null: the default policy.
+    pub policy_id: Option<i32>,
+    /// Days past a subscriber's `expires_at` before it counts as expired.
+    pub grace_days: Option<i32>,
     #[schema(example = "active")]
     pub status: String,
     pub created_at: DateTime<Utc>,
@@ -134,6 +139,8 @@ impl From<service_package::Model> for PackageView {
             radius_group: p.radius_group,
             mikrotik_profile: p.mikrotik_profile,
             rate_limit,
+            policy_id: p.policy_id,
+            grace_days: p.grace_days,
             status: p.status,
             created_at: p.created_at.to_utc(),
             updated_at: p.updated_at.to_utc(),

@@ -392,6 +392,8 @@ mod tests {
             radius_group: "home".into(),
             mikrotik_profile: None,
             status: "active".into(),
+            policy_id: None,
+            grace_days: None,
             created_at: now.into(),
             updated_at: now.into(),
         }

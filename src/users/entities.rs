@@ -24,6 +24,11 @@ pub mod service_package {
         pub radius_group: String,
         pub mikrotik_profile: Option<String>,
         pub status: String,
+        /// What its subscribers get while not active; None: the default
+        /// policy (see `service_policy`).
+        pub policy_id: Option<i32>,
+        /// Days past a subscriber's `expires_at` before it counts as expired.
+        pub grace_days: Option<i32>,
         pub created_at: DateTimeWithTimeZone,
         pub updated_at: DateTimeWithTimeZone,
     }
@@ -39,6 +44,37 @@ pub mod service_package {
             Relation::Users.def()
         }
     }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// What a subscriber who is not active gets: a refusal, a walled garden or
+/// a throttled rate, from the policy's own RADIUS group.
+pub mod service_policy {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "service_policies")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub name: String,
+        /// reject, walled_garden or throttle.
+        pub action: String,
+        /// The restricted rate, kbit/s (both or neither).
+        pub download_rate_kbps: Option<i64>,
+        pub upload_rate_kbps: Option<i64>,
+        pub framed_pool: Option<String>,
+        pub address_list: Option<String>,
+        pub radius_group: String,
+        /// Some(1) on the default policy; NULL elsewhere (unique).
+        pub default_marker: Option<i16>,
+        pub created_at: DateTimeWithTimeZone,
+        pub updated_at: DateTimeWithTimeZone,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
 
     impl ActiveModelBehavior for ActiveModel {}
 }
@@ -66,6 +102,9 @@ pub mod network_user {
         pub notes: Option<String>,
         pub radius_sync_pending: bool,
         pub radius_synced_at: Option<DateTimeWithTimeZone>,
+        /// The state last carried to RADIUS and the live sessions (active,
+        /// suspended, disabled, expired); None before the first time.
+        pub enforced_state: Option<String>,
         pub created_at: DateTimeWithTimeZone,
         pub updated_at: DateTimeWithTimeZone,
     }

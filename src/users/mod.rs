@@ -5,6 +5,8 @@ pub mod domain;
 pub mod entities;
 pub mod html;
 pub mod packages;
+pub mod policies;
 pub mod provision;
 pub mod service;
+pub mod state;
 pub mod subscribers;

@@ -53,6 +53,7 @@ mod mikrotik_pppoe;
 mod mikrotik_routers;
 mod mikrotik_sessions;
 mod network_health;
+mod policies;
 mod probes;
 mod radius_accounting;
 mod radius_coa;

@@ -6,6 +6,7 @@ mod m20261128_000001_initial_schema;
 mod m20261128_000002_ip_free_ranges;
 mod m20261128_000100_network_health_checks;
 mod m20261128_000200_job_runs;
+mod m20261208_000001_enforcement;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000002_ip_free_ranges::Migration),
             Box::new(m20261128_000100_network_health_checks::Migration),
             Box::new(m20261128_000200_job_runs::Migration),
+            Box::new(m20261208_000001_enforcement::Migration),
         ]
     }
 }

@@ -14,7 +14,8 @@
 //! **The request** identifies the session by User-Name, Acct-Session-Id,
 //! NAS-IP-Address (or NAS-IPv6-Address) and Framed-IP-Address when known.
 //! A CoA-Request also carries the changes: `Mikrotik-Rate-Limit`
-//! (vendor 14988, attribute 8) and/or `Session-Timeout`. Every request
+//! (vendor 14988, attribute 8), `Mikrotik-Address-List` (attribute 19)
+//! and/or `Session-Timeout`. Every request
 //! also carries `Event-Timestamp` (seconds since the epoch, taken once, so
 //! a retransmission is the same packet) and `Message-Authenticator`, as
 //! RFC 5176 section 3.4 recommends against replay and forgery. They are
@@ -68,6 +69,8 @@ pub const DEFAULT_COA_PORT: u16 = 3799;
 pub const MIKROTIK_VENDOR_ID: i32 = 14988;
 /// `Mikrotik-Rate-Limit` in MikroTik's dictionary.
 pub const MIKROTIK_RATE_LIMIT: u8 = 8;
+/// `Mikrotik-Address-List` in MikroTik's dictionary.
+pub const MIKROTIK_ADDRESS_LIST: u8 = 19;
 
 /// How hard to try.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

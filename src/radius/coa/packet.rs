@@ -10,7 +10,8 @@ use radius::core::code::Code;
 use radius::core::packet::Packet;
 use radius::core::{rfc2865, rfc2866, rfc2869, rfc3162, rfc3576};
 
-use super::request::{mikrotik_rate_limit_avp, CoaChanges, RequestKind, SessionRef};
+use super::request::{mikrotik_avp, mikrotik_rate_limit_avp, CoaChanges, RequestKind, SessionRef};
+use super::MIKROTIK_ADDRESS_LIST;
 
 /// Where the RADIUS header ends and the attributes begin.
 const HEADER_LEN: usize = 20;
@@ -182,6 +183,9 @@ pub fn build_request_at(
     if let Some(changes) = changes {
         if let Some(rate) = &changes.rate_limit {
             packet.add(mikrotik_rate_limit_avp(rate));
+        }
+        if let Some(list) = &changes.address_list {
+            packet.add(mikrotik_avp(MIKROTIK_ADDRESS_LIST, list));
         }
         if let Some(timeout) = changes.session_timeout_secs {
             rfc2865::add_session_timeout(&mut packet, timeout);

@@ -101,6 +101,9 @@ pub struct CoaChanges {
     pub rate_limit: Option<String>,
     /// `Session-Timeout`, in seconds.
     pub session_timeout_secs: Option<u32>,
+    /// A `Mikrotik-Address-List` value: the router puts the session's
+    /// address on this list (a walled garden's firewall redirects it).
+    pub address_list: Option<String>,
 }
 
 /// One rate, as RouterOS writes it: digits, optionally `k`, `M` or `G`.
@@ -170,6 +173,7 @@ impl CoaChanges {
             Ok(Self {
                 rate_limit,
                 session_timeout_secs,
+                address_list: None,
             })
         } else {
             Err(errors)
@@ -179,6 +183,11 @@ impl CoaChanges {
 
 /// The `Vendor-Specific` attribute carrying `Mikrotik-Rate-Limit`.
 pub fn mikrotik_rate_limit_avp(value: &str) -> AVP {
-    let vsa = StringVSA::new(MIKROTIK_VENDOR_ID, MIKROTIK_RATE_LIMIT, value);
+    mikrotik_avp(MIKROTIK_RATE_LIMIT, value)
+}
+
+/// A MikroTik string attribute (vendor 14988) as a `Vendor-Specific` AVP.
+pub fn mikrotik_avp(attribute: u8, value: &str) -> AVP {
+    let vsa = StringVSA::new(MIKROTIK_VENDOR_ID, attribute, value);
     AVP::from_bytes(rfc2865::VENDOR_SPECIFIC_TYPE, &vsa.message())
 }

@@ -127,6 +127,7 @@ fn disconnect_and_coa_requests_carry_message_authenticator_and_event_timestamp()
     let changes = CoaChanges {
         rate_limit: Some("5M/20M".into()),
         session_timeout_secs: None,
+        address_list: None,
     };
     for (kind, changes) in [
         (RequestKind::Disconnect, None),
@@ -171,6 +172,7 @@ fn the_message_authenticator_is_computed_with_the_authenticator_zeroed_then_sign
         Some(&CoaChanges {
             rate_limit: None,
             session_timeout_secs: Some(60),
+            address_list: None,
         }),
         SECRET,
         1_790_000_000,
@@ -343,6 +345,7 @@ fn a_coa_request_carries_the_rate_limit_vsa_and_session_timeout() {
     let changes = CoaChanges {
         rate_limit: Some("5M/20M".into()),
         session_timeout_secs: Some(3600),
+        address_list: None,
     };
     let (packet, _) = build_request(RequestKind::Coa, &session(), Some(&changes), SECRET).unwrap();
     assert_eq!(packet[0], 43);
@@ -354,6 +357,25 @@ fn a_coa_request_carries_the_rate_limit_vsa_and_session_timeout() {
     assert!(
         attrs.contains(&(27, 3600u32.to_be_bytes().to_vec())),
         "Session-Timeout"
+    );
+    assert!(Packet::is_authentic_request(&packet, SECRET));
+}
+
+#[test]
+fn a_coa_request_carries_the_address_list_vsa() {
+    let changes = CoaChanges {
+        rate_limit: Some("512k/1M".into()),
+        session_timeout_secs: None,
+        address_list: Some("unpaid".into()),
+    };
+    let (packet, _) = build_request(RequestKind::Coa, &session(), Some(&changes), SECRET).unwrap();
+    let attrs = attributes(&packet);
+    let mut vsa = MIKROTIK_VENDOR_ID.to_be_bytes().to_vec();
+    vsa.extend([super::MIKROTIK_ADDRESS_LIST, 2 + 6]);
+    vsa.extend(b"unpaid");
+    assert!(
+        attrs.contains(&(26, vsa)),
+        "Mikrotik-Address-List: {attrs:?}"
     );
     assert!(Packet::is_authentic_request(&packet, SECRET));
 }

@@ -12,13 +12,15 @@ use sea_orm::{
 use tracing::instrument;
 
 use super::super::entities::{radcheck, radgroupcheck, radgroupreply, radreply, radusergroup};
-use super::model::{decrypt, package_rows, user_rows};
+use super::model::{decrypt, package_rows, policy_rows, user_rows};
 use super::reading::{current_group_rows, current_user_rows, current_users_rows, radius_usernames};
 use super::rows::{GroupRows, Outcome, SyncReport, UserRows};
 use super::{RadiusError, BATCH_SIZE, DELETE_CHUNK, INSERT_CHUNK};
 use crate::crypto::AppKey;
 use crate::db::begin_write;
-use crate::users::entities::{network_user, service_package};
+use crate::users::entities::{network_user, service_package, service_policy};
+use crate::users::policies::service::{policy_of_package, Policies};
+use crate::users::state::Entitlement;
 
 async fn delete_users_rows(txn: &DatabaseTransaction, usernames: &[String]) -> Result<(), DbErr> {
     if usernames.is_empty() {
@@ -150,24 +152,39 @@ pub async fn sync_package(
     radius_db: &DatabaseConnection,
     package: &service_package::Model,
 ) -> Result<Outcome, RadiusError> {
-    sync_package_inner(radius_db, package, false).await
+    sync_group(
+        radius_db,
+        &package.radius_group,
+        &package_rows(package),
+        false,
+    )
+    .await
 }
 
-async fn sync_package_inner(
+/// Makes the policy's group exactly [`policy_rows`], in one transaction.
+#[instrument(skip_all, fields(radius.group = %policy.radius_group))]
+pub async fn sync_policy(
     radius_db: &DatabaseConnection,
-    package: &service_package::Model,
+    policy: &service_policy::Model,
+) -> Result<Outcome, RadiusError> {
+    sync_group(radius_db, &policy.radius_group, &policy_rows(policy), false).await
+}
+
+async fn sync_group(
+    radius_db: &DatabaseConnection,
+    groupname: &str,
+    desired: &GroupRows,
     dry_run: bool,
 ) -> Result<Outcome, RadiusError> {
-    let desired = package_rows(package);
     if dry_run {
-        let current = current_group_rows(radius_db, &package.radius_group).await?;
-        return Ok(Outcome::of(current.is_empty(), current == desired));
+        let current = current_group_rows(radius_db, groupname).await?;
+        return Ok(Outcome::of(current.is_empty(), &current == desired));
     }
     let txn = begin_write(radius_db).await?;
-    let current = current_group_rows(&txn, &package.radius_group).await?;
-    let outcome = Outcome::of(current.is_empty(), current == desired);
+    let current = current_group_rows(&txn, groupname).await?;
+    let outcome = Outcome::of(current.is_empty(), &current == desired);
     if outcome != Outcome::Unchanged {
-        write_group(&txn, &package.radius_group, &desired).await?;
+        write_group(&txn, groupname, desired).await?;
     }
     txn.commit().await?;
     Ok(outcome)
@@ -186,7 +203,15 @@ pub async fn sync_user(
     package: Option<&service_package::Model>,
 ) -> Result<Outcome, RadiusError> {
     let password = decrypt(key, user)?;
-    let desired = user_rows(user, &password, package, Utc::now());
+    let policy = match package {
+        Some(package) => policy_of_package(main_db, package).await?,
+        None => None,
+    };
+    let entitlement = Entitlement {
+        package,
+        policy: policy.as_ref(),
+    };
+    let desired = user_rows(user, &password, entitlement, Utc::now());
     let txn = begin_write(radius_db).await?;
     let current = current_user_rows(&txn, &user.username).await?;
     let outcome = Outcome::of(current.is_empty(), current == desired);
@@ -222,6 +247,9 @@ pub async fn sync_user_by_id(
     };
     if let Some(package) = &package {
         sync_package(radius_db, package).await?;
+        if let Some(policy) = policy_of_package(main_db, package).await? {
+            sync_policy(radius_db, &policy).await?;
+        }
     }
     sync_user(main_db, radius_db, key, &user, package.as_ref()).await
 }
@@ -333,8 +361,18 @@ pub async fn sync_all_with_progress(
         .into_iter()
         .map(|p| (p.id, p))
         .collect();
-    for package in packages.values() {
-        match sync_package_inner(radius_db, package, dry_run).await? {
+    let policies = Policies::load(main_db).await?;
+    let groups = packages
+        .values()
+        .map(|p| (p.radius_group.as_str(), package_rows(p)))
+        .chain(
+            policies
+                .by_id
+                .values()
+                .map(|p| (p.radius_group.as_str(), policy_rows(p))),
+        );
+    for (groupname, rows) in groups {
+        match sync_group(radius_db, groupname, &rows, dry_run).await? {
             Outcome::Created => report.packages.created += 1,
             Outcome::Updated => report.packages.updated += 1,
             Outcome::Unchanged => report.packages.unchanged += 1,
@@ -361,6 +399,7 @@ pub async fn sync_all_with_progress(
             radius_db,
             key,
             &packages,
+            &policies,
             &users,
             now,
             dry_run,
@@ -418,6 +457,7 @@ async fn sync_batch(
     radius_db: &DatabaseConnection,
     key: &AppKey,
     packages: &BTreeMap<i32, service_package::Model>,
+    policies: &Policies,
     users: &[network_user::Model],
     now: DateTime<Utc>,
     dry_run: bool,
@@ -428,7 +468,11 @@ async fn sync_batch(
         match decrypt(key, user) {
             Ok(password) => {
                 let package = user.package_id.and_then(|id| packages.get(&id));
-                desired.push((user, user_rows(user, &password, package, now)));
+                let entitlement = Entitlement {
+                    package,
+                    policy: package.and_then(|p| policies.of_package(p)),
+                };
+                desired.push((user, user_rows(user, &password, entitlement, now)));
             }
             Err(err) => {
                 // Logged without the ciphertext; the user's rows stay as

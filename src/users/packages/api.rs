@@ -73,6 +73,13 @@ pub struct PackageBody {
     pub radius_group: String,
     /// 1 to 64 characters, no quotes or backslashes.
     pub mikrotik_profile: Option<String>,
+    /// The service policy for its subscribers while suspended or expired;
+    /// omitted or null: the default policy.
+    pub policy_id: Option<i32>,
+    /// 0 to 365: days past a subscriber's `expires_at` before it counts as
+    /// expired.
+    #[schema(minimum = 0, maximum = 365)]
+    pub grace_days: Option<i64>,
 }
 
 impl From<PackageBody> for PackageInput {
@@ -91,6 +98,8 @@ impl From<PackageBody> for PackageInput {
             simultaneous_use: b.simultaneous_use,
             radius_group: b.radius_group,
             mikrotik_profile: b.mikrotik_profile,
+            policy_id: b.policy_id,
+            grace_days: b.grace_days,
         }
     }
 }

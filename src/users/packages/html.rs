@@ -39,6 +39,9 @@ pub struct PackageForm {
     pub simultaneous_use: String,
     pub radius_group: String,
     pub mikrotik_profile: String,
+    /// A policy's id, or empty for the default policy.
+    pub policy_id: String,
+    pub grace_days: String,
 }
 
 const PACKAGE_FIELDS: &[&str] = &[
@@ -55,6 +58,8 @@ const PACKAGE_FIELDS: &[&str] = &[
     "simultaneous_use",
     "radius_group",
     "mikrotik_profile",
+    "policy_id",
+    "grace_days",
 ];
 
 fn rate_text(kbps: Option<i64>) -> String {
@@ -80,6 +85,8 @@ impl PackageForm {
             simultaneous_use: n(p.simultaneous_use),
             radius_group: p.radius_group.clone(),
             mikrotik_profile: p.mikrotik_profile.clone().unwrap_or_default(),
+            policy_id: n(p.policy_id),
+            grace_days: n(p.grace_days),
         }
     }
 
@@ -107,6 +114,8 @@ impl PackageForm {
             ),
             radius_group: self.radius_group.clone(),
             mikrotik_profile: optional_string(&self.mikrotik_profile),
+            policy_id: optional_number::<i32>("policy_id", &self.policy_id, &mut errors),
+            grace_days: optional_number("grace_days", &self.grace_days, &mut errors),
         };
         (input, errors)
     }

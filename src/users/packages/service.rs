@@ -14,7 +14,7 @@ use crate::error::FieldErrors;
 use crate::query::{contains, fetch_page, PageRequest, Sort};
 use crate::text::optional_text;
 use crate::users::domain::{Burst, MikrotikProfile, RadiusGroup, Rate, RateLimit};
-use crate::users::entities::{network_user, service_package};
+use crate::users::entities::{network_user, service_package, service_policy};
 use crate::users::service::UsersError;
 
 /// A package as the caller gives it; [`PackageInput::validate`] turns it
@@ -36,6 +36,10 @@ pub struct PackageInput {
     pub simultaneous_use: Option<i64>,
     pub radius_group: String,
     pub mikrotik_profile: Option<String>,
+    /// The policy for its subscribers while not active; None: the default.
+    pub policy_id: Option<i32>,
+    /// Days past `expires_at` before a subscriber counts as expired.
+    pub grace_days: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -47,10 +51,15 @@ pub struct PackageSpec {
     pub simultaneous_use: Option<i32>,
     pub radius_group: RadiusGroup,
     pub mikrotik_profile: Option<MikrotikProfile>,
+    pub policy_id: Option<i32>,
+    pub grace_days: Option<i32>,
 }
 
 /// The longest burst time accepted, in seconds.
 pub const MAX_BURST_TIME_SECS: i64 = 3600;
+
+/// The longest grace after expiry, in days.
+pub const MAX_GRACE_DAYS: i64 = 365;
 
 impl PackageInput {
     /// Checks every field; all problems are reported together.
@@ -197,6 +206,17 @@ impl PackageInput {
                 other => other.and_then(Result::ok),
             };
 
+        let grace_days = match self.grace_days {
+            Some(d) if !(0..=MAX_GRACE_DAYS).contains(&d) => {
+                errors.insert(
+                    "grace_days".into(),
+                    format!("must be 0 to {MAX_GRACE_DAYS} days"),
+                );
+                None
+            }
+            other => other.map(|d| d as i32),
+        };
+
         match (download, upload, radius_group, errors.is_empty()) {
             (Some(download), Some(upload), Some(radius_group), true) => Ok(PackageSpec {
                 name,
@@ -210,6 +230,8 @@ impl PackageInput {
                 simultaneous_use,
                 radius_group,
                 mikrotik_profile,
+                policy_id: self.policy_id,
+                grace_days,
             }),
             _ => Err(UsersError::Invalid(errors)),
         }
@@ -275,6 +297,31 @@ async fn check_package_unique(
             );
         }
     }
+    let policy_group = service_policy::Entity::find()
+        .filter(service_policy::Column::RadiusGroup.eq(spec.radius_group.as_str()))
+        .count(db)
+        .await?;
+    if policy_group > 0 {
+        errors.insert(
+            "radius_group".into(),
+            format!(
+                "\"{}\" is a policy's RADIUS group; a package needs its own",
+                spec.radius_group.as_str()
+            ),
+        );
+    }
+    if let Some(policy_id) = spec.policy_id {
+        if service_policy::Entity::find_by_id(policy_id)
+            .one(db)
+            .await?
+            .is_none()
+        {
+            errors.insert(
+                "policy_id".into(),
+                format!("there is no service policy with id {policy_id}"),
+            );
+        }
+    }
     if errors.is_empty() {
         Ok(())
     } else {
@@ -320,6 +367,8 @@ fn package_model(spec: &PackageSpec, now: DateTime<Utc>) -> service_package::Act
             .mikrotik_profile
             .as_ref()
             .map(|p| p.as_str().to_string())),
+        policy_id: Set(spec.policy_id),
+        grace_days: Set(spec.grace_days),
         updated_at: Set(now.into()),
         ..Default::default()
     }
@@ -333,6 +382,8 @@ fn package_details(p: &service_package::Model) -> serde_json::Value {
         "simultaneous_use": p.simultaneous_use,
         "radius_group": p.radius_group,
         "mikrotik_profile": p.mikrotik_profile,
+        "policy_id": p.policy_id,
+        "grace_days": p.grace_days,
     })
 }
 

@@ -1,0 +1,195 @@
+//! Subscriber state enforced on the network.
+//!
+//! - `service_policies`: what a subscriber who is not active gets (reject,
+//!   walled garden or throttle), each with its own RADIUS group. At most one
+//!   is the default, for packages that name none.
+//! - `service_packages.policy_id` and `.grace_days`: a package's policy and
+//!   the days past `expires_at` before its subscribers count as expired.
+//! - `network_users.enforced_state`: the state whose RADIUS rows and session
+//!   changes were last applied (`active`, `suspended`, `disabled`,
+//!   `expired`), so the minute job can find subscribers whose state moved on
+//!   by itself (an expiry passing) without rewriting everyone.
+//! - `enforcement_actions`: one row per live session a change must reach:
+//!   the request sent (CoA or Disconnect), its outcome, and whether the
+//!   session has since shown the change. The rows still pending are the
+//!   queue the worker retries, so nothing is lost on a restart.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
+use sea_orm_migration::sea_orm::DbBackend;
+
+pub struct Migration;
+
+impl MigrationName for Migration {
+    fn name(&self) -> &str {
+        "m20261208_000001_enforcement"
+    }
+}
+
+/// A timestamp; MySQL's TIMESTAMP ends in 2038, so DATETIME(6) there.
+fn timestamp_col(name: &'static str, backend: DbBackend, null: bool) -> ColumnDef {
+    let mut col = ColumnDef::new(name);
+    match backend {
+        DbBackend::MySql => col.custom("datetime(6)"),
+        _ => col.timestamp_with_time_zone(),
+    };
+    if null {
+        col.null();
+    } else {
+        col.not_null();
+    }
+    col
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let backend = manager.get_database_backend();
+        manager
+            .create_table(
+                Table::create()
+                    .table("service_policies")
+                    .col(pk_auto("id"))
+                    .col(string_len("name", 64))
+                    // reject, walled_garden or throttle.
+                    .col(string_len("action", 16))
+                    // The restricted rate (walled garden, throttle), kbit/s.
+                    .col(big_integer_null("download_rate_kbps"))
+                    .col(big_integer_null("upload_rate_kbps"))
+                    .col(string_len_null("framed_pool", 64))
+                    .col(string_len_null("address_list", 64))
+                    .col(string_len("radius_group", 64))
+                    // 1 on the default policy, NULL on the others: a unique
+                    // index ignores NULLs, so at most one default.
+                    .col(small_integer_null("default_marker"))
+                    .col(timestamp_col("created_at", backend, false))
+                    .col(timestamp_col("updated_at", backend, false))
+                    .take(),
+            )
+            .await?;
+        for (name, column) in [
+            ("uq_service_policies_name", "name"),
+            ("uq_service_policies_radius_group", "radius_group"),
+            ("uq_service_policies_default", "default_marker"),
+        ] {
+            manager
+                .create_index(
+                    Index::create()
+                        .name(name)
+                        .table("service_policies")
+                        .col(column)
+                        .unique()
+                        .take(),
+                )
+                .await?;
+        }
+
+        // One ALTER per column: SQLite adds one column per statement.
+        for column in [integer_null("policy_id"), integer_null("grace_days")] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table("service_packages")
+                        .add_column(column)
+                        .take(),
+                )
+                .await?;
+        }
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("network_users")
+                    .add_column(string_len_null("enforced_state", 16))
+                    .take(),
+            )
+            .await?;
+
+        manager
+            .create_table(
+                Table::create()
+                    .table("enforcement_actions")
+                    .col(big_pk_auto("id"))
+                    .col(integer_null("user_id"))
+                    .col(string_len("username", 64))
+                    // What changed: suspended, resumed, expired, disabled,
+                    // package_changed.
+                    .col(string_len("reason", 32))
+                    // The service the session must get: reject,
+                    // walled_garden, throttle or active.
+                    .col(string_len("target", 16))
+                    // coa or disconnect.
+                    .col(string_len("request", 16))
+                    .col(big_integer_null("radacctid"))
+                    .col(string_len("acct_session_id", 64))
+                    .col(string_len("nas", 128))
+                    // The attributes a CoA carried, as JSON.
+                    .col(text_null("attributes"))
+                    // pending, sent, confirmed, not_applied, superseded.
+                    .col(string_len("status", 16))
+                    // The last answer: ack, nak, no_answer, unreachable,
+                    // session_closed, nas_not_registered ...
+                    .col(string_len_null("outcome", 32))
+                    .col(text_null("detail"))
+                    .col(integer("attempts").default(0))
+                    .col(timestamp_col("next_attempt_at", backend, true))
+                    .col(timestamp_col("sent_at", backend, true))
+                    .col(timestamp_col("confirmed_at", backend, true))
+                    .col(timestamp_col("created_at", backend, false))
+                    .col(timestamp_col("updated_at", backend, false))
+                    .take(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_enforcement_actions_status")
+                    .table("enforcement_actions")
+                    .col("status")
+                    .col("next_attempt_at")
+                    .take(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_enforcement_actions_user")
+                    .table("enforcement_actions")
+                    .col("user_id")
+                    .col("id")
+                    .take(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(
+                Table::drop()
+                    .table("enforcement_actions")
+                    .if_exists()
+                    .take(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("network_users")
+                    .drop_column("enforced_state")
+                    .take(),
+            )
+            .await?;
+        for column in ["grace_days", "policy_id"] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table("service_packages")
+                        .drop_column(column)
+                        .take(),
+                )
+                .await?;
+        }
+        manager
+            .drop_table(Table::drop().table("service_policies").if_exists().take())
+            .await
+    }
+}
