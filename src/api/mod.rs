@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod docs;
 pub mod extract;
+pub mod merge_patch;
 pub mod system;
 
 use std::sync::Arc;

@@ -30,7 +30,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_packages, create_package))
         .routes(routes!(get_package, update_package, delete_package))
         .routes(routes!(list_users, create_user))
-        .routes(routes!(get_user, update_user, delete_user))
+        .routes(routes!(get_user, update_user, patch_user, delete_user))
         .routes(routes!(reveal_password))
         .routes(routes!(sync_radius))
 }

@@ -5,10 +5,11 @@
 //! new, changed or deleted subscriber reaches FreeRADIUS without waiting
 //! for a sync:
 //!
-//! - create and update: the main DB first, then the RADIUS rows. A RADIUS
-//!   failure does not undo the saved change: the user keeps
-//!   `radius_sync_pending` (the API and the user's page show it) and the
-//!   `radius-retry` job writes the rows later. Nothing is lost silently.
+//! - create and update (a partial change is an update): the main DB
+//!   first, then the RADIUS rows. A RADIUS failure does not undo the saved
+//!   change: the user keeps `radius_sync_pending` (the API and the user's
+//!   page show it) and the `radius-retry` job writes the rows later.
+//!   Nothing is lost silently.
 //! - delete: the RADIUS rows first, so that a deleted subscriber can never
 //!   log in again. If the RADIUS database refuses, nothing is deleted (502).
 //!   If the delete itself then fails, the user is flagged so that the retry
@@ -18,7 +19,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use super::entities::network_user;
-use super::service::{self, UserInput, UserWrite, UsersError};
+use super::service::{self, UserChanges, UserInput, UserWrite, UsersError};
 use crate::audit::Actor;
 use crate::crypto::AppKey;
 use crate::db::Databases;
@@ -50,6 +51,26 @@ pub async fn update_user(
         user: push_to_radius(db, key, written.user).await,
         ..written
     })
+}
+
+/// Changes some of a user's settings: the user as it is now, with
+/// `changes` merged over it, goes through [`update_user`], so a partial
+/// change meets the same checks, in the same order of steps, as a full
+/// replacement. The user is read outside the update's transaction: a
+/// change made by someone else in between is overwritten, as it would be
+/// by a full replacement built from an earlier read.
+pub async fn patch_user(
+    db: &Databases,
+    key: &AppKey,
+    routers: &RouterPool,
+    settings: IpamSettings,
+    actor: &Actor,
+    id: i32,
+    changes: UserChanges,
+) -> Result<UserWrite, UsersError> {
+    let current = service::get_user(&db.main, id).await?;
+    let input = UserInput::unchanged(&current).changed(changes);
+    update_user(db, key, routers, settings, actor, id, &input).await
 }
 
 pub async fn delete_user(

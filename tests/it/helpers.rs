@@ -778,6 +778,10 @@ impl ApiFixture {
         self.send(axum::http::Method::PUT, path, Some(body)).await
     }
 
+    pub async fn patch(&self, path: &str, body: serde_json::Value) -> TestResponse {
+        self.send(axum::http::Method::PATCH, path, Some(body)).await
+    }
+
     pub async fn delete(&self, path: &str) -> TestResponse {
         self.send(axum::http::Method::DELETE, path, None).await
     }

@@ -4,6 +4,7 @@
 use axum::body::Body;
 use axum::http::{Method, Request};
 use ispd::audit::entities::audit_log;
+use ispd::radius::service::{current_user_rows, AttrRow, UserRows};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{json, Value};
 
@@ -544,3 +545,283 @@ async fn a_package_in_use_is_a_409_and_viewers_change_nothing(backend: Backend) 
     assert_eq!(deleted.status, 204);
 }
 crate::on_every_backend!(a_package_in_use_is_a_409_and_viewers_change_nothing);
+
+/// A static user with every optional field set, made through the API: its
+/// view and id.
+async fn full_static_user(f: &ApiFixture, package: i64, subnet: i64) -> (Value, i64) {
+    let created = f
+        .post(
+            "/api/v1/users",
+            json!({"username": "alice", "password": PASSWORD, "service_type": "static",
+                "package_id": package, "static_subnet_id": subnet,
+                "mac_address": "aa:bb:cc:dd:ee:ff", "expires_at": "2099-01-02T03:04:05Z",
+                "full_name": "Alice", "notes": "Flat 4B"}),
+        )
+        .await;
+    assert_created(&created, "/api/v1/users")
+}
+
+/// The user's rows in the RADIUS database.
+async fn radius_rows(f: &ApiFixture, username: &str) -> UserRows {
+    current_user_rows(&f.app.state.db.radius, username)
+        .await
+        .unwrap()
+}
+
+async fn patching_only_the_status_suspends_the_user_and_keeps_everything_else(backend: Backend) {
+    let Some(f) = spawn(backend).await else {
+        return;
+    };
+    let package = add_package(&f, "Home", "home").await;
+    let subnet = subnet(&f).await;
+    let (before, id) = full_static_user(&f, package, subnet).await;
+    let reject = AttrRow::set("Auth-Type", "Reject");
+    assert!(!radius_rows(&f, "alice").await.check.contains(&reject));
+
+    let patched = f
+        .patch(
+            &format!("/api/v1/users/{id}"),
+            json!({"status": "suspended"}),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.text());
+    assert_no_password(&patched);
+    let after = patched.json();
+    assert_eq!(after["status"], "suspended");
+    for field in [
+        "username",
+        "service_type",
+        "package_id",
+        "mac_address",
+        "expires_at",
+        "static_ip",
+        "static_allocation_id",
+        "full_name",
+        "notes",
+    ] {
+        assert_eq!(after[field], before[field], "{field} changed");
+    }
+    assert_eq!(after["radius_sync_pending"], false, "written to RADIUS");
+    let got = f.view(&format!("/api/v1/users/{id}")).await.json();
+    assert_eq!(got, after, "the answer is what was stored");
+
+    // Without a password in the patch, the password stays.
+    let revealed = f
+        .send(
+            Method::POST,
+            &format!("/api/v1/users/{id}/reveal-password"),
+            None,
+        )
+        .await;
+    assert_eq!(revealed.json()["password"], PASSWORD);
+    let rows = radius_rows(&f, "alice").await;
+    assert!(rows.check.contains(&reject), "{rows:?}");
+    assert!(
+        rows.check
+            .contains(&AttrRow::set("Expiration", "Jan 02 2099 03:04:05")),
+        "{rows:?}"
+    );
+    assert!(
+        rows.reply
+            .contains(&AttrRow::set("Framed-IP-Address", "100.64.0.2")),
+        "{rows:?}"
+    );
+    let audited = f.app.audit_entries("network_user.update").await;
+    assert_eq!(audited.len(), 1);
+}
+crate::on_every_backend!(patching_only_the_status_suspends_the_user_and_keeps_everything_else);
+
+async fn a_null_expiry_in_a_patch_clears_it_and_a_missing_one_keeps_it(backend: Backend) {
+    let Some(f) = spawn(backend).await else {
+        return;
+    };
+    let package = add_package(&f, "Home", "home").await;
+    let id = f
+        .created_id(
+            "/api/v1/users",
+            json!({"username": "bob", "password": PASSWORD, "service_type": "pppoe",
+                "package_id": package, "expires_at": "2099-01-02T03:04:05Z"}),
+        )
+        .await;
+    let path = format!("/api/v1/users/{id}");
+
+    let kept = f.patch(&path, json!({"full_name": "Bob"})).await;
+    assert_eq!(kept.status, 200, "{}", kept.text());
+    assert_eq!(kept.json()["expires_at"], "2099-01-02T03:04:05Z");
+    assert_eq!(kept.json()["full_name"], "Bob");
+
+    let cleared = f.patch(&path, json!({"expires_at": null})).await;
+    assert_eq!(cleared.status, 200, "{}", cleared.text());
+    assert_eq!(cleared.json()["expires_at"], Value::Null);
+    assert_eq!(cleared.json()["full_name"], "Bob", "left out, so kept");
+    let rows = radius_rows(&f, "bob").await;
+    assert!(
+        !rows.check.iter().any(|row| row.attribute == "Expiration"),
+        "{rows:?}"
+    );
+
+    // RFC 7396's own media type is taken as well as application/json.
+    let set = f
+        .app
+        .send(
+            Request::patch(&path)
+                .header("authorization", format!("Bearer {}", f.op))
+                .header("content-type", "application/merge-patch+json")
+                .body(Body::from(r#"{"expires_at": "2098-05-06T07:08:09Z"}"#))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(set.status, 200, "{}", set.text());
+    assert_eq!(set.json()["expires_at"], "2098-05-06T07:08:09Z");
+    assert_eq!(set.json()["full_name"], "Bob");
+}
+crate::on_every_backend!(a_null_expiry_in_a_patch_clears_it_and_a_missing_one_keeps_it);
+
+async fn an_invalid_patch_is_a_422_naming_the_field_and_changes_nothing(backend: Backend) {
+    let Some(f) = spawn(backend).await else {
+        return;
+    };
+    let package = add_package(&f, "Home", "home").await;
+    let subnet = subnet(&f).await;
+    f.created_id(
+        "/api/v1/users",
+        json!({"username": "bob", "password": PASSWORD, "service_type": "pppoe",
+            "package_id": package}),
+    )
+    .await;
+    let (_, id) = full_static_user(&f, package, subnet).await;
+    let path = format!("/api/v1/users/{id}");
+    let before = f.view(&path).await.json();
+    let cases: Vec<(Value, &str, &str)> = vec![
+        (json!({"status": "paused"}), "status", "not a status"),
+        (json!({"package_id": null}), "package_id", "required"),
+        (
+            json!({"package_id": 9999}),
+            "package_id",
+            "no service package",
+        ),
+        (json!({"username": null}), "username", ""),
+        (json!({"username": "bob"}), "username", "exists already"),
+        (json!({"service_type": null}), "service_type", ""),
+        (json!({"password": "short"}), "password", "8 to 128"),
+        (json!({"mac_address": "zz"}), "mac_address", ""),
+        (json!({"full_name": "x".repeat(129)}), "full_name", "128"),
+        (
+            json!({"static_ip": "100.64.0.3"}),
+            "static_ip",
+            "the user holds 100.64.0.2",
+        ),
+        (
+            json!({"service_type": "pppoe", "static_subnet_id": subnet}),
+            "static_subnet_id",
+            "only for",
+        ),
+        (json!({"expires_at": "tomorrow"}), "expires_at", ""),
+        (json!({"status": 5}), "status", "invalid type"),
+        (json!({"nickname": "al"}), "nickname", "unknown field"),
+    ];
+    for (patch, field, part) in cases {
+        let response = f.patch(&path, patch.clone()).await;
+        assert_invalid(&response, field, part);
+        assert_eq!(f.view(&path).await.json(), before, "{patch} changed it");
+    }
+    assert!(f.app.audit_entries("network_user.update").await.is_empty());
+}
+crate::on_every_backend!(an_invalid_patch_is_a_422_naming_the_field_and_changes_nothing);
+
+async fn patching_a_static_users_full_name_keeps_its_address(backend: Backend) {
+    let Some(f) = spawn(backend).await else {
+        return;
+    };
+    let package = add_package(&f, "Home", "home").await;
+    let subnet = subnet(&f).await;
+    let (before, id) = full_static_user(&f, package, subnet).await;
+    let patched = f
+        .patch(
+            &format!("/api/v1/users/{id}"),
+            json!({"full_name": "Alice Example"}),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.text());
+    let after = patched.json();
+    assert_eq!(after["full_name"], "Alice Example");
+    assert_eq!(after["static_ip"], "100.64.0.2");
+    assert_eq!(
+        after["static_allocation_id"],
+        before["static_allocation_id"]
+    );
+    let active = f
+        .view(&format!(
+            "/api/v1/ipam/allocations?subnet_id={subnet}&status=active"
+        ))
+        .await
+        .json();
+    assert_eq!(active["meta"]["total"], 1, "{active}");
+    assert_eq!(active["data"][0]["id"], before["static_allocation_id"]);
+}
+crate::on_every_backend!(patching_a_static_users_full_name_keeps_its_address);
+
+async fn patching_only_the_service_type_moves_a_static_user_off_its_address(backend: Backend) {
+    let Some(f) = spawn(backend).await else {
+        return;
+    };
+    let package = add_package(&f, "Home", "home").await;
+    let subnet = subnet(&f).await;
+    let (_, id) = full_static_user(&f, package, subnet).await;
+    let patched = f
+        .patch(
+            &format!("/api/v1/users/{id}"),
+            json!({"service_type": "pppoe"}),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.text());
+    assert_eq!(patched.json()["static_ip"], Value::Null);
+    assert_eq!(patched.json()["mac_address"], "aa:bb:cc:dd:ee:ff");
+    let active = f
+        .view(&format!(
+            "/api/v1/ipam/allocations?subnet_id={subnet}&status=active"
+        ))
+        .await
+        .json();
+    assert_eq!(active["meta"]["total"], 0, "released: {active}");
+}
+crate::on_every_backend!(patching_only_the_service_type_moves_a_static_user_off_its_address);
+
+async fn patching_an_unknown_user_is_a_404(backend: Backend) {
+    let Some(f) = spawn(backend).await else {
+        return;
+    };
+    let response = f
+        .patch("/api/v1/users/9999", json!({"status": "suspended"}))
+        .await;
+    assert_error(&response, 404, "not_found");
+}
+crate::on_every_backend!(patching_an_unknown_user_is_a_404);
+
+async fn a_viewer_may_not_patch_a_user(backend: Backend) {
+    let Some(f) = spawn(backend).await else {
+        return;
+    };
+    let package = add_package(&f, "Home", "home").await;
+    let id = f
+        .created_id(
+            "/api/v1/users",
+            json!({"username": "erin", "password": PASSWORD, "service_type": "pppoe",
+                "package_id": package}),
+        )
+        .await;
+    let path = format!("/api/v1/users/{id}");
+    let before = f.view(&path).await.json();
+    let refused = f
+        .app
+        .api(
+            Method::PATCH,
+            &path,
+            &f.viewer,
+            Some(json!({"status": "suspended"})),
+        )
+        .await;
+    assert_error(&refused, 403, "forbidden");
+    assert_eq!(f.view(&path).await.json(), before);
+}
+crate::on_every_backend!(a_viewer_may_not_patch_a_user);

@@ -13,6 +13,7 @@ use crate::api::auth::Api;
 use crate::api::check;
 use crate::api::created;
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::api::merge_patch;
 use crate::crypto::Secret;
 use crate::error::{AppError, FieldErrors};
 use crate::query::Sort;
@@ -20,7 +21,7 @@ use crate::staff::{Operator, Viewer};
 use crate::users::api::{settings, RevealedPassword, UserView};
 
 use crate::users::provision;
-use crate::users::service::{self, UserFilter, UserInput, USER_SORTS};
+use crate::users::service::{self, UserChanges, UserFilter, UserInput, USER_SORTS};
 use crate::web::pagination::{Page, PageParams, Paged};
 
 /// Filters and order of `GET /users`.
@@ -98,6 +99,83 @@ impl From<UserBody> for UserInput {
             static_ip: b.static_ip,
             full_name: b.full_name,
             notes: b.notes,
+        }
+    }
+}
+
+/// The body of `PATCH /users/{id}`: a JSON merge patch (RFC 7396) over the
+/// fields of `PUT`. A field left out keeps its value; `null` clears it, as
+/// leaving it out of `PUT` would (so `package_id`, `username` and
+/// `service_type` cannot be null, and a null `status` is `active`); a value
+/// sets it. A field not listed here is refused (422).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"status": "suspended", "expires_at": null}))]
+pub struct UserPatch {
+    /// RADIUS-safe and unique.
+    #[serde(default, deserialize_with = "merge_patch::present")]
+    #[schema(value_type = Option<String>, example = "alice@isp.example")]
+    pub username: Option<Option<String>>,
+    /// Write-only, never returned. 8 to 128 characters, no control
+    /// characters. Left out or `null`, the current password stays.
+    #[schema(write_only, min_length = 8, max_length = 128)]
+    pub password: Option<String>,
+    /// `pppoe`, `hotspot` or `static`. Leaving `static` releases the
+    /// address.
+    #[serde(default, deserialize_with = "merge_patch::present")]
+    #[schema(value_type = Option<String>, example = "pppoe")]
+    pub service_type: Option<Option<String>>,
+    /// The service package; required, so not `null`.
+    #[serde(default, deserialize_with = "merge_patch::present")]
+    #[schema(value_type = Option<i32>, example = 1)]
+    pub package_id: Option<Option<i32>>,
+    /// `active`, `suspended` or `disabled`; `null` is `active`.
+    #[serde(default, deserialize_with = "merge_patch::present")]
+    #[schema(value_type = Option<String>, example = "suspended")]
+    pub status: Option<Option<String>>,
+    /// Binds the user to this MAC address; `null` unbinds it.
+    #[serde(default, deserialize_with = "merge_patch::present")]
+    #[schema(value_type = Option<String>)]
+    pub mac_address: Option<Option<String>>,
+    /// RFC 3339; `null` removes the expiry.
+    #[serde(default, deserialize_with = "merge_patch::present")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub expires_at: Option<Option<DateTime<Utc>>>,
+    /// For `static` only: a new subnet takes a new address from it and
+    /// releases the old one. Left out or `null`, a static user keeps its
+    /// address.
+    #[serde(default, deserialize_with = "merge_patch::present")]
+    #[schema(value_type = Option<i32>)]
+    pub static_subnet_id: Option<Option<i32>>,
+    /// For `static` only: this address from the new subnet. Left out or
+    /// `null`, a static user keeps its address.
+    #[serde(default, deserialize_with = "merge_patch::present")]
+    #[schema(value_type = Option<String>)]
+    pub static_ip: Option<Option<String>>,
+    /// At most 128 characters; `null` clears it.
+    #[serde(default, deserialize_with = "merge_patch::present")]
+    #[schema(value_type = Option<String>)]
+    pub full_name: Option<Option<String>>,
+    /// At most 10 000 characters; `null` clears them.
+    #[serde(default, deserialize_with = "merge_patch::present")]
+    #[schema(value_type = Option<String>)]
+    pub notes: Option<Option<String>>,
+}
+
+impl From<UserPatch> for UserChanges {
+    fn from(p: UserPatch) -> Self {
+        Self {
+            username: p.username,
+            password: p.password.map(Secret::new),
+            service_type: p.service_type,
+            package_id: p.package_id,
+            status: p.status,
+            mac_address: p.mac_address,
+            expires_at: p.expires_at,
+            static_subnet_id: p.static_subnet_id,
+            static_ip: p.static_ip,
+            full_name: p.full_name,
+            notes: p.notes,
         }
     }
 }
@@ -237,6 +315,51 @@ pub async fn update_user(
         &api.actor,
         id,
         &body.into(),
+    )
+    .await?;
+    Ok(Json(written.user.into()))
+}
+
+/// Change some of a user's settings (JSON merge patch, RFC 7396): a field
+/// left out keeps its value, `null` clears it, a value sets it; without
+/// `password` the current one stays. The result is checked and written as
+/// a `PUT` of the whole user would be, with the same errors.
+#[utoipa::path(
+    patch,
+    path = "/users/{id}",
+    tag = "users",
+    operation_id = "patch_user",
+    params(("id" = i32, Path, description = "The user's id.")),
+    request_body = UserPatch,
+    responses(
+        (status = 200, description = "The user, changed.", body = UserView),
+        (status = 409, description = "The new static address cannot be had: `subnet_full`, `address_in_use` or `conflict`.",
+            body = crate::api::docs::ErrorBody,
+            example = json!({"error": {"code": "address_in_use",
+                "message": "100.64.0.9 is the static address of user \"bob\""}})),
+        (status = 422, description = "A field is not valid (as in `PUT`), `null` given to a field that cannot be cleared, or a field that is not one of the user's.",
+            body = crate::api::docs::ErrorBody,
+            example = json!({"error": {"code": "validation_failed",
+                "message": "status: \"paused\" is not a status (active, suspended or disabled)",
+                "fields": {"status": "\"paused\" is not a status (active, suspended or disabled)"}}})),
+        (status = 502, response = crate::api::docs::RouterFailed),
+        (status = 503, response = crate::api::docs::IpamBusy),
+        (status = 504, response = crate::api::docs::RouterTimeout),
+    ),
+)]
+pub async fn patch_user(
+    api: Api<Operator>,
+    ApiPath(id): ApiPath<i32>,
+    ApiJson(body): ApiJson<UserPatch>,
+) -> Result<Json<UserView>, AppError> {
+    let written = provision::patch_user(
+        &api.state.db,
+        &api.state.app_key,
+        &api.state.router_pool,
+        settings(&api.state),
+        &api.actor,
+        id,
+        body.into(),
     )
     .await?;
     Ok(Json(written.user.into()))

@@ -1,5 +1,7 @@
 //! A network user as the caller gives it, and the checks that need no
-//! database ([`UserInput::validate`]).
+//! database ([`UserInput::validate`]); a change to some of its settings
+//! ([`UserChanges`]) is turned into the same input, so that it meets the
+//! same checks.
 
 use std::net::IpAddr;
 
@@ -9,6 +11,7 @@ use crate::crypto::Secret;
 use crate::error::FieldErrors;
 use crate::text::optional_text;
 use crate::users::domain::{check_password, MacAddress, NetUsername, ServiceType, UserStatus};
+use crate::users::entities::network_user;
 use crate::users::service::UsersError;
 
 /// A network user as the caller gives it; the same shape creates and
@@ -34,6 +37,32 @@ pub struct UserInput {
     pub notes: Option<String>,
 }
 
+/// A change to some of a user's settings, read as a JSON merge patch
+/// (RFC 7396) over its [`UserInput`]: for each field `None` keeps the
+/// current value, `Some(None)` clears it (as leaving it out of a full
+/// replacement would), `Some(Some(value))` sets it.
+#[derive(Debug, Clone, Default)]
+pub struct UserChanges {
+    /// Cleared, it is empty, which the checks refuse.
+    pub username: Option<Option<String>>,
+    /// `None` keeps the current password; a user cannot be without one.
+    pub password: Option<Secret>,
+    /// Cleared, it is empty, which the checks refuse.
+    pub service_type: Option<Option<String>>,
+    /// Cleared, the checks refuse it: a user needs a package.
+    pub package_id: Option<Option<i32>>,
+    /// Cleared, it is the default, active.
+    pub status: Option<Option<String>>,
+    pub mac_address: Option<Option<String>>,
+    pub expires_at: Option<Option<DateTime<Utc>>>,
+    /// Kept or cleared, a static user keeps its current address.
+    pub static_subnet_id: Option<Option<i32>>,
+    /// Kept or cleared, a static user keeps its current address.
+    pub static_ip: Option<Option<String>>,
+    pub full_name: Option<Option<String>>,
+    pub notes: Option<Option<String>>,
+}
+
 /// Where a static user's address comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StaticTarget {
@@ -57,6 +86,60 @@ pub struct UserSpec {
 }
 
 impl UserInput {
+    /// The input that leaves `user` as it is: its settings, no password
+    /// (the current one stays), and no subnet or address named. A static
+    /// user then keeps the address it holds, the way a replacement that
+    /// names none does: the update fills in the subnet of the current
+    /// allocation and keeps that allocation. The held address is not
+    /// named, because a change of service type away from static would
+    /// then be refused (`static_ip` is only for static users) unless it
+    /// also cleared the address.
+    pub fn unchanged(user: &network_user::Model) -> Self {
+        Self {
+            username: user.username.clone(),
+            password: None,
+            service_type: user.service_type.clone(),
+            package_id: user.package_id,
+            status: Some(user.status.clone()),
+            mac_address: user.mac_address.clone(),
+            expires_at: user.expires_at.map(|at| at.to_utc()),
+            static_subnet_id: None,
+            static_ip: None,
+            full_name: user.full_name.clone(),
+            notes: user.notes.clone(),
+        }
+    }
+
+    /// This input with `changes` merged over it. Nothing is checked here:
+    /// the result goes through [`UserInput::validate`] like any other, so
+    /// a change is refused with the same messages as a replacement.
+    pub fn changed(mut self, changes: UserChanges) -> Self {
+        fn merge<T>(field: &mut Option<T>, change: Option<Option<T>>) {
+            if let Some(value) = change {
+                *field = value;
+            }
+        }
+        // A required text cleared is empty, and refused as such.
+        if let Some(username) = changes.username {
+            self.username = username.unwrap_or_default();
+        }
+        if let Some(service_type) = changes.service_type {
+            self.service_type = service_type.unwrap_or_default();
+        }
+        if changes.password.is_some() {
+            self.password = changes.password;
+        }
+        merge(&mut self.package_id, changes.package_id);
+        merge(&mut self.status, changes.status);
+        merge(&mut self.mac_address, changes.mac_address);
+        merge(&mut self.expires_at, changes.expires_at);
+        merge(&mut self.static_subnet_id, changes.static_subnet_id);
+        merge(&mut self.static_ip, changes.static_ip);
+        merge(&mut self.full_name, changes.full_name);
+        merge(&mut self.notes, changes.notes);
+        self
+    }
+
     /// Checks every field that needs no database; all problems together.
     /// `creating`: a password is required, and an expiry must lie ahead.
     pub fn validate(&self, creating: bool) -> Result<UserSpec, UsersError> {
@@ -173,5 +256,82 @@ impl UserInput {
             }
             _ => Err(UsersError::Invalid(errors)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn static_user() -> network_user::Model {
+        let at = Utc.with_ymd_and_hms(2099, 1, 2, 3, 4, 5).unwrap().into();
+        network_user::Model {
+            id: 7,
+            username: "alice".into(),
+            password_encrypted: "sealed".into(),
+            service_type: "static".into(),
+            package_id: Some(1),
+            status: "suspended".into(),
+            static_ip: Some("100.64.0.2".into()),
+            static_allocation_id: Some(3),
+            mac_address: Some("aa:bb:cc:dd:ee:ff".into()),
+            expires_at: Some(at),
+            full_name: Some("Alice".into()),
+            notes: Some("Flat 4B".into()),
+            radius_sync_pending: false,
+            radius_synced_at: None,
+            enforced_state: None,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    #[test]
+    fn no_changes_keep_every_setting_and_the_password() {
+        let user = static_user();
+        let input = UserInput::unchanged(&user).changed(UserChanges::default());
+        assert_eq!(input.username, "alice");
+        assert_eq!(input.service_type, "static");
+        assert_eq!(input.package_id, Some(1));
+        assert_eq!(input.status.as_deref(), Some("suspended"));
+        assert_eq!(input.mac_address.as_deref(), Some("aa:bb:cc:dd:ee:ff"));
+        assert_eq!(input.expires_at, user.expires_at.map(|at| at.to_utc()));
+        assert_eq!(input.full_name.as_deref(), Some("Alice"));
+        assert_eq!(input.notes.as_deref(), Some("Flat 4B"));
+        assert!(input.password.is_none(), "the current password stays");
+        // No subnet or address named: the update keeps the held one.
+        assert_eq!((input.static_subnet_id, input.static_ip), (None, None));
+    }
+
+    #[test]
+    fn null_clears_a_field_and_a_value_sets_it() {
+        let input = UserInput::unchanged(&static_user()).changed(UserChanges {
+            expires_at: Some(None),
+            mac_address: Some(None),
+            full_name: Some(Some("Alice Example".into())),
+            password: Some(Secret::new("An0ther-password")),
+            ..UserChanges::default()
+        });
+        assert_eq!(input.expires_at, None);
+        assert_eq!(input.mac_address, None);
+        assert_eq!(input.full_name.as_deref(), Some("Alice Example"));
+        assert_eq!(input.notes.as_deref(), Some("Flat 4B"), "left out, kept");
+        assert!(input.password.is_some());
+    }
+
+    #[test]
+    fn a_cleared_required_field_is_refused_by_the_usual_checks() {
+        let input = UserInput::unchanged(&static_user()).changed(UserChanges {
+            username: Some(None),
+            package_id: Some(None),
+            ..UserChanges::default()
+        });
+        let Err(UsersError::Invalid(fields)) = input.validate(false) else {
+            panic!("a user without a name or package passed");
+        };
+        assert!(fields.contains_key("username"), "{fields:?}");
+        assert_eq!(fields["package_id"], "is required");
     }
 }
