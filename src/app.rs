@@ -99,6 +99,7 @@ pub fn api_routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
         .merge(crate::ipam::api::routes())
         .merge(crate::users::api::routes())
         .merge(crate::users::policies::api::routes())
+        .merge(crate::enforcement::api::routes())
         .merge(crate::radius::nas_api::routes())
         .merge(crate::radius::api::routes())
         .merge(crate::mikrotik::sessions_api::routes())

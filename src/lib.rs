@@ -9,6 +9,7 @@ pub mod config;
 pub mod crypto;
 pub mod dashboard;
 pub mod db;
+pub mod enforcement;
 pub mod error;
 pub mod ipam;
 pub mod jobs;

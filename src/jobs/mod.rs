@@ -93,8 +93,16 @@ pub const NETWORK_HEALTH_CHECK: ScheduledJob = ScheduledJob {
     description: "Checks every router, both databases and Redis and stores the results for the dashboard, as `ispd network health-check` does (every 15 minutes).",
 };
 
+pub const ENFORCEMENT: ScheduledJob = ScheduledJob {
+    name: "enforcement",
+    cron: "20 * * * * *",
+    env: "JOBS_SCHEDULE_ENFORCEMENT",
+    description: "Carries subscriber states that moved on by themselves (an expiry passing, a status edited) to RADIUS and the live sessions, sends the session changes that are due again, and confirms those the sessions show (every minute).",
+};
+
 /// Every scheduled job.
 pub const SCHEDULE: &[ScheduledJob] = &[
+    ENFORCEMENT,
     MIKROTIK_SYNC_SESSIONS,
     RADIUS_SYNC_USERS,
     RADIUS_RETRY,
@@ -154,6 +162,7 @@ pub fn registry(context: &JobContext) -> Registry {
     job!(RADIUS_SYNC_USERS, radius_sync_users);
     job!(MIKROTIK_SYNC_SESSIONS, mikrotik_sync_sessions);
     job!(NETWORK_HEALTH_CHECK, network_health_check);
+    job!(ENFORCEMENT, enforcement);
     registry
 }
 
@@ -332,6 +341,28 @@ async fn network_health_check(context: JobContext) -> worker::JobResult {
     Ok(JobSummary::new()
         .count("checks", report.checks.len())
         .count("down", report.down()))
+}
+
+/// One enforcement pass: the same service call as `ispd users enforce`.
+/// Fails when a subscriber could not be enforced (it is tried again next
+/// pass).
+async fn enforcement(context: JobContext) -> worker::JobResult {
+    let report = crate::enforcement::service::run_pass(
+        &context.db,
+        &context.app_key,
+        crate::radius::coa::CoaSettings::from_config(&context.config),
+        &Actor::system(),
+    )
+    .await?;
+    if report.failed > 0 {
+        anyhow::bail!("{} subscriber(s) could not be enforced", report.failed);
+    }
+    Ok(JobSummary::new()
+        .count("enforced", report.enforced)
+        .count("sent", report.delivery.sent)
+        .count("confirmed", report.delivery.confirmed)
+        .count("resent", report.delivery.resent)
+        .count("given_up", report.delivery.given_up))
 }
 
 /// A job as the Jobs page and `GET /api/v1/jobs` show it.

@@ -1002,6 +1002,11 @@ async fn the_openapi_document_is_valid_openapi_3_1() {
         "/api/v1/jobs/{name}/run",
         "/api/v1/policies",
         "/api/v1/policies/{id}",
+        "/api/v1/users/suspend",
+        "/api/v1/users/resume",
+        "/api/v1/users/{id}/suspend",
+        "/api/v1/users/{id}/resume",
+        "/api/v1/users/{id}/enforcement",
     ]
     .into();
     assert_eq!(

@@ -42,6 +42,7 @@ mod cli;
 mod compose;
 mod config;
 mod dashboard;
+mod enforcement;
 mod freeradius;
 mod ipam;
 mod ipam_api;

@@ -172,3 +172,31 @@ pub async fn user_sessions(
     ));
     Ok((sessions(radius_db, &select).await?, total))
 }
+
+/// The open sessions of `username` (no stop time), oldest first.
+#[instrument(skip_all)]
+pub async fn open_sessions_of(
+    radius_db: &impl ConnectionTrait,
+    username: &str,
+) -> Result<Vec<Session>, DbErr> {
+    let backend = radius_db.get_database_backend();
+    let mut select = Sql::new(backend);
+    select.push(&select_sessions(backend));
+    select
+        .push(" WHERE username = ")
+        .bind(username.to_string())
+        .push(" AND acctstoptime IS NULL ORDER BY radacctid");
+    sessions(radius_db, &select).await
+}
+
+/// The session `radacctid`, open or closed; None when there is no such row.
+pub async fn session_by_id(
+    radius_db: &impl ConnectionTrait,
+    radacctid: i64,
+) -> Result<Option<Session>, DbErr> {
+    let backend = radius_db.get_database_backend();
+    let mut select = Sql::new(backend);
+    select.push(&select_sessions(backend));
+    select.push(" WHERE radacctid = ").bind(radacctid);
+    Ok(sessions(radius_db, &select).await?.into_iter().next())
+}

@@ -9,3 +9,4 @@ pub mod html;
 mod input;
 mod listing;
 pub mod service;
+pub mod status;

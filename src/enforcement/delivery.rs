@@ -1,0 +1,288 @@
+//! Sending each session's request, recording the answer, and counting the
+//! change applied only when the session shows it.
+//!
+//! An action row moves through these states:
+//!
+//! - `pending`: to be sent at `next_attempt_at`. A NAS that does not answer
+//!   or cannot be reached leaves it pending, with a back-off (30 s doubling
+//!   to 10 min), so a change made while the NAS is down reaches it when it
+//!   comes back. The rows are the queue: a restart loses nothing.
+//! - `sent`: the NAS acknowledged (or refused a Disconnect). Confirmed by
+//!   the session itself: it stopped, or (for a CoA) an interim update
+//!   arrived after the acknowledgement, which shows the session lived on
+//!   with the change. A Disconnect whose session is still open after
+//!   [`RESEND_AFTER_SECS`] goes back to `pending`.
+//! - `confirmed`; `not_applied` (the NAS is not registered, or nothing was
+//!   confirmed within [`GIVE_UP_AFTER_HOURS`]); `superseded` (a newer
+//!   change of the same subscriber replaced it).
+//!
+//! A NAK of a CoA turns the action into a Disconnect at once: the new rows
+//! then reach the session on its next login.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect, Set,
+};
+use tokio::task::JoinSet;
+
+use super::entities::enforcement_action;
+use super::plan::SessionChange;
+use super::EnforcementError;
+use crate::audit::Actor;
+use crate::db::Databases;
+use crate::radius::accounting::session_by_id;
+use crate::radius::coa::{self, CoaError, CoaSettings};
+
+/// How long a Disconnect's session may stay open before it is sent again.
+pub const RESEND_AFTER_SECS: i64 = 60;
+/// How long an action is retried before it counts as not applied.
+pub const GIVE_UP_AFTER_HOURS: i64 = 24;
+/// How long an action may wait for its confirmation before the dashboard
+/// lists it as not applied yet.
+pub const CONFIRM_WITHIN_SECS: i64 = 300;
+/// Sessions changed at the same time.
+const PARALLEL_SENDS: usize = 32;
+
+fn backoff(attempts: i32) -> chrono::Duration {
+    let secs = 30i64 << attempts.clamp(0, 5);
+    chrono::Duration::seconds(secs.min(600))
+}
+
+/// Sends the action's request now and stores what came of it.
+pub async fn send(
+    db: &Databases,
+    coa: CoaSettings,
+    actor: &Actor,
+    action: enforcement_action::Model,
+) -> Result<enforcement_action::Model, EnforcementError> {
+    let Some(radacctid) = action.radacctid else {
+        return Ok(action);
+    };
+    let change: SessionChange = action
+        .attributes
+        .as_deref()
+        .and_then(|a| serde_json::from_str(a).ok())
+        .unwrap_or_default();
+    let result = match action.request.as_str() {
+        "coa" => {
+            coa::change_session(
+                &db.main,
+                &db.radius,
+                coa,
+                actor,
+                radacctid,
+                &change.to_coa(),
+            )
+            .await
+        }
+        _ => coa::disconnect_session(&db.main, &db.radius, coa, actor, radacctid).await,
+    };
+    let now = Utc::now();
+    let attempts = action.attempts + 1;
+    let is_coa = action.request == "coa";
+    let mut row = action.into_active_model();
+    row.attempts = Set(attempts);
+    row.updated_at = Set(now.into());
+    match result {
+        Ok(answer) if answer.acknowledged() => {
+            row.status = Set("sent".into());
+            row.outcome = Set(Some("ack".into()));
+            row.detail = Set(None);
+            row.sent_at = Set(Some(now.into()));
+            row.next_attempt_at = Set(None);
+        }
+        Ok(answer) if is_coa => {
+            // The NAS cannot change the session in place: end it, so that
+            // the next login reads the new rows.
+            row.request = Set("disconnect".into());
+            row.outcome = Set(Some("nak".into()));
+            row.detail = Set(Some(answer.summary()));
+            row.next_attempt_at = Set(Some(now.into()));
+            let updated = row.update(&db.main).await?;
+            return Box::pin(send(db, coa, actor, updated)).await;
+        }
+        Ok(answer) => {
+            row.status = Set("sent".into());
+            row.outcome = Set(Some("nak".into()));
+            row.detail = Set(Some(answer.summary()));
+            row.sent_at = Set(Some(now.into()));
+            row.next_attempt_at = Set(None);
+        }
+        Err(CoaError::NotFound(_))
+        | Err(CoaError::Conflict {
+            code: "session_closed",
+            ..
+        }) => {
+            row.status = Set("confirmed".into());
+            row.outcome = Set(Some("session_closed".into()));
+            row.confirmed_at = Set(Some(now.into()));
+            row.next_attempt_at = Set(None);
+        }
+        Err(CoaError::Conflict { code, message }) => {
+            row.status = Set("not_applied".into());
+            row.outcome = Set(Some(code.into()));
+            row.detail = Set(Some(message));
+            row.next_attempt_at = Set(None);
+        }
+        Err(err) => {
+            let outcome = match err {
+                CoaError::Timeout(_) => "no_answer",
+                CoaError::Unreachable(_) => "unreachable",
+                _ => "error",
+            };
+            row.status = Set("pending".into());
+            row.outcome = Set(Some(outcome.into()));
+            row.detail = Set(Some(err.to_string()));
+            row.next_attempt_at = Set(Some((now + backoff(attempts)).into()));
+        }
+    }
+    Ok(row.update(&db.main).await?)
+}
+
+/// Sends these actions, [`PARALLEL_SENDS`] at a time; returns them as
+/// they now are, in the order given.
+pub async fn send_all(
+    db: &Databases,
+    coa: CoaSettings,
+    actor: &Actor,
+    actions: Vec<enforcement_action::Model>,
+) -> Result<Vec<enforcement_action::Model>, EnforcementError> {
+    let mut results: Vec<Option<enforcement_action::Model>> = vec![None; actions.len()];
+    let mut queue = actions.into_iter().enumerate();
+    let mut running = JoinSet::new();
+    loop {
+        while running.len() < PARALLEL_SENDS {
+            let Some((index, action)) = queue.next() else {
+                break;
+            };
+            let (db, actor) = (db.clone(), actor.clone());
+            running.spawn(async move { (index, send(&db, coa, &actor, action).await) });
+        }
+        let Some(joined) = running.join_next().await else {
+            break;
+        };
+        let (index, sent) = joined.map_err(|e| EnforcementError::Internal(e.into()))?;
+        results[index] = Some(sent?);
+    }
+    Ok(results.into_iter().flatten().collect())
+}
+
+/// What one pass over the queue did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DeliveryReport {
+    pub sent: u64,
+    pub confirmed: u64,
+    pub resent: u64,
+    pub given_up: u64,
+}
+
+/// Sends the pending actions that are due, confirms the sent ones the
+/// sessions now show, and gives up on those past [`GIVE_UP_AFTER_HOURS`].
+pub async fn deliver_and_confirm(
+    db: &Databases,
+    coa: CoaSettings,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<DeliveryReport, EnforcementError> {
+    let mut report = DeliveryReport::default();
+    let too_old = now - chrono::Duration::hours(GIVE_UP_AFTER_HOURS);
+    report.given_up = enforcement_action::Entity::update_many()
+        .col_expr(
+            enforcement_action::Column::Status,
+            sea_orm::sea_query::Expr::value("not_applied"),
+        )
+        .col_expr(
+            enforcement_action::Column::UpdatedAt,
+            sea_orm::sea_query::Expr::value(now.fixed_offset()),
+        )
+        .filter(enforcement_action::Column::Status.is_in(["pending", "sent"]))
+        .filter(enforcement_action::Column::CreatedAt.lt(too_old))
+        .exec(&db.main)
+        .await?
+        .rows_affected;
+
+    // Confirm (or send again) what was sent.
+    let sent = enforcement_action::Entity::find()
+        .filter(enforcement_action::Column::Status.eq("sent"))
+        .order_by_asc(enforcement_action::Column::Id)
+        .limit(10_000)
+        .all(&db.main)
+        .await?;
+    for action in sent {
+        let Some(radacctid) = action.radacctid else {
+            continue;
+        };
+        let session = session_by_id(&db.radius, radacctid).await?;
+        let sent_at = action.sent_at.map(|t| t.to_utc());
+        let stopped = session.as_ref().is_none_or(|s| !s.is_open());
+        let updated_since = match (&session, sent_at) {
+            (Some(s), Some(at)) => s.updated_at.is_some_and(|u| u > at),
+            _ => false,
+        };
+        let mut row = action.clone().into_active_model();
+        row.updated_at = Set(now.into());
+        if stopped
+            || (action.request == "coa"
+                && action.outcome.as_deref() == Some("ack")
+                && updated_since)
+        {
+            row.status = Set("confirmed".into());
+            row.confirmed_at = Set(Some(now.into()));
+            row.update(&db.main).await?;
+            report.confirmed += 1;
+        } else if action.request == "disconnect"
+            && sent_at.is_some_and(|at| (now - at).num_seconds() >= RESEND_AFTER_SECS)
+        {
+            row.status = Set("pending".into());
+            row.next_attempt_at = Set(Some(now.into()));
+            row.update(&db.main).await?;
+            report.resent += 1;
+        }
+    }
+
+    let due = enforcement_action::Entity::find()
+        .filter(enforcement_action::Column::Status.eq("pending"))
+        .filter(
+            Condition::any()
+                .add(enforcement_action::Column::NextAttemptAt.is_null())
+                .add(enforcement_action::Column::NextAttemptAt.lte(now)),
+        )
+        .order_by_asc(enforcement_action::Column::Id)
+        .limit(10_000)
+        .all(&db.main)
+        .await?;
+    report.sent = due.len() as u64;
+    send_all(db, coa, actor, due).await?;
+    Ok(report)
+}
+
+/// Actions still waiting for their confirmation after
+/// [`CONFIRM_WITHIN_SECS`], and those given up in the last day: the
+/// dashboard's "not applied".
+pub async fn unconfirmed_count(
+    db: &DatabaseConnection,
+    now: DateTime<Utc>,
+) -> Result<u64, sea_orm::DbErr> {
+    use sea_orm::PaginatorTrait;
+    let since = now - chrono::Duration::seconds(CONFIRM_WITHIN_SECS);
+    enforcement_action::Entity::find()
+        .filter(
+            Condition::any()
+                .add(
+                    Condition::all()
+                        .add(enforcement_action::Column::Status.is_in(["pending", "sent"]))
+                        .add(enforcement_action::Column::CreatedAt.lt(since)),
+                )
+                .add(
+                    Condition::all()
+                        .add(enforcement_action::Column::Status.eq("not_applied"))
+                        .add(
+                            enforcement_action::Column::UpdatedAt
+                                .gt(now - chrono::Duration::hours(GIVE_UP_AFTER_HOURS)),
+                        ),
+                ),
+        )
+        .count(db)
+        .await
+}

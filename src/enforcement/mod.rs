@@ -1,0 +1,41 @@
+//! Subscriber state enforced on the network: a suspension, an expiry or a
+//! resumption reaches the subscriber's live sessions within seconds (a
+//! CoA that changes them in place, or a Disconnect), and counts as applied
+//! only when the session shows it.
+//!
+//! This room sits above users, RADIUS and the routers, and owns the saga
+//! that joins them ([`service::enforce_user`]); none of them calls back up.
+//! [`plan`] decides the request for a session, [`delivery`] sends it,
+//! retries it and confirms it, and the `enforcement` job runs a pass every
+//! minute ([`service::run_pass`]).
+
+pub mod api;
+pub mod delivery;
+pub mod entities;
+pub mod plan;
+pub mod service;
+
+use sea_orm::DbErr;
+
+use crate::error::AppError;
+use crate::users::service::UsersError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnforcementError {
+    #[error(transparent)]
+    Users(#[from] UsersError),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<EnforcementError> for AppError {
+    fn from(err: EnforcementError) -> Self {
+        match err {
+            EnforcementError::Users(users) => users.into(),
+            EnforcementError::Db(db) => db.into(),
+            EnforcementError::Internal(err) => AppError::Internal(err),
+        }
+    }
+}

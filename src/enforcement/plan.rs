@@ -1,0 +1,237 @@
+//! Which request carries a change of service to a live session: a CoA that
+//! changes it in place, or a Disconnect that makes it log in again (and so
+//! read the new rows). Pure: no database, no network.
+
+use serde::{Deserialize, Serialize};
+
+use crate::radius::coa::CoaChanges;
+use crate::users::domain::mikrotik_rate_limit;
+use crate::users::state::{policy_rate_limit, PolicyAction, Service};
+
+/// What to send to each open session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// Change the session in place.
+    Change(SessionChange),
+    /// End it: the next login gets the new rows.
+    Disconnect,
+}
+
+impl Request {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Request::Change(_) => "coa",
+            Request::Disconnect => "disconnect",
+        }
+    }
+}
+
+/// The attributes of a CoA, as the action row stores them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionChange {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address_list: Option<String>,
+}
+
+impl SessionChange {
+    pub fn to_coa(&self) -> CoaChanges {
+        CoaChanges {
+            rate_limit: self.rate_limit.clone(),
+            session_timeout_secs: None,
+            address_list: self.address_list.clone(),
+        }
+    }
+}
+
+/// Whether a walled garden put the session somewhere a CoA cannot take it
+/// back from: an address list (RouterOS has no attribute that removes a
+/// list entry) or a pool (the address changes only on a new login).
+fn leaves_traces(service: &Service<'_>) -> bool {
+    match service {
+        Service::Restricted(policy) => {
+            policy.action.parse() == Ok(PolicyAction::WalledGarden)
+                && (policy
+                    .address_list
+                    .as_deref()
+                    .is_some_and(|l| !l.is_empty())
+                    || policy.framed_pool.as_deref().is_some_and(|p| !p.is_empty()))
+        }
+        _ => false,
+    }
+}
+
+/// The request that moves an open session from `previous` (None: not
+/// known) to `next`; None when the session needs nothing.
+pub fn request_for(previous: Option<&Service<'_>>, next: &Service<'_>) -> Option<Request> {
+    if previous == Some(next) {
+        return None;
+    }
+    match next {
+        Service::Refused => Some(Request::Disconnect),
+        Service::Restricted(policy) => {
+            let walled = policy.action.parse() == Ok(PolicyAction::WalledGarden);
+            if walled && policy.framed_pool.as_deref().is_some_and(|p| !p.is_empty()) {
+                return Some(Request::Disconnect);
+            }
+            let change = SessionChange {
+                rate_limit: policy_rate_limit(policy),
+                address_list: policy
+                    .address_list
+                    .clone()
+                    .filter(|l| walled && !l.is_empty()),
+            };
+            if change == SessionChange::default() {
+                Some(Request::Disconnect)
+            } else {
+                Some(Request::Change(change))
+            }
+        }
+        Service::Package(package) => {
+            if previous.is_some_and(leaves_traces) {
+                return Some(Request::Disconnect);
+            }
+            let rate = mikrotik_rate_limit(package);
+            if rate.is_empty() {
+                return None;
+            }
+            Some(Request::Change(SessionChange {
+                rate_limit: Some(rate),
+                address_list: None,
+            }))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+    use crate::users::entities::{service_package, service_policy};
+
+    fn package() -> service_package::Model {
+        let now = Utc::now();
+        service_package::Model {
+            id: 1,
+            name: "Home".into(),
+            description: None,
+            download_rate_kbps: 20_000,
+            upload_rate_kbps: 5_000,
+            burst_download_kbps: None,
+            burst_upload_kbps: None,
+            burst_threshold_download_kbps: None,
+            burst_threshold_upload_kbps: None,
+            burst_time_secs: None,
+            session_timeout_secs: None,
+            simultaneous_use: None,
+            radius_group: "home".into(),
+            mikrotik_profile: None,
+            status: "active".into(),
+            policy_id: None,
+            grace_days: None,
+            created_at: now.into(),
+            updated_at: now.into(),
+        }
+    }
+
+    fn policy(action: &str, pool: Option<&str>, list: Option<&str>) -> service_policy::Model {
+        let now = Utc::now();
+        service_policy::Model {
+            id: 1,
+            name: "Unpaid".into(),
+            action: action.into(),
+            download_rate_kbps: Some(1_000),
+            upload_rate_kbps: Some(512),
+            framed_pool: pool.map(Into::into),
+            address_list: list.map(Into::into),
+            radius_group: "unpaid".into(),
+            default_marker: None,
+            created_at: now.into(),
+            updated_at: now.into(),
+        }
+    }
+
+    #[test]
+    fn a_refusal_disconnects() {
+        let package = package();
+        assert_eq!(
+            request_for(Some(&Service::Package(&package)), &Service::Refused),
+            Some(Request::Disconnect)
+        );
+        assert_eq!(
+            request_for(None, &Service::Refused),
+            Some(Request::Disconnect)
+        );
+    }
+
+    #[test]
+    fn a_walled_garden_changes_the_session_in_place_unless_it_has_a_pool() {
+        let package = package();
+        let garden = policy("walled_garden", None, Some("unpaid"));
+        assert_eq!(
+            request_for(
+                Some(&Service::Package(&package)),
+                &Service::Restricted(&garden)
+            ),
+            Some(Request::Change(SessionChange {
+                rate_limit: Some("512k/1M".into()),
+                address_list: Some("unpaid".into()),
+            }))
+        );
+        let pooled = policy("walled_garden", Some("garden"), Some("unpaid"));
+        assert_eq!(
+            request_for(None, &Service::Restricted(&pooled)),
+            Some(Request::Disconnect)
+        );
+    }
+
+    #[test]
+    fn a_throttle_sends_only_its_rate() {
+        let throttle = policy("throttle", None, Some("ignored"));
+        assert_eq!(
+            request_for(None, &Service::Restricted(&throttle)),
+            Some(Request::Change(SessionChange {
+                rate_limit: Some("512k/1M".into()),
+                address_list: None,
+            }))
+        );
+    }
+
+    #[test]
+    fn leaving_a_walled_garden_with_an_address_list_needs_a_new_login() {
+        let package = package();
+        let garden = policy("walled_garden", None, Some("unpaid"));
+        assert_eq!(
+            request_for(
+                Some(&Service::Restricted(&garden)),
+                &Service::Package(&package)
+            ),
+            Some(Request::Disconnect)
+        );
+        let throttle = policy("throttle", None, None);
+        assert_eq!(
+            request_for(
+                Some(&Service::Restricted(&throttle)),
+                &Service::Package(&package)
+            ),
+            Some(Request::Change(SessionChange {
+                rate_limit: Some("5M/20M".into()),
+                address_list: None,
+            }))
+        );
+    }
+
+    #[test]
+    fn an_unchanged_service_needs_nothing() {
+        let package = package();
+        assert_eq!(
+            request_for(
+                Some(&Service::Package(&package)),
+                &Service::Package(&package)
+            ),
+            None
+        );
+    }
+}
