@@ -80,6 +80,7 @@ fn pages() -> Router<AppState> {
         .merge(crate::dashboard::html::router())
         .merge(crate::ipam::html::router())
         .merge(crate::users::html::router())
+        .merge(crate::users::policies::html::router())
         .merge(crate::radius::nas_html::router())
         .merge(crate::mikrotik::sessions_html::router())
         .merge(crate::radius::html::router())

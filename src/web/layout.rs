@@ -35,6 +35,7 @@ pub const NAV: &[NavItem] = &[
     nav("history", "Address history", "/ipam/history", Role::Viewer),
     nav("users", "Network Users", "/users", Role::Viewer),
     nav("packages", "Packages", "/packages", Role::Viewer),
+    nav("policies", "Policies", "/policies", Role::Viewer),
     nav(
         "accounting",
         "RADIUS Accounting",

@@ -29,6 +29,7 @@ export const NAV = [
   { label: "Address history", path: "/ipam/history", heading: "Address history" },
   { label: "Network Users", path: "/users", heading: "Network Users" },
   { label: "Packages", path: "/packages", heading: "Packages" },
+  { label: "Policies", path: "/policies", heading: "Policies" },
   { label: "RADIUS Accounting", path: "/radius/accounting", heading: "RADIUS Accounting" },
   { label: "Online users", path: "/radius/online", heading: "Online users" },
   { label: "NAS", path: "/radius/nas", heading: "NAS" },

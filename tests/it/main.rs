@@ -55,6 +55,7 @@ mod mikrotik_routers;
 mod mikrotik_sessions;
 mod network_health;
 mod policies;
+mod policies_web;
 mod probes;
 mod radius_accounting;
 mod radius_coa;

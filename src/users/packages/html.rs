@@ -14,11 +14,14 @@ use crate::error::{AppError, FieldErrors};
 use crate::query::{PageRequest, Sort};
 use crate::staff::{Operator, Role, Viewer};
 use crate::users::domain::{mikrotik_rate_limit, Rate, RateLimit};
-use crate::users::entities::{network_user, service_package};
+use crate::users::entities::{network_user, service_package, service_policy};
 use crate::users::html::{merged, problems};
+use crate::users::policies::html::{policy_choices, policy_label};
+use crate::users::policies::service::all_policies;
 use crate::users::service::{self, PackageFilter, PackageInput, UsersError};
 use crate::web::forms::{
-    again, dash, optional_number, optional_string, path_id, search_text, Errors, Notice, Staff,
+    again, dash, optional_number, optional_string, path_id, search_text, Choice, Errors, Notice,
+    Staff,
 };
 use crate::web::layout::Chrome;
 use crate::web::listing::{page_request, when, Pager};
@@ -158,6 +161,8 @@ pub struct PackagesPage {
     pager: Pager,
     q: String,
     form: PackageForm,
+    /// The policies the form offers (after its "Default policy").
+    policy_options: Vec<Choice>,
     errors: Errors,
 }
 
@@ -187,6 +192,7 @@ async fn packages_page(
         page,
     )
     .await?;
+    let policies = all_policies(&state.db.main).await?;
     let rows: Vec<PackageRow> = packages
         .iter()
         .map(|p| PackageRow {
@@ -212,6 +218,7 @@ async fn packages_page(
         ),
         rows,
         q,
+        policy_options: policy_choices(&policies, &form.policy_id),
         form,
         errors,
     })
@@ -263,6 +270,11 @@ pub struct PackageView {
     pub sessions: String,
     pub radius_group: String,
     pub profile: String,
+    /// The policy its suspended or expired subscribers get.
+    pub policy: String,
+    /// The policy's page, when there is one.
+    pub policy_href: Option<String>,
+    pub grace: String,
     pub status: String,
     pub users: u64,
     pub created: String,
@@ -276,6 +288,7 @@ pub struct PackagePage {
     can_edit: bool,
     package: PackageView,
     form: PackageForm,
+    policy_options: Vec<Choice>,
     errors: Errors,
     notice: Option<Notice>,
 }
@@ -317,6 +330,8 @@ async fn package_page(
             )
         })
         .unwrap_or_else(|| "—".into());
+    let policies = all_policies(db).await?;
+    let (policy, policy_href) = policy_of(&p, &policies);
     let view = PackageView {
         id: p.id,
         name: p.name.clone(),
@@ -328,19 +343,50 @@ async fn package_page(
         sessions: dash(&p.simultaneous_use),
         radius_group: p.radius_group.clone(),
         profile: dash(&p.mikrotik_profile),
+        policy,
+        policy_href,
+        grace: match p.grace_days {
+            Some(days) if days > 0 => format!("{days} day(s) after expiry"),
+            _ => "none: the policy applies once the subscriber expires".into(),
+        },
         status: p.status.clone(),
         users,
         created: when(&p.created_at),
         updated: when(&p.updated_at),
     };
+    let form = extra.form.unwrap_or_else(|| PackageForm::of(&p));
     Ok(PackagePage {
         can_edit: chrome.can(Role::Operator),
         chrome: chrome.at("packages", format!("Package {}", p.name)),
-        form: extra.form.unwrap_or_else(|| PackageForm::of(&p)),
+        policy_options: policy_choices(&policies, &form.policy_id),
+        form,
         package: view,
         errors: extra.errors,
         notice: extra.notice,
     })
+}
+
+/// The package's policy as its page names it, and that policy's page: its
+/// own, else the default one (named so), else none at all.
+fn policy_of(
+    package: &service_package::Model,
+    policies: &[service_policy::Model],
+) -> (String, Option<String>) {
+    let href = |p: &service_policy::Model| Some(format!("/policies/{}", p.id));
+    match package.policy_id {
+        Some(id) => match policies.iter().find(|p| p.id == id) {
+            Some(p) => (policy_label(p), href(p)),
+            None => (format!("policy {id}"), None),
+        },
+        None => match policies.iter().find(|p| p.default_marker.is_some()) {
+            Some(p) => (format!("Default policy: {}", policy_label(p)), href(p)),
+            None => (
+                "Default policy (none is set: suspended and expired subscribers are refused)"
+                    .into(),
+                None,
+            ),
+        },
+    }
 }
 
 const NOT_FOUND: &str = "There is no such package.";

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, PaginatorTrait, QueryFilter, Set,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 use tracing::instrument;
 
@@ -193,6 +193,18 @@ pub async fn get_policy(
         .one(db)
         .await?
         .ok_or_else(|| UsersError::NotFound(format!("no service policy with id {id}")))
+}
+
+/// Every policy, by name: the choices of a package's policy. There are a
+/// handful, not pages of them.
+pub async fn all_policies(
+    db: &impl ConnectionTrait,
+) -> Result<Vec<service_policy::Model>, UsersError> {
+    Ok(service_policy::Entity::find()
+        .order_by_asc(service_policy::Column::Name)
+        .order_by_asc(service_policy::Column::Id)
+        .all(db)
+        .await?)
 }
 
 /// The default policy, if one is marked.
