@@ -86,6 +86,7 @@ fn pages() -> Router<AppState> {
         .merge(crate::radius::html::router())
         .merge(crate::mikrotik::html::router())
         .merge(crate::jobs::html::router())
+        .merge(crate::webhooks::html::router())
         .merge(crate::audit::html::router())
         .merge(crate::staff::html::router())
         .merge(crate::staff::account::router())
@@ -106,6 +107,7 @@ pub fn api_routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
         .merge(crate::mikrotik::sessions_api::routes())
         .merge(crate::mikrotik::api::routes())
         .merge(crate::jobs::api::routes())
+        .merge(crate::webhooks::api::routes())
 }
 
 pub fn build_router(state: AppState) -> Router {

@@ -1,5 +1,5 @@
 //! Secrets: the application key, encryption at rest for secrets that must be
-//! recovered (subscriber and router passwords), and a string type that never
+//! recovered (subscriber and router passwords, webhook secrets), and a string type that never
 //! prints its contents.
 
 use std::fmt;

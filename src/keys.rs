@@ -34,6 +34,7 @@ use crate::audit::{self, Actor};
 use crate::crypto::{AppKey, CryptoError};
 use crate::mikrotik::entities::{mikrotik_pppoe_user, mikrotik_router};
 use crate::users::entities::network_user;
+use crate::webhooks::entities::webhook_endpoint;
 
 /// Rows read and re-encrypted at a time (all inside the one transaction).
 pub const BATCH_SIZE: u64 = 500;
@@ -50,6 +51,7 @@ pub const SEALED_COLUMNS: &[(&str, &str)] = &[
     ("network_users", "password_encrypted"),
     ("mikrotik_routers", "password_encrypted"),
     ("mikrotik_pppoe_users", "password_encrypted"),
+    ("webhook_endpoints", "secret_encrypted"),
 ];
 
 /// How many secrets of one column were re-encrypted (or, in a dry run,
@@ -183,6 +185,13 @@ pub async fn rotate(
             SEALED_COLUMNS[2],
             mikrotik_pppoe_user::Column::Id,
             mikrotik_pppoe_user::Column::PasswordEncrypted,
+        )
+        .await?,
+        pass.column::<webhook_endpoint::Entity, _>(
+            &txn,
+            SEALED_COLUMNS[3],
+            webhook_endpoint::Column::Id,
+            webhook_endpoint::Column::SecretEncrypted,
         )
         .await?,
     ];

@@ -24,3 +24,4 @@ pub mod telemetry;
 pub mod text;
 pub mod users;
 pub mod web;
+pub mod webhooks;

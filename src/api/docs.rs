@@ -294,6 +294,9 @@ impl Modify for StandardResponses {
             `radacct`), and RFC 5176 Disconnect/CoA requests to a session's NAS."),
         (name = "jobs", description = "Background jobs: schedule (UTC), run history, and \
             \"run now\". Viewers read; operators and admins start runs."),
+        (name = "webhooks", description = "Outbound webhooks: endpoints that events are \
+            pushed to (signed with HMAC-SHA256, retried until they answer 2xx), their \
+            deliveries, and replaying one. Admins only; secrets are write-only."),
     ),
 )]
 pub struct ApiDoc;

@@ -137,7 +137,9 @@ pub async fn send(
             row.next_attempt_at = Set(Some((now + backoff(attempts)).into()));
         }
     }
-    Ok(row.update(&db.main).await?)
+    let action = row.update(&db.main).await?;
+    super::events::settled(&db.main, &action).await;
+    Ok(action)
 }
 
 /// Sends these actions, [`PARALLEL_SENDS`] at a time; returns them as
@@ -187,20 +189,40 @@ pub async fn deliver_and_confirm(
 ) -> Result<DeliveryReport, EnforcementError> {
     let mut report = DeliveryReport::default();
     let too_old = now - chrono::Duration::hours(GIVE_UP_AFTER_HOURS);
-    report.given_up = enforcement_action::Entity::update_many()
-        .col_expr(
-            enforcement_action::Column::Status,
-            sea_orm::sea_query::Expr::value("not_applied"),
-        )
-        .col_expr(
-            enforcement_action::Column::UpdatedAt,
-            sea_orm::sea_query::Expr::value(now.fixed_offset()),
-        )
+    // One by one, so that each action given up is told (a webhook event),
+    // and only if it was still open when its turn came.
+    let expired = enforcement_action::Entity::find()
         .filter(enforcement_action::Column::Status.is_in(["pending", "sent"]))
         .filter(enforcement_action::Column::CreatedAt.lt(too_old))
-        .exec(&db.main)
-        .await?
-        .rows_affected;
+        .order_by_asc(enforcement_action::Column::Id)
+        .limit(10_000)
+        .all(&db.main)
+        .await?;
+    for action in expired {
+        let given_up = enforcement_action::Entity::update_many()
+            .col_expr(
+                enforcement_action::Column::Status,
+                sea_orm::sea_query::Expr::value("not_applied"),
+            )
+            .col_expr(
+                enforcement_action::Column::UpdatedAt,
+                sea_orm::sea_query::Expr::value(now.fixed_offset()),
+            )
+            .filter(enforcement_action::Column::Id.eq(action.id))
+            .filter(enforcement_action::Column::Status.is_in(["pending", "sent"]))
+            .exec(&db.main)
+            .await?
+            .rows_affected;
+        if given_up == 1 {
+            let action = enforcement_action::Model {
+                status: "not_applied".into(),
+                updated_at: now.into(),
+                ..action
+            };
+            super::events::settled(&db.main, &action).await;
+            report.given_up += 1;
+        }
+    }
 
     // Confirm (or send again) what was sent.
     let sent = enforcement_action::Entity::find()
@@ -229,7 +251,8 @@ pub async fn deliver_and_confirm(
         {
             row.status = Set("confirmed".into());
             row.confirmed_at = Set(Some(now.into()));
-            row.update(&db.main).await?;
+            let action = row.update(&db.main).await?;
+            super::events::settled(&db.main, &action).await;
             report.confirmed += 1;
         } else if action.request == "disconnect"
             && sent_at.is_some_and(|at| (now - at).num_seconds() >= RESEND_AFTER_SECS)

@@ -202,6 +202,7 @@ pub async fn enforce_user(
         .filter(network_user::Column::Id.eq(id))
         .exec(&db.main)
         .await?;
+    super::events::state_changed(&db.main, &subject, state, next.target(), reason).await;
     let actions = send_all(db, coa, actor, actions).await?;
     let user = crate::users::service::get_user(&db.main, id).await?;
     Ok(Enforced {

@@ -100,9 +100,17 @@ pub const ENFORCEMENT: ScheduledJob = ScheduledJob {
     description: "Carries subscriber states that moved on by themselves (an expiry passing, a status edited) to RADIUS and the live sessions, sends the session changes that are due again, and confirms those the sessions show (every minute).",
 };
 
+pub const WEBHOOK_DELIVERY: ScheduledJob = ScheduledJob {
+    name: "webhook-delivery",
+    cron: "*/10 * * * * *",
+    env: "JOBS_SCHEDULE_WEBHOOK_DELIVERY",
+    description: "Sends the webhook deliveries that are due (new events, and retries after their back-off) to their endpoints and records each answer (every 10 seconds).",
+};
+
 /// Every scheduled job.
 pub const SCHEDULE: &[ScheduledJob] = &[
     ENFORCEMENT,
+    WEBHOOK_DELIVERY,
     MIKROTIK_SYNC_SESSIONS,
     RADIUS_SYNC_USERS,
     RADIUS_RETRY,
@@ -163,6 +171,7 @@ pub fn registry(context: &JobContext) -> Registry {
     job!(MIKROTIK_SYNC_SESSIONS, mikrotik_sync_sessions);
     job!(NETWORK_HEALTH_CHECK, network_health_check);
     job!(ENFORCEMENT, enforcement);
+    job!(WEBHOOK_DELIVERY, webhook_delivery);
     registry
 }
 
@@ -363,6 +372,20 @@ async fn enforcement(context: JobContext) -> worker::JobResult {
         .count("confirmed", report.delivery.confirmed)
         .count("resent", report.delivery.resent)
         .count("given_up", report.delivery.given_up))
+}
+
+/// One pass over the webhook deliveries that are due. A receiver that
+/// does not take an event is a result, not a failure of the job: the
+/// delivery is retried with its own back-off, and the run counts it.
+async fn webhook_delivery(context: JobContext) -> worker::JobResult {
+    let report =
+        crate::webhooks::delivery::deliver_due(&context.db.main, &context.app_key, Utc::now())
+            .await?;
+    Ok(JobSummary::new()
+        .count("delivered", report.delivered)
+        .count("retrying", report.retrying)
+        .count("failed", report.failed)
+        .count("taken_elsewhere", report.taken_elsewhere))
 }
 
 /// A job as the Jobs page and `GET /api/v1/jobs` show it.

@@ -54,6 +54,7 @@ pub const NAV: &[NavItem] = &[
     ),
     nav("jobs", "Jobs", "/jobs", Role::Viewer),
     nav("audit", "Audit log", "/audit", Role::Viewer),
+    nav("webhooks", "Webhooks", "/webhooks", Role::Admin),
     nav("tokens", "API tokens", "/tokens", Role::Admin),
     nav("staff", "Staff", "/staff", Role::Admin),
 ];

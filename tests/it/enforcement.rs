@@ -189,6 +189,44 @@ fn only_session(view: &Value) -> &Value {
     &sessions[0]
 }
 
+/// A webhook endpoint that takes `enforcement.confirmed` (its URL is never
+/// called here: no delivery pass runs); returns its id.
+async fn confirmations_endpoint(f: &Fixture) -> i32 {
+    let app = &f.api.app;
+    ispd::webhooks::service::create_endpoint(
+        app.db(),
+        &app.state.app_key,
+        &Actor::system(),
+        &ispd::webhooks::service::EndpointInput {
+            name: "billing".into(),
+            url: "http://127.0.0.1:9/hooks".into(),
+            secret: Some(Secret::new("billing-secret-0123456789")),
+            events: Some(vec!["enforcement.confirmed".into()]),
+            active: true,
+        },
+    )
+    .await
+    .expect("a webhook endpoint")
+    .id
+}
+
+/// The payloads queued for an endpoint, oldest first.
+async fn queued_events(f: &Fixture, endpoint_id: i32) -> Vec<Value> {
+    let page = ispd::query::PageRequest {
+        page: 1,
+        per_page: 50,
+    };
+    let (deliveries, _) =
+        ispd::webhooks::service::list_deliveries(f.api.app.db(), endpoint_id, page)
+            .await
+            .unwrap();
+    deliveries
+        .iter()
+        .rev()
+        .map(|d| serde_json::from_str(&d.payload).unwrap())
+        .collect()
+}
+
 async fn a_suspension_moves_the_live_session_into_the_walled_garden_and_is_confirmed(
     backend: Backend,
 ) {
@@ -205,6 +243,7 @@ async fn a_suspension_moves_the_live_session_into_the_walled_garden_and_is_confi
         )
         .await;
     f.online("alice", "a1000001").await;
+    let billing = confirmations_endpoint(&f).await;
 
     let suspended = f
         .ok(
@@ -235,6 +274,16 @@ async fn a_suspension_moves_the_live_session_into_the_walled_garden_and_is_confi
     let view = f.enforcement(&user).await;
     assert_eq!(only_session(&view)["status"], "confirmed", "{view}");
     assert_eq!(view["confirmed"], true, "{view}");
+    // Billing is told, once, as a webhook event.
+    let told = queued_events(&f, billing).await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    let data = &told[0]["data"];
+    assert_eq!(told[0]["type"], "enforcement.confirmed");
+    assert_eq!(data["username"], "alice");
+    assert_eq!(data["session_id"], "a1000001");
+    assert_eq!(data["request"], "coa");
+    assert_eq!(data["outcome"], "ack");
+    assert_eq!(data["target"], "walled_garden");
 
     // A new login gets the walled garden too.
     let reply = f.radius.authenticate_pap("alice", PASSWORD).await;
@@ -266,6 +315,10 @@ async fn a_suspension_moves_the_live_session_into_the_walled_garden_and_is_confi
         view["sessions"][1]["status"], "confirmed",
         "the earlier one"
     );
+    let told = queued_events(&f, billing).await;
+    assert_eq!(told.len(), 2, "{told:?}");
+    assert_eq!(told[1]["data"]["request"], "disconnect");
+    assert_eq!(told[1]["data"]["reason"], "resumed");
     let reply = f.radius.authenticate_pap("alice", PASSWORD).await;
     assert_eq!(reply.get("Mikrotik-Rate-Limit"), Some("5M/20M"), "{reply}");
     assert_eq!(reply.get("Mikrotik-Address-List"), None, "{reply}");

@@ -70,3 +70,5 @@ mod users;
 mod users_api;
 mod users_web;
 mod web;
+mod webhooks;
+mod webhooks_web;

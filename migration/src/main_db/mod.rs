@@ -7,6 +7,7 @@ mod m20261128_000002_ip_free_ranges;
 mod m20261128_000100_network_health_checks;
 mod m20261128_000200_job_runs;
 mod m20261208_000001_enforcement;
+mod m20261208_000100_webhooks;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000100_network_health_checks::Migration),
             Box::new(m20261128_000200_job_runs::Migration),
             Box::new(m20261208_000001_enforcement::Migration),
+            Box::new(m20261208_000100_webhooks::Migration),
         ]
     }
 }
