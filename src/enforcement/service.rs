@@ -12,8 +12,8 @@
 //!    ([`super::delivery`]). The answer says what each session answered;
 //!    the enforcement job retries and confirms what is left.
 
-use chrono::Utc;
-use sea_orm::sea_query::{BinOper, Expr, ExprTrait};
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     Set,
@@ -22,7 +22,7 @@ use tracing::instrument;
 
 use super::delivery::{send_all, CONFIRM_WITHIN_SECS};
 use super::entities::enforcement_action;
-use super::plan::{request_for, Request};
+use super::plan::{request_for, Request, ServiceMark};
 use super::EnforcementError;
 use crate::audit::Actor;
 use crate::crypto::AppKey;
@@ -135,13 +135,14 @@ pub async fn enforce_user(
     id: i32,
     reason: Reason,
 ) -> Result<Enforced, EnforcementError> {
+    // Edits after this moment are found by the next pass (`enforced_at`).
+    let read_at = Utc::now();
     let subject = Subject::load(db, id).await?;
     let state = subject.state();
     let entitlement = subject.entitlement();
     let next = entitlement.service(state);
-    let previous = subject
-        .enforced_state()
-        .map(|earlier| entitlement.service(earlier));
+    let mark = ServiceMark::of(&next);
+    let previous = ServiceMark::parse(subject.user.enforced_service.as_deref());
 
     let radius_written = match crate::radius::service::sync_user_by_id(
         &db.main, &db.radius, key, id,
@@ -194,14 +195,7 @@ pub async fn enforce_user(
             actions.push(row.insert(&db.main).await?);
         }
     }
-    network_user::Entity::update_many()
-        .col_expr(
-            network_user::Column::EnforcedState,
-            Expr::value(state.as_str()),
-        )
-        .filter(network_user::Column::Id.eq(id))
-        .exec(&db.main)
-        .await?;
+    record_enforced(db, id, state, &mark, read_at).await?;
     let actions = send_all(db, coa, actor, actions).await?;
     let user = crate::users::service::get_user(&db.main, id).await?;
     Ok(Enforced {
@@ -211,6 +205,33 @@ pub async fn enforce_user(
         radius_written,
         actions,
     })
+}
+
+/// Records the state and service carried to the network, as of `read_at`.
+async fn record_enforced(
+    db: &Databases,
+    id: i32,
+    state: EffectiveState,
+    mark: &ServiceMark,
+    read_at: DateTime<Utc>,
+) -> Result<(), EnforcementError> {
+    network_user::Entity::update_many()
+        .col_expr(
+            network_user::Column::EnforcedState,
+            Expr::value(state.as_str()),
+        )
+        .col_expr(
+            network_user::Column::EnforcedService,
+            Expr::value(mark.stored()),
+        )
+        .col_expr(
+            network_user::Column::EnforcedAt,
+            Expr::value(read_at.fixed_offset()),
+        )
+        .filter(network_user::Column::Id.eq(id))
+        .exec(&db.main)
+        .await?;
+    Ok(())
 }
 
 async fn supersede_open_actions(db: &Databases, user_id: i32) -> Result<(), EnforcementError> {
@@ -299,15 +320,20 @@ pub struct PassReport {
     pub delivery: super::delivery::DeliveryReport,
 }
 
-/// The candidates for [`enforce_changed`]: users whose stored status is not
-/// the enforced one, or whose expiry has passed. The effective state (with
-/// grace days) is then computed for each.
+/// Subscribers looked at per pass; the rest wait for the next one.
 const CANDIDATES_PER_PASS: u64 = 5_000;
 
-/// Finds subscribers whose effective state is not the enforced one (an
-/// expiry passed, a status edited through the form or PUT) and enforces
-/// them. A subscriber never enforced before is recorded without touching
-/// its sessions when it is active: that is what it already has.
+/// Finds subscribers whose service may have moved on since it was last
+/// carried to the network, and enforces those whose service did:
+///
+/// - never enforced (`enforced_at` is NULL);
+/// - edited since (`updated_at` later: a status or package set by `PUT`,
+///   `PATCH` or the form; a policy change touches its subscribers too);
+/// - on a package edited since (a new rate);
+/// - past their expiry (with grace days the state is computed here).
+///
+/// A subscriber never enforced before is recorded without touching its
+/// sessions when it is active: that is what its sessions already have.
 pub async fn enforce_changed(
     db: &Databases,
     key: &AppKey,
@@ -315,15 +341,39 @@ pub async fn enforce_changed(
     actor: &Actor,
 ) -> Result<(u64, u64), EnforcementError> {
     let now = Utc::now();
+    let package_changed = Expr::exists(
+        Query::select()
+            .expr(Expr::val(1))
+            .from(service_package::Entity)
+            .and_where(
+                Expr::col((service_package::Entity, service_package::Column::Id))
+                    .equals((network_user::Entity, network_user::Column::PackageId)),
+            )
+            .and_where(
+                Expr::col((service_package::Entity, service_package::Column::UpdatedAt)).gt(
+                    Expr::col((network_user::Entity, network_user::Column::EnforcedAt)),
+                ),
+            )
+            .to_owned(),
+    );
     let candidates = network_user::Entity::find()
         .filter(
             Condition::any()
-                .add(network_user::Column::EnforcedState.is_null())
+                .add(network_user::Column::EnforcedAt.is_null())
                 .add(
-                    Expr::col(network_user::Column::EnforcedState)
-                        .binary(BinOper::NotEqual, Expr::col(network_user::Column::Status)),
+                    Expr::col(network_user::Column::UpdatedAt)
+                        .gt(Expr::col(network_user::Column::EnforcedAt)),
                 )
-                .add(network_user::Column::ExpiresAt.lte(now)),
+                .add(package_changed)
+                .add(
+                    Condition::all()
+                        .add(network_user::Column::ExpiresAt.lte(now))
+                        .add(
+                            Condition::any()
+                                .add(network_user::Column::EnforcedState.is_null())
+                                .add(network_user::Column::EnforcedState.ne("expired")),
+                        ),
+                ),
         )
         .order_by_asc(network_user::Column::Id)
         .limit(CANDIDATES_PER_PASS)
@@ -331,20 +381,15 @@ pub async fn enforce_changed(
         .await?;
     let (mut enforced, mut failed) = (0, 0);
     for user in candidates {
+        let read_at = Utc::now();
         let subject = Subject::load(db, user.id).await?;
         let state = subject.state();
-        if subject.enforced_state() == Some(state) {
-            continue;
-        }
-        if subject.enforced_state().is_none() && state == EffectiveState::Active {
-            network_user::Entity::update_many()
-                .col_expr(
-                    network_user::Column::EnforcedState,
-                    Expr::value(state.as_str()),
-                )
-                .filter(network_user::Column::Id.eq(user.id))
-                .exec(&db.main)
-                .await?;
+        let mark = ServiceMark::of(&subject.entitlement().service(state));
+        let previous = ServiceMark::parse(subject.user.enforced_service.as_deref());
+        let unchanged = previous.as_ref() == Some(&mark) && subject.enforced_state() == Some(state);
+        let first_look_at_active = previous.is_none() && state == EffectiveState::Active;
+        if unchanged || first_look_at_active {
+            record_enforced(db, user.id, state, &mark, read_at).await?;
             continue;
         }
         let reason = if state == EffectiveState::Expired {

@@ -426,3 +426,52 @@ async fn bulk_suspension_answers_per_subscriber_and_the_minute_job_enforces_an_e
 crate::on_server_backends!(
     bulk_suspension_answers_per_subscriber_and_the_minute_job_enforces_an_expiry
 );
+
+async fn a_new_rate_on_the_package_reaches_the_live_session_by_coa(backend: Backend) {
+    let Some(f) = spawn(backend).await else {
+        return;
+    };
+    let user = f.subscriber("erin", None).await;
+    f.online("erin", "e5000001").await;
+    let state = &f.api.app.state;
+    let system = Actor::system();
+    let pass =
+        || ispd::enforcement::service::run_pass(&state.db, &state.app_key, coa_settings(), &system);
+    // The first pass records what the active subscriber already has.
+    let first = pass().await.unwrap();
+    assert_eq!(first.enforced, 0, "{first:?}");
+    assert_eq!(f.enforcement(&user).await["sessions"], json!([]));
+
+    let package_id = user["package_id"].as_i64().unwrap();
+    let mut package = f
+        .ok(Method::GET, &format!("/api/v1/packages/{package_id}"), None)
+        .await;
+    package["download_rate"] = json!("50M");
+    package["upload_rate"] = json!("10M");
+    f.ok(
+        Method::PUT,
+        &format!("/api/v1/packages/{package_id}"),
+        Some(package),
+    )
+    .await;
+    let report = pass().await.unwrap();
+    assert_eq!(report.enforced, 1, "{report:?}");
+    let view = f.enforcement(&user).await;
+    let change = only_session(&view);
+    assert_eq!(change["reason"], "changed", "{view}");
+    assert_eq!(change["request"], "coa", "in place, no redial: {view}");
+    assert_eq!(change["outcome"], "ack", "{view}");
+    let attributes = f.api.app.audit_entries("radius_session.coa").await;
+    assert!(
+        attributes[0]
+            .details
+            .as_deref()
+            .unwrap()
+            .contains("10M/50M"),
+        "{:?}",
+        attributes[0].details
+    );
+    // Nothing more to do on the next pass.
+    assert_eq!(pass().await.unwrap().enforced, 0);
+}
+crate::on_server_backends!(a_new_rate_on_the_package_reaches_the_live_session_by_coa);
