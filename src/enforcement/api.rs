@@ -11,11 +11,11 @@ use utoipa_axum::routes;
 
 use super::entities::enforcement_action;
 use super::service::{self, enforcement_status, overdue, Enforced};
+use super::Reach;
 use crate::api::auth::Api;
 use crate::api::extract::{ApiJson, ApiPath};
 use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
-use crate::radius::coa::CoaSettings;
 use crate::staff::{Operator, Viewer};
 use crate::users::domain::UserStatus;
 use crate::users::entities::network_user;
@@ -28,6 +28,16 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(suspend_users))
         .routes(routes!(resume_users))
         .routes(routes!(get_user_enforcement))
+}
+
+/// What enforcement reaches from a request.
+pub(crate) fn reach(state: &AppState) -> Reach {
+    Reach::new(
+        state.db.clone(),
+        state.app_key.clone(),
+        state.router_pool.clone(),
+        &state.config,
+    )
 }
 
 /// One live session's change and what came of it.
@@ -156,11 +166,8 @@ async fn change_one(
     let mut errors = FieldErrors::new();
     let reason = reason_of(body.unwrap_or_default().reason, &mut errors);
     crate::api::check(errors)?;
-    let state = &api.state;
     let enforced = service::change_status(
-        &state.db,
-        &state.app_key,
-        CoaSettings::from_config(&state.config),
+        &reach(&api.state),
         &api.actor,
         id,
         status,
@@ -289,8 +296,7 @@ async fn change_many(
             .map(|name| (name.clone(), ids_by_name.get(name).copied())),
     );
 
-    let state = api.state.clone();
-    let coa = CoaSettings::from_config(&state.config);
+    let reach = reach(&api.state);
     let mut items: Vec<Option<BulkItemView>> = (0..keys.len()).map(|_| None).collect();
     let mut running = JoinSet::new();
     let mut queue = keys.into_iter().enumerate();
@@ -299,7 +305,7 @@ async fn change_many(
             let Some((index, (key, id))) = queue.next() else {
                 break;
             };
-            let (state, actor, reason) = (state.clone(), api.actor.clone(), reason.clone());
+            let (reach, actor, reason) = (reach.clone(), api.actor.clone(), reason.clone());
             running.spawn(async move {
                 let Some(id) = id else {
                     return (
@@ -310,17 +316,9 @@ async fn change_many(
                         ))),
                     );
                 };
-                let outcome = service::change_status(
-                    &state.db,
-                    &state.app_key,
-                    coa,
-                    &actor,
-                    id,
-                    status,
-                    reason.as_deref(),
-                )
-                .await
-                .map_err(AppError::from);
+                let outcome = service::change_status(&reach, &actor, id, status, reason.as_deref())
+                    .await
+                    .map_err(AppError::from);
                 (index, key, outcome)
             });
         }

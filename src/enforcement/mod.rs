@@ -17,8 +17,39 @@ pub mod service;
 
 use sea_orm::DbErr;
 
+use crate::config::Config;
+use crate::crypto::AppKey;
+use crate::db::Databases;
 use crate::error::AppError;
+use crate::ipam::service::IpamSettings;
+use crate::mikrotik::pool::RouterPool;
+use crate::radius::coa::CoaSettings;
 use crate::users::service::UsersError;
+
+/// What enforcement reaches: both databases, the app key (the subscribers'
+/// RADIUS passwords), the routers (their PPP secrets and sessions), how
+/// hard to try a NAS, and the IPAM settings a subscriber's write needs.
+#[derive(Clone)]
+pub struct Reach {
+    pub db: Databases,
+    pub key: AppKey,
+    pub routers: RouterPool,
+    pub coa: CoaSettings,
+    pub ipam: IpamSettings,
+}
+
+impl Reach {
+    /// With the NAS and IPAM settings of `config`.
+    pub fn new(db: Databases, key: AppKey, routers: RouterPool, config: &Config) -> Self {
+        Self {
+            db,
+            key,
+            routers,
+            coa: CoaSettings::from_config(config),
+            ipam: IpamSettings::from_config(config),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum EnforcementError {

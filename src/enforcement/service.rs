@@ -23,17 +23,23 @@ use tracing::instrument;
 use super::delivery::{send_all, CONFIRM_WITHIN_SECS};
 use super::entities::enforcement_action;
 use super::plan::{request_for, Request, ServiceMark};
-use super::EnforcementError;
+use super::{EnforcementError, Reach};
 use crate::audit::Actor;
-use crate::crypto::AppKey;
+use crate::db::begin_write;
 use crate::db::Databases;
+use crate::mikrotik::service::{
+    push_network_user_secrets, record_network_user_secrets, routers_of_network_user,
+    NetworkUserSecret,
+};
 use crate::radius::accounting::open_sessions_of;
-use crate::radius::coa::CoaSettings;
 use crate::users::domain::UserStatus;
 use crate::users::entities::{network_user, service_package, service_policy};
 use crate::users::policies::service::policy_of_package;
-use crate::users::state::{EffectiveState, Entitlement};
-use crate::users::subscribers::status::set_status;
+use crate::users::provision::patch_user;
+use crate::users::service::UserChanges;
+use crate::users::service::UsersError;
+use crate::users::state::{EffectiveState, Entitlement, Service};
+use crate::users::subscribers::status::record_status_change;
 
 /// Why the service changed; written on each action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,13 +134,12 @@ pub struct Enforced {
 /// (see the module's documentation).
 #[instrument(skip_all, fields(network_user.id = id, reason = reason.as_str()))]
 pub async fn enforce_user(
-    db: &Databases,
-    key: &AppKey,
-    coa: CoaSettings,
+    reach: &Reach,
     actor: &Actor,
     id: i32,
     reason: Reason,
 ) -> Result<Enforced, EnforcementError> {
+    let (db, key, coa) = (&reach.db, &reach.key, reach.coa);
     // Edits after this moment are found by the next pass (`enforced_at`).
     let read_at = Utc::now();
     let subject = Subject::load(db, id).await?;
@@ -195,8 +200,9 @@ pub async fn enforce_user(
             actions.push(row.insert(&db.main).await?);
         }
     }
+    actions.extend(keep_router_secrets_in_step(reach, &subject, &next, reason).await?);
     record_enforced(db, id, state, &mark, read_at).await?;
-    let actions = send_all(db, coa, actor, actions).await?;
+    let actions = send_all(db, &reach.routers, coa, actor, actions).await?;
     let user = crate::users::service::get_user(&db.main, id).await?;
     Ok(Enforced {
         user,
@@ -205,6 +211,68 @@ pub async fn enforce_user(
         radius_written,
         actions,
     })
+}
+
+/// The subscriber's PPP secrets on our routers (a router that
+/// authenticates it locally, without RADIUS): enabled only while it gets
+/// its package, and its sessions there cut otherwise, since a local secret
+/// knows no walled garden. Returns one `router_disconnect` action per such
+/// router when the sessions must go. A router that refuses or does not
+/// answer fails the enforcement (the job tries again next pass).
+async fn keep_router_secrets_in_step(
+    reach: &Reach,
+    subject: &Subject,
+    next: &Service<'_>,
+    reason: Reason,
+) -> Result<Vec<enforcement_action::Model>, EnforcementError> {
+    let db = &reach.db.main;
+    let routers = routers_of_network_user(db, subject.user.id).await?;
+    if routers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let full_service = matches!(next, Service::Package(_));
+    let desired = NetworkUserSecret {
+        username: subject.user.username.clone(),
+        password: None,
+        profile: subject
+            .package
+            .as_ref()
+            .and_then(|p| p.mikrotik_profile.clone()),
+        disabled: !full_service || subject.user.service_type != "pppoe",
+    };
+    let pushed = push_network_user_secrets(db, &reach.routers, subject.user.id, Some(&desired))
+        .await
+        .map_err(UsersError::from)?;
+    let txn = begin_write(db).await?;
+    record_network_user_secrets(&txn, &pushed)
+        .await
+        .map_err(UsersError::from)?;
+    txn.commit().await?;
+    if full_service {
+        return Ok(Vec::new());
+    }
+    let now = Utc::now();
+    let mut actions = Vec::new();
+    for router_id in routers {
+        let row = enforcement_action::ActiveModel {
+            user_id: Set(Some(subject.user.id)),
+            username: Set(subject.user.username.clone()),
+            reason: Set(reason.as_str().into()),
+            target: Set(next.target().into()),
+            request: Set("router_disconnect".into()),
+            router_id: Set(Some(router_id)),
+            acct_session_id: Set(String::new()),
+            nas: Set(format!("router {router_id}")),
+            status: Set("pending".into()),
+            attempts: Set(0),
+            next_attempt_at: Set(Some(now.into())),
+            created_at: Set(now.into()),
+            updated_at: Set(now.into()),
+            ..Default::default()
+        };
+        actions.push(row.insert(db).await?);
+    }
+    Ok(actions)
 }
 
 /// Records the state and service carried to the network, as of `read_at`.
@@ -251,23 +319,39 @@ async fn supersede_open_actions(db: &Databases, user_id: i32) -> Result<(), Enfo
     Ok(())
 }
 
-/// Sets the subscriber's status, then enforces it at once.
+/// Sets the subscriber's status, then enforces it at once. The status is
+/// written the way `PATCH /users/{id}` writes it (the same checks, and the
+/// subscriber's PPP secrets on its routers disabled or enabled with it);
+/// the audit log gets `network_user.suspend` (`.resume`, `.disable`) with
+/// the reason beside the update.
 pub async fn change_status(
-    db: &Databases,
-    key: &AppKey,
-    coa: CoaSettings,
+    reach: &Reach,
     actor: &Actor,
     id: i32,
     status: UserStatus,
     note: Option<&str>,
 ) -> Result<Enforced, EnforcementError> {
-    set_status(&db.main, actor, id, status, note).await?;
+    let changes = UserChanges {
+        status: Some(Some(status.as_str().to_string())),
+        ..Default::default()
+    };
+    patch_user(
+        &reach.db,
+        &reach.key,
+        &reach.routers,
+        reach.ipam,
+        actor,
+        id,
+        changes,
+    )
+    .await?;
+    record_status_change(&reach.db.main, actor, id, status, note).await?;
     let reason = match status {
         UserStatus::Active => Reason::Resumed,
         UserStatus::Suspended => Reason::Suspended,
         UserStatus::Disabled => Reason::Disabled,
     };
-    enforce_user(db, key, coa, actor, id, reason).await
+    enforce_user(reach, actor, id, reason).await
 }
 
 /// The subscriber's enforcement as the API and its page show it.
@@ -334,12 +418,8 @@ const CANDIDATES_PER_PASS: u64 = 5_000;
 ///
 /// A subscriber never enforced before is recorded without touching its
 /// sessions when it is active: that is what its sessions already have.
-pub async fn enforce_changed(
-    db: &Databases,
-    key: &AppKey,
-    coa: CoaSettings,
-    actor: &Actor,
-) -> Result<(u64, u64), EnforcementError> {
+pub async fn enforce_changed(reach: &Reach, actor: &Actor) -> Result<(u64, u64), EnforcementError> {
+    let db = &reach.db;
     let now = Utc::now();
     let package_changed = Expr::exists(
         Query::select()
@@ -397,7 +477,7 @@ pub async fn enforce_changed(
         } else {
             Reason::Changed
         };
-        match enforce_user(db, key, coa, actor, user.id, reason).await {
+        match enforce_user(reach, actor, user.id, reason).await {
             Ok(_) => enforced += 1,
             Err(err) => {
                 failed += 1;
@@ -410,14 +490,16 @@ pub async fn enforce_changed(
 
 /// One pass of the enforcement job: states that moved on by themselves,
 /// then the queue of session changes.
-pub async fn run_pass(
-    db: &Databases,
-    key: &AppKey,
-    coa: CoaSettings,
-    actor: &Actor,
-) -> Result<PassReport, EnforcementError> {
-    let (enforced, failed) = enforce_changed(db, key, coa, actor).await?;
-    let delivery = super::delivery::deliver_and_confirm(db, coa, actor, Utc::now()).await?;
+pub async fn run_pass(reach: &Reach, actor: &Actor) -> Result<PassReport, EnforcementError> {
+    let (enforced, failed) = enforce_changed(reach, actor).await?;
+    let delivery = super::delivery::deliver_and_confirm(
+        &reach.db,
+        &reach.routers,
+        reach.coa,
+        actor,
+        Utc::now(),
+    )
+    .await?;
     Ok(PassReport {
         enforced,
         failed,

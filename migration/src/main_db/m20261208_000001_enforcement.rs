@@ -125,9 +125,11 @@ impl MigrationTrait for Migration {
                     // The service the session must get: reject,
                     // walled_garden, throttle or active.
                     .col(string_len("target", 16))
-                    // coa or disconnect.
-                    .col(string_len("request", 16))
+                    // coa, disconnect (to the NAS) or router_disconnect (a
+                    // session of a PPP secret on one of our routers).
+                    .col(string_len("request", 20))
                     .col(big_integer_null("radacctid"))
+                    .col(integer_null("router_id"))
                     .col(string_len("acct_session_id", 64))
                     .col(string_len("nas", 128))
                     // The attributes a CoA carried, as JSON.
