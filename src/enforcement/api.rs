@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::entities::enforcement_action;
-use super::service::{self, enforcement_status, overdue, Enforced};
+use super::service::{self, enforcement_status, overdue, status_reason, Enforced};
 use crate::api::auth::Api;
 use crate::api::extract::{ApiJson, ApiPath};
 use crate::app::AppState;
@@ -135,16 +135,10 @@ pub struct StatusChangeBody {
 }
 
 fn reason_of(reason: Option<String>, errors: &mut FieldErrors) -> Option<String> {
-    let reason = reason
-        .map(|r| r.trim().to_string())
-        .filter(|r| !r.is_empty());
-    if reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
-        errors.insert(
-            "reason".into(),
-            "must be at most 500 characters long".into(),
-        );
-    }
-    reason
+    status_reason(reason.as_deref()).unwrap_or_else(|message| {
+        errors.insert("reason".into(), message);
+        None
+    })
 }
 
 async fn change_one(
@@ -440,18 +434,15 @@ pub async fn get_user_enforcement(
     ApiPath(id): ApiPath<i32>,
 ) -> Result<Json<EnforcementView>, AppError> {
     let status = enforcement_status(&api.state.db, id, 50).await?;
+    let confirmed = status.confirmed();
     let user: network_user::Model = status.subject.user;
-    let waiting = status
-        .actions
-        .iter()
-        .any(|a| matches!(a.status.as_str(), "pending" | "sent" | "not_applied"));
     Ok(Json(EnforcementView {
         user_id: user.id,
         username: user.username,
         status: user.status,
         state: status.state.as_str().into(),
         target: status.target.into(),
-        confirmed: user.enforced_state.as_deref() == Some(status.state.as_str()) && !waiting,
+        confirmed,
         enforced_state: user.enforced_state,
         policy: status.subject.policy.map(|p| PolicyRefView {
             id: p.id,
