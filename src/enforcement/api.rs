@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::entities::enforcement_action;
-use super::service::{self, enforcement_status, overdue, Enforced};
+use super::service::{self, enforcement_status, overdue, status_reason, Enforced};
 use super::Reach;
 use crate::api::auth::Api;
 use crate::api::extract::{ApiJson, ApiPath};
@@ -28,16 +28,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(suspend_users))
         .routes(routes!(resume_users))
         .routes(routes!(get_user_enforcement))
-}
-
-/// What enforcement reaches from a request.
-pub(crate) fn reach(state: &AppState) -> Reach {
-    Reach::new(
-        state.db.clone(),
-        state.app_key.clone(),
-        state.router_pool.clone(),
-        &state.config,
-    )
 }
 
 /// One live session's change and what came of it.
@@ -145,16 +135,10 @@ pub struct StatusChangeBody {
 }
 
 fn reason_of(reason: Option<String>, errors: &mut FieldErrors) -> Option<String> {
-    let reason = reason
-        .map(|r| r.trim().to_string())
-        .filter(|r| !r.is_empty());
-    if reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
-        errors.insert(
-            "reason".into(),
-            "must be at most 500 characters long".into(),
-        );
-    }
-    reason
+    status_reason(reason.as_deref()).unwrap_or_else(|message| {
+        errors.insert("reason".into(), message);
+        None
+    })
 }
 
 async fn change_one(
@@ -167,7 +151,7 @@ async fn change_one(
     let reason = reason_of(body.unwrap_or_default().reason, &mut errors);
     crate::api::check(errors)?;
     let enforced = service::change_status(
-        &reach(&api.state),
+        &Reach::from_app(&api.state),
         &api.actor,
         id,
         status,
@@ -296,7 +280,7 @@ async fn change_many(
             .map(|name| (name.clone(), ids_by_name.get(name).copied())),
     );
 
-    let reach = reach(&api.state);
+    let reach = Reach::from_app(&api.state);
     let mut items: Vec<Option<BulkItemView>> = (0..keys.len()).map(|_| None).collect();
     let mut running = JoinSet::new();
     let mut queue = keys.into_iter().enumerate();
@@ -438,18 +422,15 @@ pub async fn get_user_enforcement(
     ApiPath(id): ApiPath<i32>,
 ) -> Result<Json<EnforcementView>, AppError> {
     let status = enforcement_status(&api.state.db, id, 50).await?;
+    let confirmed = status.confirmed();
     let user: network_user::Model = status.subject.user;
-    let waiting = status
-        .actions
-        .iter()
-        .any(|a| matches!(a.status.as_str(), "pending" | "sent" | "not_applied"));
     Ok(Json(EnforcementView {
         user_id: user.id,
         username: user.username,
         status: user.status,
         state: status.state.as_str().into(),
         target: status.target.into(),
-        confirmed: user.enforced_state.as_deref() == Some(status.state.as_str()) && !waiting,
+        confirmed,
         enforced_state: user.enforced_state,
         policy: status.subject.policy.map(|p| PolicyRefView {
             id: p.id,

@@ -21,7 +21,7 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use tokio::task::JoinSet;
@@ -326,7 +326,7 @@ pub async fn deliver_and_confirm(
 /// [`CONFIRM_WITHIN_SECS`], and those given up in the last day: the
 /// dashboard's "not applied".
 pub async fn unconfirmed_count(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     now: DateTime<Utc>,
 ) -> Result<u64, sea_orm::DbErr> {
     use sea_orm::PaginatorTrait;

@@ -7,11 +7,13 @@
 //! that joins them ([`service::enforce_user`]); none of them calls back up.
 //! [`plan`] decides the request for a session, [`delivery`] sends it,
 //! retries it and confirms it, and the `enforcement` job runs a pass every
-//! minute ([`service::run_pass`]).
+//! minute ([`service::run_pass`]). [`api`] and [`html`] are its two
+//! surfaces: the billing-facing JSON and the subscriber page's panel.
 
 pub mod api;
 pub mod delivery;
 pub mod entities;
+pub mod html;
 pub mod plan;
 pub mod service;
 
@@ -39,6 +41,16 @@ pub struct Reach {
 }
 
 impl Reach {
+    /// What a request of the web server reaches.
+    pub fn from_app(state: &crate::app::AppState) -> Self {
+        Self::new(
+            state.db.clone(),
+            state.app_key.clone(),
+            state.router_pool.clone(),
+            &state.config,
+        )
+    }
+
     /// With the NAS and IPAM settings of `config`.
     pub fn new(db: Databases, key: AppKey, routers: RouterPool, config: &Config) -> Self {
         Self {

@@ -319,6 +319,22 @@ async fn supersede_open_actions(db: &Databases, user_id: i32) -> Result<(), Enfo
     Ok(())
 }
 
+/// The most characters the reason of a suspend or resume may have.
+pub const MAX_REASON_CHARS: usize = 500;
+
+/// The reason given for a suspend or resume, for the audit log: trimmed,
+/// `None` when empty, refused (with the message) when longer than
+/// [`MAX_REASON_CHARS`]. The API and the page read it alike.
+pub fn status_reason(raw: Option<&str>) -> Result<Option<String>, String> {
+    let reason = raw.map(str::trim).filter(|r| !r.is_empty());
+    match reason {
+        Some(r) if r.chars().count() > MAX_REASON_CHARS => Err(format!(
+            "must be at most {MAX_REASON_CHARS} characters long"
+        )),
+        reason => Ok(reason.map(str::to_string)),
+    }
+}
+
 /// Sets the subscriber's status, then enforces it at once. The status is
 /// written the way `PATCH /users/{id}` writes it (the same checks, and the
 /// subscriber's PPP secrets on its routers disabled or enabled with it);
@@ -362,6 +378,18 @@ pub struct EnforcementStatus {
     pub target: &'static str,
     /// The latest actions, newest first.
     pub actions: Vec<enforcement_action::Model>,
+}
+
+impl EnforcementStatus {
+    /// True when the state is the one carried to the network and none of
+    /// the latest session changes is waiting or was not applied.
+    pub fn confirmed(&self) -> bool {
+        let waiting = self
+            .actions
+            .iter()
+            .any(|a| matches!(a.status.as_str(), "pending" | "sent" | "not_applied"));
+        self.subject.user.enforced_state.as_deref() == Some(self.state.as_str()) && !waiting
+    }
 }
 
 /// The subscriber's effective state, its policy and its latest actions.
@@ -505,4 +533,23 @@ pub async fn run_pass(reach: &Reach, actor: &Actor) -> Result<PassReport, Enforc
         failed,
         delivery,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reason_is_trimmed_optional_and_at_most_500_characters() {
+        assert_eq!(status_reason(None), Ok(None));
+        assert_eq!(status_reason(Some("  ")), Ok(None));
+        assert_eq!(
+            status_reason(Some(" invoice 117 unpaid ")),
+            Ok(Some("invoice 117 unpaid".into()))
+        );
+        let longest = "é".repeat(MAX_REASON_CHARS);
+        assert_eq!(status_reason(Some(&longest)), Ok(Some(longest.clone())));
+        let message = status_reason(Some(&format!("{longest}x"))).unwrap_err();
+        assert_eq!(message, "must be at most 500 characters long");
+    }
 }
