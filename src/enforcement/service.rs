@@ -432,6 +432,17 @@ pub struct PassReport {
     pub delivery: super::delivery::DeliveryReport,
 }
 
+impl std::fmt::Display for PassReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let d = &self.delivery;
+        write!(
+            f,
+            "{} subscriber(s) enforced, {} failed; session changes: {} sent, {} confirmed, {} sent again, {} given up",
+            self.enforced, self.failed, d.sent, d.confirmed, d.resent, d.given_up
+        )
+    }
+}
+
 /// Subscribers looked at per pass; the rest wait for the next one.
 const CANDIDATES_PER_PASS: u64 = 5_000;
 
@@ -516,8 +527,8 @@ pub async fn enforce_changed(reach: &Reach, actor: &Actor) -> Result<(u64, u64),
     Ok((enforced, failed))
 }
 
-/// One pass of the enforcement job: states that moved on by themselves,
-/// then the queue of session changes.
+/// One pass of the enforcement job (and of `ispd radius enforce`): states
+/// that moved on by themselves, then the queue of session changes.
 pub async fn run_pass(reach: &Reach, actor: &Actor) -> Result<PassReport, EnforcementError> {
     let (enforced, failed) = enforce_changed(reach, actor).await?;
     let delivery = super::delivery::deliver_and_confirm(

@@ -343,7 +343,7 @@ async fn network_health_check(context: JobContext) -> worker::JobResult {
         .count("down", report.down()))
 }
 
-/// One enforcement pass: the same service call as `ispd users enforce`.
+/// One enforcement pass: the same service call as `ispd radius enforce`.
 /// Fails when a subscriber could not be enforced (it is tried again next
 /// pass).
 async fn enforcement(context: JobContext) -> worker::JobResult {
