@@ -81,6 +81,7 @@ fn pages() -> Router<AppState> {
         .merge(crate::ipam::html::router())
         .merge(crate::users::html::router())
         .merge(crate::users::policies::html::router())
+        .merge(crate::enforcement::html::router())
         .merge(crate::radius::nas_html::router())
         .merge(crate::mikrotik::sessions_html::router())
         .merge(crate::radius::html::router())

@@ -211,6 +211,10 @@ pub enum RadiusCommand {
         #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(i64).range(60..=86_400))]
         default_interval: i64,
     },
+    /// Carry subscriber states that moved on (an expiry, an edit) to RADIUS
+    /// and the live sessions, and send and confirm the session changes that
+    /// are due (what the enforcement job does every minute).
+    Enforce,
 }
 
 #[derive(Debug, Subcommand)]
@@ -452,6 +456,16 @@ async fn run_with_config(command: Command, config: Config) -> anyhow::Result<()>
             )
             .await?;
             println!("{report}");
+            Ok(())
+        }
+        Command::Radius(RadiusCommand::Enforce) => {
+            let state = prepare(config, false).await?;
+            let reach = crate::enforcement::Reach::from_app(&state);
+            let report = crate::enforcement::service::run_pass(&reach, &Actor::cli()).await?;
+            println!("{report}");
+            if report.failed > 0 {
+                bail!("{} subscriber(s) could not be enforced", report.failed);
+            }
             Ok(())
         }
         Command::Radius(RadiusCommand::Retry) => {

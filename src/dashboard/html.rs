@@ -97,6 +97,8 @@ pub struct FiguresView {
     users_total: u64,
     sync_pending: u64,
     jobs: Vec<JobRow>,
+    /// Session changes of enforcement not confirmed in time.
+    enforcement_unconfirmed: u64,
 }
 
 /// Pools the dashboard lists; the pool list has the others.
@@ -273,6 +275,7 @@ impl FiguresView {
             users_total: figures.users.total(),
             sync_pending: figures.users.sync_pending,
             jobs,
+            enforcement_unconfirmed: figures.enforcement_unconfirmed,
         }
     }
 

@@ -1,7 +1,8 @@
 //! `GET /metrics`: the request metrics of [`crate::web::metrics`], then
 //! the dashboard's figures ([`super::figures`]) as gauges: pool
 //! utilization, sessions online, routers and network users by status, the
-//! last run of each job and today's traffic. When the RADIUS database
+//! last run of each job, today's traffic and the session changes of
+//! enforcement not applied yet. When the RADIUS database
 //! cannot be read, the gauges derived from it are left out (and
 //! `ispd_radius_database_readable` is 0); when the main database cannot be
 //! read, only the request metrics are served.
@@ -158,6 +159,13 @@ pub fn render_figures(figures: &DashboardFigures) -> String {
         }
     }
 
+    Gauge::new(
+        &mut out,
+        "ispd_enforcement_unconfirmed",
+        "Session changes of enforcement (suspend, resume, expiry) not confirmed within 5 minutes, plus those given up in the last 24 hours.",
+    )
+    .sample(&[], figures.enforcement_unconfirmed);
+
     if let Some(radius) = &figures.radius {
         Gauge::new(
             &mut out,
@@ -216,6 +224,7 @@ mod tests {
                     last_run: None,
                 },
             ],
+            enforcement_unconfirmed: 3,
         };
         let text = render_figures(&figures);
         assert!(text.contains("# TYPE ispd_pool_utilization_ratio gauge\n"));
@@ -234,5 +243,7 @@ mod tests {
         );
         assert!(text.contains("ispd_job_last_run_success{job=\"housekeeping\"} 0\n"));
         assert!(!text.contains("job=\"ipam-cleanup\""));
+        assert!(text.contains("# TYPE ispd_enforcement_unconfirmed gauge\n"));
+        assert!(text.contains("\nispd_enforcement_unconfirmed 3\n"));
     }
 }

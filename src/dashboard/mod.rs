@@ -1,7 +1,8 @@
 //! The figures of the live dashboard, which `/metrics` exports as gauges
 //! too: pools and their utilization, sessions online now and over the last
 //! day, routers up and down, network users by status, the last run of each
-//! job, and today's traffic.
+//! job, today's traffic, and the session changes of enforcement not
+//! applied yet.
 //!
 //! Everything is read from the databases on each call (a handful of
 //! aggregate queries); nothing is cached, so the page and a scrape show
@@ -19,6 +20,7 @@ use sea_orm::{
 };
 use tracing::instrument;
 
+use crate::enforcement::delivery::unconfirmed_count;
 use crate::ipam::entities::{ip_allocation, ip_pool, ip_subnet};
 use crate::ipam::service::{pools_utilization, IpamError};
 use crate::jobs::runs::{self, RunStatus};
@@ -80,6 +82,10 @@ pub struct DashboardFigures {
     pub users: UserFigures,
     /// Every scheduled job, in the Jobs page's order.
     pub jobs: Vec<JobFigure>,
+    /// Session changes (suspend, resume, expiry) not confirmed within
+    /// five minutes, and those given up in the last day
+    /// ([`crate::enforcement::delivery::unconfirmed_count`]).
+    pub enforcement_unconfirmed: u64,
 }
 
 /// A pool's utilization: active allocations over usable addresses.
@@ -229,6 +235,7 @@ pub async fn figures(
         routers: router_figures(main_db).await?,
         users: user_figures(main_db).await?,
         jobs: job_figures(main_db).await?,
+        enforcement_unconfirmed: unconfirmed_count(main_db, now).await?,
     })
 }
 

@@ -10,12 +10,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::entities::enforcement_action;
-use super::service::{self, enforcement_status, overdue, Enforced};
+use super::service::{self, enforcement_status, overdue, status_reason, Enforced};
+use super::Reach;
 use crate::api::auth::Api;
 use crate::api::extract::{ApiJson, ApiPath};
 use crate::app::AppState;
 use crate::error::{AppError, FieldErrors};
-use crate::radius::coa::CoaSettings;
 use crate::staff::{Operator, Viewer};
 use crate::users::domain::UserStatus;
 use crate::users::entities::network_user;
@@ -135,16 +135,10 @@ pub struct StatusChangeBody {
 }
 
 fn reason_of(reason: Option<String>, errors: &mut FieldErrors) -> Option<String> {
-    let reason = reason
-        .map(|r| r.trim().to_string())
-        .filter(|r| !r.is_empty());
-    if reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
-        errors.insert(
-            "reason".into(),
-            "must be at most 500 characters long".into(),
-        );
-    }
-    reason
+    status_reason(reason.as_deref()).unwrap_or_else(|message| {
+        errors.insert("reason".into(), message);
+        None
+    })
 }
 
 async fn change_one(
@@ -156,11 +150,8 @@ async fn change_one(
     let mut errors = FieldErrors::new();
     let reason = reason_of(body.unwrap_or_default().reason, &mut errors);
     crate::api::check(errors)?;
-    let state = &api.state;
     let enforced = service::change_status(
-        &state.db,
-        &state.app_key,
-        CoaSettings::from_config(&state.config),
+        &Reach::from_app(&api.state),
         &api.actor,
         id,
         status,
@@ -289,8 +280,7 @@ async fn change_many(
             .map(|name| (name.clone(), ids_by_name.get(name).copied())),
     );
 
-    let state = api.state.clone();
-    let coa = CoaSettings::from_config(&state.config);
+    let reach = Reach::from_app(&api.state);
     let mut items: Vec<Option<BulkItemView>> = (0..keys.len()).map(|_| None).collect();
     let mut running = JoinSet::new();
     let mut queue = keys.into_iter().enumerate();
@@ -299,7 +289,7 @@ async fn change_many(
             let Some((index, (key, id))) = queue.next() else {
                 break;
             };
-            let (state, actor, reason) = (state.clone(), api.actor.clone(), reason.clone());
+            let (reach, actor, reason) = (reach.clone(), api.actor.clone(), reason.clone());
             running.spawn(async move {
                 let Some(id) = id else {
                     return (
@@ -310,17 +300,9 @@ async fn change_many(
                         ))),
                     );
                 };
-                let outcome = service::change_status(
-                    &state.db,
-                    &state.app_key,
-                    coa,
-                    &actor,
-                    id,
-                    status,
-                    reason.as_deref(),
-                )
-                .await
-                .map_err(AppError::from);
+                let outcome = service::change_status(&reach, &actor, id, status, reason.as_deref())
+                    .await
+                    .map_err(AppError::from);
                 (index, key, outcome)
             });
         }
@@ -440,18 +422,15 @@ pub async fn get_user_enforcement(
     ApiPath(id): ApiPath<i32>,
 ) -> Result<Json<EnforcementView>, AppError> {
     let status = enforcement_status(&api.state.db, id, 50).await?;
+    let confirmed = status.confirmed();
     let user: network_user::Model = status.subject.user;
-    let waiting = status
-        .actions
-        .iter()
-        .any(|a| matches!(a.status.as_str(), "pending" | "sent" | "not_applied"));
     Ok(Json(EnforcementView {
         user_id: user.id,
         username: user.username,
         status: user.status,
         state: status.state.as_str().into(),
         target: status.target.into(),
-        confirmed: user.enforced_state.as_deref() == Some(status.state.as_str()) && !waiting,
+        confirmed,
         enforced_state: user.enforced_state,
         policy: status.subject.policy.map(|p| PolicyRefView {
             id: p.id,

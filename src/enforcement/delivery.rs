@@ -21,7 +21,7 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use tokio::task::JoinSet;
@@ -31,6 +31,9 @@ use super::plan::SessionChange;
 use super::EnforcementError;
 use crate::audit::Actor;
 use crate::db::Databases;
+use crate::mikrotik::pool::RouterPool;
+use crate::mikrotik::service::MikrotikError;
+use crate::mikrotik::sessions::disconnect_username;
 use crate::radius::accounting::session_by_id;
 use crate::radius::coa::{self, CoaError, CoaSettings};
 
@@ -52,10 +55,14 @@ fn backoff(attempts: i32) -> chrono::Duration {
 /// Sends the action's request now and stores what came of it.
 pub async fn send(
     db: &Databases,
+    routers: &RouterPool,
     coa: CoaSettings,
     actor: &Actor,
     action: enforcement_action::Model,
 ) -> Result<enforcement_action::Model, EnforcementError> {
+    if let Some(router_id) = action.router_id {
+        return cut_on_router(db, routers, actor, action, router_id).await;
+    }
     let Some(radacctid) = action.radacctid else {
         return Ok(action);
     };
@@ -100,7 +107,7 @@ pub async fn send(
             row.detail = Set(Some(answer.summary()));
             row.next_attempt_at = Set(Some(now.into()));
             let updated = row.update(&db.main).await?;
-            return Box::pin(send(db, coa, actor, updated)).await;
+            return Box::pin(send(db, routers, coa, actor, updated)).await;
         }
         Ok(answer) => {
             row.status = Set("sent".into());
@@ -142,10 +149,69 @@ pub async fn send(
     Ok(action)
 }
 
+/// Removes the subscriber's sessions from a router's `/ppp/active`; the
+/// router's read after the removal is the confirmation.
+async fn cut_on_router(
+    db: &Databases,
+    routers: &RouterPool,
+    actor: &Actor,
+    action: enforcement_action::Model,
+    router_id: i32,
+) -> Result<enforcement_action::Model, EnforcementError> {
+    let result = disconnect_username(&db.main, routers, actor, router_id, &action.username).await;
+    let now = Utc::now();
+    let attempts = action.attempts + 1;
+    let mut row = action.into_active_model();
+    row.attempts = Set(attempts);
+    row.updated_at = Set(now.into());
+    match result {
+        Ok(cut) => {
+            row.nas = Set(format!("router {}", cut.router_name));
+            row.sent_at = Set(Some(now.into()));
+            row.outcome = Set(Some(
+                if cut.removed > 0 {
+                    "removed"
+                } else {
+                    "no_session"
+                }
+                .into(),
+            ));
+            row.detail = Set(Some(format!(
+                "{} session(s) removed, {} left",
+                cut.removed, cut.remaining
+            )));
+            if cut.remaining == 0 {
+                row.status = Set("confirmed".into());
+                row.confirmed_at = Set(Some(now.into()));
+                row.next_attempt_at = Set(None);
+            } else {
+                row.status = Set("pending".into());
+                row.next_attempt_at = Set(Some((now + backoff(attempts)).into()));
+            }
+        }
+        Err(MikrotikError::NotFound(message)) => {
+            row.status = Set("not_applied".into());
+            row.outcome = Set(Some("router_not_found".into()));
+            row.detail = Set(Some(message));
+            row.next_attempt_at = Set(None);
+        }
+        Err(err) => {
+            row.status = Set("pending".into());
+            row.outcome = Set(Some("router_failed".into()));
+            row.detail = Set(Some(err.to_string()));
+            row.next_attempt_at = Set(Some((now + backoff(attempts)).into()));
+        }
+    }
+    let action = row.update(&db.main).await?;
+    super::events::settled(&db.main, &action).await;
+    Ok(action)
+}
+
 /// Sends these actions, [`PARALLEL_SENDS`] at a time; returns them as
 /// they now are, in the order given.
 pub async fn send_all(
     db: &Databases,
+    routers: &RouterPool,
     coa: CoaSettings,
     actor: &Actor,
     actions: Vec<enforcement_action::Model>,
@@ -158,8 +224,8 @@ pub async fn send_all(
             let Some((index, action)) = queue.next() else {
                 break;
             };
-            let (db, actor) = (db.clone(), actor.clone());
-            running.spawn(async move { (index, send(&db, coa, &actor, action).await) });
+            let (db, routers, actor) = (db.clone(), routers.clone(), actor.clone());
+            running.spawn(async move { (index, send(&db, &routers, coa, &actor, action).await) });
         }
         let Some(joined) = running.join_next().await else {
             break;
@@ -183,6 +249,7 @@ pub struct DeliveryReport {
 /// sessions now show, and gives up on those past [`GIVE_UP_AFTER_HOURS`].
 pub async fn deliver_and_confirm(
     db: &Databases,
+    routers: &RouterPool,
     coa: CoaSettings,
     actor: &Actor,
     now: DateTime<Utc>,
@@ -276,7 +343,7 @@ pub async fn deliver_and_confirm(
         .all(&db.main)
         .await?;
     report.sent = due.len() as u64;
-    send_all(db, coa, actor, due).await?;
+    send_all(db, routers, coa, actor, due).await?;
     Ok(report)
 }
 
@@ -284,7 +351,7 @@ pub async fn deliver_and_confirm(
 /// [`CONFIRM_WITHIN_SECS`], and those given up in the last day: the
 /// dashboard's "not applied".
 pub async fn unconfirmed_count(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     now: DateTime<Utc>,
 ) -> Result<u64, sea_orm::DbErr> {
     use sea_orm::PaginatorTrait;

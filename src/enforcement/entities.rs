@@ -15,9 +15,11 @@ pub mod enforcement_action {
         /// The service the session must get: active, reject, walled_garden
         /// or throttle.
         pub target: String,
-        /// coa or disconnect.
+        /// coa or disconnect (to the NAS), or router_disconnect (the
+        /// sessions of the subscriber's PPP secret on a router of ours).
         pub request: String,
         pub radacctid: Option<i64>,
+        pub router_id: Option<i32>,
         pub acct_session_id: String,
         pub nas: String,
         /// The CoA's attributes, as JSON (`rate_limit`, `address_list`).

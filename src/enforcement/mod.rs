@@ -7,20 +7,64 @@
 //! that joins them ([`service::enforce_user`]); none of them calls back up.
 //! [`plan`] decides the request for a session, [`delivery`] sends it,
 //! retries it and confirms it, and the `enforcement` job runs a pass every
-//! minute ([`service::run_pass`]). [`events`] tells billing and CRM
-//! systems what happened, as webhook events.
+//! minute ([`service::run_pass`]). [`api`] and [`html`] are its two
+//! surfaces: the billing-facing JSON and the subscriber page's panel.
+//! [`events`] tells billing and CRM systems what happened, as webhook
+//! events.
 
 pub mod api;
 pub mod delivery;
 pub mod entities;
 pub mod events;
+pub mod html;
 pub mod plan;
 pub mod service;
 
 use sea_orm::DbErr;
 
+use crate::config::Config;
+use crate::crypto::AppKey;
+use crate::db::Databases;
 use crate::error::AppError;
+use crate::ipam::service::IpamSettings;
+use crate::mikrotik::pool::RouterPool;
+use crate::radius::coa::CoaSettings;
 use crate::users::service::UsersError;
+
+/// What enforcement reaches: both databases, the app key (the subscribers'
+/// RADIUS passwords), the routers (their PPP secrets and sessions), how
+/// hard to try a NAS, and the IPAM settings a subscriber's write needs.
+#[derive(Clone)]
+pub struct Reach {
+    pub db: Databases,
+    pub key: AppKey,
+    pub routers: RouterPool,
+    pub coa: CoaSettings,
+    pub ipam: IpamSettings,
+}
+
+impl Reach {
+    /// What a request of the web server reaches.
+    pub fn from_app(state: &crate::app::AppState) -> Self {
+        Self::new(
+            state.db.clone(),
+            state.app_key.clone(),
+            state.router_pool.clone(),
+            &state.config,
+        )
+    }
+
+    /// With the NAS and IPAM settings of `config`.
+    pub fn new(db: Databases, key: AppKey, routers: RouterPool, config: &Config) -> Self {
+        Self {
+            db,
+            key,
+            routers,
+            coa: CoaSettings::from_config(config),
+            ipam: IpamSettings::from_config(config),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum EnforcementError {

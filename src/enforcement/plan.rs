@@ -45,27 +45,71 @@ impl SessionChange {
     }
 }
 
-/// Whether a walled garden put the session somewhere a CoA cannot take it
-/// back from: an address list (RouterOS has no attribute that removes a
-/// list entry) or a pool (the address changes only on a new login).
-fn leaves_traces(service: &Service<'_>) -> bool {
-    match service {
-        Service::Restricted(policy) => {
-            policy.action.parse() == Ok(PolicyAction::WalledGarden)
-                && (policy
-                    .address_list
-                    .as_deref()
-                    .is_some_and(|l| !l.is_empty())
-                    || policy.framed_pool.as_deref().is_some_and(|p| !p.is_empty()))
+/// What a session of the service gets, as stored once it was carried to
+/// the sessions (`network_users.enforced_service`): enough to tell whether
+/// a later service differs, and what a CoA cannot undo.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceMark {
+    /// active, reject, walled_garden or throttle.
+    pub target: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address_list: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub framed_pool: Option<String>,
+}
+
+impl ServiceMark {
+    pub fn of(service: &Service<'_>) -> Self {
+        let text = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+        match service {
+            Service::Package(package) => Self {
+                target: service.target().into(),
+                group: Some(package.radius_group.clone()),
+                rate_limit: Some(mikrotik_rate_limit(package)).filter(|r| !r.is_empty()),
+                ..Default::default()
+            },
+            Service::Restricted(policy) => {
+                let walled = policy.action.parse() == Ok(PolicyAction::WalledGarden);
+                Self {
+                    target: service.target().into(),
+                    group: Some(policy.radius_group.clone()),
+                    rate_limit: policy_rate_limit(policy),
+                    address_list: text(&policy.address_list).filter(|_| walled),
+                    framed_pool: text(&policy.framed_pool).filter(|_| walled),
+                }
+            }
+            Service::Refused => Self {
+                target: service.target().into(),
+                ..Default::default()
+            },
         }
-        _ => false,
+    }
+
+    /// The stored form; None when the column holds something else.
+    pub fn parse(stored: Option<&str>) -> Option<Self> {
+        serde_json::from_str(stored?).ok()
+    }
+
+    pub fn stored(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Whether it put the session somewhere a CoA cannot take it back
+    /// from: an address list (RouterOS has no attribute that removes a list
+    /// entry) or a pool (the address changes only on a new login).
+    fn leaves_traces(&self) -> bool {
+        self.address_list.is_some() || self.framed_pool.is_some()
     }
 }
 
 /// The request that moves an open session from `previous` (None: not
 /// known) to `next`; None when the session needs nothing.
-pub fn request_for(previous: Option<&Service<'_>>, next: &Service<'_>) -> Option<Request> {
-    if previous == Some(next) {
+pub fn request_for(previous: Option<&ServiceMark>, next: &Service<'_>) -> Option<Request> {
+    if previous == Some(&ServiceMark::of(next)) {
         return None;
     }
     match next {
@@ -89,7 +133,7 @@ pub fn request_for(previous: Option<&Service<'_>>, next: &Service<'_>) -> Option
             }
         }
         Service::Package(package) => {
-            if previous.is_some_and(leaves_traces) {
+            if previous.is_some_and(ServiceMark::leaves_traces) {
                 return Some(Request::Disconnect);
             }
             let rate = mikrotik_rate_limit(package);
@@ -157,7 +201,10 @@ mod tests {
     fn a_refusal_disconnects() {
         let package = package();
         assert_eq!(
-            request_for(Some(&Service::Package(&package)), &Service::Refused),
+            request_for(
+                Some(&ServiceMark::of(&Service::Package(&package))),
+                &Service::Refused
+            ),
             Some(Request::Disconnect)
         );
         assert_eq!(
@@ -172,7 +219,7 @@ mod tests {
         let garden = policy("walled_garden", None, Some("unpaid"));
         assert_eq!(
             request_for(
-                Some(&Service::Package(&package)),
+                Some(&ServiceMark::of(&Service::Package(&package))),
                 &Service::Restricted(&garden)
             ),
             Some(Request::Change(SessionChange {
@@ -205,7 +252,7 @@ mod tests {
         let garden = policy("walled_garden", None, Some("unpaid"));
         assert_eq!(
             request_for(
-                Some(&Service::Restricted(&garden)),
+                Some(&ServiceMark::of(&Service::Restricted(&garden))),
                 &Service::Package(&package)
             ),
             Some(Request::Disconnect)
@@ -213,7 +260,7 @@ mod tests {
         let throttle = policy("throttle", None, None);
         assert_eq!(
             request_for(
-                Some(&Service::Restricted(&throttle)),
+                Some(&ServiceMark::of(&Service::Restricted(&throttle))),
                 &Service::Package(&package)
             ),
             Some(Request::Change(SessionChange {
@@ -228,10 +275,32 @@ mod tests {
         let package = package();
         assert_eq!(
             request_for(
-                Some(&Service::Package(&package)),
+                Some(&ServiceMark::of(&Service::Package(&package))),
                 &Service::Package(&package)
             ),
             None
         );
+        // A new rate on the same package: a CoA with it.
+        let mut faster = package.clone();
+        faster.download_rate_kbps = 50_000;
+        assert_eq!(
+            request_for(
+                Some(&ServiceMark::of(&Service::Package(&package))),
+                &Service::Package(&faster)
+            ),
+            Some(Request::Change(SessionChange {
+                rate_limit: Some("5M/50M".into()),
+                address_list: None,
+            }))
+        );
+    }
+
+    #[test]
+    fn a_mark_survives_its_stored_form() {
+        let garden = policy("walled_garden", Some("garden"), Some("unpaid"));
+        let mark = ServiceMark::of(&Service::Restricted(&garden));
+        assert_eq!(ServiceMark::parse(Some(&mark.stored())), Some(mark.clone()));
+        assert!(mark.leaves_traces());
+        assert_eq!(ServiceMark::parse(Some("not json")), None);
     }
 }

@@ -12,8 +12,8 @@
 //!    ([`super::delivery`]). The answer says what each session answered;
 //!    the enforcement job retries and confirms what is left.
 
-use chrono::Utc;
-use sea_orm::sea_query::{BinOper, Expr, ExprTrait};
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     Set,
@@ -22,18 +22,24 @@ use tracing::instrument;
 
 use super::delivery::{send_all, CONFIRM_WITHIN_SECS};
 use super::entities::enforcement_action;
-use super::plan::{request_for, Request};
-use super::EnforcementError;
+use super::plan::{request_for, Request, ServiceMark};
+use super::{EnforcementError, Reach};
 use crate::audit::Actor;
-use crate::crypto::AppKey;
+use crate::db::begin_write;
 use crate::db::Databases;
+use crate::mikrotik::service::{
+    push_network_user_secrets, record_network_user_secrets, routers_of_network_user,
+    NetworkUserSecret,
+};
 use crate::radius::accounting::open_sessions_of;
-use crate::radius::coa::CoaSettings;
 use crate::users::domain::UserStatus;
 use crate::users::entities::{network_user, service_package, service_policy};
 use crate::users::policies::service::policy_of_package;
-use crate::users::state::{EffectiveState, Entitlement};
-use crate::users::subscribers::status::set_status;
+use crate::users::provision::patch_user;
+use crate::users::service::UserChanges;
+use crate::users::service::UsersError;
+use crate::users::state::{EffectiveState, Entitlement, Service};
+use crate::users::subscribers::status::record_status_change;
 
 /// Why the service changed; written on each action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,20 +134,20 @@ pub struct Enforced {
 /// (see the module's documentation).
 #[instrument(skip_all, fields(network_user.id = id, reason = reason.as_str()))]
 pub async fn enforce_user(
-    db: &Databases,
-    key: &AppKey,
-    coa: CoaSettings,
+    reach: &Reach,
     actor: &Actor,
     id: i32,
     reason: Reason,
 ) -> Result<Enforced, EnforcementError> {
+    let (db, key, coa) = (&reach.db, &reach.key, reach.coa);
+    // Edits after this moment are found by the next pass (`enforced_at`).
+    let read_at = Utc::now();
     let subject = Subject::load(db, id).await?;
     let state = subject.state();
     let entitlement = subject.entitlement();
     let next = entitlement.service(state);
-    let previous = subject
-        .enforced_state()
-        .map(|earlier| entitlement.service(earlier));
+    let mark = ServiceMark::of(&next);
+    let previous = ServiceMark::parse(subject.user.enforced_service.as_deref());
 
     let radius_written = match crate::radius::service::sync_user_by_id(
         &db.main, &db.radius, key, id,
@@ -194,16 +200,10 @@ pub async fn enforce_user(
             actions.push(row.insert(&db.main).await?);
         }
     }
-    network_user::Entity::update_many()
-        .col_expr(
-            network_user::Column::EnforcedState,
-            Expr::value(state.as_str()),
-        )
-        .filter(network_user::Column::Id.eq(id))
-        .exec(&db.main)
-        .await?;
+    actions.extend(keep_router_secrets_in_step(reach, &subject, &next, reason).await?);
+    record_enforced(db, id, state, &mark, read_at).await?;
     super::events::state_changed(&db.main, &subject, state, next.target(), reason).await;
-    let actions = send_all(db, coa, actor, actions).await?;
+    let actions = send_all(db, &reach.routers, coa, actor, actions).await?;
     let user = crate::users::service::get_user(&db.main, id).await?;
     Ok(Enforced {
         user,
@@ -212,6 +212,95 @@ pub async fn enforce_user(
         radius_written,
         actions,
     })
+}
+
+/// The subscriber's PPP secrets on our routers (a router that
+/// authenticates it locally, without RADIUS): enabled only while it gets
+/// its package, and its sessions there cut otherwise, since a local secret
+/// knows no walled garden. Returns one `router_disconnect` action per such
+/// router when the sessions must go. A router that refuses or does not
+/// answer fails the enforcement (the job tries again next pass).
+async fn keep_router_secrets_in_step(
+    reach: &Reach,
+    subject: &Subject,
+    next: &Service<'_>,
+    reason: Reason,
+) -> Result<Vec<enforcement_action::Model>, EnforcementError> {
+    let db = &reach.db.main;
+    let routers = routers_of_network_user(db, subject.user.id).await?;
+    if routers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let full_service = matches!(next, Service::Package(_));
+    let desired = NetworkUserSecret {
+        username: subject.user.username.clone(),
+        password: None,
+        profile: subject
+            .package
+            .as_ref()
+            .and_then(|p| p.mikrotik_profile.clone()),
+        disabled: !full_service || subject.user.service_type != "pppoe",
+    };
+    let pushed = push_network_user_secrets(db, &reach.routers, subject.user.id, Some(&desired))
+        .await
+        .map_err(UsersError::from)?;
+    let txn = begin_write(db).await?;
+    record_network_user_secrets(&txn, &pushed)
+        .await
+        .map_err(UsersError::from)?;
+    txn.commit().await?;
+    if full_service {
+        return Ok(Vec::new());
+    }
+    let now = Utc::now();
+    let mut actions = Vec::new();
+    for router_id in routers {
+        let row = enforcement_action::ActiveModel {
+            user_id: Set(Some(subject.user.id)),
+            username: Set(subject.user.username.clone()),
+            reason: Set(reason.as_str().into()),
+            target: Set(next.target().into()),
+            request: Set("router_disconnect".into()),
+            router_id: Set(Some(router_id)),
+            acct_session_id: Set(String::new()),
+            nas: Set(format!("router {router_id}")),
+            status: Set("pending".into()),
+            attempts: Set(0),
+            next_attempt_at: Set(Some(now.into())),
+            created_at: Set(now.into()),
+            updated_at: Set(now.into()),
+            ..Default::default()
+        };
+        actions.push(row.insert(db).await?);
+    }
+    Ok(actions)
+}
+
+/// Records the state and service carried to the network, as of `read_at`.
+async fn record_enforced(
+    db: &Databases,
+    id: i32,
+    state: EffectiveState,
+    mark: &ServiceMark,
+    read_at: DateTime<Utc>,
+) -> Result<(), EnforcementError> {
+    network_user::Entity::update_many()
+        .col_expr(
+            network_user::Column::EnforcedState,
+            Expr::value(state.as_str()),
+        )
+        .col_expr(
+            network_user::Column::EnforcedService,
+            Expr::value(mark.stored()),
+        )
+        .col_expr(
+            network_user::Column::EnforcedAt,
+            Expr::value(read_at.fixed_offset()),
+        )
+        .filter(network_user::Column::Id.eq(id))
+        .exec(&db.main)
+        .await?;
+    Ok(())
 }
 
 async fn supersede_open_actions(db: &Databases, user_id: i32) -> Result<(), EnforcementError> {
@@ -231,23 +320,55 @@ async fn supersede_open_actions(db: &Databases, user_id: i32) -> Result<(), Enfo
     Ok(())
 }
 
-/// Sets the subscriber's status, then enforces it at once.
+/// The most characters the reason of a suspend or resume may have.
+pub const MAX_REASON_CHARS: usize = 500;
+
+/// The reason given for a suspend or resume, for the audit log: trimmed,
+/// `None` when empty, refused (with the message) when longer than
+/// [`MAX_REASON_CHARS`]. The API and the page read it alike.
+pub fn status_reason(raw: Option<&str>) -> Result<Option<String>, String> {
+    let reason = raw.map(str::trim).filter(|r| !r.is_empty());
+    match reason {
+        Some(r) if r.chars().count() > MAX_REASON_CHARS => Err(format!(
+            "must be at most {MAX_REASON_CHARS} characters long"
+        )),
+        reason => Ok(reason.map(str::to_string)),
+    }
+}
+
+/// Sets the subscriber's status, then enforces it at once. The status is
+/// written the way `PATCH /users/{id}` writes it (the same checks, and the
+/// subscriber's PPP secrets on its routers disabled or enabled with it);
+/// the audit log gets `network_user.suspend` (`.resume`, `.disable`) with
+/// the reason beside the update.
 pub async fn change_status(
-    db: &Databases,
-    key: &AppKey,
-    coa: CoaSettings,
+    reach: &Reach,
     actor: &Actor,
     id: i32,
     status: UserStatus,
     note: Option<&str>,
 ) -> Result<Enforced, EnforcementError> {
-    set_status(&db.main, actor, id, status, note).await?;
+    let changes = UserChanges {
+        status: Some(Some(status.as_str().to_string())),
+        ..Default::default()
+    };
+    patch_user(
+        &reach.db,
+        &reach.key,
+        &reach.routers,
+        reach.ipam,
+        actor,
+        id,
+        changes,
+    )
+    .await?;
+    record_status_change(&reach.db.main, actor, id, status, note).await?;
     let reason = match status {
         UserStatus::Active => Reason::Resumed,
         UserStatus::Suspended => Reason::Suspended,
         UserStatus::Disabled => Reason::Disabled,
     };
-    enforce_user(db, key, coa, actor, id, reason).await
+    enforce_user(reach, actor, id, reason).await
 }
 
 /// The subscriber's enforcement as the API and its page show it.
@@ -258,6 +379,18 @@ pub struct EnforcementStatus {
     pub target: &'static str,
     /// The latest actions, newest first.
     pub actions: Vec<enforcement_action::Model>,
+}
+
+impl EnforcementStatus {
+    /// True when the state is the one carried to the network and none of
+    /// the latest session changes is waiting or was not applied.
+    pub fn confirmed(&self) -> bool {
+        let waiting = self
+            .actions
+            .iter()
+            .any(|a| matches!(a.status.as_str(), "pending" | "sent" | "not_applied"));
+        self.subject.user.enforced_state.as_deref() == Some(self.state.as_str()) && !waiting
+    }
 }
 
 /// The subscriber's effective state, its policy and its latest actions.
@@ -300,31 +433,67 @@ pub struct PassReport {
     pub delivery: super::delivery::DeliveryReport,
 }
 
-/// The candidates for [`enforce_changed`]: users whose stored status is not
-/// the enforced one, or whose expiry has passed. The effective state (with
-/// grace days) is then computed for each.
+impl std::fmt::Display for PassReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let d = &self.delivery;
+        write!(
+            f,
+            "{} subscriber(s) enforced, {} failed; session changes: {} sent, {} confirmed, {} sent again, {} given up",
+            self.enforced, self.failed, d.sent, d.confirmed, d.resent, d.given_up
+        )
+    }
+}
+
+/// Subscribers looked at per pass; the rest wait for the next one.
 const CANDIDATES_PER_PASS: u64 = 5_000;
 
-/// Finds subscribers whose effective state is not the enforced one (an
-/// expiry passed, a status edited through the form or PUT) and enforces
-/// them. A subscriber never enforced before is recorded without touching
-/// its sessions when it is active: that is what it already has.
-pub async fn enforce_changed(
-    db: &Databases,
-    key: &AppKey,
-    coa: CoaSettings,
-    actor: &Actor,
-) -> Result<(u64, u64), EnforcementError> {
+/// Finds subscribers whose service may have moved on since it was last
+/// carried to the network, and enforces those whose service did:
+///
+/// - never enforced (`enforced_at` is NULL);
+/// - edited since (`updated_at` later: a status or package set by `PUT`,
+///   `PATCH` or the form; a policy change touches its subscribers too);
+/// - on a package edited since (a new rate);
+/// - past their expiry (with grace days the state is computed here).
+///
+/// A subscriber never enforced before is recorded without touching its
+/// sessions when it is active: that is what its sessions already have.
+pub async fn enforce_changed(reach: &Reach, actor: &Actor) -> Result<(u64, u64), EnforcementError> {
+    let db = &reach.db;
     let now = Utc::now();
+    let package_changed = Expr::exists(
+        Query::select()
+            .expr(Expr::val(1))
+            .from(service_package::Entity)
+            .and_where(
+                Expr::col((service_package::Entity, service_package::Column::Id))
+                    .equals((network_user::Entity, network_user::Column::PackageId)),
+            )
+            .and_where(
+                Expr::col((service_package::Entity, service_package::Column::UpdatedAt)).gt(
+                    Expr::col((network_user::Entity, network_user::Column::EnforcedAt)),
+                ),
+            )
+            .to_owned(),
+    );
     let candidates = network_user::Entity::find()
         .filter(
             Condition::any()
-                .add(network_user::Column::EnforcedState.is_null())
+                .add(network_user::Column::EnforcedAt.is_null())
                 .add(
-                    Expr::col(network_user::Column::EnforcedState)
-                        .binary(BinOper::NotEqual, Expr::col(network_user::Column::Status)),
+                    Expr::col(network_user::Column::UpdatedAt)
+                        .gt(Expr::col(network_user::Column::EnforcedAt)),
                 )
-                .add(network_user::Column::ExpiresAt.lte(now)),
+                .add(package_changed)
+                .add(
+                    Condition::all()
+                        .add(network_user::Column::ExpiresAt.lte(now))
+                        .add(
+                            Condition::any()
+                                .add(network_user::Column::EnforcedState.is_null())
+                                .add(network_user::Column::EnforcedState.ne("expired")),
+                        ),
+                ),
         )
         .order_by_asc(network_user::Column::Id)
         .limit(CANDIDATES_PER_PASS)
@@ -332,20 +501,15 @@ pub async fn enforce_changed(
         .await?;
     let (mut enforced, mut failed) = (0, 0);
     for user in candidates {
+        let read_at = Utc::now();
         let subject = Subject::load(db, user.id).await?;
         let state = subject.state();
-        if subject.enforced_state() == Some(state) {
-            continue;
-        }
-        if subject.enforced_state().is_none() && state == EffectiveState::Active {
-            network_user::Entity::update_many()
-                .col_expr(
-                    network_user::Column::EnforcedState,
-                    Expr::value(state.as_str()),
-                )
-                .filter(network_user::Column::Id.eq(user.id))
-                .exec(&db.main)
-                .await?;
+        let mark = ServiceMark::of(&subject.entitlement().service(state));
+        let previous = ServiceMark::parse(subject.user.enforced_service.as_deref());
+        let unchanged = previous.as_ref() == Some(&mark) && subject.enforced_state() == Some(state);
+        let first_look_at_active = previous.is_none() && state == EffectiveState::Active;
+        if unchanged || first_look_at_active {
+            record_enforced(db, user.id, state, &mark, read_at).await?;
             continue;
         }
         let reason = if state == EffectiveState::Expired {
@@ -353,7 +517,7 @@ pub async fn enforce_changed(
         } else {
             Reason::Changed
         };
-        match enforce_user(db, key, coa, actor, user.id, reason).await {
+        match enforce_user(reach, actor, user.id, reason).await {
             Ok(_) => enforced += 1,
             Err(err) => {
                 failed += 1;
@@ -364,19 +528,40 @@ pub async fn enforce_changed(
     Ok((enforced, failed))
 }
 
-/// One pass of the enforcement job: states that moved on by themselves,
-/// then the queue of session changes.
-pub async fn run_pass(
-    db: &Databases,
-    key: &AppKey,
-    coa: CoaSettings,
-    actor: &Actor,
-) -> Result<PassReport, EnforcementError> {
-    let (enforced, failed) = enforce_changed(db, key, coa, actor).await?;
-    let delivery = super::delivery::deliver_and_confirm(db, coa, actor, Utc::now()).await?;
+/// One pass of the enforcement job (and of `ispd radius enforce`): states
+/// that moved on by themselves, then the queue of session changes.
+pub async fn run_pass(reach: &Reach, actor: &Actor) -> Result<PassReport, EnforcementError> {
+    let (enforced, failed) = enforce_changed(reach, actor).await?;
+    let delivery = super::delivery::deliver_and_confirm(
+        &reach.db,
+        &reach.routers,
+        reach.coa,
+        actor,
+        Utc::now(),
+    )
+    .await?;
     Ok(PassReport {
         enforced,
         failed,
         delivery,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reason_is_trimmed_optional_and_at_most_500_characters() {
+        assert_eq!(status_reason(None), Ok(None));
+        assert_eq!(status_reason(Some("  ")), Ok(None));
+        assert_eq!(
+            status_reason(Some(" invoice 117 unpaid ")),
+            Ok(Some("invoice 117 unpaid".into()))
+        );
+        let longest = "é".repeat(MAX_REASON_CHARS);
+        assert_eq!(status_reason(Some(&longest)), Ok(Some(longest.clone())));
+        let message = status_reason(Some(&format!("{longest}x"))).unwrap_err();
+        assert_eq!(message, "must be at most 500 characters long");
+    }
 }

@@ -352,17 +352,17 @@ async fn network_health_check(context: JobContext) -> worker::JobResult {
         .count("down", report.down()))
 }
 
-/// One enforcement pass: the same service call as `ispd users enforce`.
+/// One enforcement pass: the same service call as `ispd radius enforce`.
 /// Fails when a subscriber could not be enforced (it is tried again next
 /// pass).
 async fn enforcement(context: JobContext) -> worker::JobResult {
-    let report = crate::enforcement::service::run_pass(
-        &context.db,
-        &context.app_key,
-        crate::radius::coa::CoaSettings::from_config(&context.config),
-        &Actor::system(),
-    )
-    .await?;
+    let reach = crate::enforcement::Reach::new(
+        context.db.clone(),
+        context.app_key.clone(),
+        context.router_pool.clone(),
+        &context.config,
+    );
+    let report = crate::enforcement::service::run_pass(&reach, &Actor::system()).await?;
     if report.failed > 0 {
         anyhow::bail!("{} subscriber(s) could not be enforced", report.failed);
     }

@@ -195,3 +195,20 @@ pub async fn undo_network_user_secrets(routers: &RouterPool, pushed: PushedSecre
         }
     }
 }
+
+/// The routers that keep a PPP secret of this network user.
+pub async fn routers_of_network_user(
+    db: &impl ConnectionTrait,
+    network_user_id: i32,
+) -> Result<Vec<i32>, DbErr> {
+    let mut ids: Vec<i32> = mikrotik_pppoe_user::Entity::find()
+        .filter(mikrotik_pppoe_user::Column::NetworkUserId.eq(network_user_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| row.router_id)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
+}

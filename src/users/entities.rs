@@ -105,6 +105,12 @@ pub mod network_user {
         /// The state last carried to RADIUS and the live sessions (active,
         /// suspended, disabled, expired); None before the first time.
         pub enforced_state: Option<String>,
+        /// The service last carried to the sessions, as JSON (see
+        /// `enforcement::plan::ServiceMark`).
+        pub enforced_service: Option<String>,
+        /// When the user was read for that; changes after it are found by
+        /// the enforcement job.
+        pub enforced_at: Option<DateTimeWithTimeZone>,
         pub created_at: DateTimeWithTimeZone,
         pub updated_at: DateTimeWithTimeZone,
     }

@@ -25,6 +25,7 @@ const SUBCOMMANDS: &[&[&str]] = &[
     &["demo"],
     &["radius", "sync-users"],
     &["radius", "retry"],
+    &["radius", "enforce"],
     &["mikrotik", "sync-sessions"],
     &["ipam", "cleanup"],
     &["network", "health-check"],
@@ -423,6 +424,22 @@ fn ipam_cleanup_reports_what_it_released() {
     assert_eq!(
         released.trim(),
         "Released 0 expired allocation(s); 0 had been released already."
+    );
+}
+
+#[test]
+fn radius_enforce_carries_states_once_and_then_finds_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    ispd_ok(dir.path(), &["seed"], &[]);
+    let first = ispd_ok(dir.path(), &["radius", "enforce"], &[]);
+    assert!(
+        first.contains("subscriber(s) enforced, 0 failed"),
+        "{first}"
+    );
+    let again = ispd_ok(dir.path(), &["radius", "enforce"], &[]);
+    assert!(
+        again.starts_with("0 subscriber(s) enforced, 0 failed; session changes: 0 sent"),
+        "{again}"
     );
 }
 

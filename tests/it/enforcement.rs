@@ -140,12 +140,26 @@ impl Fixture {
         let state = &self.api.app.state;
         ispd::enforcement::delivery::deliver_and_confirm(
             &state.db,
+            &state.router_pool,
             coa_settings(),
             &Actor::system(),
             now,
         )
         .await
         .expect("an enforcement pass");
+    }
+
+    /// What the enforcement job reaches, with a quick NAS timeout.
+    fn reach(&self) -> ispd::enforcement::Reach {
+        let state = &self.api.app.state;
+        let mut reach = ispd::enforcement::Reach::new(
+            state.db.clone(),
+            state.app_key.clone(),
+            state.router_pool.clone(),
+            &state.config,
+        );
+        reach.coa = coa_settings();
+        reach
     }
 
     async fn enforcement(&self, user: &Value) -> Value {
@@ -449,14 +463,9 @@ async fn bulk_suspension_answers_per_subscriber_and_the_minute_job_enforces_an_e
         .exec(&app.state.db.main)
         .await
         .unwrap();
-    let report = ispd::enforcement::service::run_pass(
-        &app.state.db,
-        &app.state.app_key,
-        coa_settings(),
-        &Actor::system(),
-    )
-    .await
-    .unwrap();
+    let report = ispd::enforcement::service::run_pass(&f.reach(), &Actor::system())
+        .await
+        .unwrap();
     assert_eq!(report.enforced, 1, "{report:?}");
     let view = f.enforcement(&dave).await;
     assert_eq!(view["state"], "expired", "{view}");
@@ -465,17 +474,130 @@ async fn bulk_suspension_answers_per_subscriber_and_the_minute_job_enforces_an_e
     assert_eq!(change["reason"], "expired");
     assert_eq!(change["request"], "disconnect");
     // A second pass finds nothing new to enforce.
-    let again = ispd::enforcement::service::run_pass(
-        &app.state.db,
-        &app.state.app_key,
-        coa_settings(),
-        &Actor::system(),
-    )
-    .await
-    .unwrap();
+    let again = ispd::enforcement::service::run_pass(&f.reach(), &Actor::system())
+        .await
+        .unwrap();
     assert_eq!(again.enforced, 0, "{again:?}");
     let _ = carol;
 }
 crate::on_server_backends!(
     bulk_suspension_answers_per_subscriber_and_the_minute_job_enforces_an_expiry
 );
+
+async fn a_new_rate_on_the_package_reaches_the_live_session_by_coa(backend: Backend) {
+    let Some(f) = spawn(backend).await else {
+        return;
+    };
+    let user = f.subscriber("erin", None).await;
+    f.online("erin", "e5000001").await;
+    let (reach, system) = (f.reach(), Actor::system());
+    let pass = || ispd::enforcement::service::run_pass(&reach, &system);
+    // The first pass records what the active subscriber already has.
+    let first = pass().await.unwrap();
+    assert_eq!(first.enforced, 0, "{first:?}");
+    assert_eq!(f.enforcement(&user).await["sessions"], json!([]));
+
+    let package_id = user["package_id"].as_i64().unwrap();
+    let mut package = f
+        .ok(Method::GET, &format!("/api/v1/packages/{package_id}"), None)
+        .await;
+    package["download_rate"] = json!("50M");
+    package["upload_rate"] = json!("10M");
+    f.ok(
+        Method::PUT,
+        &format!("/api/v1/packages/{package_id}"),
+        Some(package),
+    )
+    .await;
+    let report = pass().await.unwrap();
+    assert_eq!(report.enforced, 1, "{report:?}");
+    let view = f.enforcement(&user).await;
+    let change = only_session(&view);
+    assert_eq!(change["reason"], "changed", "{view}");
+    assert_eq!(change["request"], "coa", "in place, no redial: {view}");
+    assert_eq!(change["outcome"], "ack", "{view}");
+    let attributes = f.api.app.audit_entries("radius_session.coa").await;
+    assert!(
+        attributes[0]
+            .details
+            .as_deref()
+            .unwrap()
+            .contains("10M/50M"),
+        "{:?}",
+        attributes[0].details
+    );
+    // Nothing more to do on the next pass.
+    assert_eq!(pass().await.unwrap().enforced, 0);
+}
+crate::on_server_backends!(a_new_rate_on_the_package_reaches_the_live_session_by_coa);
+
+async fn a_suspended_subscriber_with_a_router_secret_is_cut_off_on_the_router(backend: Backend) {
+    use ispd::mikrotik::routeros::mock::MockRouter;
+    let Some(f) = ApiFixture::spawn_with(backend, &[("MIKROTIK_API_TIMEOUT", "2")]).await else {
+        return;
+    };
+    let mock = MockRouter::start("ispd-api", "R0uter pass").await.unwrap();
+    let router_id = f
+        .add_router("core-1", mock.addr(), "ispd-api", "R0uter pass")
+        .await;
+    let package = f
+        .created_id(
+            "/api/v1/packages",
+            json!({"name": "Home", "download_rate": "20M", "upload_rate": "5M",
+                "radius_group": "home", "mikrotik_profile": "default"}),
+        )
+        .await;
+    let user = f
+        .created_id(
+            "/api/v1/users",
+            json!({"username": "frank", "password": PASSWORD, "service_type": "pppoe",
+                "package_id": package}),
+        )
+        .await;
+    f.created_id(
+        "/api/v1/mikrotik/pppoe-users",
+        json!({"router_id": router_id, "network_user_id": user}),
+    )
+    .await;
+    mock.login_session("frank", "100.64.0.30", "AA:BB:CC:00:00:30");
+    mock.login_session("grace", "100.64.0.31", "AA:BB:CC:00:00:31");
+
+    let suspended = f
+        .post(&format!("/api/v1/users/{user}/suspend"), json!({}))
+        .await;
+    assert_eq!(suspended.status, 200, "{}", suspended.text());
+    let suspended = suspended.json();
+    let cut = only_session(&suspended);
+    assert_eq!(cut["request"], "router_disconnect", "{suspended}");
+    assert_eq!(cut["outcome"], "removed", "{suspended}");
+    assert_eq!(
+        cut["status"], "confirmed",
+        "the router's read shows it: {suspended}"
+    );
+    let secret = mock
+        .rows("/ppp/secret")
+        .into_iter()
+        .find(|row| row.get("name").map(String::as_str) == Some("frank"))
+        .expect("the secret");
+    assert_eq!(secret.get("disabled").map(String::as_str), Some("true"));
+    let online: Vec<String> = mock
+        .rows("/ppp/active")
+        .into_iter()
+        .filter_map(|row| row.get("name").cloned())
+        .collect();
+    assert_eq!(online, ["grace"], "only frank's session is cut");
+
+    // Resumed: the secret is enabled again; nothing to cut.
+    let resumed = f
+        .post(&format!("/api/v1/users/{user}/resume"), json!({}))
+        .await;
+    assert_eq!(resumed.status, 200, "{}", resumed.text());
+    let secret = mock
+        .rows("/ppp/secret")
+        .into_iter()
+        .find(|row| row.get("name").map(String::as_str) == Some("frank"))
+        .unwrap();
+    assert_eq!(secret.get("disabled").map(String::as_str), Some("false"));
+    assert_eq!(resumed.json()["sessions"], json!([]));
+}
+crate::on_every_backend!(a_suspended_subscriber_with_a_router_secret_is_cut_off_on_the_router);

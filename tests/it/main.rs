@@ -43,6 +43,7 @@ mod compose;
 mod config;
 mod dashboard;
 mod enforcement;
+mod enforcement_web;
 mod freeradius;
 mod ipam;
 mod ipam_api;

@@ -338,6 +338,13 @@ async fn every_page_renders_for_its_roles(backend: Backend) {
     ispd::seed::load_demo_data(app.db(), &app.state.app_key)
         .await
         .unwrap();
+    let alice = ispd::users::service::ids_by_username(app.db(), vec!["alice".into()])
+        .await
+        .unwrap()["alice"];
+    let (user_page, enforcement_panel) = (
+        format!("/users/{alice}"),
+        format!("/users/{alice}/enforcement"),
+    );
     let pages = [
         "/",
         "/dashboard/figures",
@@ -345,6 +352,8 @@ async fn every_page_renders_for_its_roles(backend: Backend) {
         "/ipam/subnets",
         "/ipam/allocations",
         "/users",
+        user_page.as_str(),
+        enforcement_panel.as_str(),
         "/packages",
         "/policies",
         "/radius/accounting",

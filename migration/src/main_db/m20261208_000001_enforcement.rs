@@ -5,10 +5,12 @@
 //!   is the default, for packages that name none.
 //! - `service_packages.policy_id` and `.grace_days`: a package's policy and
 //!   the days past `expires_at` before its subscribers count as expired.
-//! - `network_users.enforced_state`: the state whose RADIUS rows and session
-//!   changes were last applied (`active`, `suspended`, `disabled`,
-//!   `expired`), so the minute job can find subscribers whose state moved on
-//!   by itself (an expiry passing) without rewriting everyone.
+//! - `network_users.enforced_state`, `.enforced_service` and `.enforced_at`:
+//!   the state and the service (as JSON: target, group, rate, address list,
+//!   pool) last carried to RADIUS and the live sessions, and when the
+//!   subscriber was read for it. The minute job looks only at subscribers
+//!   changed since (`updated_at`, their package's `updated_at`) or whose
+//!   expiry has passed, and compares the service.
 //! - `enforcement_actions`: one row per live session a change must reach:
 //!   the request sent (CoA or Disconnect), its outcome, and whether the
 //!   session has since shown the change. The rows still pending are the
@@ -95,14 +97,20 @@ impl MigrationTrait for Migration {
                 )
                 .await?;
         }
-        manager
-            .alter_table(
-                Table::alter()
-                    .table("network_users")
-                    .add_column(string_len_null("enforced_state", 16))
-                    .take(),
-            )
-            .await?;
+        for column in [
+            string_len_null("enforced_state", 16),
+            text_null("enforced_service"),
+            timestamp_col("enforced_at", backend, true),
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table("network_users")
+                        .add_column(column)
+                        .take(),
+                )
+                .await?;
+        }
 
         manager
             .create_table(
@@ -117,9 +125,11 @@ impl MigrationTrait for Migration {
                     // The service the session must get: reject,
                     // walled_garden, throttle or active.
                     .col(string_len("target", 16))
-                    // coa or disconnect.
-                    .col(string_len("request", 16))
+                    // coa, disconnect (to the NAS) or router_disconnect (a
+                    // session of a PPP secret on one of our routers).
+                    .col(string_len("request", 20))
                     .col(big_integer_null("radacctid"))
+                    .col(integer_null("router_id"))
                     .col(string_len("acct_session_id", 64))
                     .col(string_len("nas", 128))
                     // The attributes a CoA carried, as JSON.
@@ -170,14 +180,16 @@ impl MigrationTrait for Migration {
                     .take(),
             )
             .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table("network_users")
-                    .drop_column("enforced_state")
-                    .take(),
-            )
-            .await?;
+        for column in ["enforced_at", "enforced_service", "enforced_state"] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table("network_users")
+                        .drop_column(column)
+                        .take(),
+                )
+                .await?;
+        }
         for column in ["grace_days", "policy_id"] {
             manager
                 .alter_table(

@@ -134,3 +134,78 @@ pub async fn disconnect(
         address: session.address,
     })
 }
+
+/// What [`disconnect_username`] did on one router.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouterCut {
+    pub router_name: String,
+    /// The PPP sessions removed.
+    pub removed: usize,
+    /// Sessions of the name the router still lists after the removal: 0
+    /// when the router's own read confirms the cut.
+    pub remaining: usize,
+}
+
+/// Removes every session of the PPP secret `username` from the router's
+/// `/ppp/active`, then reads it again: the second read is the confirmation.
+/// Audited as `mikrotik.session.disconnect` when something was removed.
+pub async fn disconnect_username(
+    db: &DatabaseConnection,
+    pool: &RouterPool,
+    actor: &Actor,
+    router_id: i32,
+    username: &str,
+) -> Result<RouterCut, MikrotikError> {
+    let router = find_router(db, router_id).await?;
+    let name = username.to_string();
+    let (removed, remaining) = pool
+        .run(&router, |client| {
+            let query = format!("name={name}");
+            async move {
+                let rows = client
+                    .print("/ppp/active", &[".id", "name"], &[&query])
+                    .await?;
+                let mut removed = 0;
+                for row in &rows {
+                    let Some(item_id) = row.get(".id") else {
+                        continue;
+                    };
+                    match client
+                        .command("/ppp/active/remove", &[(".id", item_id)], &[])
+                        .await
+                    {
+                        Ok(_) => removed += 1,
+                        // Gone between the print and the remove.
+                        Err(routeros::Error::Trap {
+                            category: Some(0), ..
+                        }) => {}
+                        Err(err) => return Err(err),
+                    }
+                }
+                let after = client.print("/ppp/active", &[".id"], &[&query]).await?;
+                Ok((removed, after.len()))
+            }
+        })
+        .await?;
+    if removed > 0 {
+        audit::record(
+            db,
+            actor,
+            "mikrotik.session.disconnect",
+            "mikrotik_session",
+            None,
+            serde_json::json!({
+                "router_id": router.id,
+                "router": router.name,
+                "username": username,
+                "removed": removed,
+            }),
+        )
+        .await?;
+    }
+    Ok(RouterCut {
+        router_name: router.name,
+        removed,
+        remaining,
+    })
+}

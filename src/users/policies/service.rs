@@ -398,8 +398,14 @@ async fn mark_policy_users(
     if ids.is_empty() {
         return Ok(());
     }
+    // `updated_at` too: the enforcement job carries the change to the
+    // live sessions of those suspended or expired.
     network_user::Entity::update_many()
         .col_expr(network_user::Column::RadiusSyncPending, Expr::value(true))
+        .col_expr(
+            network_user::Column::UpdatedAt,
+            Expr::value(Utc::now().fixed_offset()),
+        )
         .filter(network_user::Column::PackageId.is_in(ids))
         .exec(db)
         .await?;

@@ -283,6 +283,8 @@ mod tests {
             radius_sync_pending: false,
             radius_synced_at: None,
             enforced_state: None,
+            enforced_service: None,
+            enforced_at: None,
             created_at: at,
             updated_at: at,
         }
