@@ -9,7 +9,7 @@ NPM ?= npm
 PROFILE ?= debug
 CARGO_PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
 
-.PHONY: setup assets build run demo serve worker up down test test-sqlite contract coverage lint fmt migrate seed bench bench-accounting bench-radius bench-radius-sync bench-sessions bench-codec loadtest fuzz clean help
+.PHONY: setup assets build run demo serve worker up down test test-sqlite contract coverage lint fmt migrate seed bench bench-accounting bench-enforcement bench-radius bench-radius-sync bench-sessions bench-codec loadtest fuzz clean help
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -112,6 +112,9 @@ bench-codec: ## RouterOS codec throughput, encoding and decoding !re sentences (
 # PostgreSQL and MariaDB (BENCH_POSTGRES_URL, BENCH_MYSQL_URL; empty skips).
 bench-radius: ## Benchmark FreeRADIUS auth on our schema vs. its own (docs/BENCHMARKS.md)
 	benches/freeradius_auth.sh
+
+bench-enforcement: ## Suspend 10 000 subscribers with open sessions on PostgreSQL: sent, confirmed, memory (docs/BENCHMARKS.md)
+	$(CARGO) bench --locked --bench enforcement -- $(BENCH_ARGS)
 
 bench-radius-sync: ## Time `radius sync-users` for 100 000 users on PostgreSQL (docs/BENCHMARKS.md)
 	$(CARGO) bench --locked --bench radius_sync -- $(BENCH_ARGS)
