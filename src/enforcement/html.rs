@@ -451,27 +451,10 @@ mod tests {
     use crate::users::state::EffectiveState;
 
     fn user(status: &str) -> network_user::Model {
-        let now = chrono::Utc::now();
         network_user::Model {
-            id: 7,
-            username: "alice".into(),
-            password_encrypted: String::new(),
-            service_type: "pppoe".into(),
-            package_id: Some(1),
             status: status.into(),
-            static_ip: None,
-            static_allocation_id: None,
-            mac_address: None,
-            expires_at: None,
-            full_name: None,
-            notes: None,
-            radius_sync_pending: false,
-            radius_synced_at: None,
             enforced_state: Some(status.into()),
-            enforced_service: None,
-            enforced_at: None,
-            created_at: now.into(),
-            updated_at: now.into(),
+            ..crate::users::samples::user()
         }
     }
 

@@ -150,50 +150,19 @@ pub fn request_for(previous: Option<&ServiceMark>, next: &Service<'_>) -> Option
 
 #[cfg(test)]
 mod tests {
-    use chrono::Utc;
-
     use super::*;
     use crate::users::entities::{service_package, service_policy};
+    use crate::users::samples;
 
     fn package() -> service_package::Model {
-        let now = Utc::now();
-        service_package::Model {
-            id: 1,
-            name: "Home".into(),
-            description: None,
-            download_rate_kbps: 20_000,
-            upload_rate_kbps: 5_000,
-            burst_download_kbps: None,
-            burst_upload_kbps: None,
-            burst_threshold_download_kbps: None,
-            burst_threshold_upload_kbps: None,
-            burst_time_secs: None,
-            session_timeout_secs: None,
-            simultaneous_use: None,
-            radius_group: "home".into(),
-            mikrotik_profile: None,
-            status: "active".into(),
-            policy_id: None,
-            grace_days: None,
-            created_at: now.into(),
-            updated_at: now.into(),
-        }
+        samples::package()
     }
 
     fn policy(action: &str, pool: Option<&str>, list: Option<&str>) -> service_policy::Model {
-        let now = Utc::now();
         service_policy::Model {
-            id: 1,
-            name: "Unpaid".into(),
-            action: action.into(),
-            download_rate_kbps: Some(1_000),
-            upload_rate_kbps: Some(512),
             framed_pool: pool.map(Into::into),
             address_list: list.map(Into::into),
-            radius_group: "unpaid".into(),
-            default_marker: None,
-            created_at: now.into(),
-            updated_at: now.into(),
+            ..samples::policy(action)
         }
     }
 

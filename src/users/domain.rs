@@ -375,27 +375,10 @@ mod tests {
     }
 
     fn package(download: i64, upload: i64) -> service_package::Model {
-        let now = chrono::Utc::now();
         service_package::Model {
-            id: 1,
-            name: "Home".into(),
-            description: None,
             download_rate_kbps: download,
             upload_rate_kbps: upload,
-            burst_download_kbps: None,
-            burst_upload_kbps: None,
-            burst_threshold_download_kbps: None,
-            burst_threshold_upload_kbps: None,
-            burst_time_secs: None,
-            session_timeout_secs: None,
-            simultaneous_use: None,
-            radius_group: "home".into(),
-            mikrotik_profile: None,
-            status: "active".into(),
-            policy_id: None,
-            grace_days: None,
-            created_at: now.into(),
-            updated_at: now.into(),
+            ..crate::users::samples::package()
         }
     }
 

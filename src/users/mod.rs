@@ -7,6 +7,8 @@ pub mod html;
 pub mod packages;
 pub mod policies;
 pub mod provision;
+#[cfg(test)]
+pub(crate) mod samples;
 pub mod service;
 pub mod state;
 pub mod subscribers;

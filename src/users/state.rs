@@ -202,72 +202,25 @@ impl<'a> Entitlement<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::users::samples;
 
     fn user(status: &str, expires_at: Option<DateTime<Utc>>) -> network_user::Model {
-        let now = Utc::now();
         network_user::Model {
-            id: 1,
-            username: "alice".into(),
-            password_encrypted: String::new(),
-            service_type: "pppoe".into(),
-            package_id: Some(1),
             status: status.into(),
-            static_ip: None,
-            static_allocation_id: None,
-            mac_address: None,
             expires_at: expires_at.map(Into::into),
-            full_name: None,
-            notes: None,
-            radius_sync_pending: false,
-            radius_synced_at: None,
-            enforced_state: None,
-            enforced_service: None,
-            enforced_at: None,
-            created_at: now.into(),
-            updated_at: now.into(),
+            ..samples::user()
         }
     }
 
     fn package(grace_days: Option<i32>) -> service_package::Model {
-        let now = Utc::now();
         service_package::Model {
-            id: 1,
-            name: "Home".into(),
-            description: None,
-            download_rate_kbps: 20_000,
-            upload_rate_kbps: 5_000,
-            burst_download_kbps: None,
-            burst_upload_kbps: None,
-            burst_threshold_download_kbps: None,
-            burst_threshold_upload_kbps: None,
-            burst_time_secs: None,
-            session_timeout_secs: None,
-            simultaneous_use: None,
-            radius_group: "home".into(),
-            mikrotik_profile: None,
-            status: "active".into(),
-            policy_id: None,
             grace_days,
-            created_at: now.into(),
-            updated_at: now.into(),
+            ..samples::package()
         }
     }
 
     fn policy(action: PolicyAction) -> service_policy::Model {
-        let now = Utc::now();
-        service_policy::Model {
-            id: 1,
-            name: "Unpaid".into(),
-            action: action.as_str().into(),
-            download_rate_kbps: Some(512),
-            upload_rate_kbps: Some(512),
-            framed_pool: None,
-            address_list: Some("unpaid".into()),
-            radius_group: "unpaid".into(),
-            default_marker: None,
-            created_at: now.into(),
-            updated_at: now.into(),
-        }
+        samples::policy(action.as_str())
     }
 
     #[test]

@@ -11,7 +11,8 @@
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
-use sea_orm_migration::sea_orm::DbBackend;
+
+use super::columns::timestamp_col;
 
 pub struct Migration;
 
@@ -19,21 +20,6 @@ impl MigrationName for Migration {
     fn name(&self) -> &str {
         "m20261208_000100_webhooks"
     }
-}
-
-/// A timestamp; MySQL's TIMESTAMP ends in 2038, so DATETIME(6) there.
-fn timestamp_col(name: &'static str, backend: DbBackend, null: bool) -> ColumnDef {
-    let mut col = ColumnDef::new(name);
-    match backend {
-        DbBackend::MySql => col.custom("datetime(6)"),
-        _ => col.timestamp_with_time_zone(),
-    };
-    if null {
-        col.null();
-    } else {
-        col.not_null();
-    }
-    col
 }
 
 #[async_trait::async_trait]

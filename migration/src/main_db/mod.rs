@@ -2,6 +2,7 @@
 
 use sea_orm_migration::prelude::*;
 
+mod columns;
 mod m20261128_000001_initial_schema;
 mod m20261128_000002_ip_free_ranges;
 mod m20261128_000100_network_health_checks;
