@@ -38,6 +38,7 @@ export const NAV = [
   { label: "Live Sessions", path: "/mikrotik/sessions", heading: "Live Sessions" },
   { label: "Jobs", path: "/jobs", heading: "Jobs" },
   { label: "Audit log", path: "/audit", heading: "Audit log" },
+  { label: "Webhooks", path: "/webhooks", heading: "Webhooks" },
   { label: "API tokens", path: "/tokens", heading: "API tokens" },
   { label: "Staff", path: "/staff", heading: "Staff" },
 ];
