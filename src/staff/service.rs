@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, PaginatorTrait, QueryFilter, Set, TransactionTrait,
+    EntityTrait, PaginatorTrait, QueryFilter, Set,
 };
 use sha2::{Digest, Sha256};
 
@@ -12,6 +12,7 @@ use super::entities::{api_token, staff_session, staff_user};
 use super::{Role, StaffUsername};
 use crate::audit::{self, Actor};
 use crate::crypto::Secret;
+use crate::db::begin_write;
 use crate::query::{contains, fetch_page, PageRequest, Sort};
 
 #[derive(Debug, thiserror::Error)]
@@ -107,7 +108,7 @@ pub async fn create_staff(
     password: &Secret,
 ) -> Result<staff_user::Model, StaffError> {
     let password_hash = hash_password(password).await;
-    let txn = db.begin().await?;
+    let txn = begin_write(db).await?;
     if find_by_username(&txn, username.as_str()).await?.is_some() {
         return Err(StaffError::UsernameTaken(username.as_str().into()));
     }
@@ -143,7 +144,7 @@ pub async fn reset_password(
     password: &Secret,
 ) -> Result<staff_user::Model, StaffError> {
     let password_hash = hash_password(password).await;
-    let txn = db.begin().await?;
+    let txn = begin_write(db).await?;
     let user = find_by_username(&txn, username)
         .await?
         .ok_or_else(|| StaffError::NoSuchUser(username.into()))?;
@@ -184,7 +185,7 @@ pub async fn set_staff_active(
     id: i32,
     active: bool,
 ) -> Result<staff_user::Model, StaffError> {
-    let txn = db.begin().await?;
+    let txn = begin_write(db).await?;
     let user = staff_user::Entity::find_by_id(id)
         .one(&txn)
         .await?
@@ -240,7 +241,7 @@ pub async fn create_token(
     let now = Utc::now();
     let expires_at = token_expiry(role, expires_at, now).map_err(StaffError::TokenLifetime)?;
     let plaintext = format!("{TOKEN_PREFIX}{}", crate::crypto::random_token(32));
-    let txn = db.begin().await?;
+    let txn = begin_write(db).await?;
     let token = api_token::ActiveModel {
         name: Set(name.into()),
         token_hash: Set(hash_token(&plaintext)),
@@ -275,7 +276,7 @@ pub async fn revoke_token(
     actor: &Actor,
     id: i32,
 ) -> Result<api_token::Model, StaffError> {
-    let txn = db.begin().await?;
+    let txn = begin_write(db).await?;
     let token = api_token::Entity::find_by_id(id)
         .one(&txn)
         .await?
