@@ -132,12 +132,30 @@ pub struct Enforced {
 
 /// Carries the subscriber's current state to RADIUS and its live sessions
 /// (see the module's documentation).
-#[instrument(skip_all, fields(network_user.id = id, reason = reason.as_str()))]
 pub async fn enforce_user(
     reach: &Reach,
     actor: &Actor,
     id: i32,
     reason: Reason,
+) -> Result<Enforced, EnforcementError> {
+    enforce(reach, actor, id, reason, Written::No).await
+}
+
+/// Whether the subscriber's RADIUS rows and router secrets were already
+/// written for this change, by the update that made it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Written {
+    No,
+    ByTheUpdate,
+}
+
+#[instrument(skip_all, fields(network_user.id = id, reason = reason.as_str()))]
+async fn enforce(
+    reach: &Reach,
+    actor: &Actor,
+    id: i32,
+    reason: Reason,
+    written: Written,
 ) -> Result<Enforced, EnforcementError> {
     let (db, key, coa) = (&reach.db, &reach.key, reach.coa);
     // Edits after this moment are found by the next pass (`enforced_at`).
@@ -149,15 +167,17 @@ pub async fn enforce_user(
     let mark = ServiceMark::of(&next);
     let previous = ServiceMark::parse(subject.user.enforced_service.as_deref());
 
-    let radius_written = match crate::radius::service::sync_user_by_id(
-        &db.main, &db.radius, key, id,
-    )
-    .await
-    {
-        Ok(_) => true,
-        Err(err) => {
-            tracing::warn!(error = %err, "RADIUS write failed; the user stays flagged for the radius-retry job");
-            false
+    let radius_written = match written {
+        // The update wrote them; its flag says whether RADIUS took them.
+        Written::ByTheUpdate => !subject.user.radius_sync_pending,
+        Written::No => {
+            match crate::radius::service::sync_user_by_id(&db.main, &db.radius, key, id).await {
+                Ok(_) => true,
+                Err(err) => {
+                    tracing::warn!(error = %err, "RADIUS write failed; the user stays flagged for the radius-retry job");
+                    false
+                }
+            }
         }
     };
 
@@ -200,7 +220,10 @@ pub async fn enforce_user(
             actions.push(row.insert(&db.main).await?);
         }
     }
-    actions.extend(keep_router_secrets_in_step(reach, &subject, &next, reason).await?);
+    if written == Written::No {
+        keep_router_secrets_in_step(reach, &subject, &next).await?;
+    }
+    actions.extend(cut_router_sessions(reach, &subject, &next, reason).await?);
     record_enforced(db, id, state, &mark, read_at).await?;
     super::events::state_changed(&db.main, &subject, state, next.target(), reason).await;
     let actions = send_all(db, &reach.routers, coa, actor, actions).await?;
@@ -216,22 +239,21 @@ pub async fn enforce_user(
 
 /// The subscriber's PPP secrets on our routers (a router that
 /// authenticates it locally, without RADIUS): enabled only while it gets
-/// its package, and its sessions there cut otherwise, since a local secret
-/// knows no walled garden. Returns one `router_disconnect` action per such
-/// router when the sessions must go. A router that refuses or does not
-/// answer fails the enforcement (the job tries again next pass).
+/// its package, since a local secret knows no walled garden. A router that
+/// refuses or does not answer fails the enforcement (the job tries again
+/// next pass).
 async fn keep_router_secrets_in_step(
     reach: &Reach,
     subject: &Subject,
     next: &Service<'_>,
-    reason: Reason,
-) -> Result<Vec<enforcement_action::Model>, EnforcementError> {
+) -> Result<(), EnforcementError> {
     let db = &reach.db.main;
-    let routers = routers_of_network_user(db, subject.user.id).await?;
-    if routers.is_empty() {
-        return Ok(Vec::new());
+    if routers_of_network_user(db, subject.user.id)
+        .await?
+        .is_empty()
+    {
+        return Ok(());
     }
-    let full_service = matches!(next, Service::Package(_));
     let desired = NetworkUserSecret {
         username: subject.user.username.clone(),
         password: None,
@@ -239,7 +261,7 @@ async fn keep_router_secrets_in_step(
             .package
             .as_ref()
             .and_then(|p| p.mikrotik_profile.clone()),
-        disabled: !full_service || subject.user.service_type != "pppoe",
+        disabled: !matches!(next, Service::Package(_)) || subject.user.service_type != "pppoe",
     };
     let pushed = push_network_user_secrets(db, &reach.routers, subject.user.id, Some(&desired))
         .await
@@ -249,9 +271,23 @@ async fn keep_router_secrets_in_step(
         .await
         .map_err(UsersError::from)?;
     txn.commit().await?;
-    if full_service {
+    Ok(())
+}
+
+/// One `router_disconnect` action per router that keeps a PPP secret of
+/// the subscriber, when it no longer gets its package: its sessions there
+/// must go.
+async fn cut_router_sessions(
+    reach: &Reach,
+    subject: &Subject,
+    next: &Service<'_>,
+    reason: Reason,
+) -> Result<Vec<enforcement_action::Model>, EnforcementError> {
+    let db = &reach.db.main;
+    if matches!(next, Service::Package(_)) {
         return Ok(Vec::new());
     }
+    let routers = routers_of_network_user(db, subject.user.id).await?;
     let now = Utc::now();
     let mut actions = Vec::new();
     for router_id in routers {
@@ -368,7 +404,8 @@ pub async fn change_status(
         UserStatus::Suspended => Reason::Suspended,
         UserStatus::Disabled => Reason::Disabled,
     };
-    enforce_user(reach, actor, id, reason).await
+    // The patch wrote the RADIUS rows and the router secrets already.
+    enforce(reach, actor, id, reason, Written::ByTheUpdate).await
 }
 
 /// The subscriber's enforcement as the API and its page show it.
