@@ -4,7 +4,6 @@
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tokio::task::JoinSet;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -203,6 +202,8 @@ pub async fn resume_user(
 
 /// The most subscribers one bulk call takes.
 pub const BULK_LIMIT: usize = 1000;
+/// Subscribers a bulk call changes at the same time.
+const BULK_PARALLEL: usize = 16;
 
 /// The body of a bulk suspend or resume: subscribers by id and/or username.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -281,36 +282,24 @@ async fn change_many(
     );
 
     let reach = Reach::from_app(&api.state);
-    let mut items: Vec<Option<BulkItemView>> = (0..keys.len()).map(|_| None).collect();
-    let mut running = JoinSet::new();
-    let mut queue = keys.into_iter().enumerate();
-    loop {
-        while running.len() < 16 {
-            let Some((index, (key, id))) = queue.next() else {
-                break;
+    let outcomes = super::in_parallel(keys, BULK_PARALLEL, |(key, id)| {
+        let (reach, actor, reason) = (reach.clone(), api.actor.clone(), reason.clone());
+        async move {
+            let Some(id) = id else {
+                let missing = AppError::NotFound(format!("no network user named \"{key}\""));
+                return (key, Err(missing));
             };
-            let (reach, actor, reason) = (reach.clone(), api.actor.clone(), reason.clone());
-            running.spawn(async move {
-                let Some(id) = id else {
-                    return (
-                        index,
-                        key.clone(),
-                        Err(AppError::NotFound(format!(
-                            "no network user named \"{key}\""
-                        ))),
-                    );
-                };
-                let outcome = service::change_status(&reach, &actor, id, status, reason.as_deref())
-                    .await
-                    .map_err(AppError::from);
-                (index, key, outcome)
-            });
+            let outcome = service::change_status(&reach, &actor, id, status, reason.as_deref())
+                .await
+                .map_err(AppError::from);
+            (key, outcome)
         }
-        let Some(joined) = running.join_next().await else {
-            break;
-        };
-        let (index, key, outcome) = joined.map_err(|e| AppError::Internal(e.into()))?;
-        items[index] = Some(match outcome {
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.into()))?;
+    let items: Vec<BulkItemView> = outcomes
+        .into_iter()
+        .map(|(key, outcome)| match outcome {
             Ok(enforced) => BulkItemView {
                 key,
                 result: Some(enforced.into()),
@@ -332,9 +321,8 @@ async fn change_many(
                     }),
                 }
             }
-        });
-    }
-    let items: Vec<BulkItemView> = items.into_iter().flatten().collect();
+        })
+        .collect();
     let failed = items.iter().filter(|i| i.error.is_some()).count();
     Ok(Json(BulkView {
         changed: items.len() - failed,

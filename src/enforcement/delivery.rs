@@ -24,7 +24,6 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, QuerySelect, Set,
 };
-use tokio::task::JoinSet;
 
 use super::entities::enforcement_action;
 use super::plan::SessionChange;
@@ -216,24 +215,13 @@ pub async fn send_all(
     actor: &Actor,
     actions: Vec<enforcement_action::Model>,
 ) -> Result<Vec<enforcement_action::Model>, EnforcementError> {
-    let mut results: Vec<Option<enforcement_action::Model>> = vec![None; actions.len()];
-    let mut queue = actions.into_iter().enumerate();
-    let mut running = JoinSet::new();
-    loop {
-        while running.len() < PARALLEL_SENDS {
-            let Some((index, action)) = queue.next() else {
-                break;
-            };
-            let (db, routers, actor) = (db.clone(), routers.clone(), actor.clone());
-            running.spawn(async move { (index, send(&db, &routers, coa, &actor, action).await) });
-        }
-        let Some(joined) = running.join_next().await else {
-            break;
-        };
-        let (index, sent) = joined.map_err(|e| EnforcementError::Internal(e.into()))?;
-        results[index] = Some(sent?);
-    }
-    Ok(results.into_iter().flatten().collect())
+    let sent = super::in_parallel(actions, PARALLEL_SENDS, |action| {
+        let (db, routers, actor) = (db.clone(), routers.clone(), actor.clone());
+        async move { send(&db, &routers, coa, &actor, action).await }
+    })
+    .await
+    .map_err(|e| EnforcementError::Internal(e.into()))?;
+    sent.into_iter().collect()
 }
 
 /// What one pass over the queue did.

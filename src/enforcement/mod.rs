@@ -66,6 +66,40 @@ impl Reach {
     }
 }
 
+/// Runs `work` on every item, at most `limit` at a time, and gives the
+/// results in the order of the items. Every item runs to its end: a send
+/// to a NAS is never cut off half-way, even when another one failed.
+pub(crate) async fn in_parallel<T, R, F, Fut>(
+    items: Vec<T>,
+    limit: usize,
+    work: F,
+) -> Result<Vec<R>, tokio::task::JoinError>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    F: Fn(T) -> Fut,
+    Fut: std::future::Future<Output = R> + Send + 'static,
+{
+    let mut results: Vec<Option<R>> = std::iter::repeat_with(|| None).take(items.len()).collect();
+    let mut queue = items.into_iter().enumerate();
+    let mut running = tokio::task::JoinSet::new();
+    loop {
+        while running.len() < limit.max(1) {
+            let Some((index, item)) = queue.next() else {
+                break;
+            };
+            let job = work(item);
+            running.spawn(async move { (index, job.await) });
+        }
+        let Some(joined) = running.join_next().await else {
+            break;
+        };
+        let (index, result) = joined?;
+        results[index] = Some(result);
+    }
+    Ok(results.into_iter().flatten().collect())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum EnforcementError {
     #[error(transparent)]
