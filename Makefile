@@ -9,7 +9,7 @@ NPM ?= npm
 PROFILE ?= debug
 CARGO_PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
 
-.PHONY: setup assets build run demo serve worker up down test test-sqlite contract coverage lint fmt migrate seed bench bench-accounting bench-enforcement bench-radius bench-radius-sync bench-sessions bench-codec loadtest fuzz clean help
+.PHONY: setup assets build run demo serve worker up down test test-sqlite contract coverage lint fmt migrate seed bench bench-accounting bench-enforcement bench-quota bench-radius bench-radius-sync bench-sessions bench-codec loadtest fuzz clean help
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -115,6 +115,9 @@ bench-radius: ## Benchmark FreeRADIUS auth on our schema vs. its own (docs/BENCH
 
 bench-enforcement: ## Suspend 10 000 subscribers with open sessions on PostgreSQL: sent, confirmed, memory (docs/BENCHMARKS.md)
 	$(CARGO) bench --locked --bench enforcement -- $(BENCH_ARGS)
+
+bench-quota: ## radacct interim updates/s with and without quota metering, 20 000 sessions, PostgreSQL (docs/BENCHMARKS.md)
+	$(CARGO) bench --locked --bench quota_metering -- $(BENCH_ARGS)
 
 bench-radius-sync: ## Time `radius sync-users` for 100 000 users on PostgreSQL (docs/BENCHMARKS.md)
 	$(CARGO) bench --locked --bench radius_sync -- $(BENCH_ARGS)

@@ -17,6 +17,7 @@ pub mod keys;
 pub mod mikrotik;
 pub mod network;
 pub mod query;
+pub mod quotas;
 pub mod radius;
 pub mod seed;
 pub mod staff;

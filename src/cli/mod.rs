@@ -215,6 +215,10 @@ pub enum RadiusCommand {
     /// and the live sessions, and send and confirm the session changes that
     /// are due (what the enforcement job does every minute).
     Enforce,
+    /// Count usage from the accounting updates and move subscribers into
+    /// or out of their quota tiers (what the quota-metering job does every
+    /// 15 seconds).
+    Meter,
 }
 
 #[derive(Debug, Subcommand)]
@@ -456,6 +460,19 @@ async fn run_with_config(command: Command, config: Config) -> anyhow::Result<()>
             )
             .await?;
             println!("{report}");
+            Ok(())
+        }
+        Command::Radius(RadiusCommand::Meter) => {
+            let state = prepare(config, false).await?;
+            let reach = crate::enforcement::Reach::from_app(&state);
+            let report = crate::quotas::metering::meter(&reach, &Actor::cli()).await?;
+            println!("{report}");
+            if report.not_enforced > 0 {
+                bail!(
+                    "{} subscriber(s) changed quota tier but could not be enforced yet",
+                    report.not_enforced
+                );
+            }
             Ok(())
         }
         Command::Radius(RadiusCommand::Enforce) => {

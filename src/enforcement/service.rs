@@ -34,7 +34,7 @@ use crate::mikrotik::service::{
 use crate::radius::accounting::open_sessions_of;
 use crate::users::domain::UserStatus;
 use crate::users::entities::{network_user, service_package, service_policy};
-use crate::users::policies::service::policy_of_package;
+use crate::users::policies::service::{policy_of_package, quota_policy_of_user};
 use crate::users::provision::patch_user;
 use crate::users::service::UserChanges;
 use crate::users::service::UsersError;
@@ -48,6 +48,8 @@ pub enum Reason {
     Resumed,
     Disabled,
     Expired,
+    /// A quota tier was reached, or left (a top-up, a new cycle).
+    Quota,
     /// Found changed by the enforcement job (an edit, a package change).
     Changed,
 }
@@ -59,6 +61,7 @@ impl Reason {
             Reason::Resumed => "resumed",
             Reason::Disabled => "disabled",
             Reason::Expired => "expired",
+            Reason::Quota => "quota",
             Reason::Changed => "changed",
         }
     }
@@ -70,6 +73,8 @@ pub struct Subject {
     pub user: network_user::Model,
     pub package: Option<service_package::Model>,
     pub policy: Option<service_policy::Model>,
+    /// The policy of the quota tier reached, if any.
+    pub quota: Option<service_policy::Model>,
 }
 
 impl Subject {
@@ -87,10 +92,12 @@ impl Subject {
             Some(package) => policy_of_package(&db.main, package).await?,
             None => None,
         };
+        let quota = quota_policy_of_user(&db.main, &user).await?;
         Ok(Self {
             user,
             package,
             policy,
+            quota,
         })
     }
 
@@ -98,6 +105,7 @@ impl Subject {
         Entitlement {
             package: self.package.as_ref(),
             policy: self.policy.as_ref(),
+            quota: self.quota.as_ref(),
         }
     }
 

@@ -100,6 +100,13 @@ pub const ENFORCEMENT: ScheduledJob = ScheduledJob {
     description: "Carries subscriber states that moved on by themselves (an expiry passing, a status edited) to RADIUS and the live sessions, sends the session changes that are due again, and confirms those the sessions show (every minute).",
 };
 
+pub const QUOTA_METERING: ScheduledJob = ScheduledJob {
+    name: "quota-metering",
+    cron: "*/15 * * * * *",
+    env: "JOBS_SCHEDULE_QUOTA_METERING",
+    description: "Counts each subscriber's usage this billing cycle from the accounting updates, and moves subscribers into or out of their package's quota tiers at once (a CoA with the tier's rate), as `ispd radius meter` does (every 15 seconds).",
+};
+
 pub const WEBHOOK_DELIVERY: ScheduledJob = ScheduledJob {
     name: "webhook-delivery",
     cron: "*/10 * * * * *",
@@ -110,6 +117,7 @@ pub const WEBHOOK_DELIVERY: ScheduledJob = ScheduledJob {
 /// Every scheduled job.
 pub const SCHEDULE: &[ScheduledJob] = &[
     ENFORCEMENT,
+    QUOTA_METERING,
     WEBHOOK_DELIVERY,
     MIKROTIK_SYNC_SESSIONS,
     RADIUS_SYNC_USERS,
@@ -171,6 +179,7 @@ pub fn registry(context: &JobContext) -> Registry {
     job!(MIKROTIK_SYNC_SESSIONS, mikrotik_sync_sessions);
     job!(NETWORK_HEALTH_CHECK, network_health_check);
     job!(ENFORCEMENT, enforcement);
+    job!(QUOTA_METERING, quota_metering);
     job!(WEBHOOK_DELIVERY, webhook_delivery);
     registry
 }
@@ -372,6 +381,29 @@ async fn enforcement(context: JobContext) -> worker::JobResult {
         .count("confirmed", report.delivery.confirmed)
         .count("resent", report.delivery.resent)
         .count("given_up", report.delivery.given_up))
+}
+
+/// One quota metering pass: the same service call as `ispd radius meter`.
+/// Fails when a subscriber's new tier could not be carried to the network
+/// (the enforcement job carries it later).
+async fn quota_metering(context: JobContext) -> worker::JobResult {
+    let reach = crate::enforcement::Reach::new(
+        context.db.clone(),
+        context.app_key.clone(),
+        context.router_pool.clone(),
+        &context.config,
+    );
+    let report = crate::quotas::metering::meter(&reach, &Actor::system()).await?;
+    if report.not_enforced > 0 {
+        anyhow::bail!(
+            "{} subscriber(s) changed quota tier but could not be enforced yet",
+            report.not_enforced
+        );
+    }
+    Ok(JobSummary::new()
+        .count("sessions", report.sessions)
+        .count("counted", report.counted)
+        .count("tiers_changed", report.tiers_changed))
 }
 
 /// One pass over the webhook deliveries that are due. A receiver that

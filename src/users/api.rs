@@ -11,13 +11,14 @@
 //! the audit log records every call.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::domain::{mikrotik_rate_limit, Rate, RateLimit};
 use super::entities::{network_user, service_package};
+use super::quota::{ByteSize, Direction, Tiers};
 use crate::app::AppState;
 use crate::ipam::service::IpamSettings;
 
@@ -101,10 +102,62 @@ pub struct PackageView {
     pub policy_id: Option<i32>,
     /// Days past a subscriber's `expires_at` before it counts as expired.
     pub grace_days: Option<i32>,
+    /// The fair-usage quota per billing cycle; null: none.
+    pub quota: Option<PackageQuotaView>,
+    /// The day of the month (1 to 28) its subscribers' cycles start,
+    /// unless a subscriber has its own; null: the 1st.
+    pub cycle_anchor_day: Option<i32>,
     #[schema(example = "active")]
     pub status: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A package's quota.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"bytes": 100000000000i64, "size": "100G", "direction": "total",
+    "tiers": [{"threshold_percent": 100, "policy_id": 2}]}))]
+pub struct PackageQuotaView {
+    pub bytes: i64,
+    /// The same, as text (decimal units: 1G = 10^9 bytes).
+    pub size: String,
+    /// `total`, `download` or `upload`: what counts.
+    pub direction: String,
+    /// Lowest threshold first.
+    pub tiers: Vec<QuotaTierView>,
+}
+
+/// One tier of a quota: from this share of the allowance (quota plus
+/// top-ups) on, the policy's service applies.
+#[derive(Debug, Serialize, Deserialize, ToSchema, Clone, Copy)]
+pub struct QuotaTierView {
+    /// 1 to 1000.
+    #[schema(minimum = 1, maximum = 1000, example = 100)]
+    pub threshold_percent: i64,
+    #[schema(example = 2)]
+    pub policy_id: i32,
+}
+
+impl PackageQuotaView {
+    fn of(p: &service_package::Model) -> Option<Self> {
+        let bytes = p.quota_bytes.filter(|b| *b > 0)?;
+        Some(Self {
+            bytes,
+            size: ByteSize(bytes as u64).to_string(),
+            direction: p
+                .quota_direction
+                .clone()
+                .unwrap_or_else(|| Direction::Total.as_str().into()),
+            tiers: Tiers::from_column(p.quota_tiers.as_deref())
+                .as_slice()
+                .iter()
+                .map(|t| QuotaTierView {
+                    threshold_percent: i64::from(t.threshold_percent),
+                    policy_id: t.policy_id,
+                })
+                .collect(),
+        })
+    }
 }
 
 fn rate_text(kbps: i64) -> String {
@@ -125,6 +178,7 @@ impl From<service_package::Model> for PackageView {
                 threshold_upload: b.threshold_upload.to_string(),
                 time_secs: b.time_secs,
             });
+        let quota = PackageQuotaView::of(&p);
         Self {
             id: p.id,
             download_rate: rate_text(p.download_rate_kbps),
@@ -141,6 +195,8 @@ impl From<service_package::Model> for PackageView {
             rate_limit,
             policy_id: p.policy_id,
             grace_days: p.grace_days,
+            quota,
+            cycle_anchor_day: p.cycle_anchor_day,
             status: p.status,
             created_at: p.created_at.to_utc(),
             updated_at: p.updated_at.to_utc(),
@@ -178,6 +234,8 @@ pub struct UserView {
     pub expires_at: Option<DateTime<Utc>>,
     pub full_name: Option<String>,
     pub notes: Option<String>,
+    /// The day of the month its billing cycle starts; null: its package's.
+    pub cycle_anchor_day: Option<i32>,
     /// True until the RADIUS sync has written the user's current state.
     pub radius_sync_pending: bool,
     pub radius_synced_at: Option<DateTime<Utc>>,
@@ -199,6 +257,7 @@ impl From<network_user::Model> for UserView {
             expires_at: u.expires_at.map(|t| t.to_utc()),
             full_name: u.full_name,
             notes: u.notes,
+            cycle_anchor_day: u.cycle_anchor_day,
             radius_sync_pending: u.radius_sync_pending,
             radius_synced_at: u.radius_synced_at.map(|t| t.to_utc()),
             created_at: u.created_at.to_utc(),

@@ -29,6 +29,15 @@ pub mod service_package {
         pub policy_id: Option<i32>,
         /// Days past a subscriber's `expires_at` before it counts as expired.
         pub grace_days: Option<i32>,
+        /// Bytes a subscriber may use per billing cycle; None: no quota.
+        pub quota_bytes: Option<i64>,
+        /// What counts towards the quota: total, download or upload.
+        pub quota_direction: Option<String>,
+        /// The day of the month (1 to 28) its subscribers' cycles start,
+        /// unless a subscriber has its own.
+        pub cycle_anchor_day: Option<i32>,
+        /// The quota's tiers as JSON (see `quotas::domain::Tiers`).
+        pub quota_tiers: Option<String>,
         pub created_at: DateTimeWithTimeZone,
         pub updated_at: DateTimeWithTimeZone,
     }
@@ -111,6 +120,12 @@ pub mod network_user {
         /// When the user was read for that; changes after it are found by
         /// the enforcement job.
         pub enforced_at: Option<DateTimeWithTimeZone>,
+        /// The day of the month its billing cycle starts; None: the
+        /// package's (else the 1st).
+        pub cycle_anchor_day: Option<i32>,
+        /// The policy of the quota tier it is in now; None: under every
+        /// tier (or no quota). Set by the quota metering.
+        pub quota_policy_id: Option<i32>,
         pub created_at: DateTimeWithTimeZone,
         pub updated_at: DateTimeWithTimeZone,
     }

@@ -7,6 +7,7 @@ pub mod html;
 pub mod packages;
 pub mod policies;
 pub mod provision;
+pub mod quota;
 #[cfg(test)]
 pub(crate) mod samples;
 pub mod service;

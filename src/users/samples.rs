@@ -26,6 +26,10 @@ pub fn package() -> service_package::Model {
         status: "active".into(),
         policy_id: None,
         grace_days: None,
+        quota_bytes: None,
+        quota_direction: None,
+        cycle_anchor_day: None,
+        quota_tiers: None,
         created_at: now.into(),
         updated_at: now.into(),
     }
@@ -52,6 +56,8 @@ pub fn user() -> network_user::Model {
         enforced_state: None,
         enforced_service: None,
         enforced_at: None,
+        cycle_anchor_day: None,
+        quota_policy_id: None,
         created_at: now.into(),
         updated_at: now.into(),
     }

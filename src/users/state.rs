@@ -166,12 +166,15 @@ impl Service<'_> {
     }
 }
 
-/// What a subscriber gets, from its package and the policy that applies to
-/// it (the package's, else the default).
+/// What a subscriber gets, from its package, the policy that applies to
+/// it when not active (the package's, else the default), and the policy of
+/// the quota tier it has reached, if any.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Entitlement<'a> {
     pub package: Option<&'a service_package::Model>,
     pub policy: Option<&'a service_policy::Model>,
+    /// The policy of the quota tier reached this cycle (see `quotas`).
+    pub quota: Option<&'a service_policy::Model>,
 }
 
 impl<'a> Entitlement<'a> {
@@ -182,7 +185,13 @@ impl<'a> Entitlement<'a> {
             return Service::Refused;
         };
         match state {
-            EffectiveState::Active => Service::Package(package),
+            EffectiveState::Active => match self.quota {
+                // A quota tier restricts an active subscriber; one that
+                // rejects is a hard cap.
+                Some(tier) if tier.action.parse() == Ok(PolicyAction::Reject) => Service::Refused,
+                Some(tier) => Service::Restricted(tier),
+                None => Service::Package(package),
+            },
             EffectiveState::Disabled => Service::Refused,
             EffectiveState::Suspended | EffectiveState::Expired => self.restricted(),
         }
@@ -268,6 +277,7 @@ mod tests {
         let with = |policy| Entitlement {
             package: Some(&package),
             policy,
+            quota: None,
         };
         assert_eq!(
             with(Some(&garden)).service(EffectiveState::Active),
@@ -288,6 +298,7 @@ mod tests {
         let no_package = Entitlement {
             package: None,
             policy: Some(&garden),
+            quota: None,
         };
         assert_eq!(no_package.service(EffectiveState::Active), Service::Refused);
         assert_eq!(
@@ -295,6 +306,36 @@ mod tests {
                 .service(EffectiveState::Suspended)
                 .target(),
             "walled_garden"
+        );
+    }
+
+    #[test]
+    fn a_quota_tier_restricts_only_an_active_subscriber() {
+        let package = package(None);
+        let garden = policy(PolicyAction::WalledGarden);
+        let throttle = policy(PolicyAction::Throttle);
+        let cap = policy(PolicyAction::Reject);
+        let with = |quota| Entitlement {
+            package: Some(&package),
+            policy: Some(&garden),
+            quota,
+        };
+        assert_eq!(
+            with(Some(&throttle)).service(EffectiveState::Active),
+            Service::Restricted(&throttle)
+        );
+        assert_eq!(
+            with(Some(&cap)).service(EffectiveState::Active),
+            Service::Refused
+        );
+        // Suspended wins: its policy, not the tier's.
+        assert_eq!(
+            with(Some(&throttle)).service(EffectiveState::Suspended),
+            Service::Restricted(&garden)
+        );
+        assert_eq!(
+            with(None).service(EffectiveState::Active),
+            Service::Package(&package)
         );
     }
 }

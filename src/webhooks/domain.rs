@@ -10,8 +10,7 @@ use serde::Serialize;
 
 use crate::text::has_control;
 
-/// An event type. Every name can be subscribed to; [`EventType::emitted`]
-/// says which ones ispd sends yet.
+/// An event type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum EventType {
     /// A subscriber's effective state changed and was carried to RADIUS
@@ -22,11 +21,12 @@ pub enum EventType {
     /// A session change could not be applied (the NAS is not registered,
     /// or nothing confirmed it in 24 hours).
     EnforcementNotApplied,
-    /// Reserved: a subscriber's usage crossed a quota tier (not sent yet).
+    /// A subscriber's usage this cycle reached a quota tier, or fell back
+    /// below it (a top-up, a new cycle).
     QuotaTierCrossed,
-    /// Reserved: an accounting session started (not sent yet).
+    /// An accounting session of a subscriber started.
     SessionStarted,
-    /// Reserved: an accounting session stopped (not sent yet).
+    /// An accounting session of a subscriber stopped.
     SessionStopped,
 }
 
@@ -49,17 +49,6 @@ impl EventType {
             EventType::SessionStarted => "session.started",
             EventType::SessionStopped => "session.stopped",
         }
-    }
-
-    /// Whether ispd sends this event yet; the others are names reserved
-    /// for events to come, which an endpoint may already take.
-    pub fn emitted(self) -> bool {
-        matches!(
-            self,
-            EventType::SubscriberStateChanged
-                | EventType::EnforcementConfirmed
-                | EventType::EnforcementNotApplied
-        )
     }
 }
 
@@ -257,6 +246,63 @@ impl WebhookEvent {
     }
 }
 
+impl WebhookEvent {
+    /// `quota.tier_crossed`.
+    pub fn quota_tier_crossed(crossing: QuotaTierCrossed) -> Self {
+        Self::new(EventType::QuotaTierCrossed, crossing)
+    }
+
+    /// `session.started`, or `session.stopped`.
+    pub fn session(started: bool, session: SessionEvent) -> Self {
+        let event_type = if started {
+            EventType::SessionStarted
+        } else {
+            EventType::SessionStopped
+        };
+        Self::new(event_type, session)
+    }
+}
+
+/// The `data` of `quota.tier_crossed`.
+#[derive(Debug, Clone, Serialize)]
+pub struct QuotaTierCrossed {
+    pub user_id: i32,
+    pub username: String,
+    pub cycle_start: DateTime<Utc>,
+    pub resets_at: DateTime<Utc>,
+    /// The bytes that count this cycle (`direction`), and the allowance
+    /// (quota plus top-ups).
+    pub used_bytes: i64,
+    pub allowance_bytes: i64,
+    pub percent: i64,
+    /// `total`, `download` or `upload`.
+    pub direction: String,
+    /// The tier now reached; null when back below every tier.
+    pub threshold_percent: Option<u32>,
+    pub policy_id: Option<i32>,
+    /// The tier before; null when it was below every tier.
+    pub previous_threshold_percent: Option<u32>,
+}
+
+/// The `data` of `session.started` and `session.stopped`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionEvent {
+    pub user_id: i32,
+    pub username: String,
+    pub radacctid: i64,
+    /// Acct-Session-Id.
+    pub session_id: String,
+    pub nas: String,
+    pub framed_ip: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    /// Null on `session.started`.
+    pub stopped_at: Option<DateTime<Utc>>,
+    /// Octets to and from the subscriber so far (gigawords included).
+    pub download_bytes: i64,
+    pub upload_bytes: i64,
+    pub terminate_cause: Option<String>,
+}
+
 /// The `data` of `subscriber.state_changed`.
 #[derive(Debug, Clone, Serialize)]
 pub struct StateChanged {
@@ -308,23 +354,6 @@ mod tests {
             "{err}"
         );
         assert!(err.contains("enforcement.confirmed"), "{err}");
-    }
-
-    #[test]
-    fn only_the_enforcement_events_are_emitted_yet() {
-        let emitted: Vec<&str> = EventType::ALL
-            .iter()
-            .filter(|t| t.emitted())
-            .map(|t| t.as_str())
-            .collect();
-        assert_eq!(
-            emitted,
-            [
-                "subscriber.state_changed",
-                "enforcement.confirmed",
-                "enforcement.not_applied"
-            ]
-        );
     }
 
     #[test]

@@ -69,8 +69,6 @@ pub struct EventChoice {
     pub field: String,
     pub name: &'static str,
     pub checked: bool,
-    /// Whether ispd sends it yet.
-    pub emitted: bool,
 }
 
 impl EndpointForm {
@@ -118,7 +116,6 @@ impl EndpointForm {
                     checked: self.rest.contains_key(&field),
                     field,
                     name: t.as_str(),
-                    emitted: t.emitted(),
                 }
             })
             .collect()

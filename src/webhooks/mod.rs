@@ -29,7 +29,10 @@ use sea_orm::DbErr;
 
 use crate::error::{AppError, FieldErrors};
 
-pub use domain::{EventType, SessionChangeSettled, StateChanged, Subscription, WebhookEvent};
+pub use domain::{
+    EventType, QuotaTierCrossed, SessionChangeSettled, SessionEvent, StateChanged, Subscription,
+    WebhookEvent,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {

@@ -1007,6 +1007,8 @@ async fn the_openapi_document_is_valid_openapi_3_1() {
         "/api/v1/users/{id}/suspend",
         "/api/v1/users/{id}/resume",
         "/api/v1/users/{id}/enforcement",
+        "/api/v1/users/{id}/quota",
+        "/api/v1/users/{id}/quota/top-ups",
         "/api/v1/webhooks",
         "/api/v1/webhooks/{id}",
         "/api/v1/webhooks/{id}/deliveries",

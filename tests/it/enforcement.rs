@@ -15,18 +15,18 @@ use serde_json::{json, Value};
 use crate::freeradius::FreeRadius;
 use crate::helpers::{assert_error, free_port, ApiFixture, Backend};
 
-const PASSWORD: &str = "Walled-garden 1 pass";
+pub(crate) const PASSWORD: &str = "Walled-garden 1 pass";
 
-struct Fixture {
+pub(crate) struct Fixture {
     // Dropped first: FreeRADIUS stops before its database is dropped.
-    radius: FreeRadius,
-    api: ApiFixture,
+    pub(crate) radius: FreeRadius,
+    pub(crate) api: ApiFixture,
 }
 
 /// The app, FreeRADIUS over its RADIUS DB, and that FreeRADIUS's CoA
 /// listener registered as the NAS at 127.0.0.1 (`coa_port`: the port ispd
 /// sends to, the real one unless a test wants the NAS down).
-async fn spawn(backend: Backend) -> Option<Fixture> {
+pub(crate) async fn spawn(backend: Backend) -> Option<Fixture> {
     crate::freeradius::binaries()?;
     let api = ApiFixture::spawn(backend).await?;
     let radius = FreeRadius::start(&api.app).await?;
@@ -72,7 +72,7 @@ impl Fixture {
         }
     }
 
-    async fn ok(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+    pub(crate) async fn ok(&self, method: Method, path: &str, body: Option<Value>) -> Value {
         let response = self.api.send(method.clone(), path, body).await;
         assert!(
             response.status.is_success(),
@@ -136,7 +136,7 @@ impl Fixture {
         assert_eq!(reply.code, "Accounting-Response", "{reply}");
     }
 
-    async fn pass(&self, now: chrono::DateTime<chrono::Utc>) {
+    pub(crate) async fn pass(&self, now: chrono::DateTime<chrono::Utc>) {
         let state = &self.api.app.state;
         ispd::enforcement::delivery::deliver_and_confirm(
             &state.db,
@@ -150,7 +150,7 @@ impl Fixture {
     }
 
     /// What the enforcement job reaches, with a quick NAS timeout.
-    fn reach(&self) -> ispd::enforcement::Reach {
+    pub(crate) fn reach(&self) -> ispd::enforcement::Reach {
         let state = &self.api.app.state;
         let mut reach = ispd::enforcement::Reach::new(
             state.db.clone(),
@@ -162,7 +162,7 @@ impl Fixture {
         reach
     }
 
-    async fn enforcement(&self, user: &Value) -> Value {
+    pub(crate) async fn enforcement(&self, user: &Value) -> Value {
         let response = self
             .api
             .view(&format!("/api/v1/users/{}/enforcement", user["id"]))
@@ -179,7 +179,7 @@ fn coa_settings() -> CoaSettings {
     }
 }
 
-fn accounting<'a>(
+pub(crate) fn accounting<'a>(
     username: &'a str,
     session: &'a str,
     status: &'a str,
@@ -225,7 +225,7 @@ async fn confirmations_endpoint(f: &Fixture) -> i32 {
 }
 
 /// The payloads queued for an endpoint, oldest first.
-async fn queued_events(f: &Fixture, endpoint_id: i32) -> Vec<Value> {
+pub(crate) async fn queued_events(f: &Fixture, endpoint_id: i32) -> Vec<Value> {
     let page = ispd::query::PageRequest {
         page: 1,
         per_page: 50,

@@ -58,6 +58,7 @@ mod network_health;
 mod policies;
 mod policies_web;
 mod probes;
+mod quotas;
 mod radius_accounting;
 mod radius_coa;
 mod radius_nas;

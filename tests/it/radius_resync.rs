@@ -50,13 +50,7 @@ impl Fixture {
             password: Some(Secret::new(PASSWORD)),
             service_type: "pppoe".into(),
             package_id: Some(self.package as i32),
-            status: None,
-            mac_address: None,
-            expires_at: None,
-            static_subnet_id: None,
-            static_ip: None,
-            full_name: None,
-            notes: None,
+            ..Default::default()
         };
         let user = ispd::users::service::create_user(
             self.app.db(),

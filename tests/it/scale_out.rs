@@ -255,6 +255,7 @@ async fn two_web_and_two_worker_processes_share_one_postgresql_and_one_redis() {
         ("JOBS_SCHEDULE_MIKROTIK_SYNC_SESSIONS", "off".into()),
         ("JOBS_SCHEDULE_NETWORK_HEALTH_CHECK", "off".into()),
         ("JOBS_SCHEDULE_WEBHOOK_DELIVERY", "off".into()),
+        ("JOBS_SCHEDULE_QUOTA_METERING", "off".into()),
         ("JOBS_LEASE_SECS", "3".into()),
         ("JOBS_POLL_INTERVAL_MS", "100".into()),
         ("JOBS_RETRY_BACKOFF_SECS", "1".into()),

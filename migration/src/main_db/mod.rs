@@ -9,6 +9,7 @@ mod m20261128_000100_network_health_checks;
 mod m20261128_000200_job_runs;
 mod m20261208_000001_enforcement;
 mod m20261208_000100_webhooks;
+mod m20261209_000001_quotas;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000200_job_runs::Migration),
             Box::new(m20261208_000001_enforcement::Migration),
             Box::new(m20261208_000100_webhooks::Migration),
+            Box::new(m20261209_000001_quotas::Migration),
         ]
     }
 }

@@ -189,6 +189,60 @@ pub async fn open_sessions_of(
     sessions(radius_db, &select).await
 }
 
+/// What the quota metering reads each pass: every open session, and every
+/// session whose id is above `after_id` (those that started, and maybe
+/// stopped, since the last pass).
+#[instrument(skip_all)]
+pub async fn sessions_to_meter(
+    radius_db: &impl ConnectionTrait,
+    after_id: i64,
+) -> Result<Vec<Session>, DbErr> {
+    let backend = radius_db.get_database_backend();
+    let mut select = Sql::new(backend);
+    select.push(&select_sessions(backend));
+    select
+        .push(" WHERE acctstoptime IS NULL OR radacctid > ")
+        .bind(after_id)
+        // One order for every pass: two passes at once lock rows alike.
+        .push(" ORDER BY radacctid");
+    sessions(radius_db, &select).await
+}
+
+/// The sessions with these ids, open or closed (one statement per 500).
+#[instrument(skip_all)]
+pub async fn sessions_by_ids(
+    radius_db: &impl ConnectionTrait,
+    ids: &[i64],
+) -> Result<Vec<Session>, DbErr> {
+    let backend = radius_db.get_database_backend();
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let mut select = Sql::new(backend);
+        select.push(&select_sessions(backend));
+        select.push(" WHERE radacctid IN (");
+        for (i, id) in chunk.iter().enumerate() {
+            if i > 0 {
+                select.push(", ");
+            }
+            select.bind(*id);
+        }
+        select.push(") ORDER BY radacctid");
+        found.extend(sessions(radius_db, &select).await?);
+    }
+    Ok(found)
+}
+
+/// The highest radacctid there is (0 when radacct is empty).
+pub async fn last_radacctid(radius_db: &impl ConnectionTrait) -> Result<i64, DbErr> {
+    let backend = radius_db.get_database_backend();
+    let mut select = Sql::new(backend);
+    select.push(&format!(
+        "SELECT {} AS total FROM radacct",
+        int64(backend, "COALESCE(MAX(radacctid), 0)")
+    ));
+    Ok(count(radius_db, &select).await? as i64)
+}
+
 /// The session `radacctid`, open or closed; None when there is no such row.
 pub async fn session_by_id(
     radius_db: &impl ConnectionTrait,

@@ -19,7 +19,7 @@ use super::{RadiusError, BATCH_SIZE, DELETE_CHUNK, INSERT_CHUNK};
 use crate::crypto::AppKey;
 use crate::db::begin_write;
 use crate::users::entities::{network_user, service_package, service_policy};
-use crate::users::policies::service::{policy_of_package, Policies};
+use crate::users::policies::service::{policy_of_package, quota_policy_of_user, Policies};
 use crate::users::state::Entitlement;
 
 async fn delete_users_rows(txn: &DatabaseTransaction, usernames: &[String]) -> Result<(), DbErr> {
@@ -207,9 +207,11 @@ pub async fn sync_user(
         Some(package) => policy_of_package(main_db, package).await?,
         None => None,
     };
+    let quota = quota_policy_of_user(main_db, user).await?;
     let entitlement = Entitlement {
         package,
         policy: policy.as_ref(),
+        quota: quota.as_ref(),
     };
     let desired = user_rows(user, &password, entitlement, Utc::now());
     let txn = begin_write(radius_db).await?;
@@ -250,6 +252,9 @@ pub async fn sync_user_by_id(
         if let Some(policy) = policy_of_package(main_db, package).await? {
             sync_policy(radius_db, &policy).await?;
         }
+    }
+    if let Some(policy) = quota_policy_of_user(main_db, &user).await? {
+        sync_policy(radius_db, &policy).await?;
     }
     sync_user(main_db, radius_db, key, &user, package.as_ref()).await
 }
@@ -471,6 +476,7 @@ async fn sync_batch(
                 let entitlement = Entitlement {
                     package,
                     policy: package.and_then(|p| policies.of_package(p)),
+                    quota: policies.quota_of(user),
                 };
                 desired.push((user, user_rows(user, &password, entitlement, now)));
             }

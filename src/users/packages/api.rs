@@ -14,8 +14,8 @@ use crate::api::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::error::{AppError, FieldErrors};
 use crate::query::{filters, Sort};
 use crate::staff::{Operator, Viewer};
-use crate::users::api::PackageView;
-use crate::users::service::{self, PackageFilter, PackageInput, PACKAGE_SORTS};
+use crate::users::api::{PackageView, QuotaTierView};
+use crate::users::service::{self, PackageFilter, PackageInput, TierInput, PACKAGE_SORTS};
 use crate::web::pagination::{Page, PageParams, Paged};
 
 /// Filters and order of `GET /packages`.
@@ -80,6 +80,22 @@ pub struct PackageBody {
     /// expired.
     #[schema(minimum = 0, maximum = 365)]
     pub grace_days: Option<i64>,
+    /// Bytes per billing cycle, as text (`100G`, `1.5T`, `500M`; decimal:
+    /// 1G = 10^9 bytes) or a plain number of bytes; omitted or null: no
+    /// quota.
+    #[schema(example = "100G")]
+    pub quota: Option<String>,
+    /// What counts towards the quota: `total` (the default), `download`
+    /// or `upload`.
+    #[schema(example = "total")]
+    pub quota_direction: Option<String>,
+    /// 1 to 28: the day of the month its subscribers' cycles start,
+    /// unless a subscriber has its own; omitted or null: the 1st.
+    #[schema(minimum = 1, maximum = 28)]
+    pub cycle_anchor_day: Option<i64>,
+    /// At most 5, each threshold once; they need a quota.
+    #[serde(default)]
+    pub quota_tiers: Vec<QuotaTierView>,
 }
 
 impl From<PackageBody> for PackageInput {
@@ -100,6 +116,17 @@ impl From<PackageBody> for PackageInput {
             mikrotik_profile: b.mikrotik_profile,
             policy_id: b.policy_id,
             grace_days: b.grace_days,
+            quota: b.quota,
+            quota_direction: b.quota_direction,
+            cycle_anchor_day: b.cycle_anchor_day,
+            quota_tiers: b
+                .quota_tiers
+                .into_iter()
+                .map(|t| TierInput {
+                    threshold_percent: t.threshold_percent,
+                    policy_id: t.policy_id,
+                })
+                .collect(),
         }
     }
 }

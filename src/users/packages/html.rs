@@ -18,7 +18,8 @@ use crate::users::entities::{network_user, service_package, service_policy};
 use crate::users::html::{merged, problems};
 use crate::users::policies::html::{policy_choices, policy_label};
 use crate::users::policies::service::all_policies;
-use crate::users::service::{self, PackageFilter, PackageInput, UsersError};
+use crate::users::quota::{human_bytes, AnchorDay, ByteSize, Direction, Tier, Tiers};
+use crate::users::service::{self, PackageFilter, PackageInput, TierInput, UsersError};
 use crate::web::forms::{
     again, dash, optional_number, optional_string, path_id, search_text, Choice, Errors, Notice,
     Staff,
@@ -45,6 +46,25 @@ pub struct PackageForm {
     /// A policy's id, or empty for the default policy.
     pub policy_id: String,
     pub grace_days: String,
+    pub quota: String,
+    pub quota_direction: String,
+    pub cycle_anchor_day: String,
+    pub tier_percent_1: String,
+    pub tier_policy_1: String,
+    pub tier_percent_2: String,
+    pub tier_policy_2: String,
+    pub tier_percent_3: String,
+    pub tier_policy_3: String,
+}
+
+/// The tier slots the form has.
+const FORM_TIERS: usize = 3;
+
+/// One tier slot of the form: its threshold and its policy choices.
+pub struct TierRow {
+    pub index: usize,
+    pub percent: String,
+    pub policies: Vec<Choice>,
 }
 
 const PACKAGE_FIELDS: &[&str] = &[
@@ -63,6 +83,10 @@ const PACKAGE_FIELDS: &[&str] = &[
     "mikrotik_profile",
     "policy_id",
     "grace_days",
+    "quota",
+    "quota_direction",
+    "cycle_anchor_day",
+    "quota_tiers",
 ];
 
 fn rate_text(kbps: Option<i64>) -> String {
@@ -90,7 +114,85 @@ impl PackageForm {
             mikrotik_profile: p.mikrotik_profile.clone().unwrap_or_default(),
             policy_id: n(p.policy_id),
             grace_days: n(p.grace_days),
+            quota: p
+                .quota_bytes
+                .filter(|b| *b > 0)
+                .map(|b| ByteSize(b as u64).to_string())
+                .unwrap_or_default(),
+            quota_direction: p.quota_direction.clone().unwrap_or_default(),
+            cycle_anchor_day: n(p.cycle_anchor_day),
+            ..Self::default()
         }
+        .with_tiers(Tiers::from_column(p.quota_tiers.as_deref()).as_slice())
+    }
+
+    fn with_tiers(mut self, tiers: &[Tier]) -> Self {
+        for (index, tier) in tiers.iter().take(FORM_TIERS).enumerate() {
+            let (percent, policy) = self.tier_slot(index);
+            *percent = tier.threshold_percent.to_string();
+            *policy = tier.policy_id.to_string();
+        }
+        self
+    }
+
+    fn tier_slot(&mut self, index: usize) -> (&mut String, &mut String) {
+        match index {
+            0 => (&mut self.tier_percent_1, &mut self.tier_policy_1),
+            1 => (&mut self.tier_percent_2, &mut self.tier_policy_2),
+            _ => (&mut self.tier_percent_3, &mut self.tier_policy_3),
+        }
+    }
+
+    /// The tier slots with their policy choices, for the template.
+    fn tier_rows(&self, policies: &[service_policy::Model]) -> Vec<TierRow> {
+        let mut form = self.clone();
+        (0..FORM_TIERS)
+            .map(|index| {
+                let (percent, policy) = form.tier_slot(index);
+                TierRow {
+                    index: index + 1,
+                    percent: percent.clone(),
+                    policies: policy_choices(policies, policy),
+                }
+            })
+            .collect()
+    }
+
+    /// The filled tier slots; a slot with only one half is an error.
+    fn tiers(&self, errors: &mut FieldErrors) -> Vec<TierInput> {
+        let mut form = self.clone();
+        let mut tiers = Vec::new();
+        for index in 0..FORM_TIERS {
+            let (percent, policy) = form.tier_slot(index);
+            let (percent, policy) = (percent.trim(), policy.trim());
+            match (percent.is_empty(), policy.is_empty()) {
+                (true, true) => {}
+                (false, false) => {
+                    match (percent.trim_end_matches('%').trim().parse(), policy.parse()) {
+                        (Ok(threshold_percent), Ok(policy_id)) => tiers.push(TierInput {
+                            threshold_percent,
+                            policy_id,
+                        }),
+                        _ => {
+                            errors.insert(
+                                "quota_tiers".into(),
+                                format!(
+                                    "tier {}: the threshold must be a whole percent",
+                                    index + 1
+                                ),
+                            );
+                        }
+                    }
+                }
+                _ => {
+                    errors.insert(
+                        "quota_tiers".into(),
+                        format!("tier {}: give both a threshold and a policy", index + 1),
+                    );
+                }
+            }
+        }
+        tiers
     }
 
     fn input(&self) -> (PackageInput, FieldErrors) {
@@ -119,6 +221,18 @@ impl PackageForm {
             mikrotik_profile: optional_string(&self.mikrotik_profile),
             policy_id: optional_number::<i32>("policy_id", &self.policy_id, &mut errors),
             grace_days: optional_number("grace_days", &self.grace_days, &mut errors),
+            quota: optional_string(&self.quota),
+            quota_direction: optional_string(&self.quota_direction),
+            cycle_anchor_day: optional_number(
+                "cycle_anchor_day",
+                &self.cycle_anchor_day,
+                &mut errors,
+            ),
+            quota_tiers: Vec::new(),
+        };
+        let input = PackageInput {
+            quota_tiers: self.tiers(&mut errors),
+            ..input
         };
         (input, errors)
     }
@@ -163,6 +277,8 @@ pub struct PackagesPage {
     form: PackageForm,
     /// The policies the form offers (after its "Default policy").
     policy_options: Vec<Choice>,
+    direction_options: Vec<Choice>,
+    tier_rows: Vec<TierRow>,
     errors: Errors,
 }
 
@@ -219,6 +335,8 @@ async fn packages_page(
         rows,
         q,
         policy_options: policy_choices(&policies, &form.policy_id),
+        direction_options: direction_choices(&form.quota_direction),
+        tier_rows: form.tier_rows(&policies),
         form,
         errors,
     })
@@ -274,6 +392,8 @@ pub struct PackageView {
     pub policy: String,
     /// The policy's page, when there is one.
     pub policy_href: Option<String>,
+    /// The quota, its direction, anchor and tiers.
+    pub quota: String,
     pub grace: String,
     pub status: String,
     pub users: u64,
@@ -289,6 +409,8 @@ pub struct PackagePage {
     package: PackageView,
     form: PackageForm,
     policy_options: Vec<Choice>,
+    direction_options: Vec<Choice>,
+    tier_rows: Vec<TierRow>,
     errors: Errors,
     notice: Option<Notice>,
 }
@@ -345,6 +467,7 @@ async fn package_page(
         profile: dash(&p.mikrotik_profile),
         policy,
         policy_href,
+        quota: quota_of(&p, &policies),
         grace: match p.grace_days {
             Some(days) if days > 0 => format!("{days} day(s) after expiry"),
             _ => "none: the policy applies once the subscriber expires".into(),
@@ -359,11 +482,56 @@ async fn package_page(
         can_edit: chrome.can(Role::Operator),
         chrome: chrome.at("packages", format!("Package {}", p.name)),
         policy_options: policy_choices(&policies, &form.policy_id),
+        direction_options: direction_choices(&form.quota_direction),
+        tier_rows: form.tier_rows(&policies),
         form,
         package: view,
         errors: extra.errors,
         notice: extra.notice,
     })
+}
+
+fn direction_choices(current: &str) -> Vec<Choice> {
+    Direction::ALL
+        .iter()
+        .map(|d| Choice::new(d.as_str(), d.label(), current.trim()))
+        .collect()
+}
+
+/// The package's quota as its page says it.
+fn quota_of(p: &service_package::Model, policies: &[service_policy::Model]) -> String {
+    let Some(bytes) = p.quota_bytes.filter(|b| *b > 0) else {
+        return "none".into();
+    };
+    let direction = p
+        .quota_direction
+        .as_deref()
+        .and_then(|d| d.parse::<Direction>().ok())
+        .unwrap_or_default();
+    let tiers: Vec<String> = Tiers::from_column(p.quota_tiers.as_deref())
+        .as_slice()
+        .iter()
+        .map(|t| {
+            let policy = policies
+                .iter()
+                .find(|x| x.id == t.policy_id)
+                .map(policy_label)
+                .unwrap_or_else(|| format!("policy {}", t.policy_id));
+            format!("at {}%: {policy}", t.threshold_percent)
+        })
+        .collect();
+    let anchor = AnchorDay::from_column(p.cycle_anchor_day).unwrap_or(AnchorDay::FIRST);
+    format!(
+        "{} per cycle ({}), cycles from day {} of the month{}",
+        human_bytes(bytes),
+        direction.label().to_lowercase(),
+        anchor.day(),
+        if tiers.is_empty() {
+            "; no tiers: usage is counted only".to_string()
+        } else {
+            format!("; {}", tiers.join(", "))
+        }
+    )
 }
 
 /// The package's policy as its page names it, and that policy's page: its

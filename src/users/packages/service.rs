@@ -15,6 +15,7 @@ use crate::query::{contains, fetch_page, PageRequest, Sort};
 use crate::text::optional_text;
 use crate::users::domain::{Burst, MikrotikProfile, RadiusGroup, Rate, RateLimit};
 use crate::users::entities::{network_user, service_package, service_policy};
+use crate::users::quota::{AnchorDay, ByteSize, Direction, Tier, Tiers};
 use crate::users::service::UsersError;
 
 /// A package as the caller gives it; [`PackageInput::validate`] turns it
@@ -40,6 +41,30 @@ pub struct PackageInput {
     pub policy_id: Option<i32>,
     /// Days past `expires_at` before a subscriber counts as expired.
     pub grace_days: Option<i64>,
+    /// Bytes per billing cycle, as text (`100G`); None: no quota.
+    pub quota: Option<String>,
+    /// total (the default), download or upload.
+    pub quota_direction: Option<String>,
+    /// The day of the month (1 to 28) cycles start, unless a subscriber
+    /// has its own; None: the 1st.
+    pub cycle_anchor_day: Option<i64>,
+    /// At which share of the allowance which policy takes over.
+    pub quota_tiers: Vec<TierInput>,
+}
+
+/// One quota tier as the caller gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TierInput {
+    pub threshold_percent: i64,
+    pub policy_id: i32,
+}
+
+/// A package's fair-usage quota.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageQuota {
+    pub bytes: ByteSize,
+    pub direction: Direction,
+    pub tiers: Tiers,
 }
 
 #[derive(Debug, Clone)]
@@ -53,6 +78,8 @@ pub struct PackageSpec {
     pub mikrotik_profile: Option<MikrotikProfile>,
     pub policy_id: Option<i32>,
     pub grace_days: Option<i32>,
+    pub quota: Option<PackageQuota>,
+    pub cycle_anchor_day: Option<AnchorDay>,
 }
 
 /// The longest burst time accepted, in seconds.
@@ -217,6 +244,15 @@ impl PackageInput {
             other => other.map(|d| d as i32),
         };
 
+        let quota = self.quota_spec(&mut errors);
+        let cycle_anchor_day = match self.cycle_anchor_day.map(AnchorDay::new) {
+            Some(Err(e)) => {
+                errors.insert("cycle_anchor_day".into(), e);
+                None
+            }
+            other => other.and_then(Result::ok),
+        };
+
         match (download, upload, radius_group, errors.is_empty()) {
             (Some(download), Some(upload), Some(radius_group), true) => Ok(PackageSpec {
                 name,
@@ -232,8 +268,61 @@ impl PackageInput {
                 mikrotik_profile,
                 policy_id: self.policy_id,
                 grace_days,
+                quota,
+                cycle_anchor_day,
             }),
             _ => Err(UsersError::Invalid(errors)),
+        }
+    }
+
+    /// The quota, its direction and its tiers; tiers need a quota.
+    fn quota_spec(&self, errors: &mut FieldErrors) -> Option<PackageQuota> {
+        let direction = match optional_text(&self.quota_direction).map(str::parse::<Direction>) {
+            Some(Err(e)) => {
+                errors.insert("quota_direction".into(), e);
+                Direction::Total
+            }
+            other => other.and_then(Result::ok).unwrap_or_default(),
+        };
+        let tiers = self
+            .quota_tiers
+            .iter()
+            .map(|t| {
+                Ok(Tier {
+                    threshold_percent: u32::try_from(t.threshold_percent).map_err(|_| {
+                        format!("threshold {}% is outside 1 to 1000", t.threshold_percent)
+                    })?,
+                    policy_id: t.policy_id,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()
+            .and_then(Tiers::new);
+        let tiers = match tiers {
+            Ok(tiers) => tiers,
+            Err(e) => {
+                errors.insert("quota_tiers".into(), e);
+                Tiers::default()
+            }
+        };
+        let Some(text) = optional_text(&self.quota) else {
+            if !self.quota_tiers.is_empty() {
+                errors.insert(
+                    "quota_tiers".into(),
+                    "need a quota: tiers are shares of it".into(),
+                );
+            }
+            return None;
+        };
+        match ByteSize::parse(text) {
+            Ok(bytes) => Some(PackageQuota {
+                bytes,
+                direction,
+                tiers,
+            }),
+            Err(e) => {
+                errors.insert("quota".into(), e);
+                None
+            }
         }
     }
 }
@@ -310,6 +399,23 @@ async fn check_package_unique(
             ),
         );
     }
+    let tier_policies = spec
+        .quota
+        .iter()
+        .flat_map(|q| q.tiers.as_slice())
+        .map(|t| t.policy_id);
+    for policy_id in tier_policies {
+        if service_policy::Entity::find_by_id(policy_id)
+            .one(db)
+            .await?
+            .is_none()
+        {
+            errors.insert(
+                "quota_tiers".into(),
+                format!("there is no service policy with id {policy_id}"),
+            );
+        }
+    }
     if let Some(policy_id) = spec.policy_id {
         if service_policy::Entity::find_by_id(policy_id)
             .one(db)
@@ -369,6 +475,13 @@ fn package_model(spec: &PackageSpec, now: DateTime<Utc>) -> service_package::Act
             .map(|p| p.as_str().to_string())),
         policy_id: Set(spec.policy_id),
         grace_days: Set(spec.grace_days),
+        quota_bytes: Set(spec.quota.as_ref().map(|q| q.bytes.as_i64())),
+        quota_direction: Set(spec
+            .quota
+            .as_ref()
+            .map(|q| q.direction.as_str().to_string())),
+        quota_tiers: Set(spec.quota.as_ref().and_then(|q| q.tiers.stored())),
+        cycle_anchor_day: Set(spec.cycle_anchor_day.map(|d| d.day() as i32)),
         updated_at: Set(now.into()),
         ..Default::default()
     }
@@ -384,6 +497,10 @@ fn package_details(p: &service_package::Model) -> serde_json::Value {
         "mikrotik_profile": p.mikrotik_profile,
         "policy_id": p.policy_id,
         "grace_days": p.grace_days,
+        "quota_bytes": p.quota_bytes,
+        "quota_direction": p.quota_direction,
+        "quota_tiers": p.quota_tiers,
+        "cycle_anchor_day": p.cycle_anchor_day,
     })
 }
 

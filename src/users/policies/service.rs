@@ -18,6 +18,7 @@ use crate::query::{contains, fetch_page, PageRequest, Sort};
 use crate::text::optional_text;
 use crate::users::domain::{MikrotikProfile, RadiusGroup, Rate};
 use crate::users::entities::{network_user, service_package, service_policy};
+use crate::users::quota::Tiers;
 use crate::users::service::UsersError;
 use crate::users::state::{policy_rate_limit, PolicyAction};
 
@@ -229,6 +230,17 @@ pub async fn policy_of_package(
     }
 }
 
+/// The policy of the quota tier `user` has reached, if any.
+pub async fn quota_policy_of_user(
+    db: &impl ConnectionTrait,
+    user: &network_user::Model,
+) -> Result<Option<service_policy::Model>, DbErr> {
+    match user.quota_policy_id {
+        Some(id) => service_policy::Entity::find_by_id(id).one(db).await,
+        None => Ok(None),
+    }
+}
+
 /// Every policy by id, and the default one, for work over many users.
 #[derive(Debug, Default, Clone)]
 pub struct Policies {
@@ -251,6 +263,11 @@ impl Policies {
     /// The policy for `package`'s subscribers.
     pub fn of_package(&self, package: &service_package::Model) -> Option<&service_policy::Model> {
         self.by_id.get(&package.policy_id.or(self.default)?)
+    }
+
+    /// The policy of the quota tier `user` has reached.
+    pub fn quota_of(&self, user: &network_user::Model) -> Option<&service_policy::Model> {
+        self.by_id.get(&user.quota_policy_id?)
     }
 }
 
@@ -490,6 +507,27 @@ pub async fn delete_policy(
         .filter(service_package::Column::PolicyId.eq(id))
         .count(&txn)
         .await?;
+    let tiers_of = service_package::Entity::find()
+        .filter(service_package::Column::QuotaTiers.is_not_null())
+        .all(&txn)
+        .await?
+        .into_iter()
+        .filter(|p| {
+            Tiers::from_column(p.quota_tiers.as_deref())
+                .as_slice()
+                .iter()
+                .any(|t| t.policy_id == id)
+        })
+        .count();
+    if tiers_of > 0 {
+        return Err(UsersError::Conflict {
+            code: "policy_in_use",
+            message: format!(
+                "policy \"{}\" is a quota tier of {tiers_of} package(s); change their tiers first",
+                policy.name
+            ),
+        });
+    }
     if packages > 0 {
         return Err(UsersError::Conflict {
             code: "policy_in_use",

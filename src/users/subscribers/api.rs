@@ -83,6 +83,10 @@ pub struct UserBody {
     pub full_name: Option<String>,
     /// At most 10 000 characters.
     pub notes: Option<String>,
+    /// 1 to 28: the day of the month its billing cycle (for its package's
+    /// quota) starts; omitted or null: its package's.
+    #[schema(minimum = 1, maximum = 28)]
+    pub cycle_anchor_day: Option<i64>,
 }
 
 impl From<UserBody> for UserInput {
@@ -99,6 +103,7 @@ impl From<UserBody> for UserInput {
             static_ip: b.static_ip,
             full_name: b.full_name,
             notes: b.notes,
+            cycle_anchor_day: b.cycle_anchor_day,
         }
     }
 }
@@ -160,6 +165,10 @@ pub struct UserPatch {
     #[serde(default, deserialize_with = "merge_patch::present")]
     #[schema(value_type = Option<String>)]
     pub notes: Option<Option<String>>,
+    /// 1 to 28; `null`: its package's.
+    #[serde(default, deserialize_with = "merge_patch::present")]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 28)]
+    pub cycle_anchor_day: Option<Option<i64>>,
 }
 
 impl From<UserPatch> for UserChanges {
@@ -176,6 +185,7 @@ impl From<UserPatch> for UserChanges {
             static_ip: p.static_ip,
             full_name: p.full_name,
             notes: p.notes,
+            cycle_anchor_day: p.cycle_anchor_day,
         }
     }
 }

@@ -50,6 +50,7 @@ pub struct UserForm {
     pub static_ip: String,
     pub full_name: String,
     pub notes: String,
+    pub cycle_anchor_day: String,
 }
 
 const USER_FIELDS: &[&str] = &[
@@ -64,6 +65,7 @@ const USER_FIELDS: &[&str] = &[
     "static_ip",
     "full_name",
     "notes",
+    "cycle_anchor_day",
 ];
 
 impl UserForm {
@@ -93,6 +95,10 @@ impl UserForm {
             static_ip: user.static_ip.clone().unwrap_or_default(),
             full_name: user.full_name.clone().unwrap_or_default(),
             notes: user.notes.clone().unwrap_or_default(),
+            cycle_anchor_day: user
+                .cycle_anchor_day
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
         }
     }
 
@@ -139,6 +145,11 @@ impl UserForm {
             static_ip: optional_string(&self.static_ip),
             full_name: optional_string(&self.full_name),
             notes: optional_string(&self.notes),
+            cycle_anchor_day: optional_number(
+                "cycle_anchor_day",
+                &self.cycle_anchor_day,
+                &mut errors,
+            ),
         };
         (input, errors)
     }

@@ -12,6 +12,7 @@ use crate::error::FieldErrors;
 use crate::text::optional_text;
 use crate::users::domain::{check_password, MacAddress, NetUsername, ServiceType, UserStatus};
 use crate::users::entities::network_user;
+use crate::users::quota::AnchorDay;
 use crate::users::service::UsersError;
 
 /// A network user as the caller gives it; the same shape creates and
@@ -35,6 +36,9 @@ pub struct UserInput {
     pub static_ip: Option<String>,
     pub full_name: Option<String>,
     pub notes: Option<String>,
+    /// The day of the month (1 to 28) its billing cycle starts; None: its
+    /// package's.
+    pub cycle_anchor_day: Option<i64>,
 }
 
 /// A change to some of a user's settings, read as a JSON merge patch
@@ -61,6 +65,7 @@ pub struct UserChanges {
     pub static_ip: Option<Option<String>>,
     pub full_name: Option<Option<String>>,
     pub notes: Option<Option<String>>,
+    pub cycle_anchor_day: Option<Option<i64>>,
 }
 
 /// Where a static user's address comes from.
@@ -83,6 +88,7 @@ pub struct UserSpec {
     pub static_target: Option<StaticTarget>,
     pub full_name: Option<String>,
     pub notes: Option<String>,
+    pub cycle_anchor_day: Option<AnchorDay>,
 }
 
 impl UserInput {
@@ -107,6 +113,7 @@ impl UserInput {
             static_ip: None,
             full_name: user.full_name.clone(),
             notes: user.notes.clone(),
+            cycle_anchor_day: user.cycle_anchor_day.map(i64::from),
         }
     }
 
@@ -137,6 +144,7 @@ impl UserInput {
         merge(&mut self.static_ip, changes.static_ip);
         merge(&mut self.full_name, changes.full_name);
         merge(&mut self.notes, changes.notes);
+        merge(&mut self.cycle_anchor_day, changes.cycle_anchor_day);
         self
     }
 
@@ -237,6 +245,13 @@ impl UserInput {
                 "must be at most 10000 characters long".into(),
             );
         }
+        let cycle_anchor_day = match self.cycle_anchor_day.map(AnchorDay::new) {
+            Some(Err(e)) => {
+                errors.insert("cycle_anchor_day".into(), e);
+                None
+            }
+            other => other.and_then(Result::ok),
+        };
         match (username, service_type, self.package_id, status) {
             (Some(username), Some(service_type), Some(package_id), Some(status))
                 if errors.is_empty() =>
@@ -252,6 +267,7 @@ impl UserInput {
                     static_target,
                     full_name,
                     notes,
+                    cycle_anchor_day,
                 })
             }
             _ => Err(UsersError::Invalid(errors)),
@@ -285,6 +301,8 @@ mod tests {
             enforced_state: None,
             enforced_service: None,
             enforced_at: None,
+            cycle_anchor_day: None,
+            quota_policy_id: None,
             created_at: at,
             updated_at: at,
         }

@@ -168,6 +168,7 @@ async fn write_new_user(
         expires_at: Set(spec.expires_at.map(Into::into)),
         full_name: Set(spec.full_name.clone()),
         notes: Set(spec.notes.clone()),
+        cycle_anchor_day: Set(spec.cycle_anchor_day.map(|d| d.day() as i32)),
         radius_sync_pending: Set(true),
         radius_synced_at: Set(None),
         created_at: Set(now.into()),
@@ -307,6 +308,7 @@ async fn write_user_update(
     row.expires_at = Set(spec.expires_at.map(Into::into));
     row.full_name = Set(spec.full_name.clone());
     row.notes = Set(spec.notes.clone());
+    row.cycle_anchor_day = Set(spec.cycle_anchor_day.map(|d| d.day() as i32));
     match plan {
         StaticPlan::Keep if spec.static_target.is_some() => {}
         StaticPlan::Keep | StaticPlan::Drop { .. } => {
