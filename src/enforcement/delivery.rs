@@ -19,6 +19,8 @@
 //! A NAK of a CoA turns the action into a Disconnect at once: the new rows
 //! then reach the session on its next login.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel,
@@ -33,7 +35,7 @@ use crate::db::Databases;
 use crate::mikrotik::pool::RouterPool;
 use crate::mikrotik::service::MikrotikError;
 use crate::mikrotik::sessions::disconnect_username;
-use crate::radius::accounting::session_by_id;
+use crate::radius::accounting::{sessions_by_ids, Session};
 use crate::radius::coa::{self, CoaError, CoaSettings};
 
 /// How long a Disconnect's session may stay open before it is sent again.
@@ -286,11 +288,18 @@ pub async fn deliver_and_confirm(
         .limit(10_000)
         .all(&db.main)
         .await?;
+    // The sessions in one read per 500, not one per action.
+    let ids: Vec<i64> = sent.iter().filter_map(|a| a.radacctid).collect();
+    let sessions: HashMap<i64, Session> = sessions_by_ids(&db.radius, &ids)
+        .await?
+        .into_iter()
+        .map(|s| (s.radacctid, s))
+        .collect();
     for action in sent {
         let Some(radacctid) = action.radacctid else {
             continue;
         };
-        let session = session_by_id(&db.radius, radacctid).await?;
+        let session = sessions.get(&radacctid);
         let sent_at = action.sent_at.map(|t| t.to_utc());
         let stopped = session.as_ref().is_none_or(|s| !s.is_open());
         let updated_since = match (&session, sent_at) {

@@ -60,6 +60,11 @@ pub struct ServiceMark {
     pub address_list: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub framed_pool: Option<String>,
+    /// The PPP profile the subscriber's secrets on our routers were moved
+    /// to (a restricted service with one); their sessions there must
+    /// redial to leave it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mikrotik_profile: Option<String>,
 }
 
 impl ServiceMark {
@@ -80,6 +85,7 @@ impl ServiceMark {
                     rate_limit: policy_rate_limit(policy),
                     address_list: text(&policy.address_list).filter(|_| walled),
                     framed_pool: text(&policy.framed_pool).filter(|_| walled),
+                    mikrotik_profile: text(&policy.mikrotik_profile),
                 }
             }
             Service::Refused => Self {

@@ -228,10 +228,8 @@ async fn enforce(
             actions.push(row.insert(&db.main).await?);
         }
     }
-    if written == Written::No {
-        keep_router_secrets_in_step(reach, &subject, &next).await?;
-    }
-    actions.extend(cut_router_sessions(reach, &subject, &next, reason).await?);
+    keep_router_secrets_in_step(reach, &subject, &next, written).await?;
+    actions.extend(cut_router_sessions(reach, &subject, &next, previous.as_ref(), reason).await?);
     record_enforced(db, id, state, &mark, read_at).await?;
     super::events::state_changed(&db.main, &subject, state, next.target(), reason).await;
     let actions = send_all(db, &reach.routers, coa, actor, actions).await?;
@@ -245,15 +243,43 @@ async fn enforce(
     })
 }
 
-/// The subscriber's PPP secrets on our routers (a router that
-/// authenticates it locally, without RADIUS): enabled only while it gets
-/// its package, since a local secret knows no walled garden. A router that
-/// refuses or does not answer fails the enforcement (the job tries again
-/// next pass).
+/// What the subscriber's PPP secrets on our routers (routers that
+/// authenticate it locally, without RADIUS) must be for `service`: its
+/// package's profile while it gets its package; the policy's PPP profile
+/// for a restricted service that names one (the router-side walled garden
+/// or throttle); else disabled, on the package's profile.
+fn router_secret(subject: &Subject, service: &Service<'_>) -> NetworkUserSecret {
+    let package_profile = subject
+        .package
+        .as_ref()
+        .and_then(|p| p.mikrotik_profile.clone());
+    let (profile, enabled) = match service {
+        Service::Package(_) => (package_profile, true),
+        Service::Restricted(policy) => match policy.mikrotik_profile.clone() {
+            Some(profile) if !profile.is_empty() => (Some(profile), true),
+            _ => (package_profile, false),
+        },
+        Service::Refused => (package_profile, false),
+    };
+    NetworkUserSecret {
+        username: subject.user.username.clone(),
+        password: None,
+        profile,
+        disabled: !enabled || subject.user.service_type != "pppoe",
+    }
+}
+
+/// The subscriber's PPP secrets on our routers, as [`router_secret`] says.
+/// `written`: the update that made the change pushed the secrets as its
+/// status says (the package's profile, disabled unless active); they are
+/// pushed again only when the service wants otherwise (a policy's
+/// profile, an expiry, a quota tier). A router that refuses or does not
+/// answer fails the enforcement (the job tries again next pass).
 async fn keep_router_secrets_in_step(
     reach: &Reach,
     subject: &Subject,
     next: &Service<'_>,
+    written: Written,
 ) -> Result<(), EnforcementError> {
     let db = &reach.db.main;
     if routers_of_network_user(db, subject.user.id)
@@ -262,15 +288,18 @@ async fn keep_router_secrets_in_step(
     {
         return Ok(());
     }
-    let desired = NetworkUserSecret {
-        username: subject.user.username.clone(),
-        password: None,
-        profile: subject
+    let desired = router_secret(subject, next);
+    if written == Written::ByTheUpdate {
+        let package_profile = subject
             .package
             .as_ref()
-            .and_then(|p| p.mikrotik_profile.clone()),
-        disabled: !matches!(next, Service::Package(_)) || subject.user.service_type != "pppoe",
-    };
+            .and_then(|p| p.mikrotik_profile.as_ref());
+        let disabled_by_status =
+            subject.user.status != "active" || subject.user.service_type != "pppoe";
+        if desired.profile.as_ref() == package_profile && desired.disabled == disabled_by_status {
+            return Ok(());
+        }
+    }
     let pushed = push_network_user_secrets(db, &reach.routers, subject.user.id, Some(&desired))
         .await
         .map_err(UsersError::from)?;
@@ -283,16 +312,19 @@ async fn keep_router_secrets_in_step(
 }
 
 /// One `router_disconnect` action per router that keeps a PPP secret of
-/// the subscriber, when it no longer gets its package: its sessions there
-/// must go.
+/// the subscriber, when it no longer gets its package (its sessions there
+/// must go, or redial into the policy's profile), or when it leaves a
+/// policy's profile (they redial into the package's).
 async fn cut_router_sessions(
     reach: &Reach,
     subject: &Subject,
     next: &Service<'_>,
+    previous: Option<&ServiceMark>,
     reason: Reason,
 ) -> Result<Vec<enforcement_action::Model>, EnforcementError> {
     let db = &reach.db.main;
-    if matches!(next, Service::Package(_)) {
+    let on_policy_profile = previous.is_some_and(|m| m.mikrotik_profile.is_some());
+    if matches!(next, Service::Package(_)) && !on_policy_profile {
         return Ok(Vec::new());
     }
     let routers = routers_of_network_user(db, subject.user.id).await?;

@@ -76,6 +76,9 @@ pub mod service_policy {
         pub framed_pool: Option<String>,
         pub address_list: Option<String>,
         pub radius_group: String,
+        /// The PPP profile its subscribers' secrets get on routers that
+        /// authenticate them locally (walled garden, throttle).
+        pub mikrotik_profile: Option<String>,
         /// Some(1) on the default policy; NULL elsewhere (unique).
         pub default_marker: Option<i16>,
         pub created_at: DateTimeWithTimeZone,

@@ -76,6 +76,7 @@ pub fn policy(action: &str) -> service_policy::Model {
         framed_pool: None,
         address_list: Some("unpaid".into()),
         radius_group: "unpaid".into(),
+        mikrotik_profile: None,
         default_marker: None,
         created_at: now.into(),
         updated_at: now.into(),

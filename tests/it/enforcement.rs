@@ -601,3 +601,112 @@ async fn a_suspended_subscriber_with_a_router_secret_is_cut_off_on_the_router(ba
     assert_eq!(resumed.json()["sessions"], json!([]));
 }
 crate::on_every_backend!(a_suspended_subscriber_with_a_router_secret_is_cut_off_on_the_router);
+
+/// A walled-garden policy with a PPP profile: a subscriber whose secret a
+/// router keeps (no RADIUS) is moved to that profile rather than cut off,
+/// and back to its package's on resume; each move ends its session there,
+/// so that it redials into the new profile.
+async fn a_policy_profile_walls_in_a_subscriber_with_a_router_secret(backend: Backend) {
+    use ispd::mikrotik::routeros::mock::MockRouter;
+    use ispd::mikrotik::routeros::Client;
+    let Some(f) = ApiFixture::spawn_with(backend, &[("MIKROTIK_API_TIMEOUT", "2")]).await else {
+        return;
+    };
+    let mock = MockRouter::start("ispd-api", "R0uter pass").await.unwrap();
+    // The router's walled-garden profile, as its admin sets it up
+    // (docs/NETWORK_SERVICES.md): a low rate and the address list the
+    // firewall redirects.
+    let console = Client::connect(
+        &mock.addr().to_string(),
+        "ispd-api",
+        "R0uter pass",
+        std::time::Duration::from_secs(3),
+    )
+    .await
+    .unwrap();
+    console
+        .command(
+            "/ppp/profile/add",
+            &[
+                ("name", "unpaid"),
+                ("rate-limit", "512k/1M"),
+                ("address-list", "unpaid"),
+            ],
+            &[],
+        )
+        .await
+        .unwrap();
+    console.close().await;
+    let router_id = f
+        .add_router("core-1", mock.addr(), "ispd-api", "R0uter pass")
+        .await;
+    let policy = f
+        .created_id(
+            "/api/v1/policies",
+            json!({"name": "Unpaid", "action": "walled_garden", "download_rate": "1M",
+                "upload_rate": "512k", "address_list": "unpaid", "radius_group": "unpaid",
+                "mikrotik_profile": "unpaid"}),
+        )
+        .await;
+    let package = f
+        .created_id(
+            "/api/v1/packages",
+            json!({"name": "Home", "download_rate": "20M", "upload_rate": "5M",
+                "radius_group": "home", "mikrotik_profile": "default", "policy_id": policy}),
+        )
+        .await;
+    let user = f
+        .created_id(
+            "/api/v1/users",
+            json!({"username": "frank", "password": PASSWORD, "service_type": "pppoe",
+                "package_id": package}),
+        )
+        .await;
+    f.created_id(
+        "/api/v1/mikrotik/pppoe-users",
+        json!({"router_id": router_id, "network_user_id": user}),
+    )
+    .await;
+    let secret = |mock: &MockRouter| {
+        mock.rows("/ppp/secret")
+            .into_iter()
+            .find(|row| row.get("name").map(String::as_str) == Some("frank"))
+            .expect("the secret")
+    };
+    mock.login_session("frank", "100.64.0.30", "AA:BB:CC:00:00:30");
+
+    let suspended = f
+        .post(&format!("/api/v1/users/{user}/suspend"), json!({}))
+        .await;
+    assert_eq!(suspended.status, 200, "{}", suspended.text());
+    let suspended = suspended.json();
+    assert_eq!(suspended["target"], "walled_garden");
+    let cut = only_session(&suspended);
+    assert_eq!(cut["request"], "router_disconnect", "{suspended}");
+    assert_eq!(cut["status"], "confirmed", "{suspended}");
+    let walled = secret(&mock);
+    assert_eq!(walled.get("profile").map(String::as_str), Some("unpaid"));
+    assert_eq!(
+        walled.get("disabled").map(String::as_str),
+        Some("false"),
+        "it may log in, into the walled garden"
+    );
+    assert!(mock.rows("/ppp/active").is_empty());
+
+    // It redials into the walled garden; resumed, it is moved back and its
+    // session ended again, so that it redials into its package.
+    mock.login_session("frank", "100.64.0.30", "AA:BB:CC:00:00:30");
+    let resumed = f
+        .post(&format!("/api/v1/users/{user}/resume"), json!({}))
+        .await;
+    assert_eq!(resumed.status, 200, "{}", resumed.text());
+    let resumed = resumed.json();
+    let cut = only_session(&resumed);
+    assert_eq!(cut["request"], "router_disconnect", "{resumed}");
+    assert_eq!(cut["status"], "confirmed", "{resumed}");
+    let back = secret(&mock);
+    assert_eq!(back.get("profile").map(String::as_str), Some("default"));
+    assert_eq!(back.get("disabled").map(String::as_str), Some("false"));
+    assert!(mock.rows("/ppp/active").is_empty());
+}
+crate::on_every_backend!(a_policy_profile_walls_in_a_subscriber_with_a_router_secret);

@@ -10,6 +10,7 @@ mod m20261128_000200_job_runs;
 mod m20261208_000001_enforcement;
 mod m20261208_000100_webhooks;
 mod m20261209_000001_quotas;
+mod m20261209_000100_policy_router_profile;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261208_000001_enforcement::Migration),
             Box::new(m20261208_000100_webhooks::Migration),
             Box::new(m20261209_000001_quotas::Migration),
+            Box::new(m20261209_000100_policy_router_profile::Migration),
         ]
     }
 }

@@ -50,6 +50,9 @@ pub struct PolicyView {
     pub framed_pool: Option<String>,
     pub address_list: Option<String>,
     pub radius_group: String,
+    /// The PPP profile a router that authenticates the subscriber locally
+    /// puts its secret on.
+    pub mikrotik_profile: Option<String>,
     /// The policy of packages that name none.
     pub is_default: bool,
     pub created_at: DateTime<Utc>,
@@ -70,6 +73,7 @@ impl From<service_policy::Model> for PolicyView {
             framed_pool: p.framed_pool,
             address_list: p.address_list,
             radius_group: p.radius_group,
+            mikrotik_profile: p.mikrotik_profile,
             created_at: p.created_at.into(),
             updated_at: p.updated_at.into(),
         }
@@ -110,6 +114,11 @@ pub struct PolicyBody {
     pub address_list: Option<String>,
     /// 1 to 64 letters, digits and `. _ -`; unique, and not a package's.
     pub radius_group: String,
+    /// `walled_garden` or `throttle`: the PPP profile (on the routers that
+    /// keep a subscriber's PPP secret, without RADIUS) the secret is moved
+    /// to; its session is ended so that it redials into it. Omitted: such a
+    /// secret is disabled instead.
+    pub mikrotik_profile: Option<String>,
     /// Makes this the default policy (the previous default loses it).
     #[serde(default)]
     pub is_default: bool,
@@ -125,6 +134,7 @@ impl From<PolicyBody> for PolicyInput {
             framed_pool: b.framed_pool,
             address_list: b.address_list,
             radius_group: b.radius_group,
+            mikrotik_profile: b.mikrotik_profile,
             is_default: b.is_default,
         }
     }

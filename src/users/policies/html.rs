@@ -55,6 +55,7 @@ pub struct PolicyForm {
     pub framed_pool: String,
     pub address_list: String,
     pub radius_group: String,
+    pub mikrotik_profile: String,
     /// The "Default policy" checkbox: sent (as "on") only when ticked.
     pub is_default: Option<String>,
 }
@@ -67,6 +68,7 @@ const POLICY_FIELDS: &[&str] = &[
     "framed_pool",
     "address_list",
     "radius_group",
+    "mikrotik_profile",
 ];
 
 fn rate_text(kbps: Option<i64>) -> String {
@@ -110,6 +112,7 @@ impl PolicyForm {
             framed_pool: p.framed_pool.clone().unwrap_or_default(),
             address_list: p.address_list.clone().unwrap_or_default(),
             radius_group: p.radius_group.clone(),
+            mikrotik_profile: p.mikrotik_profile.clone().unwrap_or_default(),
             is_default: p.default_marker.map(|_| "on".to_string()),
         }
     }
@@ -135,6 +138,7 @@ impl PolicyForm {
             framed_pool: optional_string(&self.framed_pool),
             address_list: optional_string(&self.address_list),
             radius_group: self.radius_group.clone(),
+            mikrotik_profile: optional_string(&self.mikrotik_profile),
             is_default: self.default_ticked(),
         }
     }
@@ -275,6 +279,8 @@ pub struct PolicyView {
     pub rate_limit: String,
     pub pool: String,
     pub address_list: String,
+    /// The PPP profile for secrets kept on a router; "—" without one.
+    pub mikrotik_profile: String,
     pub radius_group: String,
     pub is_default: bool,
     pub created: String,
@@ -322,6 +328,7 @@ async fn policy_page(
         rate_limit: dash(&policy_rate_limit(&p)),
         pool: dash(&p.framed_pool),
         address_list: dash(&p.address_list),
+        mikrotik_profile: dash(&p.mikrotik_profile),
         radius_group: p.radius_group.clone(),
         is_default: p.default_marker.is_some(),
         created: when(&p.created_at),

@@ -37,6 +37,9 @@ pub struct PolicyInput {
     /// redirects this list to the payment page).
     pub address_list: Option<String>,
     pub radius_group: String,
+    /// Walled garden or throttle: the PPP profile a router that keeps the
+    /// subscriber's secret puts it on (none: the secret is disabled).
+    pub mikrotik_profile: Option<String>,
     /// The policy for packages that name none.
     pub is_default: bool,
 }
@@ -50,6 +53,7 @@ pub struct PolicySpec {
     pub framed_pool: Option<MikrotikProfile>,
     pub address_list: Option<MikrotikProfile>,
     pub radius_group: RadiusGroup,
+    pub mikrotik_profile: Option<MikrotikProfile>,
     pub is_default: bool,
 }
 
@@ -91,6 +95,7 @@ impl PolicyInput {
         };
         let framed_pool = router_name("framed_pool", &self.framed_pool);
         let address_list = router_name("address_list", &self.address_list);
+        let mikrotik_profile = router_name("mikrotik_profile", &self.mikrotik_profile);
         let radius_group = match RadiusGroup::parse(&self.radius_group) {
             Ok(group) => Some(group),
             Err(e) => {
@@ -117,6 +122,10 @@ impl PolicyInput {
                     ("upload_rate", rates_given[1].is_some()),
                     ("framed_pool", optional_text(&self.framed_pool).is_some()),
                     ("address_list", optional_text(&self.address_list).is_some()),
+                    (
+                        "mikrotik_profile",
+                        optional_text(&self.mikrotik_profile).is_some(),
+                    ),
                 ] {
                     if given {
                         errors.insert(
@@ -170,6 +179,7 @@ impl PolicyInput {
                 framed_pool,
                 address_list,
                 radius_group,
+                mikrotik_profile,
                 is_default: self.is_default,
             }),
             _ => Err(UsersError::Invalid(errors)),
@@ -352,6 +362,7 @@ fn policy_model(spec: &PolicySpec, now: DateTime<Utc>) -> service_policy::Active
         upload_rate_kbps: Set(spec.rates.map(|(_, up)| up.kbps_i64())),
         framed_pool: Set(text(&spec.framed_pool)),
         address_list: Set(text(&spec.address_list)),
+        mikrotik_profile: Set(text(&spec.mikrotik_profile)),
         radius_group: Set(spec.radius_group.as_str().to_string()),
         default_marker: Set(spec.is_default.then_some(1)),
         updated_at: Set(now.into()),
@@ -366,6 +377,7 @@ fn policy_details(p: &service_policy::Model) -> serde_json::Value {
         "rate_limit": policy_rate_limit(p),
         "framed_pool": p.framed_pool,
         "address_list": p.address_list,
+        "mikrotik_profile": p.mikrotik_profile,
         "radius_group": p.radius_group,
         "default": p.default_marker.is_some(),
     })
