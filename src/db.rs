@@ -115,6 +115,26 @@ pub fn unique_violation(err: &DbErr) -> Option<String> {
     }
 }
 
+/// Whether `err` says the transaction lost a race with another writer and
+/// was rolled back: a deadlock or a serialization failure (SQLSTATE 40001
+/// on MariaDB and PostgreSQL, 40P01 for PostgreSQL's deadlock). SQLite's
+/// write transactions (see [`begin_write`]) take turns instead.
+pub fn lost_to_concurrent_writer(err: &DbErr) -> bool {
+    let runtime = match err {
+        DbErr::Exec(e) | DbErr::Query(e) | DbErr::Conn(e) => e,
+        _ => return false,
+    };
+    match runtime {
+        sea_orm::RuntimeErr::SqlxError(sqlx) => match sqlx.as_ref() {
+            sea_orm::sqlx::Error::Database(e) => {
+                matches!(e.code().as_deref(), Some("40001" | "40P01"))
+            }
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
 /// A unique index or constraint, known by the names each backend gives it
 /// in a violation, so that a race a service's own check lost becomes the
 /// right field's message (ARCHITECTURE.md, item 5):

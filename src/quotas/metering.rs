@@ -22,17 +22,17 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, QuerySelect, Set, SqlErr,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QuerySelect, Set,
 };
 use tracing::instrument;
 
 use super::entities::quota_session_counter;
-use super::service::{add_usage, cycle_anchor, quota_status_of, reassess, Reassessed};
+use super::service::{add_usage_many, cycle_anchor, quota_statuses_of, reassess, Reassessed};
 use crate::audit::Actor;
-use crate::db::begin_write;
+use crate::db::{begin_write, lost_to_concurrent_writer, unique_violation};
 use crate::enforcement::{EnforcementError, Reach};
 use crate::radius::accounting::{last_radacctid, sessions_by_ids, sessions_to_meter, Session};
 use crate::users::entities::{network_user, service_package};
@@ -219,10 +219,11 @@ pub async fn meter(reach: &Reach, actor: &Actor) -> Result<MeterReport, Enforcem
     for chunk in growths.chunks(CHUNK) {
         let counted = match count_chunk(main, chunk, &packages, now).await {
             Ok(counted) => counted,
-            // Another pass is counting the same readings (the counter or
-            // the usage row it inserts is there already): they are its to
-            // count, and this pass leaves the chunk, rolled back, to it.
-            Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            // Another pass is counting the same readings (the counter it
+            // inserts is there already, or the two met on the same rows):
+            // they are its to count, and this pass leaves the chunk,
+            // rolled back, to it.
+            Err(err) if unique_violation(&err).is_some() || lost_to_concurrent_writer(&err) => {
                 tracing::debug!(error = %err, "another metering pass counts these sessions");
                 report.contended += chunk.len() as u64;
                 continue;
@@ -247,9 +248,18 @@ pub async fn meter(reach: &Reach, actor: &Actor) -> Result<MeterReport, Enforcem
     for (id, user) in grown {
         candidates.entry(id).or_insert_with(|| user.clone());
     }
-    for user in candidates.into_values() {
-        let package = user.package_id.and_then(|id| packages.get(&id));
-        let status = quota_status_of(main, user, package, now).await?;
+    // Only a subscriber with a quota, or in a tier, can move.
+    let subjects: Vec<_> = candidates
+        .into_values()
+        .map(|user| {
+            let package = user.package_id.and_then(|id| packages.get(&id));
+            (user, package)
+        })
+        .filter(|(user, package)| {
+            user.quota_policy_id.is_some() || package.is_some_and(|p| p.quota_bytes.is_some())
+        })
+        .collect();
+    for status in quota_statuses_of(main, subjects, now).await? {
         match reassess(reach, actor, &status).await? {
             Reassessed::Unchanged => {}
             Reassessed::Moved => report.tiers_changed += 1,
@@ -264,8 +274,16 @@ pub async fn meter(reach: &Reach, actor: &Actor) -> Result<MeterReport, Enforcem
     Ok(report)
 }
 
-/// Counts a chunk of readings in one transaction; gives those it counted
-/// (a counter another pass moved first is left to that pass).
+/// Counts a chunk of readings in one transaction, in a few multi-row
+/// statements; gives those it counted.
+///
+/// The chunk's counters are read again under a row lock (on SQLite the
+/// write transaction excludes other writers): a counter that moved since
+/// this pass read it was counted by another pass, and is left to it. New
+/// counters are plain inserts, so that a pass that inserts the same one
+/// first makes this one fail (a unique violation: the caller leaves the
+/// chunk to that pass). Then the usage of each subscriber and cycle grows
+/// by the sum of its sessions' growth.
 async fn count_chunk<'g, 'a>(
     main: &DatabaseConnection,
     chunk: &'g [Growth<'a>],
@@ -273,24 +291,58 @@ async fn count_chunk<'g, 'a>(
     now: DateTime<Utc>,
 ) -> Result<Vec<&'g Growth<'a>>, sea_orm::DbErr> {
     let txn = begin_write(main).await?;
-    let mut counted = Vec::with_capacity(chunk.len());
-    for growth in chunk {
-        if !record_counter(&txn, growth, now).await? {
-            continue;
-        }
+    let ids: Vec<i64> = chunk.iter().map(|g| g.session.radacctid).collect();
+    let current: HashMap<i64, quota_session_counter::Model> = quota_session_counter::Entity::find()
+        .filter(quota_session_counter::Column::Radacctid.is_in(ids))
+        .lock_exclusive()
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|c| (c.radacctid, c))
+        .collect();
+    let counted: Vec<&Growth<'a>> = chunk
+        .iter()
+        .filter(|g| current.get(&g.session.radacctid) == g.counted)
+        .collect();
+    let row = |g: &Growth<'_>| quota_session_counter::ActiveModel {
+        radacctid: Set(g.session.radacctid),
+        user_id: Set(g.user.id),
+        input_octets: Set(g.session.input_octets),
+        output_octets: Set(g.session.output_octets),
+        stopped: Set(g.stopped),
+        seen_at: Set(now.fixed_offset()),
+    };
+    let (moved, new): (Vec<&Growth<'a>>, Vec<&Growth<'a>>) =
+        counted.iter().partition(|g| g.counted.is_some());
+    if !new.is_empty() {
+        quota_session_counter::Entity::insert_many(new.iter().map(|g| row(g)))
+            .exec(&txn)
+            .await?;
+    }
+    if !moved.is_empty() {
+        quota_session_counter::Entity::insert_many(moved.iter().map(|g| row(g)))
+            .on_conflict(
+                OnConflict::column(quota_session_counter::Column::Radacctid)
+                    .update_columns([
+                        quota_session_counter::Column::InputOctets,
+                        quota_session_counter::Column::OutputOctets,
+                        quota_session_counter::Column::Stopped,
+                        quota_session_counter::Column::SeenAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec(&txn)
+            .await?;
+    }
+    let mut usage: BTreeMap<(i32, DateTime<Utc>), (i64, i64)> = BTreeMap::new();
+    for growth in &counted {
         let package = growth.user.package_id.and_then(|id| packages.get(&id));
         let cycle = cycle_anchor(growth.user, package).cycle_start(growth.observed_at(now));
-        add_usage(
-            &txn,
-            growth.user.id,
-            cycle,
-            growth.download,
-            growth.upload,
-            0,
-        )
-        .await?;
-        counted.push(growth);
+        let sum = usage.entry((growth.user.id, cycle)).or_default();
+        sum.0 += growth.download;
+        sum.1 += growth.upload;
     }
+    add_usage_many(&txn, &usage).await?;
     txn.commit().await?;
     Ok(counted)
 }
@@ -328,65 +380,6 @@ async fn users_named(
         }
     }
     Ok(users)
-}
-
-/// Moves the session's counter from the value it was read at to this
-/// reading; false when another pass moved it first (the growth is then
-/// theirs to count).
-async fn record_counter(
-    txn: &impl ConnectionTrait,
-    growth: &Growth<'_>,
-    now: DateTime<Utc>,
-) -> Result<bool, sea_orm::DbErr> {
-    let session = growth.session;
-    match growth.counted {
-        Some(counted) => {
-            let moved = quota_session_counter::Entity::update_many()
-                .col_expr(
-                    quota_session_counter::Column::InputOctets,
-                    Expr::value(session.input_octets),
-                )
-                .col_expr(
-                    quota_session_counter::Column::OutputOctets,
-                    Expr::value(session.output_octets),
-                )
-                .col_expr(
-                    quota_session_counter::Column::Stopped,
-                    Expr::value(growth.stopped),
-                )
-                .col_expr(
-                    quota_session_counter::Column::SeenAt,
-                    Expr::value(now.fixed_offset()),
-                )
-                .filter(quota_session_counter::Column::Radacctid.eq(session.radacctid))
-                .filter(quota_session_counter::Column::InputOctets.eq(counted.input_octets))
-                .filter(quota_session_counter::Column::OutputOctets.eq(counted.output_octets))
-                .filter(quota_session_counter::Column::Stopped.eq(false))
-                .exec(txn)
-                .await?;
-            Ok(moved.rows_affected == 1)
-        }
-        None => {
-            let exists = quota_session_counter::Entity::find_by_id(session.radacctid)
-                .one(txn)
-                .await?
-                .is_some();
-            if exists {
-                return Ok(false);
-            }
-            quota_session_counter::ActiveModel {
-                radacctid: Set(session.radacctid),
-                user_id: Set(growth.user.id),
-                input_octets: Set(session.input_octets),
-                output_octets: Set(session.output_octets),
-                stopped: Set(growth.stopped),
-                seen_at: Set(now.fixed_offset()),
-            }
-            .insert(txn)
-            .await?;
-            Ok(true)
-        }
-    }
 }
 
 /// `session.started` and `session.stopped`, for sessions that started or

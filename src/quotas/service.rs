@@ -2,10 +2,12 @@
 //! top-ups, and moving it to the tier its usage says.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait};
+use std::collections::{BTreeMap, HashMap};
+
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
+    QueryFilter, Set,
 };
 
 use super::entities::quota_usage;
@@ -123,6 +125,48 @@ pub async fn quota_status_of(
     })
 }
 
+/// [`quota_status_of`] for many subscribers, reading their usage rows in
+/// one query per 500.
+pub async fn quota_statuses_of(
+    db: &impl ConnectionTrait,
+    subjects: Vec<(network_user::Model, Option<&service_package::Model>)>,
+    at: DateTime<Utc>,
+) -> Result<Vec<QuotaStatus>, sea_orm::DbErr> {
+    let mut statuses = Vec::with_capacity(subjects.len());
+    for chunk in subjects.chunks(500) {
+        let starts: Vec<DateTime<Utc>> = chunk
+            .iter()
+            .map(|(user, package)| cycle_anchor(user, *package).cycle_start(at))
+            .collect();
+        let Some(earliest) = starts.iter().min().copied() else {
+            continue;
+        };
+        let rows: HashMap<(i32, DateTime<Utc>), quota_usage::Model> = quota_usage::Entity::find()
+            .filter(quota_usage::Column::UserId.is_in(chunk.iter().map(|(u, _)| u.id)))
+            .filter(quota_usage::Column::CycleStart.gte(earliest.fixed_offset()))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|row| ((row.user_id, row.cycle_start.to_utc()), row))
+            .collect();
+        for ((user, package), cycle_start) in chunk.iter().zip(starts) {
+            let anchor = cycle_anchor(user, *package);
+            let usage = rows.get(&(user.id, cycle_start));
+            statuses.push(QuotaStatus {
+                plan: package.and_then(|p| Plan::of(user, p)),
+                anchor,
+                cycle_start,
+                resets_at: anchor.next_cycle_start(at),
+                download_bytes: usage.map_or(0, |u| u.download_bytes),
+                upload_bytes: usage.map_or(0, |u| u.upload_bytes),
+                topup_bytes: usage.map_or(0, |u| u.topup_bytes),
+                user: user.clone(),
+            });
+        }
+    }
+    Ok(statuses)
+}
+
 /// The subscriber `id`'s quota and usage now.
 pub async fn quota_status(db: &DatabaseConnection, id: i32) -> Result<QuotaStatus, UsersError> {
     let user = crate::users::service::get_user(db, id).await?;
@@ -189,6 +233,48 @@ pub(super) async fn add_usage(
         }
         .insert(db)
         .await?;
+    }
+    Ok(())
+}
+
+/// Adds to many usage rows at once: for each (subscriber, cycle), the
+/// download and upload bytes; a row that does not exist yet is created.
+/// One statement per 200 rows.
+pub(super) async fn add_usage_many(
+    db: &impl ConnectionTrait,
+    sums: &BTreeMap<(i32, DateTime<Utc>), (i64, i64)>,
+) -> Result<(), sea_orm::DbErr> {
+    let now = Utc::now().fixed_offset();
+    let rows: Vec<_> = sums.iter().collect();
+    // Adds what the statement brings to what the row holds.
+    let grow = |column: &str| match db.get_database_backend() {
+        DbBackend::MySql => Expr::cust(format!("{column} + VALUES({column})")),
+        _ => Expr::cust(format!("quota_usage.{column} + excluded.{column}")),
+    };
+    for chunk in rows.chunks(200) {
+        let models = chunk
+            .iter()
+            .map(
+                |((user_id, cycle_start), (download, upload))| quota_usage::ActiveModel {
+                    user_id: Set(*user_id),
+                    cycle_start: Set(cycle_start.fixed_offset()),
+                    download_bytes: Set(*download),
+                    upload_bytes: Set(*upload),
+                    topup_bytes: Set(0),
+                    updated_at: Set(now),
+                    ..Default::default()
+                },
+            );
+        quota_usage::Entity::insert_many(models)
+            .on_conflict(
+                OnConflict::columns([quota_usage::Column::UserId, quota_usage::Column::CycleStart])
+                    .value(quota_usage::Column::DownloadBytes, grow("download_bytes"))
+                    .value(quota_usage::Column::UploadBytes, grow("upload_bytes"))
+                    .update_column(quota_usage::Column::UpdatedAt)
+                    .to_owned(),
+            )
+            .exec(db)
+            .await?;
     }
     Ok(())
 }
