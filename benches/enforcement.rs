@@ -28,7 +28,7 @@ use chrono::Utc;
 use migration::{Migrator, MigratorTrait, RadiusMigrator};
 use radius::core::code::Code;
 use radius::core::packet::Packet;
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, EntityTrait, Set};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, EntityTrait};
 use tokio::task::JoinSet;
 
 use ispd::audit::Actor;
@@ -42,10 +42,9 @@ use ispd::radius::coa::CoaSettings;
 use ispd::radius::nas::NasInput;
 use ispd::users::domain::UserStatus;
 use ispd::users::entities::network_user;
-use support::{Scratch, DEFAULT_POSTGRES_URL};
+use support::{insert_pppoe_users, peak_memory, with_two_scratch_databases};
 
 const SECRET: &str = "bench-nas-secret";
-const INSERT_CHUNK: usize = 2_000;
 
 fn main() -> ExitCode {
     let (mut users, mut parallel) = (10_000usize, 16usize);
@@ -85,20 +84,10 @@ fn usage(message: &str) -> ExitCode {
 }
 
 async fn run(users: usize, parallel: usize) -> anyhow::Result<()> {
-    let server_url =
-        std::env::var("BENCH_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_string());
-    let main_scratch = Scratch::create(&server_url).await?;
-    let radius_scratch = match Scratch::create(&server_url).await {
-        Ok(scratch) => scratch,
-        Err(e) => {
-            main_scratch.drop_database().await;
-            return Err(e);
-        }
-    };
-    let outcome = bench(&main_scratch.url, &radius_scratch.url, users, parallel).await;
-    main_scratch.drop_database().await;
-    radius_scratch.drop_database().await;
-    outcome
+    with_two_scratch_databases(|main, radius| async move {
+        bench(&main, &radius, users, parallel).await
+    })
+    .await
 }
 
 async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
@@ -188,7 +177,7 @@ async fn bench(
     .await?;
 
     let filling = Instant::now();
-    insert_users(&db.main, &key, package.id, users).await?;
+    insert_pppoe_users(&db.main, &key, package.id, users).await?;
     open_sessions(&db.radius, users).await?;
     ispd::radius::service::sync_all(&db.main, &db.radius, &key, false).await?;
     println!(
@@ -287,42 +276,6 @@ async fn bench(
         confirmed_after.as_secs_f64()
     );
     println!("peak memory (VmHWM): {}", peak_memory());
-    Ok(())
-}
-
-fn peak_memory() -> String {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(|l| l.trim_start_matches("VmHWM:").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
-}
-
-async fn insert_users(
-    db: &DatabaseConnection,
-    key: &AppKey,
-    package: i32,
-    users: usize,
-) -> anyhow::Result<()> {
-    let now = Utc::now().fixed_offset();
-    for start in (0..users).step_by(INSERT_CHUNK) {
-        let rows = (start..(start + INSERT_CHUNK).min(users)).map(|i| network_user::ActiveModel {
-            username: Set(format!("sub{i:06}")),
-            password_encrypted: Set(key.encrypt(&format!("pw-{i}-secret"))),
-            service_type: Set("pppoe".into()),
-            package_id: Set(Some(package)),
-            status: Set("active".into()),
-            radius_sync_pending: Set(true),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        });
-        network_user::Entity::insert_many(rows).exec(db).await?;
-    }
     Ok(())
 }
 

@@ -30,11 +30,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use migration::{Migrator, MigratorTrait, RadiusMigrator};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, EntityTrait, Set,
-    Statement,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
 };
 
 use ispd::audit::Actor;
@@ -44,10 +42,7 @@ use ispd::enforcement::Reach;
 use ispd::ipam::service::IpamSettings;
 use ispd::mikrotik::pool::{PoolSettings, RouterPool};
 use ispd::radius::coa::CoaSettings;
-use ispd::users::entities::network_user;
-use support::{Scratch, DEFAULT_POSTGRES_URL};
-
-const INSERT_CHUNK: usize = 2_000;
+use support::{insert_pppoe_users, peak_memory, with_two_scratch_databases};
 
 struct Options {
     users: usize,
@@ -107,20 +102,8 @@ fn usage(message: &str) -> ExitCode {
 }
 
 async fn run(options: &Options) -> anyhow::Result<()> {
-    let server_url =
-        std::env::var("BENCH_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_string());
-    let main_scratch = Scratch::create(&server_url).await?;
-    let radius_scratch = match Scratch::create(&server_url).await {
-        Ok(scratch) => scratch,
-        Err(e) => {
-            main_scratch.drop_database().await;
-            return Err(e);
-        }
-    };
-    let outcome = bench(&main_scratch.url, &radius_scratch.url, options).await;
-    main_scratch.drop_database().await;
-    radius_scratch.drop_database().await;
-    outcome
+    with_two_scratch_databases(|main, radius| async move { bench(&main, &radius, options).await })
+        .await
 }
 
 async fn connect(url: &str, connections: u32) -> anyhow::Result<DatabaseConnection> {
@@ -153,7 +136,7 @@ async fn bench(main_url: &str, radius_url: &str, options: &Options) -> anyhow::R
         },
     )
     .await?;
-    insert_users(&db.main, &key, package.id, users).await?;
+    insert_pppoe_users(&db.main, &key, package.id, users).await?;
     open_sessions(&db.radius, users).await?;
     let reach = Reach {
         db: db.clone(),
@@ -317,42 +300,6 @@ fn interim_update(i: usize, bytes: i64, round: i64) -> Statement {
             format!("u{i}").into(),
         ],
     )
-}
-
-fn peak_memory() -> String {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(|l| l.trim_start_matches("VmHWM:").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
-}
-
-async fn insert_users(
-    db: &DatabaseConnection,
-    key: &AppKey,
-    package: i32,
-    users: usize,
-) -> anyhow::Result<()> {
-    let now = Utc::now().fixed_offset();
-    for start in (0..users).step_by(INSERT_CHUNK) {
-        let rows = (start..(start + INSERT_CHUNK).min(users)).map(|i| network_user::ActiveModel {
-            username: Set(format!("sub{i:06}")),
-            password_encrypted: Set(key.encrypt(&format!("pw-{i}-secret"))),
-            service_type: Set("pppoe".into()),
-            package_id: Set(Some(package)),
-            status: Set("active".into()),
-            radius_sync_pending: Set(true),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        });
-        network_user::Entity::insert_many(rows).exec(db).await?;
-    }
-    Ok(())
 }
 
 async fn open_sessions(radius: &DatabaseConnection, users: usize) -> anyhow::Result<()> {

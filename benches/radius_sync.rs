@@ -28,7 +28,7 @@ use sea_orm::{
 use ispd::crypto::AppKey;
 use ispd::radius::service::{sync_all, SyncReport};
 use ispd::users::entities::{network_user, service_package};
-use support::{Scratch, DEFAULT_POSTGRES_URL};
+use support::with_two_scratch_databases;
 
 const TARGET: Duration = Duration::from_secs(30);
 const INSERT_CHUNK: usize = 2_000;
@@ -67,20 +67,8 @@ fn main() -> ExitCode {
 }
 
 async fn run(users: usize) -> anyhow::Result<ExitCode> {
-    let server_url =
-        std::env::var("BENCH_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_string());
-    let main_scratch = Scratch::create(&server_url).await?;
-    let radius_scratch = match Scratch::create(&server_url).await {
-        Ok(scratch) => scratch,
-        Err(e) => {
-            main_scratch.drop_database().await;
-            return Err(e);
-        }
-    };
-    let outcome = bench(&main_scratch.url, &radius_scratch.url, users).await;
-    main_scratch.drop_database().await;
-    radius_scratch.drop_database().await;
-    outcome
+    with_two_scratch_databases(|main, radius| async move { bench(&main, &radius, users).await })
+        .await
 }
 
 async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {

@@ -203,25 +203,30 @@ fn only_session(view: &Value) -> &Value {
     &sessions[0]
 }
 
-/// A webhook endpoint that takes `enforcement.confirmed` (its URL is never
+/// A webhook endpoint named `name` that takes `events` (its URL is never
 /// called here: no delivery pass runs); returns its id.
-async fn confirmations_endpoint(f: &Fixture) -> i32 {
+pub(crate) async fn webhook_endpoint(f: &Fixture, name: &str, events: &[&str]) -> i32 {
     let app = &f.api.app;
     ispd::webhooks::service::create_endpoint(
         app.db(),
         &app.state.app_key,
         &Actor::system(),
         &ispd::webhooks::service::EndpointInput {
-            name: "billing".into(),
+            name: name.into(),
             url: "http://127.0.0.1:9/hooks".into(),
-            secret: Some(Secret::new("billing-secret-0123456789")),
-            events: Some(vec!["enforcement.confirmed".into()]),
+            secret: Some(Secret::new(format!("{name}-secret-0123456789"))),
+            events: Some(events.iter().map(|e| e.to_string()).collect()),
             active: true,
         },
     )
     .await
     .expect("a webhook endpoint")
     .id
+}
+
+/// An endpoint that takes `enforcement.confirmed`.
+async fn confirmations_endpoint(f: &Fixture) -> i32 {
+    webhook_endpoint(f, "billing", &["enforcement.confirmed"]).await
 }
 
 /// The payloads queued for an endpoint, oldest first.
@@ -531,20 +536,14 @@ async fn a_new_rate_on_the_package_reaches_the_live_session_by_coa(backend: Back
 }
 crate::on_server_backends!(a_new_rate_on_the_package_reaches_the_live_session_by_coa);
 
-async fn a_suspended_subscriber_with_a_router_secret_is_cut_off_on_the_router(backend: Backend) {
-    use ispd::mikrotik::routeros::mock::MockRouter;
-    let Some(f) = ApiFixture::spawn_with(backend, &[("MIKROTIK_API_TIMEOUT", "2")]).await else {
-        return;
-    };
-    let mock = MockRouter::start("ispd-api", "R0uter pass").await.unwrap();
-    let router_id = f
-        .add_router("core-1", mock.addr(), "ispd-api", "R0uter pass")
-        .await;
+/// frank, on a package with the router's `default` profile (and `policy`),
+/// whose PPP secret the router keeps; returns its id.
+async fn frank_on_router(f: &ApiFixture, router_id: i64, policy: Option<i64>) -> i64 {
     let package = f
         .created_id(
             "/api/v1/packages",
             json!({"name": "Home", "download_rate": "20M", "upload_rate": "5M",
-                "radius_group": "home", "mikrotik_profile": "default"}),
+                "radius_group": "home", "mikrotik_profile": "default", "policy_id": policy}),
         )
         .await;
     let user = f
@@ -559,6 +558,19 @@ async fn a_suspended_subscriber_with_a_router_secret_is_cut_off_on_the_router(ba
         json!({"router_id": router_id, "network_user_id": user}),
     )
     .await;
+    user
+}
+
+async fn a_suspended_subscriber_with_a_router_secret_is_cut_off_on_the_router(backend: Backend) {
+    use ispd::mikrotik::routeros::mock::MockRouter;
+    let Some(f) = ApiFixture::spawn_with(backend, &[("MIKROTIK_API_TIMEOUT", "2")]).await else {
+        return;
+    };
+    let mock = MockRouter::start("ispd-api", "R0uter pass").await.unwrap();
+    let router_id = f
+        .add_router("core-1", mock.addr(), "ispd-api", "R0uter pass")
+        .await;
+    let user = frank_on_router(&f, router_id, None).await;
     mock.login_session("frank", "100.64.0.30", "AA:BB:CC:00:00:30");
     mock.login_session("grace", "100.64.0.31", "AA:BB:CC:00:00:31");
 
@@ -648,25 +660,7 @@ async fn a_policy_profile_walls_in_a_subscriber_with_a_router_secret(backend: Ba
                 "mikrotik_profile": "unpaid"}),
         )
         .await;
-    let package = f
-        .created_id(
-            "/api/v1/packages",
-            json!({"name": "Home", "download_rate": "20M", "upload_rate": "5M",
-                "radius_group": "home", "mikrotik_profile": "default", "policy_id": policy}),
-        )
-        .await;
-    let user = f
-        .created_id(
-            "/api/v1/users",
-            json!({"username": "frank", "password": PASSWORD, "service_type": "pppoe",
-                "package_id": package}),
-        )
-        .await;
-    f.created_id(
-        "/api/v1/mikrotik/pppoe-users",
-        json!({"router_id": router_id, "network_user_id": user}),
-    )
-    .await;
+    let user = frank_on_router(&f, router_id, Some(policy)).await;
     let secret = |mock: &MockRouter| {
         mock.rows("/ppp/secret")
             .into_iter()

@@ -7,14 +7,13 @@
 use axum::http::Method;
 use chrono::{DateTime, Datelike, Duration, Utc};
 use ispd::audit::Actor;
-use ispd::crypto::Secret;
 use ispd::quotas::entities::quota_usage;
 use ispd::quotas::metering::{meter, MeterReport};
 use ispd::users::quota::AnchorDay;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{json, Value};
 
-use crate::enforcement::{accounting, queued_events, spawn, Fixture, PASSWORD};
+use crate::enforcement::{accounting, queued_events, spawn, webhook_endpoint, Fixture, PASSWORD};
 use crate::helpers::{assert_error, ApiFixture, Backend, TestApp};
 use ispd::staff::Role;
 
@@ -58,26 +57,8 @@ impl Fixture {
 
 /// An endpoint that takes the quota and session events; its id.
 async fn usage_endpoint(f: &Fixture) -> i32 {
-    let app = &f.api.app;
-    ispd::webhooks::service::create_endpoint(
-        app.db(),
-        &app.state.app_key,
-        &Actor::system(),
-        &ispd::webhooks::service::EndpointInput {
-            name: "crm".into(),
-            url: "http://127.0.0.1:9/hooks".into(),
-            secret: Some(Secret::new("crm-secret-0123456789abcd")),
-            events: Some(vec![
-                "quota.tier_crossed".into(),
-                "session.started".into(),
-                "session.stopped".into(),
-            ]),
-            active: true,
-        },
-    )
-    .await
-    .expect("a webhook endpoint")
-    .id
+    let events = ["quota.tier_crossed", "session.started", "session.stopped"];
+    webhook_endpoint(f, "crm", &events).await
 }
 
 async fn usage_rows(f: &Fixture, user_id: i64) -> Vec<quota_usage::Model> {

@@ -18,3 +18,32 @@ pub fn timestamp_col(name: &'static str, backend: DbBackend, null: bool) -> Colu
     }
     col
 }
+
+/// Adds the columns to `table`, one ALTER each: SQLite adds one column per
+/// statement.
+pub async fn add_columns(
+    manager: &SchemaManager<'_>,
+    table: &'static str,
+    columns: impl IntoIterator<Item = ColumnDef>,
+) -> Result<(), DbErr> {
+    for column in columns {
+        manager
+            .alter_table(Table::alter().table(table).add_column(column).take())
+            .await?;
+    }
+    Ok(())
+}
+
+/// Drops the columns from `table`, one ALTER each.
+pub async fn drop_columns(
+    manager: &SchemaManager<'_>,
+    table: &'static str,
+    columns: &[&'static str],
+) -> Result<(), DbErr> {
+    for column in columns {
+        manager
+            .alter_table(Table::alter().table(table).drop_column(*column).take())
+            .await?;
+    }
+    Ok(())
+}

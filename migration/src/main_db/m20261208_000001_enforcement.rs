@@ -19,7 +19,7 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
-use super::columns::timestamp_col;
+use super::columns::{add_columns, drop_columns, timestamp_col};
 
 pub struct Migration;
 
@@ -72,31 +72,22 @@ impl MigrationTrait for Migration {
                 .await?;
         }
 
-        // One ALTER per column: SQLite adds one column per statement.
-        for column in [integer_null("policy_id"), integer_null("grace_days")] {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table("service_packages")
-                        .add_column(column)
-                        .take(),
-                )
-                .await?;
-        }
-        for column in [
-            string_len_null("enforced_state", 16),
-            text_null("enforced_service"),
-            timestamp_col("enforced_at", backend, true),
-        ] {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table("network_users")
-                        .add_column(column)
-                        .take(),
-                )
-                .await?;
-        }
+        add_columns(
+            manager,
+            "service_packages",
+            [integer_null("policy_id"), integer_null("grace_days")],
+        )
+        .await?;
+        add_columns(
+            manager,
+            "network_users",
+            [
+                string_len_null("enforced_state", 16),
+                text_null("enforced_service"),
+                timestamp_col("enforced_at", backend, true),
+            ],
+        )
+        .await?;
 
         manager
             .create_table(
@@ -166,26 +157,13 @@ impl MigrationTrait for Migration {
                     .take(),
             )
             .await?;
-        for column in ["enforced_at", "enforced_service", "enforced_state"] {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table("network_users")
-                        .drop_column(column)
-                        .take(),
-                )
-                .await?;
-        }
-        for column in ["grace_days", "policy_id"] {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table("service_packages")
-                        .drop_column(column)
-                        .take(),
-                )
-                .await?;
-        }
+        drop_columns(
+            manager,
+            "network_users",
+            &["enforced_at", "enforced_service", "enforced_state"],
+        )
+        .await?;
+        drop_columns(manager, "service_packages", &["grace_days", "policy_id"]).await?;
         manager
             .drop_table(Table::drop().table("service_policies").if_exists().take())
             .await

@@ -21,7 +21,7 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
-use super::columns::timestamp_col;
+use super::columns::{add_columns, drop_columns, timestamp_col};
 
 pub struct Migration;
 
@@ -35,37 +35,28 @@ impl MigrationName for Migration {
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let backend = manager.get_database_backend();
-        // One ALTER per column: SQLite adds one column per statement.
-        for column in [
-            big_integer_null("quota_bytes"),
-            // total, download or upload.
-            string_len_null("quota_direction", 8),
-            integer_null("cycle_anchor_day"),
-            // JSON: [{"threshold_percent": 100, "policy_id": 3}, ...].
-            text_null("quota_tiers"),
-        ] {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table("service_packages")
-                        .add_column(column)
-                        .take(),
-                )
-                .await?;
-        }
-        for column in [
-            integer_null("cycle_anchor_day"),
-            integer_null("quota_policy_id"),
-        ] {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table("network_users")
-                        .add_column(column)
-                        .take(),
-                )
-                .await?;
-        }
+        add_columns(
+            manager,
+            "service_packages",
+            [
+                big_integer_null("quota_bytes"),
+                // total, download or upload.
+                string_len_null("quota_direction", 8),
+                integer_null("cycle_anchor_day"),
+                // JSON: [{"threshold_percent": 100, "policy_id": 3}, ...].
+                text_null("quota_tiers"),
+            ],
+        )
+        .await?;
+        add_columns(
+            manager,
+            "network_users",
+            [
+                integer_null("cycle_anchor_day"),
+                integer_null("quota_policy_id"),
+            ],
+        )
+        .await?;
 
         manager
             .create_table(
@@ -126,31 +117,22 @@ impl MigrationTrait for Migration {
                 .drop_table(Table::drop().table(table).if_exists().take())
                 .await?;
         }
-        for column in ["quota_policy_id", "cycle_anchor_day"] {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table("network_users")
-                        .drop_column(column)
-                        .take(),
-                )
-                .await?;
-        }
-        for column in [
-            "quota_tiers",
-            "cycle_anchor_day",
-            "quota_direction",
-            "quota_bytes",
-        ] {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table("service_packages")
-                        .drop_column(column)
-                        .take(),
-                )
-                .await?;
-        }
-        Ok(())
+        drop_columns(
+            manager,
+            "network_users",
+            &["quota_policy_id", "cycle_anchor_day"],
+        )
+        .await?;
+        drop_columns(
+            manager,
+            "service_packages",
+            &[
+                "quota_tiers",
+                "cycle_anchor_day",
+                "quota_direction",
+                "quota_bytes",
+            ],
+        )
+        .await
     }
 }
