@@ -500,6 +500,24 @@ pub fn overdue(action: &enforcement_action::Model) -> bool {
         && (Utc::now() - action.created_at.to_utc()).num_seconds() > CONFIRM_WITHIN_SECS
 }
 
+/// Deletes the session changes settled (confirmed, not applied or
+/// superseded) before `before`; those still waiting stay.
+pub async fn purge_settled_actions(
+    db: &impl sea_orm::ConnectionTrait,
+    before: DateTime<Utc>,
+) -> Result<u64, sea_orm::DbErr> {
+    let deleted = enforcement_action::Entity::delete_many()
+        .filter(enforcement_action::Column::Status.is_in([
+            "confirmed",
+            "not_applied",
+            "superseded",
+        ]))
+        .filter(enforcement_action::Column::UpdatedAt.lt(before.fixed_offset()))
+        .exec(db)
+        .await?;
+    Ok(deleted.rows_affected)
+}
+
 /// What the enforcement pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct PassReport {

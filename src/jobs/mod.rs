@@ -241,15 +241,42 @@ pub async fn run_worker(
 /// job runs older than JOBS_HISTORY_DAYS.
 async fn housekeeping(context: JobContext) -> worker::JobResult {
     let purged = crate::staff::service::purge_expired_sessions(&context.db.main).await?;
-    let runs = purge_history(&context.db.main, context.config.jobs.history_days).await?;
+    let days = context.config.jobs.history_days;
+    let runs = purge_history(&context.db.main, days).await?;
+    let records = purge_finished_records(&context.db.main, days).await?;
     Ok(JobSummary::new()
         .count("purged_sessions", purged)
-        .count("purged_job_runs", runs))
+        .count("purged_job_runs", runs)
+        .count("purged_session_changes", records.session_changes)
+        .count("purged_webhook_deliveries", records.webhook_deliveries))
 }
 
 /// Deletes finished job runs older than `days`.
 pub async fn purge_history(db: &DatabaseConnection, days: u32) -> Result<u64, sea_orm::DbErr> {
     runs::purge_finished_before(db, Utc::now() - chrono::Duration::days(i64::from(days))).await
+}
+
+/// What [`purge_finished_records`] deleted.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PurgedRecords {
+    /// Settled enforcement actions (confirmed, not applied, superseded).
+    pub session_changes: u64,
+    /// Delivered or failed webhook deliveries.
+    pub webhook_deliveries: u64,
+}
+
+/// Deletes the session changes settled and the webhook deliveries finished
+/// more than `days` ago (`JOBS_HISTORY_DAYS`, like the job runs). What is
+/// still waiting stays, whatever its age.
+pub async fn purge_finished_records(
+    db: &DatabaseConnection,
+    days: u32,
+) -> Result<PurgedRecords, sea_orm::DbErr> {
+    let before = Utc::now() - chrono::Duration::days(i64::from(days));
+    Ok(PurgedRecords {
+        session_changes: crate::enforcement::service::purge_settled_actions(db, before).await?,
+        webhook_deliveries: crate::webhooks::service::purge_finished_deliveries(db, before).await?,
+    })
 }
 
 /// Releases expired allocations: the same service call as `ispd ipam cleanup`.

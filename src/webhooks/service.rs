@@ -333,6 +333,20 @@ pub async fn emit(db: &impl ConnectionTrait, event: &WebhookEvent) -> Result<u64
 
 /// [`emit`] for callers that must not fail because of webhooks (the
 /// enforcement saga): an error is logged, and the caller goes on.
+/// Deletes the deliveries that finished (delivered, or failed for good)
+/// before `before`; the pending ones stay whatever their age.
+pub async fn purge_finished_deliveries(
+    db: &impl ConnectionTrait,
+    before: DateTime<Utc>,
+) -> Result<u64, sea_orm::DbErr> {
+    let deleted = webhook_delivery::Entity::delete_many()
+        .filter(webhook_delivery::Column::Status.is_in(["delivered", "failed"]))
+        .filter(webhook_delivery::Column::UpdatedAt.lt(before.fixed_offset()))
+        .exec(db)
+        .await?;
+    Ok(deleted.rows_affected)
+}
+
 pub async fn emit_logged(db: &impl ConnectionTrait, event: WebhookEvent) {
     if let Err(err) = emit(db, &event).await {
         tracing::warn!(event_type = %event.event_type, error = %err, "the webhook event could not be queued");

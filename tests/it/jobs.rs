@@ -274,6 +274,97 @@ async fn old_finished_runs_are_purged_and_active_ones_kept(backend: Backend) {
 }
 crate::on_every_backend!(old_finished_runs_are_purged_and_active_ones_kept);
 
+async fn old_settled_session_changes_and_finished_deliveries_are_purged(backend: Backend) {
+    use ispd::enforcement::entities::enforcement_action;
+    use ispd::webhooks::entities::webhook_delivery;
+    let Some(db) = migrated(backend).await else {
+        return;
+    };
+    let (old, now) = (Utc::now() - chrono::Duration::days(40), Utc::now());
+    let mut actions = Vec::new();
+    for (status, at) in [("confirmed", old), ("sent", old), ("confirmed", now)] {
+        let action = enforcement_action::ActiveModel {
+            username: Set("alice".into()),
+            reason: Set("suspended".into()),
+            target: Set("walled_garden".into()),
+            request: Set("coa".into()),
+            acct_session_id: Set("s1".into()),
+            nas: Set("192.0.2.1".into()),
+            status: Set(status.into()),
+            attempts: Set(1),
+            created_at: Set(at.into()),
+            updated_at: Set(at.into()),
+            ..Default::default()
+        };
+        actions.push(action.insert(&db.conn).await.unwrap().id);
+    }
+    let endpoint = ispd::webhooks::entities::webhook_endpoint::ActiveModel {
+        name: Set("crm".into()),
+        url: Set("http://127.0.0.1:9/hooks".into()),
+        secret_encrypted: Set("sealed".into()),
+        event_types: Set("*".into()),
+        active: Set(true),
+        created_at: Set(now.into()),
+        updated_at: Set(now.into()),
+        ..Default::default()
+    }
+    .insert(&db.conn)
+    .await
+    .unwrap();
+    let mut deliveries = Vec::new();
+    for (n, (status, at)) in [
+        ("delivered", old),
+        ("failed", old),
+        ("pending", old),
+        ("delivered", now),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let delivery = webhook_delivery::ActiveModel {
+            endpoint_id: Set(endpoint.id),
+            event_id: Set(format!("evt-{n}")),
+            event_type: Set("session.started".into()),
+            payload: Set("{}".into()),
+            status: Set(status.into()),
+            attempts: Set(1),
+            created_at: Set(at.into()),
+            updated_at: Set(at.into()),
+            ..Default::default()
+        };
+        deliveries.push(delivery.insert(&db.conn).await.unwrap().id);
+    }
+    let purged = ispd::jobs::purge_finished_records(&db.conn, 30)
+        .await
+        .unwrap();
+    assert_eq!((purged.session_changes, purged.webhook_deliveries), (1, 2));
+    let left: Vec<i64> = enforcement_action::Entity::find()
+        .all(&db.conn)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(
+        left,
+        actions[1..],
+        "the waiting one and the recent one stay"
+    );
+    let left: Vec<i64> = webhook_delivery::Entity::find()
+        .all(&db.conn)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(
+        left,
+        deliveries[2..],
+        "the pending one and the recent one stay"
+    );
+}
+crate::on_every_backend!(old_settled_session_changes_and_finished_deliveries_are_purged);
+
 // ------------------------------------------------------------ whole workers
 
 #[derive(Clone, Copy, Debug)]
@@ -847,8 +938,10 @@ async fn a_worker_recovers_when_redis_restarts_mid_run() {
     let during = runs::request_run(&db.conn, "housekeeping", Trigger::Api, &Actor::cli())
         .await
         .unwrap();
+    // Running, and its attempt begun: the job itself is executing (a run
+    // is "running" from the moment a worker takes it, a moment before).
     wait_for_run(&db.conn, during.id, Duration::from_secs(10), |r| {
-        r.status == "running"
+        r.status == "running" && r.attempts > 0
     })
     .await;
     // Redis goes away mid-run, and comes back empty (no persistence).
