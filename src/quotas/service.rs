@@ -102,31 +102,8 @@ impl QuotaStatus {
     }
 }
 
-/// The subscriber's quota and usage in the cycle that `at` falls in.
-pub async fn quota_status_of(
-    db: &impl ConnectionTrait,
-    user: network_user::Model,
-    package: Option<&service_package::Model>,
-    at: DateTime<Utc>,
-) -> Result<QuotaStatus, sea_orm::DbErr> {
-    let plan = package.and_then(|p| Plan::of(&user, p));
-    let anchor = cycle_anchor(&user, package);
-    let cycle_start = anchor.cycle_start(at);
-    let usage = usage_row(db, user.id, cycle_start).await?;
-    Ok(QuotaStatus {
-        plan,
-        anchor,
-        cycle_start,
-        resets_at: anchor.next_cycle_start(at),
-        download_bytes: usage.as_ref().map_or(0, |u| u.download_bytes),
-        upload_bytes: usage.as_ref().map_or(0, |u| u.upload_bytes),
-        topup_bytes: usage.as_ref().map_or(0, |u| u.topup_bytes),
-        user,
-    })
-}
-
-/// [`quota_status_of`] for many subscribers, reading their usage rows in
-/// one query per 500.
+/// The subscribers' quotas and usage in the cycle that `at` falls in,
+/// reading their usage rows in one query per 500.
 pub async fn quota_statuses_of(
     db: &impl ConnectionTrait,
     subjects: Vec<(network_user::Model, Option<&service_package::Model>)>,
@@ -178,19 +155,8 @@ pub async fn quota_status(db: &DatabaseConnection, id: i32) -> Result<QuotaStatu
         }
         None => None,
     };
-    Ok(quota_status_of(db, user, package.as_ref(), Utc::now()).await?)
-}
-
-async fn usage_row(
-    db: &impl ConnectionTrait,
-    user_id: i32,
-    cycle_start: DateTime<Utc>,
-) -> Result<Option<quota_usage::Model>, sea_orm::DbErr> {
-    quota_usage::Entity::find()
-        .filter(quota_usage::Column::UserId.eq(user_id))
-        .filter(quota_usage::Column::CycleStart.eq(cycle_start.fixed_offset()))
-        .one(db)
-        .await
+    let mut statuses = quota_statuses_of(db, vec![(user, package.as_ref())], Utc::now()).await?;
+    Ok(statuses.pop().expect("one status per subject"))
 }
 
 /// Adds to the usage row of (`user_id`, `cycle_start`), creating it.

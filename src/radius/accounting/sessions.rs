@@ -242,15 +242,3 @@ pub async fn last_radacctid(radius_db: &impl ConnectionTrait) -> Result<i64, DbE
     ));
     Ok(count(radius_db, &select).await? as i64)
 }
-
-/// The session `radacctid`, open or closed; None when there is no such row.
-pub async fn session_by_id(
-    radius_db: &impl ConnectionTrait,
-    radacctid: i64,
-) -> Result<Option<Session>, DbErr> {
-    let backend = radius_db.get_database_backend();
-    let mut select = Sql::new(backend);
-    select.push(&select_sessions(backend));
-    select.push(" WHERE radacctid = ").bind(radacctid);
-    Ok(sessions(radius_db, &select).await?.into_iter().next())
-}
